@@ -15,8 +15,20 @@ export interface BlockCipherProvider {
   /**
    * @throws RangeError naming the parameter when the key length, IV length or data length is wrong.
    */
-  encrypt(alg: BlockAlgorithm, mode: BlockMode, key: Uint8Array, data: Uint8Array, iv?: Uint8Array): Uint8Array;
-  decrypt(alg: BlockAlgorithm, mode: BlockMode, key: Uint8Array, data: Uint8Array, iv?: Uint8Array): Uint8Array;
+  encrypt(
+    alg: BlockAlgorithm,
+    mode: BlockMode,
+    key: Uint8Array,
+    data: Uint8Array,
+    iv?: Uint8Array,
+  ): Uint8Array;
+  decrypt(
+    alg: BlockAlgorithm,
+    mode: BlockMode,
+    key: Uint8Array,
+    data: Uint8Array,
+    iv?: Uint8Array,
+  ): Uint8Array;
 }
 
 /** Source of randomness: `crypto.randomBytes` by default, a seeded deterministic one in simulations and tests. */
