@@ -1,0 +1,4 @@
+import { NodeCipherProvider } from '../../card/crypto/NodeCipherProvider.js';
+import { suite } from './suite.js';
+
+suite(new NodeCipherProvider());
