@@ -33,3 +33,27 @@ let fallback: BlockCipherProvider | undefined;
 export function defaultCipherProvider(): BlockCipherProvider {
   return (fallback ??= new NodeCipherProvider());
 }
+
+export {
+  SIGNATURE_ALGORITHMS,
+  PSS_SALT_LENGTH,
+  RSA_BITS,
+  pemEncode,
+  pemDecode,
+  keyToDer,
+  derToJwk,
+  ecdsaRawToDer,
+  ecdsaDerToRaw,
+} from './signature.js';
+export type {
+  SignatureAlgorithm,
+  EcdsaSignatureFormat,
+  Signer,
+  Verifier,
+  KeyPairDer,
+  KeyInput,
+  SignerOptions,
+  SignatureProvider,
+} from './signature.js';
+export { NodeSignatureProvider } from './NodeSignatureProvider.js';
+export { ForgeSignatureProvider } from './ForgeSignatureProvider.js';
