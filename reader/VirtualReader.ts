@@ -1,0 +1,125 @@
+import type { CardOs } from '../card/os/CardOs.js';
+import type { CardChannel, Protocol } from './CardChannel.js';
+import { DEFAULT_TIMEOUT_MS, type ConnectOptions, type Reader, type ReaderListener } from './Reader.js';
+import { VirtualChannel, type Disposition, type VirtualSlot } from './VirtualChannel.js';
+import { NoCardError, TransportError } from './errors.js';
+import { readAtr } from './internal/atrInfo.js';
+import { ReaderEvents } from './internal/ReaderEvents.js';
+import { checkTimeout } from './internal/timeout.js';
+
+/** Options of `VirtualReader.connect()`. */
+export interface VirtualConnectOptions extends ConnectOptions {
+  /** What `disconnect()` does to the card; default 'unpower' (as pcsclite does). */
+  disposition?: Disposition;
+}
+
+/**
+ * An in-process reader slot holding any `CardOs` (jcardsim's CardTerminalSimulator plays the
+ * same part). Cards are inserted and removed by calling `insert` / `remove`; a channel opened on
+ * one insertion fails with `CardRemovedError` once that card is gone.
+ *
+ * ```ts
+ * const reader = new VirtualReader('Virtual 0', card);
+ * const ch = await reader.connect();
+ * const r = await ch.transmit(CommandApdu.decode(fromHex('00A4040007A0000000031010')));
+ * ```
+ */
+export class VirtualReader implements Reader, VirtualSlot {
+  #card: CardOs | undefined;
+  #insertion = 0;
+  readonly #events: ReaderEvents;
+
+  /** @throws TypeError when `name` is empty. */
+  constructor(
+    readonly name: string,
+    card?: CardOs,
+  ) {
+    if (typeof name !== 'string' || name.length === 0) throw new TypeError('name must be a non-empty string');
+    this.#events = new ReaderEvents(name);
+    if (card) this.insert(card);
+  }
+
+  get cardPresent(): boolean {
+    return this.#card !== undefined;
+  }
+
+  /** The card in the slot, if any. */
+  get card(): CardOs | undefined {
+    return this.#card;
+  }
+
+  current(): { card: CardOs; insertion: number } | undefined {
+    return this.#card ? { card: this.#card, insertion: this.#insertion } : undefined;
+  }
+
+  /**
+   * Puts a card into the slot and tells the listeners.
+   * @throws Error when the slot already holds a card.
+   */
+  insert(card: CardOs): void {
+    if (!card || typeof card.transmit !== 'function') throw new TypeError('card must be a CardOs');
+    if (this.#card) throw new Error(`reader '${this.name}' already holds a card; remove() it first`);
+    this.#card = card;
+    this.#insertion++;
+    this.#events.emit({ type: 'inserted', readerName: this.name, atr: card.atr.slice() });
+  }
+
+  /** Takes the card out (its power goes with it) and returns it; channels on it fail from now on. */
+  remove(): CardOs | undefined {
+    const card = this.#card;
+    if (!card) return undefined;
+    this.#card = undefined;
+    this.#insertion++;
+    if (card.powered) card.powerDown();
+    this.#events.emit({ type: 'removed', readerName: this.name });
+    return card;
+  }
+
+  /**
+   * Powers the card (cold reset when it is unpowered) and opens a channel.
+   * @throws NoCardError when the slot is empty; TransportError when the asked protocol is not
+   * offered by the card's ATR.
+   */
+  async connect(options: VirtualConnectOptions = {}): Promise<CardChannel> {
+    const card = this.#card;
+    if (!card) throw new NoCardError(`no card in reader '${this.name}'`, this.name);
+    const atr = card.powered ? card.atr : card.powerUp();
+    const offered = readAtr(atr).protocols;
+    const want = options.protocol ?? 'any';
+    let protocol: Protocol;
+    if (want === 'any') protocol = offered.includes('T=1') ? 'T=1' : offered[0]!;
+    else if (offered.includes(want)) protocol = want;
+    else
+      throw new TransportError(
+        `the card in '${this.name}' offers ${offered.join(', ')}, not ${want}`,
+        this.name,
+      );
+    return new VirtualChannel(this, card, this.#insertion, protocol, atr, options);
+  }
+
+  waitForCard(timeoutMs: number = DEFAULT_TIMEOUT_MS): Promise<Uint8Array> {
+    checkTimeout(timeoutMs, 'timeoutMs');
+    return this.#events.waitFor(
+      () => this.#card?.atr.slice(),
+      (e) => (e.type === 'inserted' ? e.atr : undefined),
+      timeoutMs,
+      `waiting for a card in '${this.name}'`,
+    );
+  }
+
+  waitForRemoval(timeoutMs: number = DEFAULT_TIMEOUT_MS): Promise<void> {
+    checkTimeout(timeoutMs, 'timeoutMs');
+    return this.#events
+      .waitFor(
+        () => (this.#card ? undefined : true),
+        (e) => (e.type === 'removed' ? true : undefined),
+        timeoutMs,
+        `waiting for the card to leave '${this.name}'`,
+      )
+      .then(() => undefined);
+  }
+
+  onEvent(listener: ReaderListener): () => void {
+    return this.#events.on(listener);
+  }
+}
