@@ -83,7 +83,7 @@ export class TestCard implements CardOs {
     const body = command.subarray(4);
     // Short APDUs only in this decoder, plus extended case 2E (00 Le1 Le2) for GET DATA.
     let lc = 0;
-    let data = new Uint8Array(0);
+    let data: Uint8Array = new Uint8Array(0);
     let le: number | undefined;
     if (body.length === 1) le = body[0] === 0 ? 256 : body[0];
     else if (body.length === 3 && body[0] === 0) le = (body[1]! << 8) | body[2]! || 65536;
