@@ -264,9 +264,11 @@ export class Atr {
     const end = pos + k;
     const total = needTck ? end + 1 : end;
     if (total > MAX_ATR_LENGTH) {
+      // The claim itself is impossible, even when the input stops early: report it at byte 33,
+      // or at the end of a shorter input so the offset always lies inside [0, length].
       fail(
         `too long: ${k} historical byte(s)${needTck ? ' and TCK' : ''} would end at byte ${total}, beyond the ${MAX_ATR_LENGTH}-byte maximum (ISO/IEC 7816-3 §8.2.1)`,
-        MAX_ATR_LENGTH,
+        Math.min(MAX_ATR_LENGTH, len),
         bytes,
       );
     }
