@@ -506,22 +506,15 @@ describe('historical bytes (ISO/IEC 7816-4 §8.1.1)', () => {
 });
 
 describe('build and describe', () => {
-  const groupArb = (first: boolean): fc.Arbitrary<AtrGroupDescription> =>
-    fc.record(
-      first
-        ? {
-            ta: fc.integer({ min: 0, max: 255 }),
-            tb: fc.integer({ min: 0, max: 255 }),
-            tc: fc.integer({ min: 0, max: 255 }),
-          }
-        : {
-            t: fc.integer({ min: 0, max: 15 }),
-            ta: fc.integer({ min: 0, max: 255 }),
-            tb: fc.integer({ min: 0, max: 255 }),
-            tc: fc.integer({ min: 0, max: 255 }),
-          },
-      { requiredKeys: first ? [] : ['t'] },
-    ) as fc.Arbitrary<AtrGroupDescription>;
+  const byteArb = fc.integer({ min: 0, max: 255 });
+  const group1Arb: fc.Arbitrary<AtrGroupDescription> = fc.record(
+    { ta: byteArb, tb: byteArb, tc: byteArb },
+    { requiredKeys: [] },
+  );
+  const groupNArb: fc.Arbitrary<AtrGroupDescription> = fc.record(
+    { t: fc.integer({ min: 0, max: 15 }), ta: byteArb, tb: byteArb, tc: byteArb },
+    { requiredKeys: ['t'] },
+  );
 
   const size = (d: AtrDescription): number => {
     let n = 2 + d.historicalBytes.length / 2 + (d.groups.length - 1);
@@ -537,7 +530,7 @@ describe('build and describe', () => {
     .record({
       convention: fc.constantFrom('direct' as const, 'inverse' as const),
       groups: fc
-        .tuple(groupArb(true), fc.array(groupArb(false), { maxLength: 7 }))
+        .tuple(group1Arb, fc.array(groupNArb, { maxLength: 7 }))
         // fc.record makes null-prototype objects; describe() returns plain ones.
         .map(([g1, rest]) => [{ ...g1 }, ...rest.map((g) => ({ ...g }))]),
       historicalBytes: fc.uint8Array({ maxLength: 15 }).map((b) => toHex(b)),
