@@ -1,0 +1,483 @@
+import { toHex } from '../card/util/hex.js';
+import type { CreditRegister } from './CreditRegister.js';
+import { type DisplayModel, type SupplyState } from './Display.js';
+import { ClockBackwardsError, MeterStateError } from './errors.js';
+import { EventLog, type EventKind } from './events/EventLog.js';
+import { FriendlyHours, type FriendlyHoursSpec } from './FriendlyHours.js';
+import { ConsumptionLog, type ConsumptionLogOptions } from './logs/ConsumptionLog.js';
+import { SupplySwitch } from './SupplySwitch.js';
+import { DAY_SECONDS, RtcTime } from './tariff/RtcTime.js';
+import { TariffChange, TariffSchedule } from './tariff/TariffSchedule.js';
+import { type DayType, MAX_STEPS, TariffTable } from './tariff/TariffTable.js';
+import { TokenExchanger, type TokenExchangerOptions } from './TokenExchanger.js';
+
+/** What the meter meters. Electricity and heat count mWh; gas and water count mL. */
+export type Commodity = 'electricity' | 'gas' | 'water' | 'heat';
+
+/** Options of a meter. */
+export interface MeterOptions {
+  /** The 3-byte meter identity (seed 000: "three byte ID … recorded on a ROM"); default 00 00 00. */
+  meterId?: Uint8Array;
+  commodity?: Commodity;
+  /** RTC at power-up, seconds since 2000-01-01 or an RtcTime. */
+  start: number | RtcTime;
+  /** Default: `TariffTable.example()`. */
+  tariff?: TariffTable;
+  exchanger?: TokenExchangerOptions;
+  friendly?: FriendlyHoursSpec;
+  eventCapacity?: number;
+  log?: ConsumptionLogOptions;
+}
+
+/** Sensor levels seen during a step; each change of level is an event. */
+export interface Sensors {
+  /** Voltage on the load terminals (1L/2L) — with the relay open this is theft (seed 000). */
+  loadSideVoltage?: boolean;
+  /** Terminal cover removed (anti-tamper switch). */
+  coverOpen?: boolean;
+  /** Energy flowing from the load to the supply (metrology saw negative power). */
+  reverseFlow?: boolean;
+  /** Reverse quantity metered during the step (kept in its own register, never credited). */
+  reverseQuantity?: number;
+}
+
+/** What the commissioning card sets (seed 002: "zero all registers, enter meter identity, number
+ * of tariffs, price per kWh for each tariff, emergency credit value, initial credit"). */
+export interface Commissioning {
+  meterId: Uint8Array;
+  tariff: TariffTable;
+  emergencyCredit: number;
+  /** Test credit put straight into the token tank, to check the meter works. */
+  initialCredit: number;
+  /** RTC to set; default: keep the clock. */
+  time?: number | RtcTime;
+}
+
+/** Where a transfer of credit into the meter stands (shown on the display). */
+export type TransferState = 'idle' | 'card' | 'host' | 'done' | 'failed';
+
+function seconds(t: number | RtcTime, name: string): number {
+  const s = t instanceof RtcTime ? t.seconds : t;
+  if (!Number.isSafeInteger(s) || s < 0) throw new RangeError(`${name} must be an RTC second ≥ 0 or an RtcTime, got ${String(t)}`);
+  return s;
+}
+
+function meterIdArg(id: Uint8Array | undefined): Uint8Array {
+  if (id === undefined) return new Uint8Array(3);
+  if (!(id instanceof Uint8Array) || id.length !== 3) throw new TypeError('meterId must be a Uint8Array of 3 bytes');
+  return new Uint8Array(id);
+}
+
+/**
+ * The meter core of seed 000 Fig. 5 (and the offline gas/water/heat meters): real-time clock,
+ * tariff schedule, token exchanger over a `CreditRegister`, relay or valve, emergency and friendly
+ * credit, tamper sensing, event log and consumption logs.
+ *
+ * Time only moves forward through `step`/`advance` (the metering loop) and `setClock` (the host's
+ * time correction). `step` is synchronous and returns true when the token exchanger needs the
+ * credit register; `service()` then does the async work. `advance` does both.
+ *
+ * Supply rules, checked after every step and service:
+ * - credit exhausted (no token, tank or emergency credit; register empty or refusing) → the relay
+ *   opens (`credit-exhausted`, `supply-off`), unless it is friendly time, when it stays closed and
+ *   consumption becomes debt (`friendly-debt` once);
+ * - credit available again (or friendly time begins, or emergency credit granted) → it closes
+ *   (`credit-restored`, `supply-on`).
+ * Consumption metered in the minute credit ran out is always billed (as debt when nothing is left),
+ * and debt and used emergency credit are repaid first from the next grant of the register.
+ */
+export class Meter {
+  readonly commodity: Commodity;
+  readonly schedule: TariffSchedule;
+  readonly events: EventLog;
+  readonly supply: SupplySwitch;
+  readonly friendly: FriendlyHours;
+  readonly #register: CreditRegister;
+  readonly #exOptions: TokenExchangerOptions;
+  readonly #logOptions: ConsumptionLogOptions;
+  #meterId: Uint8Array;
+  #exchanger: TokenExchanger;
+  #log: ConsumptionLog;
+  #now: number;
+  #powered = true;
+  #byStep = new Array<number>(MAX_STEPS).fill(0);
+  #total = 0;
+  #reverseTotal = 0;
+  #lastPowerW = 0;
+  #cutoffs = 0;
+  #offSeconds = 0;
+  #cover = false;
+  #reverse = false;
+  #theft = false;
+  #friendlyDebtNoted = false;
+  #dayCache = -1;
+  #dayTypeCache: DayType = 'weekday';
+  #transfer: TransferState = 'idle';
+
+  /** @throws RangeError / TypeError naming a bad option. */
+  constructor(options: MeterOptions, register: CreditRegister) {
+    this.commodity = options.commodity ?? 'electricity';
+    if (!['electricity', 'gas', 'water', 'heat'].includes(this.commodity))
+      throw new RangeError(`commodity must be electricity, gas, water or heat, got ${String(this.commodity)}`);
+    this.#meterId = meterIdArg(options.meterId);
+    this.#now = seconds(options.start, 'start');
+    this.schedule = new TariffSchedule(options.tariff ?? TariffTable.example());
+    this.events = new EventLog(options.eventCapacity ?? 256);
+    this.supply = new SupplySwitch(this.commodity === 'electricity' ? 'relay' : 'valve');
+    this.friendly = new FriendlyHours(options.friendly ?? {});
+    this.#register = register;
+    this.#exOptions = { ...options.exchanger };
+    this.#logOptions = { ...options.log };
+    this.#exchanger = this.#newExchanger(this.#exOptions);
+    this.#log = new ConsumptionLog(this.#now, this.#logOptions);
+  }
+
+  #newExchanger(o: TokenExchangerOptions): TokenExchanger {
+    return new TokenExchanger(this.#register, o, (kind, data) => this.#record(kind, data));
+  }
+
+  #record(kind: EventKind, data = 0): void {
+    this.events.record(this.#now, kind, data);
+  }
+
+  /** RTC, seconds since 2000-01-01. */
+  get now(): number {
+    return this.#now;
+  }
+  get time(): RtcTime {
+    return RtcTime.fromSeconds(this.#now);
+  }
+  get meterId(): Uint8Array {
+    return new Uint8Array(this.#meterId);
+  }
+  get powered(): boolean {
+    return this.#powered;
+  }
+  get exchanger(): TokenExchanger {
+    return this.#exchanger;
+  }
+  get log(): ConsumptionLog {
+    return this.#log;
+  }
+  /** Cumulative quantity (mWh or mL) since commissioning. */
+  get total(): number {
+    return this.#total;
+  }
+  /** Reverse quantity metered (not credited). */
+  get reverseTotal(): number {
+    return this.#reverseTotal;
+  }
+  /** Cumulative quantity per rate step index. */
+  get byStep(): readonly number[] {
+    return this.#byStep.slice();
+  }
+  /** Times the supply was cut for lack of credit. */
+  get cutoffs(): number {
+    return this.#cutoffs;
+  }
+  /** Seconds metered with the supply cut. */
+  get offSeconds(): number {
+    return this.#offSeconds;
+  }
+  get transferState(): TransferState {
+    return this.#transfer;
+  }
+  /** Set by the card slot or the power-line modem while they move credit. */
+  setTransferState(s: TransferState): void {
+    this.#transfer = s;
+  }
+
+  /**
+   * Meters `quantity` (mWh or mL) consumed over RTC seconds [now, to), splits it at tariff
+   * boundaries and at a pending table's activation second, charges it, logs it, and checks the
+   * sensors and the supply rules. Synchronous.
+   * @returns true when the credit register must be talked to: call `service()`.
+   * @throws MeterStateError when the meter is powered down; RangeError when `to` ≤ now or
+   * `quantity` is not a safe non-negative integer.
+   */
+  step(to: number, quantity: number, sensors?: Sensors): boolean {
+    if (!this.#powered) throw new MeterStateError('off', 'the meter is powered down; call powerRestore first');
+    const from = this.#now;
+    if (!Number.isSafeInteger(to) || to <= from) throw new RangeError(`to must be an integer after now (${from}), got ${to}`);
+    if (!Number.isSafeInteger(quantity) || quantity < 0)
+      throw new RangeError(`quantity must be a safe non-negative integer, got ${quantity}`);
+    const dt = to - from;
+    const sched = this.schedule;
+    const oneMinute = dt === 60 && from % 60 === 0;
+    if (quantity > 0) {
+      if (oneMinute && !(sched.activateAt > from && sched.activateAt < to)) {
+        const table = sched.tableAt(from);
+        const step = table.stepAt(from);
+        this.#exchanger.consume(quantity, table.unitCharge, table.steps[step]!);
+        this.#byStep[step]! += quantity;
+      } else {
+        for (const p of sched.split(from, to, quantity)) {
+          this.#exchanger.consume(p.quantity, p.table.unitCharge, p.percent);
+          this.#byStep[p.step]! += p.quantity;
+        }
+      }
+    }
+    const activation = sched.activateAt;
+    if (sched.promote(to)) this.events.record(activation, 'tariff-activated');
+    this.#total += quantity;
+    if (oneMinute) {
+      this.#log.add(quantity);
+      this.#log.advanceTo(to);
+    } else this.#logSpread(from, to, quantity);
+    if (!this.supply.connected) this.#offSeconds += dt;
+    this.#lastPowerW = Math.round((quantity * 3.6) / dt);
+    this.#now = to;
+    if (sensors) this.#sense(sensors);
+    if (this.#exchanger.needsService(to)) return true;
+    this.#decideSupply();
+    return false;
+  }
+
+  #logSpread(from: number, to: number, quantity: number): void {
+    const big = !Number.isSafeInteger(quantity * (to - from));
+    let given = 0;
+    let t = from;
+    while (t < to) {
+      const end = Math.min(to, t - (t % 60) + 60);
+      const upTo = big
+        ? Number((BigInt(quantity) * BigInt(end - from)) / BigInt(to - from))
+        : Math.floor((quantity * (end - from)) / (to - from));
+      this.#log.add(upTo - given);
+      given = upTo;
+      this.#log.advanceTo(end);
+      t = end;
+    }
+  }
+
+  #sense(s: Sensors): void {
+    const cover = s.coverOpen ?? this.#cover;
+    if (cover !== this.#cover) this.#record(cover ? 'cover-open' : 'cover-closed');
+    this.#cover = cover;
+    const rev = s.reverseFlow ?? this.#reverse;
+    if (rev !== this.#reverse) this.#record(rev ? 'reverse-flow' : 'reverse-flow-end');
+    this.#reverse = rev;
+    if (s.reverseQuantity !== undefined) {
+      if (!Number.isSafeInteger(s.reverseQuantity) || s.reverseQuantity < 0)
+        throw new RangeError(`sensors.reverseQuantity must be a safe non-negative integer, got ${s.reverseQuantity}`);
+      this.#reverseTotal += s.reverseQuantity;
+    }
+    const theft = (s.loadSideVoltage ?? false) && !this.supply.connected;
+    if (theft && !this.#theft) this.#record('theft-load-voltage');
+    this.#theft = theft;
+  }
+
+  #dayType(): DayType {
+    const dn = Math.floor(this.#now / DAY_SECONDS);
+    if (dn !== this.#dayCache) {
+      this.#dayCache = dn;
+      this.#dayTypeCache = this.schedule.active.dayType(dn);
+    }
+    return this.#dayTypeCache;
+  }
+
+  /** Whether it is friendly time now. */
+  get friendlyNow(): boolean {
+    return this.friendly.isFriendly(Math.floor((this.#now % DAY_SECONDS) / 60), this.#dayType());
+  }
+
+  #decideSupply(): void {
+    const ex = this.#exchanger;
+    if (ex.exhausted) {
+      if (this.friendlyNow) {
+        if (!this.#friendlyDebtNoted) {
+          this.#friendlyDebtNoted = true;
+          this.#record('friendly-debt', ex.debt);
+        }
+        if (!this.supply.connected && this.supply.reason === 'credit' && this.supply.connect()) this.#record('supply-on');
+      } else if (this.supply.connected) {
+        this.supply.disconnect('credit');
+        this.#cutoffs++;
+        this.#record('credit-exhausted', ex.debt);
+        this.#record('supply-off');
+      }
+    } else {
+      this.#friendlyDebtNoted = false;
+      if (!this.supply.connected && this.supply.reason === 'credit') {
+        this.supply.connect();
+        this.#record('credit-restored', Math.max(0, ex.credit));
+        this.#record('supply-on');
+      }
+    }
+  }
+
+  /** Does the async work `step` asked for (token requests, repayments), then applies the supply rules. */
+  async service(): Promise<void> {
+    await this.#exchanger.service(this.#now);
+    this.#decideSupply();
+  }
+
+  /** `step`, then `service` when needed. Same throws as `step`. */
+  async advance(to: number, quantity: number, sensors?: Sensors): Promise<void> {
+    if (this.step(to, quantity, sensors)) await this.service();
+  }
+
+  /** The credit register was credited (host value store, card transfer): ask it again now. */
+  async notifyCredit(): Promise<void> {
+    this.#exchanger.notifyCredit();
+    await this.service();
+  }
+
+  /**
+   * The emergency-credit switch (seed 002). Granted when credit is below the low-credit threshold
+   * and no emergency credit is outstanding; recorded either way.
+   * @returns true when granted.
+   */
+  pressEmergencyCredit(): boolean {
+    const ok = this.#exchanger.grantEmergency();
+    if (!ok) this.#record('emergency-refused');
+    else this.#decideSupply();
+    return ok;
+  }
+
+  /**
+   * The host's time correction. Forward: the RTC jumps (minutes in between are logged as 0) and
+   * `clock-set` records the jump in seconds. Backward: refused, `clock-backwards-refused` records
+   * how far back it was asked to go, and metering continues on the old clock.
+   * @throws ClockBackwardsError when `t` is before the RTC; RangeError when it is not a time.
+   */
+  setClock(t: number | RtcTime): void {
+    const s = seconds(t, 't');
+    if (s < this.#now) {
+      this.#record('clock-backwards-refused', this.#now - s);
+      throw new ClockBackwardsError(this.#now, s);
+    }
+    if (s === this.#now) return;
+    RtcTime.fromSeconds(s);
+    const d = s - this.#now;
+    this.#now = s;
+    this.#log.advanceTo(s);
+    const at = this.schedule.activateAt;
+    if (this.schedule.promote(s)) this.events.record(at, 'tariff-activated');
+    this.#record('clock-set', d);
+  }
+
+  /** Loads a tariff table taking effect at its activation time (the host's tariff mode change). */
+  loadTariff(change: TariffChange): void {
+    if (!(change instanceof TariffChange)) throw new TypeError('change must be a TariffChange');
+    const now = this.schedule.load(change.table, change.activateAt.seconds, this.#now);
+    this.#record('tariff-loaded', change.activateAt.seconds);
+    if (now) this.#record('tariff-activated');
+  }
+
+  /**
+   * Decodes and loads the binary tariff change; a bad one is recorded (`tariff-rejected`) and the
+   * tables in force stay.
+   * @throws MalformedDataError or TariffTableError, after recording the rejection.
+   */
+  loadTariffBytes(bytes: Uint8Array): void {
+    let change: TariffChange;
+    try {
+      change = TariffChange.decode(bytes);
+    } catch (e) {
+      this.#record('tariff-rejected');
+      throw e;
+    }
+    this.loadTariff(change);
+  }
+
+  /** Mains lost: recorded; the meter stops metering (the latch relay and NVM keep their state). */
+  powerFail(): void {
+    if (!this.#powered) return;
+    this.#record('power-fail');
+    this.#powered = false;
+  }
+
+  /**
+   * Mains back at RTC `at` (the RTC ran on its battery): minutes without power are logged as 0,
+   * `power-restore` records the outage length in seconds.
+   * @throws RangeError when `at` is before the time of the failure.
+   */
+  powerRestore(at: number | RtcTime): void {
+    const s = seconds(at, 'at');
+    if (this.#powered) return;
+    if (s < this.#now) throw new RangeError(`at must not be before the power failure (${this.#now}), got ${s}`);
+    const outage = s - this.#now;
+    this.#now = s;
+    this.#log.advanceTo(s);
+    const act = this.schedule.activateAt;
+    if (this.schedule.promote(s)) this.events.record(act, 'tariff-activated');
+    this.#powered = true;
+    this.#record('power-restore', outage);
+    this.#decideSupply();
+  }
+
+  /**
+   * The commissioning card (seed 002): identity, tariff table (number of tariffs and their prices),
+   * emergency-credit value; all registers and logs zeroed; the initial test credit in the tank.
+   * @throws TypeError / RangeError naming a bad field.
+   */
+  commission(c: Commissioning): void {
+    const id = meterIdArg(c.meterId);
+    if (!(c.tariff instanceof TariffTable)) throw new TypeError('tariff must be a TariffTable');
+    if (!Number.isSafeInteger(c.initialCredit) || c.initialCredit < 0)
+      throw new RangeError(`initialCredit must be a safe non-negative integer, got ${c.initialCredit}`);
+    const ex = this.#newExchanger({ ...this.#exOptions, emergencyCredit: c.emergencyCredit });
+    if (c.time !== undefined) {
+      const s = seconds(c.time, 'time');
+      RtcTime.fromSeconds(s);
+      this.#now = s;
+    }
+    this.#meterId = id;
+    this.#exchanger = ex;
+    ex.loadTest(c.initialCredit);
+    this.schedule.load(c.tariff, 0, this.#now);
+    this.#byStep.fill(0);
+    this.#total = this.#reverseTotal = this.#cutoffs = this.#offSeconds = 0;
+    this.#log = new ConsumptionLog(this.#now, this.#logOptions);
+    this.events.clear();
+    this.#friendlyDebtNoted = false;
+    this.#dayCache = -1;
+    this.supply.connect();
+    this.#record('commissioned', c.initialCredit);
+  }
+
+  /** Mean rate over the last step: W (electricity, heat) or L/h (gas, water). */
+  get lastPower(): number {
+    return this.#lastPowerW;
+  }
+
+  /** What the display shows (seed 000 Fig. 5 item 17). */
+  display(): DisplayModel {
+    const ex = this.#exchanger;
+    let state: SupplyState;
+    if (!this.#powered) state = 'power-off';
+    else if (!this.supply.connected) state = 'off-credit';
+    else if (ex.exhausted && this.friendlyNow) state = 'friendly-credit';
+    else if (ex.emergencyActive) state = 'emergency-credit';
+    else if (ex.credit < ex.lowCreditThreshold) state = 'low-credit';
+    else state = 'on';
+    const table = this.schedule.active;
+    const step = table.stepAt(this.#now);
+    return {
+      meterId: toHex(this.#meterId),
+      commodity: this.commodity,
+      time: this.time.toDisplay(),
+      balance: ex.credit,
+      inMeter: ex.token + ex.tank,
+      debt: ex.debt + ex.emergencyOwed,
+      state,
+      supply: this.supply.describe(),
+      instantaneous: this.#lastPowerW,
+      cumulative: this.#total,
+      ratePercent: table.percentOf(step),
+      transfer: this.#transfer,
+      alarms: this.#alarms(),
+    };
+  }
+
+  #alarms(): string[] {
+    const a: string[] = [];
+    if (this.#cover) a.push('COVER');
+    if (this.#reverse) a.push('REVERSE');
+    if (this.#theft) a.push('THEFT');
+    const ex = this.#exchanger;
+    if (ex.registerState === 'refused') a.push('SVM REFUSED');
+    else if (ex.registerState === 'empty' && ex.token + ex.tank > 0) a.push('LAST TOKENS');
+    return a;
+  }
+}

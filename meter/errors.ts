@@ -1,0 +1,84 @@
+/**
+ * Typed errors of the meter core. Argument errors are plain `TypeError`/`RangeError` naming the
+ * parameter (STYLE.md rule 1); parsers of outside bytes throw `MalformedDataError` (kind 'rtc',
+ * 'tariff', 'log', 'events'); these classes cover the cases a caller wants to tell apart.
+ */
+
+/** What is wrong with a tariff table. */
+export type TariffTableErrorCode =
+  | 'unit-charge'
+  | 'steps'
+  | 'step-percent'
+  | 'weekend-days'
+  | 'holiday'
+  | 'seasons'
+  | 'season-months'
+  | 'season-gap'
+  | 'season-overlap'
+  | 'intervals'
+  | 'interval-bounds'
+  | 'interval-step'
+  | 'gap'
+  | 'overlap';
+
+/**
+ * A tariff table broke a rule: every month must belong to exactly one season, and every minute
+ * of every day type of every season to exactly one interval. Carries the precise place.
+ */
+export class TariffTableError extends Error {
+  override readonly name = 'TariffTableError';
+  constructor(
+    readonly code: TariffTableErrorCode,
+    message: string,
+    /** Where: season index, day type, minute of day (0…1440) or month (1…12), when they apply. */
+    readonly where: {
+      season?: number;
+      dayType?: 'weekday' | 'weekend' | 'holiday';
+      minute?: number;
+      month?: number;
+      index?: number;
+    } = {},
+  ) {
+    super(message);
+  }
+}
+
+/** The real-time clock was asked to go backwards; the meter refuses and records the attempt. */
+export class ClockBackwardsError extends Error {
+  override readonly name = 'ClockBackwardsError';
+  constructor(
+    /** RTC seconds since 2000-01-01 00:00:00 now. */
+    readonly current: number,
+    /** The refused time. */
+    readonly requested: number,
+  ) {
+    super(`clock set backwards refused: ${requested} < ${current} (seconds since 2000-01-01)`);
+  }
+}
+
+/**
+ * The credit register (SVM behind its SAM) refused or failed a token request. Implementations of
+ * `CreditRegister` reject with this (or any error) only when nothing was debited.
+ */
+export class CreditRefusedError extends Error {
+  override readonly name = 'CreditRefusedError';
+  constructor(
+    readonly reason: string,
+    /** Status word from the SAM or SVM, when the refusal came from a card. */
+    readonly sw?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(`credit register refused: ${reason}`, options);
+  }
+}
+
+/** An operation needs the meter powered (or unpowered) and it is not. */
+export class MeterStateError extends Error {
+  override readonly name = 'MeterStateError';
+  constructor(
+    readonly state: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
