@@ -22,7 +22,7 @@ const rfc4493 = loadVectors<{ key: string; vectors: { message: string; tag: stri
 );
 const sp80038b = loadVectors<{
   message: string;
-  vectors: { alg: string; key: string; mlen: number; tag: string }[];
+  vectors: { name: string; alg: string; key: string; mlen: number; tag: string }[];
 }>('cmac-sp800-38b.json');
 
 describe('meterpurse keys derive', () => {
