@@ -3,9 +3,10 @@ import { processIo, UsageError } from './Command.js';
 import { MalformedDataError } from '../card/iso7816/errors.js';
 import { keysDerive } from './commands/keys.js';
 import { macCommand } from './commands/mac.js';
+import { atrCommand } from './commands/atr.js';
 
 // Each command lives in its own file under commands/; add it here (one import, one entry).
-const COMMANDS: Command[] = [keysDerive, macCommand];
+const COMMANDS: Command[] = [keysDerive, macCommand, atrCommand];
 
 function help(io: Io): void {
   io.out('meterpurse: smart-card prepaid metering, modelled to the APDU\n\nCommands:\n');

@@ -318,10 +318,9 @@ function bad(out: HistoricalBytes, offset: number, reason: string): false {
  * Never throws: a format problem is reported in the result's `problem`.
  */
 export function decodeHistoricalBytes(h: Uint8Array): HistoricalBytes {
-  const out: HistoricalBytes = { hex: toHex(h), category: 'none', objects: [] };
-  if (h.length === 0) return out;
+  if (h.length === 0) return { hex: '', category: 'none', objects: [] };
   const ci = h[0]!;
-  out.categoryIndicator = ci;
+  const out: HistoricalBytes = { hex: toHex(h), category: 'none', categoryIndicator: ci, objects: [] };
   if (ci === 0x00) {
     out.category = 'compact-tlv-with-status';
     if (h.length < 4) {
