@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../cli/main.js';
 import type { Io } from '../../cli/Command.js';
@@ -104,5 +106,14 @@ describe('meterpurse atr', () => {
     expect((await run('atr')).err).toMatch(/missing ATR/);
     expect((await run('atr', '3B00', '--bogus')).err).toMatch(/unknown option --bogus/);
     expect((await run('atr', '3B00', '--clock', 'x')).err).toMatch(/--clock needs a frequency/);
+  });
+
+  it('docs/atr.md shows exactly what the command prints (text and JSON)', async () => {
+    const doc = readFileSync(fileURLToPath(new URL('../../docs/atr.md', import.meta.url)), 'utf8');
+    const json = /```json\n([\s\S]*?)\n```/.exec(doc)?.[1];
+    const compact = OPENPGP.replaceAll(' ', '');
+    expect(json).toBe((await run('atr', compact, '--json')).out.trimEnd());
+    const text = (await run('atr', compact)).out.trimEnd();
+    expect(doc).toContain('```\n' + text + '\n```');
   });
 });
