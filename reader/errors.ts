@@ -46,7 +46,7 @@ export class CardTimeoutError extends CardChannelError {
     readerName?: string,
   ) {
     super(
-      `${operation} timed out after ${timeoutMs} ms${readerName ? ` on '${readerName}'` : ''}`,
+      `${operation} timed out${Number.isFinite(timeoutMs) ? ` after ${timeoutMs} ms` : ''}${readerName ? ` on '${readerName}'` : ''}`,
       readerName,
     );
   }
