@@ -2,23 +2,6 @@ import { MalformedDataError } from './errors.js';
 import { decodeHistoricalBytes, type HistoricalBytes } from './historicalBytes.js';
 import { fromHex, toHex } from '../util/hex.js';
 
-/**
- * Answer-to-Reset (ISO/IEC 7816-3:2006 §8.2):
- *
- * ```
- *  TS   3B direct convention, 3F inverse convention (as delivered by a reader, already decoded)
- *  T0   Y1 (b8-b5: TD1 TC1 TB1 TA1 present) | K (b4-b1: number of historical bytes)
- *  TA1 TB1 TC1 TD1    group 1: global interface bytes
- *  TAi TBi TCi TDi    group i ≥ 2, present because TD(i-1) is; TD(i-1) = Y(i) | T
- *  T1 … TK            historical bytes (at most 15)
- *  TCK                check byte: XOR of T0…TCK is 00; absent only when T=0 alone is indicated
- * ```
- * At most 33 bytes in all (TS + 32), §8.2.1: longer ATRs are rejected.
- *
- * An `Atr` is immutable. `Atr.parse` checks the structure and the TCK only (cheap: one pass,
- * one copy, no regex); every decoded parameter is computed on demand from the kept bytes.
- */
-
 export type Convention = 'direct' | 'inverse';
 
 /** One group of interface bytes, as written in a description passed to `Atr.build`. */
@@ -160,6 +143,14 @@ function fail(reason: string, offset: number, input: Uint8Array): never {
   throw new MalformedDataError(reason, offset, Uint8Array.from(input), 'atr');
 }
 
+function deepFreeze<T>(o: T): T {
+  if (typeof o === 'object' && o !== null && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}
+
 function hex2(b: number): string {
   return (b < 16 ? '0' : '') + b.toString(16).toUpperCase();
 }
@@ -171,7 +162,20 @@ function checkByte(value: unknown, name: string): number {
 }
 
 /**
- * An immutable Answer-to-Reset (ISO/IEC 7816-3 §8).
+ * Answer-to-Reset (ISO/IEC 7816-3:2006 §8.2):
+ *
+ * ```
+ *  TS   3B direct convention, 3F inverse convention (as delivered by a reader, already decoded)
+ *  T0   Y1 (b8-b5: TD1 TC1 TB1 TA1 present) | K (b4-b1: number of historical bytes)
+ *  TA1 TB1 TC1 TD1    group 1: global interface bytes
+ *  TAi TBi TCi TDi    group i ≥ 2, present because TD(i-1) is; TD(i-1) = Y(i) | T
+ *  T1 … TK            historical bytes (at most 15)
+ *  TCK                check byte: XOR of T0…TCK is 00; absent only when T=0 alone is indicated
+ * ```
+ * At most 33 bytes in all (TS + 32), §8.2.1: longer ATRs are rejected.
+ *
+ * An `Atr` is immutable. `Atr.parse` checks the structure and the TCK only (cheap: one pass,
+ * one copy, no regex); every decoded parameter is computed on demand from the kept bytes.
  */
 export class Atr {
   readonly #raw: Uint8Array;
@@ -305,7 +309,10 @@ export class Atr {
         bytes,
       );
     }
-    return new Atr(bytes.slice(0, len), ib, histStart, k, needTck, valid);
+    // Copy through a plain Uint8Array: Buffer#slice would share the caller's memory.
+    const raw = new Uint8Array(len);
+    raw.set(bytes);
+    return new Atr(raw, ib, histStart, k, needTck, valid);
   }
 
   /**
@@ -418,7 +425,7 @@ export class Atr {
       if (c >= 0) d.tc = c;
       groups.push(d);
     }
-    return { convention: this.convention, groups, historicalBytes: toHex(this.historicalBytesView()) };
+    return { convention: this.convention, groups, historicalBytes: toHex(this.#historicalView()) };
   }
 
   /** TS: 'direct' (3B) or 'inverse' (3F). */
@@ -646,14 +653,21 @@ export class Atr {
     return this.#raw.slice(this.#histStart, this.#histStart + this.#k);
   }
 
-  historicalBytesView(): Uint8Array {
+  #historicalView(): Uint8Array {
     return this.#raw.subarray(this.#histStart, this.#histStart + this.#k);
   }
 
-  /** The historical bytes decoded per their category indicator (ISO/IEC 7816-4 §8.1.1). */
-  get historical(): HistoricalBytes {
-    this.#historical ??= decodeHistoricalBytes(this.historicalBytesView());
-    return structuredClone(this.#historical);
+  /**
+   * The historical bytes decoded per their category indicator (ISO/IEC 7816-4 §8.1.1).
+   * Decoded once, then shared: the object is deeply frozen.
+   */
+  get historical(): Readonly<HistoricalBytes> {
+    return this.#decodedHistorical();
+  }
+
+  #decodedHistorical(): HistoricalBytes {
+    this.#historical ??= deepFreeze(decodeHistoricalBytes(this.#historicalView()));
+    return this.#historical;
   }
 
   /**
@@ -689,8 +703,7 @@ export class Atr {
       for (let i = 1; i < this.#raw.length - 1; i++) x ^= this.#raw[i]!;
       w.push(`wrong TCK accepted: expected ${hex2(x)}, found ${hex2(this.#raw[this.#raw.length - 1]!)}`);
     }
-    this.#historical ??= decodeHistoricalBytes(this.historicalBytesView());
-    const p = this.#historical.problem;
+    const p = this.#decodedHistorical().problem;
     if (p) w.push(`historical bytes at offset ${p.offset}: ${p.reason}`);
     return w;
   }

@@ -412,6 +412,18 @@ describe('interface byte semantics', () => {
     a.encode()[3] = 0;
     a.historicalBytes[0] = 0;
     expect(a.toHex()).toBe('3B021050');
+    // The decoded historical bytes are shared and deeply frozen.
+    const o = Atr.fromHex('3B DA 18 FF 81 B1 FE 75 1F 03 00 31 C5 73 C0 01 40 00 90 00 0C');
+    expect(o.historical).toBe(o.historical);
+    expect(Object.isFrozen(o.historical.cardCapabilities?.selection)).toBe(true);
+    expect(() => {
+      (o.historical.objects as unknown[]).push(1);
+    }).toThrow(TypeError);
+    // A Buffer's slice() shares memory: the parser must still copy.
+    const buf = Buffer.from('3B021050', 'hex');
+    const b = Atr.parse(buf);
+    buf[3] = 0;
+    expect(b.toHex()).toBe('3B021050');
   });
 });
 
