@@ -19,6 +19,37 @@ export interface CommandApduInit {
 
 const MAX_NC = 65535;
 const MAX_NE = 65536;
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Hand-over slot used by `decode()`: the constructor takes this array as its data without a
+ * second copy. It is set and cleared synchronously around one `new`, so no caller can observe
+ * or share it; the public constructor always copies.
+ */
+let adopted: Uint8Array | undefined;
+
+function copyOut(bytes: Uint8Array, start: number, length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  out.set(bytes.subarray(start, start + length));
+  return out;
+}
+
+function make(
+  cla: number,
+  ins: number,
+  p1: number,
+  p2: number,
+  data: Uint8Array,
+  ne: number | undefined,
+  extended: boolean,
+): CommandApdu {
+  adopted = data;
+  try {
+    return new CommandApdu({ cla, ins, p1, p2, data, ne, extended });
+  } finally {
+    adopted = undefined;
+  }
+}
 
 function checkByte(value: number, name: string): number {
   if (!Number.isInteger(value) || value < 0 || value > 255)
@@ -57,11 +88,18 @@ export class CommandApdu {
     this.ins = checkByte(init.ins, 'ins');
     this.p1 = checkByte(init.p1, 'p1');
     this.p2 = checkByte(init.p2, 'p2');
-    const data = init.data ?? new Uint8Array(0);
+    const data = init.data ?? EMPTY;
     if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array');
     if (data.length > MAX_NC)
       throw new RangeError(`data must be at most ${MAX_NC} bytes, got ${data.length}`);
-    this.#data = Uint8Array.from(data);
+    if (adopted !== undefined && adopted === data) {
+      // Called from decode(): `adopted` is a fresh private copy nobody else holds.
+      this.#data = adopted;
+      adopted = undefined;
+    } else {
+      // new Uint8Array(typedArray) copies and always yields a plain Uint8Array (never a Buffer view).
+      this.#data = data.length === 0 ? EMPTY : new Uint8Array(data);
+    }
     if (init.ne !== undefined && (!Number.isInteger(init.ne) || init.ne < 1 || init.ne > MAX_NE)) {
       throw new RangeError(`ne must be 1..65536 or undefined, got ${init.ne}`);
     }
@@ -137,8 +175,24 @@ export class CommandApdu {
   }
 
   /**
-   * Decodes a command APDU (ISO/IEC 7816-3 §12.1.3, the decoding of the body).
+   * Decodes a command APDU (ISO/IEC 7816-3 §12.1.3, the decoding of the body; 7816-4 §5.1).
+   *
+   * With n the total length and B1 the byte after the header:
+   * ```
+   *  n = 4                                   case 1
+   *  n = 5                                   case 2S  Le = B1
+   *  B1 != 00, n = 5 + B1                    case 3S  Lc = B1
+   *  B1 != 00, n = 6 + B1                    case 4S  Lc = B1, Le = last byte
+   *  B1 = 00,  n = 7                         case 2E  Le = B2 B3
+   *  B1 = 00,  B2B3 != 0000, n = 7 + B2B3    case 3E  Lc = B2 B3
+   *  B1 = 00,  B2B3 != 0000, n = 9 + B2B3    case 4E  Lc = B2 B3, Le = last two bytes
+   * ```
+   * Error offsets: a truncated input reports its own length (where the next byte was expected);
+   * an input that is too long reports the first surplus byte; a zero extended Lc reports 5.
+   *
+   * The data is copied once out of `bytes` (the caller keeps ownership of its buffer).
    * @throws MalformedDataError with the offset of the first byte that does not fit any case.
+   * @throws TypeError when `bytes` is not a Uint8Array.
    */
   static decode(bytes: Uint8Array): CommandApdu {
     if (!(bytes instanceof Uint8Array)) throw new TypeError('bytes must be a Uint8Array');
@@ -149,48 +203,56 @@ export class CommandApdu {
     const ins = bytes[1]!;
     const p1 = bytes[2]!;
     const p2 = bytes[3]!;
-    if (n === 4) return new CommandApdu({ cla, ins, p1, p2 });
-    const b4 = bytes[4]!;
-    if (n === 5) return new CommandApdu({ cla, ins, p1, p2, ne: b4 === 0 ? 256 : b4 });
-    if (b4 !== 0) {
-      // Short form: Lc = b4.
-      const lc = b4;
-      if (n === 5 + lc) return new CommandApdu({ cla, ins, p1, p2, data: bytes.subarray(5, 5 + lc) });
+    if (n === 4) return make(cla, ins, p1, p2, EMPTY, undefined, false);
+    const b1 = bytes[4]!;
+    if (n === 5) return make(cla, ins, p1, p2, EMPTY, b1 === 0 ? 256 : b1, false);
+    if (b1 !== 0) {
+      // Short form: Lc = B1 (01..FF).
+      const lc = b1;
+      if (n === 5 + lc) return make(cla, ins, p1, p2, copyOut(bytes, 5, lc), undefined, false);
       if (n === 6 + lc) {
         const le = bytes[5 + lc]!;
-        return new CommandApdu({
-          cla,
-          ins,
-          p1,
-          p2,
-          data: bytes.subarray(5, 5 + lc),
-          ne: le === 0 ? 256 : le,
-        });
+        return make(cla, ins, p1, p2, copyOut(bytes, 5, lc), le === 0 ? 256 : le, false);
       }
       throw new MalformedDataError(
-        `short Lc=${lc} needs ${5 + lc} or ${6 + lc} bytes, got ${n}`,
-        Math.min(n, 5 + lc),
+        n < 5 + lc
+          ? `short Lc=${lc} announces ${lc} data bytes but only ${n - 5} follow`
+          : `short Lc=${lc} allows at most one Le byte after the data, got ${n - 5 - lc} bytes`,
+        n < 5 + lc ? n : 6 + lc,
         bytes,
         'apdu',
       );
     }
-    // b4 = 00 with more bytes: extended form.
-    if (n === 6) throw new MalformedDataError('extended length field is truncated', 6, bytes, 'apdu');
+    // B1 = 00 followed by more bytes: extended length fields.
+    if (n === 6)
+      throw new MalformedDataError(
+        'extended length field is truncated (needs 2 more bytes)',
+        6,
+        bytes,
+        'apdu',
+      );
     const l = (bytes[5]! << 8) | bytes[6]!;
-    if (n === 7) return new CommandApdu({ cla, ins, p1, p2, ne: l === 0 ? 65536 : l, extended: true });
-    if (l === 0) throw new MalformedDataError('extended Lc must not be 0000', 5, bytes, 'apdu');
-    const data = bytes.subarray(7, 7 + l);
-    if (n === 7 + l) return new CommandApdu({ cla, ins, p1, p2, data, extended: true });
+    if (n === 7) return make(cla, ins, p1, p2, EMPTY, l === 0 ? 65536 : l, true);
+    if (l === 0)
+      throw new MalformedDataError('extended Lc must not be 0000 when bytes follow it', 5, bytes, 'apdu');
+    if (n === 7 + l) return make(cla, ins, p1, p2, copyOut(bytes, 7, l), undefined, true);
     if (n === 9 + l) {
       const le = (bytes[7 + l]! << 8) | bytes[8 + l]!;
-      return new CommandApdu({ cla, ins, p1, p2, data, ne: le === 0 ? 65536 : le, extended: true });
+      return make(cla, ins, p1, p2, copyOut(bytes, 7, l), le === 0 ? 65536 : le, true);
     }
-    throw new MalformedDataError(
-      `extended Lc=${l} needs ${7 + l} or ${9 + l} bytes, got ${n}`,
-      Math.min(n, 7 + l),
-      bytes,
-      'apdu',
-    );
+    let reason: string;
+    let offset: number;
+    if (n < 7 + l) {
+      reason = `extended Lc=${l} announces ${l} data bytes but only ${n - 7} follow`;
+      offset = n;
+    } else if (n === 8 + l) {
+      reason = `extended Le after ${l} data bytes needs 2 bytes, got 1`;
+      offset = n;
+    } else {
+      reason = `extended Lc=${l} allows at most a 2-byte Le after the data, got ${n - 7 - l} bytes`;
+      offset = 9 + l;
+    }
+    throw new MalformedDataError(reason, offset, bytes, 'apdu');
   }
 
   toString(): string {

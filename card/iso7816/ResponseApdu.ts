@@ -2,21 +2,48 @@ import { MalformedDataError } from './errors.js';
 import type { StatusWord } from './sw.js';
 import { toHex } from '../util/hex.js';
 
-/** An immutable response APDU: data followed by SW1 SW2 (ISO/IEC 7816-4 §5.1). */
+/** Nr is at most Ne, and Ne is at most 65536 (ISO/IEC 7816-4 §5.1). */
+const MAX_NR = 65536;
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Hand-over slot for `decode()`: a fresh private copy the constructor adopts without copying
+ * again. Set and cleared synchronously around one `new`; the public constructor always copies.
+ */
+let adopted: Uint8Array | undefined;
+
+/**
+ * An immutable response APDU: data followed by SW1 SW2 (ISO/IEC 7816-4 §5.1).
+ * ```
+ *  response data (Nr bytes, 0..65536) | SW1 | SW2
+ * ```
+ * Any 16-bit SW is accepted here (transport level); `swTable.ts` says whether it is a valid
+ * ISO/IEC 7816-4 §5.6 value and what it means.
+ */
 export class ResponseApdu {
   readonly sw: StatusWord;
   readonly #data: Uint8Array;
 
-  /** @throws RangeError when sw is not a 16-bit value. */
+  /**
+   * @throws TypeError when data is not a Uint8Array.
+   * @throws RangeError when sw is not a 16-bit value or data is longer than 65536 bytes.
+   */
   constructor(data: Uint8Array, sw: StatusWord) {
     if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array');
     if (!Number.isInteger(sw) || sw < 0 || sw > 0xffff)
       throw new RangeError(`sw must be 0000..FFFF, got ${sw}`);
-    this.#data = Uint8Array.from(data);
+    if (data.length > MAX_NR)
+      throw new RangeError(`data must be at most ${MAX_NR} bytes, got ${data.length}`);
+    if (adopted !== undefined && adopted === data) {
+      this.#data = adopted;
+      adopted = undefined;
+    } else {
+      this.#data = data.length === 0 ? EMPTY : new Uint8Array(data);
+    }
     this.sw = sw;
   }
 
-  static of(sw: StatusWord, data: Uint8Array = new Uint8Array(0)): ResponseApdu {
+  static of(sw: StatusWord, data: Uint8Array = EMPTY): ResponseApdu {
     return new ResponseApdu(data, sw);
   }
 
@@ -46,19 +73,37 @@ export class ResponseApdu {
     return out;
   }
 
-  /** @throws MalformedDataError when fewer than 2 bytes are given. */
+  /**
+   * Decodes `data SW1 SW2` (ISO/IEC 7816-4 §5.1). The data is copied once.
+   * @throws MalformedDataError when fewer than 2 bytes are given (offset = length), or when
+   *   more than 65536 data bytes precede the trailer (offset 65536, the first surplus byte).
+   * @throws TypeError when `bytes` is not a Uint8Array.
+   */
   static decode(bytes: Uint8Array): ResponseApdu {
     if (!(bytes instanceof Uint8Array)) throw new TypeError('bytes must be a Uint8Array');
-    if (bytes.length < 2) {
+    const n = bytes.length;
+    if (n < 2) {
+      throw new MalformedDataError(`a response APDU has at least 2 bytes, got ${n}`, n, bytes, 'apdu');
+    }
+    if (n - 2 > MAX_NR) {
       throw new MalformedDataError(
-        `a response APDU has at least 2 bytes, got ${bytes.length}`,
-        bytes.length,
+        `response data is at most ${MAX_NR} bytes (Ne max), got ${n - 2}`,
+        MAX_NR,
         bytes,
         'apdu',
       );
     }
-    const n = bytes.length;
-    return new ResponseApdu(bytes.subarray(0, n - 2), (bytes[n - 2]! << 8) | bytes[n - 1]!);
+    let data = EMPTY;
+    if (n > 2) {
+      data = new Uint8Array(n - 2);
+      data.set(bytes.subarray(0, n - 2));
+    }
+    adopted = data;
+    try {
+      return new ResponseApdu(data, (bytes[n - 2]! << 8) | bytes[n - 1]!);
+    } finally {
+      adopted = undefined;
+    }
   }
 
   toString(): string {
