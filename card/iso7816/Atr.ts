@@ -63,6 +63,8 @@ export interface T1Parameters {
   cwi: number;
   /** Block waiting integer (first TB for T=1, b8-b5); default 4. BWT = 11 etu + 2^BWI × 960 × Fd/f. */
   bwi: number;
+  /** Character waiting time CWT = 11 + 2^CWI, in etu (§11.4.3). */
+  cwtEtu: number;
   /** Error detection code (first TC for T=1, b1): LRC by default. */
   errorDetection: 'LRC' | 'CRC';
   /** Which of the above the ATR states (the others are the ISO defaults). */
@@ -563,11 +565,9 @@ export class Atr {
    * @throws RangeError when clockHz is not a positive finite number.
    */
   baudRate(clockHz?: number): number | undefined {
+    const f = this.#clock(clockHz);
     const fi = this.fi;
     const di = this.di;
-    const f = clockHz ?? this.fmax;
-    if (clockHz !== undefined && !(Number.isFinite(clockHz) && clockHz > 0))
-      throw new RangeError(`clockHz must be a positive number, got ${clockHz}`);
     if (fi === undefined || di === undefined || f === undefined) return undefined;
     return (f * di) / fi;
   }
@@ -596,6 +596,38 @@ export class Atr {
     return tc2 === undefined || tc2 < 0 ? 10 : tc2;
   }
 
+  /**
+   * T=0 waiting time WT = WI × 960 × Fi / f in seconds (§10.2), at `clockHz` (default f(max)).
+   * Undefined when Fi is RFU or there is no f(max).
+   * @throws RangeError when clockHz is not a positive finite number.
+   */
+  waitingTimeSeconds(clockHz?: number): number | undefined {
+    const f = this.#clock(clockHz);
+    const fi = this.fi;
+    return fi === undefined || f === undefined ? undefined : (this.wi * 960 * fi) / f;
+  }
+
+  /**
+   * T=1 block waiting time BWT = 11 etu + 2^BWI × 960 × 372 / f in seconds (§11.4.3), with the
+   * etu of Fi/Di (in force after PPS or in specific mode) at `clockHz` (default f(max)).
+   * Undefined when T=1 is not offered or Fi/Di is RFU.
+   * @throws RangeError when clockHz is not a positive finite number.
+   */
+  blockWaitingTimeSeconds(clockHz?: number): number | undefined {
+    const f = this.#clock(clockHz);
+    const t1 = this.t1;
+    const fi = this.fi;
+    const di = this.di;
+    if (t1 === undefined || f === undefined || fi === undefined || di === undefined) return undefined;
+    return (11 * fi) / (di * f) + (2 ** t1.bwi * 960 * 372) / f;
+  }
+
+  #clock(clockHz: number | undefined): number | undefined {
+    if (clockHz !== undefined && !(Number.isFinite(clockHz) && clockHz > 0))
+      throw new RangeError(`clockHz must be a positive number, got ${clockHz}`);
+    return clockHz ?? this.fmax;
+  }
+
   /** Specific mode from TA2, or undefined (negotiable mode) when TA2 is absent. */
   get specificMode(): SpecificMode | undefined {
     const ta2 = this.#ib[4];
@@ -613,6 +645,7 @@ export class Atr {
       ifsc: ta ?? 32,
       cwi: tb === undefined ? 13 : tb & 15,
       bwi: tb === undefined ? 4 : tb >> 4,
+      cwtEtu: 11 + 2 ** (tb === undefined ? 13 : tb & 15),
       errorDetection: tc !== undefined && (tc & 1) === 1 ? 'CRC' : 'LRC',
       fromAtr: { ifsc: ta !== undefined, cwiBwi: tb !== undefined, errorDetection: tc !== undefined },
     };

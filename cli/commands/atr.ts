@@ -178,13 +178,16 @@ export function describeAtr(a: Atr, clockHz: number): string {
     `Fi/Di: ${a.fi ?? 'RFU'}/${a.di ?? 'RFU'}${a.ta(1) === undefined ? ' (TA1 absent: defaults)' : ''}; bit rate ${rate(a.baudRate())} at f(max) ${a.fmax === undefined ? 'RFU' : mhz(a.fmax)}, ${rate(a.baudRate(clockHz))} at ${mhz(clockHz)}`,
   );
   out.push(`Guard time: N=${a.n}, ${a.guardTimeEtu(0)} etu (T=0), ${a.guardTimeEtu(1)} etu (T=1)`);
-  if (a.protocols.includes(0)) out.push(`T=0: WI=${a.wi}`);
+  const ms = (sec: number | undefined) => (sec === undefined ? 'RFU' : `${+(sec * 1000).toPrecision(4)} ms`);
+  if (a.protocols.includes(0))
+    out.push(`T=0: WI=${a.wi}, WT ${ms(a.waitingTimeSeconds(clockHz))} at ${mhz(clockHz)}`);
   const t1 = a.t1;
   if (t1) {
     const d = (b: boolean) => (b ? '' : ' (default)');
     out.push(
       `T=1: IFSC=${t1.ifsc}${d(t1.fromAtr.ifsc)}, CWI=${t1.cwi}, BWI=${t1.bwi}${d(t1.fromAtr.cwiBwi)}, ${t1.errorDetection}${d(t1.fromAtr.errorDetection)}`,
     );
+    out.push(`     CWT ${t1.cwtEtu} etu, BWT ${ms(a.blockWaitingTimeSeconds(clockHz))} at ${mhz(clockHz)}`);
   }
   const t15 = a.t15;
   if (t15) {

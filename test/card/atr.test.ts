@@ -61,6 +61,12 @@ describe('well-known ATRs, decoded field by field', () => {
     ]);
     expect(a.protocols).toEqual([0]);
     expect(a.wi).toBe(32);
+    // WT = WI × 960 × Fi / f: 32 × 960 × 372 / 3.5712 MHz = 3.2 s; at f(max) 5 MHz ≈ 2.29 s.
+    expect(a.waitingTimeSeconds(CLOCK_3_5712_MHZ)).toBeCloseTo(3.2, 12);
+    expect(a.waitingTimeSeconds()).toBeCloseTo((32 * 960 * 372) / 5e6, 12);
+    expect(a.blockWaitingTimeSeconds()).toBeUndefined();
+    expect(() => a.waitingTimeSeconds(0)).toThrow(RangeError);
+    expect(() => a.baudRate(Number.NaN)).toThrow(RangeError);
     expect(a.tck.present).toBe(false);
     expect(toHex(a.historicalBytes)).toBe('6801010000');
     expect(a.historical.category).toBe('proprietary');
@@ -82,10 +88,13 @@ describe('well-known ATRs, decoded field by field', () => {
     expect(a.n).toBe(255);
     expect(a.guardTimeEtu(1)).toBe(11);
     expect(a.guardTimeEtu(0)).toBe(12);
+    // BWT = 11 etu + 2^7 × 960 × 372 / f: 12.8 s + 11 × 31 clock cycles at 3.5712 MHz.
+    expect(a.blockWaitingTimeSeconds(CLOCK_3_5712_MHZ)).toBeCloseTo(12.8 + 341 / 3_571_200, 12);
     expect(a.t1).toEqual({
       ifsc: 254,
       bwi: 7,
       cwi: 5,
+      cwtEtu: 43,
       errorDetection: 'LRC',
       fromAtr: { ifsc: true, cwiBwi: true, errorDetection: false },
     });
@@ -171,6 +180,7 @@ describe('well-known ATRs, decoded field by field', () => {
       ifsc: 254,
       bwi: 1,
       cwi: 5,
+      cwtEtu: 43,
       errorDetection: 'LRC',
       fromAtr: { ifsc: true, cwiBwi: true, errorDetection: false },
     });
@@ -351,6 +361,7 @@ describe('interface byte semantics', () => {
       ifsc: 0x80,
       bwi: 4,
       cwi: 2,
+      cwtEtu: 15,
       errorDetection: 'CRC',
       fromAtr: { ifsc: true, cwiBwi: true, errorDetection: true },
     });
@@ -361,6 +372,7 @@ describe('interface byte semantics', () => {
       ifsc: 32,
       cwi: 13,
       bwi: 4,
+      cwtEtu: 11 + 8192,
       errorDetection: 'LRC',
       fromAtr: { ifsc: false, cwiBwi: false, errorDetection: false },
     });
