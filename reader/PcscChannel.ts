@@ -1,5 +1,6 @@
 import type { CommandApdu } from '../card/iso7816/CommandApdu.js';
 import type { ResponseApdu } from '../card/iso7816/ResponseApdu.js';
+import { toHex } from '../card/util/hex.js';
 import type { CardChannel, Protocol } from './CardChannel.js';
 import { ApduTransport, type TransportOptions } from './ApduTransport.js';
 import type { PcscReader } from './PcscReader.js';
@@ -78,6 +79,13 @@ export class PcscChannel implements CardChannel {
       'transmit',
       this.readerName,
     );
+    if (response.length === 0) {
+      // vpcd (and some drivers) report success with nothing when the card vanished mid-command.
+      throw new CardRemovedError(
+        `card in '${this.readerName}' gave no answer to ${toHex(bytes.subarray(0, 16))}${bytes.length > 16 ? '…' : ''}: removed, or its process died, mid-exchange`,
+        this.readerName,
+      );
+    }
     return new Uint8Array(response);
   }
 

@@ -104,7 +104,17 @@ async function freePortPair(): Promise<number> {
   throw new Error('no free port pair for vpcd');
 }
 
-/** Kills pcscd processes this harness left behind (their private directory is gone). */
+/** True while the process that started the pcscd of `dir` is alive. */
+function ownerAlive(dir: string): boolean {
+  try {
+    process.kill(Number(readFileSync(join(dir, 'owner.pid'), 'utf8')), 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Kills pcscd processes this harness left behind (their owner died or their directory is gone). */
 function killOrphans(): void {
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     let cmd = '';
@@ -116,12 +126,13 @@ function killOrphans(): void {
     const args = cmd.split('\0');
     if (!args[0]?.endsWith('pcscd')) continue;
     const conf = args[args.indexOf('-c') + 1];
-    if (conf && /\/mp-pcscd-[^/]+\/conf$/.test(conf) && !existsSync(conf)) {
+    if (conf && /\/mp-pcscd-[^/]+\/conf$/.test(conf) && !ownerAlive(join(conf, '..'))) {
       try {
         process.kill(Number(pid), 'SIGKILL');
       } catch {
         // Already gone.
       }
+      rmSync(join(conf, '..'), { recursive: true, force: true });
     }
   }
 }
@@ -154,6 +165,7 @@ export async function startPcscd(options: { nodelay?: boolean } = {}): Promise<P
   const conf = join(dir, 'conf');
   mkdirSync(run);
   mkdirSync(conf);
+  writeFileSync(join(dir, 'owner.pid'), String(process.pid));
   mkdirSync('/run/pcscd', { recursive: true });
   const port = await freePortPair();
   const hex = `0x${port.toString(16).toUpperCase()}`;

@@ -1,0 +1,261 @@
+/**
+ * Real PC/SC: a private pcscd with vpcd, our cards served through VpcdBridge, checked with tools
+ * nobody here wrote (opensc-tool, scriptor, pcsc_scan) and with our PcscReader, which also drives
+ * vsmartcard's own vicc. Everything runs in this one file, in order: one pcscd at a time.
+ *
+ * Skips with a printed reason when pcscd/vpcd/tools are missing; MP_REQUIRE_PCSC=1 (CI) turns
+ * the skip into a failure.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CommandApdu } from '../../card/iso7816/CommandApdu.js';
+import { fromHex, toHex } from '../../card/util/hex.js';
+import { PcscContext } from '../../reader/PcscContext.js';
+import type { PcscReader } from '../../reader/PcscReader.js';
+import { VpcdBridge } from '../../reader/vpcd/VpcdBridge.js';
+import {
+  CardRemovedError,
+  CardTimeoutError,
+  ChannelClosedError,
+  NoCardError,
+  ReaderUnavailableError,
+  UnknownReaderError,
+} from '../../reader/errors.js';
+import { TEST_AID, TEST_FCI, TEST_FILE, TestCard, getDataPayload } from '../reader/TestCard.js';
+import {
+  READER_0,
+  READER_1,
+  REQUIRE_PCSC,
+  pcscMissing,
+  runTool,
+  startPcscd,
+  startVicc,
+  until,
+  type PrivatePcscd,
+} from './harness.js';
+
+const missing = pcscMissing(['opensc-tool', 'scriptor', 'pcsc_scan', 'cc', 'vicc']);
+if (missing) console.warn(`real PC/SC tests ${REQUIRE_PCSC ? 'FAIL' : 'skipped'}: ${missing}`);
+
+const SELECT_HEX = '00A4040007' + toHex(TEST_AID) + '00';
+const apdu = (hex: string) => CommandApdu.decode(fromHex(hex));
+/** opensc-tool / scriptor print bytes as "6F 08 84 ...". */
+const spaced = (b: Uint8Array | string) =>
+  (typeof b === 'string' ? b : toHex(b)).replace(/(..)(?!$)/g, '$1 ');
+
+describe.runIf(missing && REQUIRE_PCSC)('real PC/SC prerequisites', () => {
+  it('are installed (MP_REQUIRE_PCSC=1)', () => {
+    expect.fail(`MP_REQUIRE_PCSC=1 but ${missing}`);
+  });
+});
+
+describe.sequential.skipIf(missing !== undefined)('real PC/SC through pcscd + vpcd', () => {
+  let pcscd: PrivatePcscd;
+  let ctx: PcscContext;
+  let card: TestCard;
+  let t0card: TestCard;
+  let bridge: VpcdBridge;
+  let bridge1: VpcdBridge | undefined;
+  const bridgeLog: string[] = [];
+  let r0: PcscReader;
+  let r1: PcscReader;
+
+  beforeAll(async () => {
+    pcscd = await startPcscd({ nodelay: true });
+    // libpcsclite reads this once, at the first context of the process.
+    process.env.PCSCLITE_CSOCK_NAME = pcscd.socket;
+    card = new TestCard();
+    t0card = new TestCard({ t0: true });
+    bridge = new VpcdBridge(card, { port: pcscd.port, log: (l) => bridgeLog.push(l) }).start();
+    bridge1 = new VpcdBridge(t0card, { port: pcscd.port + 1 }).start();
+    await bridge.waitConnected(5000);
+    await bridge1.waitConnected(5000);
+    ctx = await PcscContext.open({ timeoutMs: 5000 });
+    r0 = ctx.reader(READER_0);
+    r1 = ctx.reader(READER_1);
+    await r0.waitForCard(5000);
+    await r1.waitForCard(5000);
+  });
+
+  afterAll(async () => {
+    ctx?.close();
+    await bridge?.stop();
+    await bridge1?.stop();
+    await pcscd?.stop();
+  });
+
+  it('pcsc_scan shows both readers and our ATRs', async () => {
+    const r = await runTool('pcsc_scan', ['-n', '-t', '1'], pcscd.env, { timeoutMs: 10_000 });
+    expect(r.stdout).toContain(`0: ${READER_0}`);
+    expect(r.stdout).toContain(`ATR: ${spaced(card.atr)}`);
+    expect(r.stdout).toContain(`ATR: ${spaced(t0card.atr)}`);
+  });
+
+  it('opensc-tool -a prints our ATR', async () => {
+    const r = await runTool('opensc-tool', ['-r', '0', '-a'], pcscd.env);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(
+      toHex(card.atr)
+        .toLowerCase()
+        .replace(/(..)(?!$)/g, '$1:'),
+    );
+  });
+
+  it('opensc-tool -c default -s drives our card and gets the exact answers', async () => {
+    const r = await runTool(
+      'opensc-tool',
+      ['-r', '0', '-c', 'default', '-s', SELECT_HEX, '-s', '00B0000010', '-s', '00CA010400'],
+      pcscd.env,
+    );
+    expect(r.code).toBe(0);
+    const received = r.stdout.split('Received').slice(1);
+    expect(received[0]).toContain('(SW1=0x90, SW2=0x00)');
+    expect(received[0]).toContain(spaced(TEST_FCI));
+    expect(received[1]).toContain(spaced(TEST_FILE));
+    // 32 bytes of GET DATA pattern.
+    expect(received[2]).toContain(spaced(getDataPayload(4).subarray(0, 16)));
+    expect(received[2]).toContain(spaced(getDataPayload(4).subarray(16, 32)));
+  });
+
+  it('scriptor drives our card (T=1) and our T=0 card, which answers 61xx to a case 4', async () => {
+    const r = await runTool('scriptor', ['-r', READER_0], pcscd.env, {
+      input: `${spaced(SELECT_HEX)}\n00 B0 00 00 10\n`,
+    });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Using T=1 protocol');
+    expect(r.stdout).toContain(`< ${spaced(TEST_FCI)} 90 00 : Normal processing.`);
+    expect(r.stdout.replace(/\s+/g, ' ')).toContain(`< ${spaced(TEST_FILE)} 90 00 : Normal processing.`);
+    const t0 = await runTool('scriptor', ['-r', READER_1], pcscd.env, {
+      input: `${spaced(SELECT_HEX)}\n00 C0 00 00 0A\n`,
+    });
+    expect(t0.stdout).toContain('Using T=0 protocol');
+    expect(t0.stdout).toContain('< 61 0A');
+    expect(t0.stdout).toContain(`< ${spaced(TEST_FCI)} 90 00 : Normal processing.`);
+  });
+
+  it('opensc-tool without -c default probes with other card types; our card answers every probe', async () => {
+    const before = card.log.length;
+    const r = await runTool('opensc-tool', ['-r', '0', '-n'], pcscd.env);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/Unsupported card|Unknown/);
+    expect(bridge.stats.cardErrors).toBe(0);
+    expect(card.log.length).toBeGreaterThanOrEqual(before);
+  });
+
+  it('PcscReader: T=1 card, case 4, 61xx chain of 2048 bytes, extended Ne=65536', async () => {
+    const ch = await r0.connect();
+    expect(ch.protocol).toBe('T=1');
+    expect(toHex(ch.atr)).toBe(toHex(card.atr));
+    expect(toHex((await ch.transmit(apdu(SELECT_HEX))).encode())).toBe(toHex(TEST_FCI) + '9000');
+    const chained = await ch.transmit(apdu('00CA010000'));
+    expect(toHex(chained.data)).toBe(toHex(getDataPayload(0)));
+    const ext = await ch.transmit(new CommandApdu({ cla: 0, ins: 0xca, p1: 1, p2: 0, ne: 65536 }));
+    expect(ext.data.length).toBe(2048);
+    expect(toHex(card.log.at(-1)!)).toBe('00CA0100000000');
+    await ch.disconnect();
+    await expect(ch.transmit(apdu(SELECT_HEX))).rejects.toBeInstanceOf(ChannelClosedError);
+  });
+
+  it('PcscReader: T=0 card through pcscd, case 4 as case 3 + GET RESPONSE, 6Cxx re-send', async () => {
+    const ch = await r1.connect();
+    expect(ch.protocol).toBe('T=0');
+    t0card.log.length = 0;
+    expect(toHex((await ch.transmit(apdu(SELECT_HEX))).data)).toBe(toHex(TEST_FCI));
+    expect(toHex((await ch.transmit(apdu('00B0000004'))).data)).toBe(toHex(TEST_FILE));
+    expect(t0card.log.map(toHex)).toEqual([
+      '00A4040007' + toHex(TEST_AID),
+      '00C000000A',
+      '00B0000004',
+      '00B0000010',
+    ]);
+    await ch.disconnect();
+  });
+
+  it('unknown reader name: UnknownReaderError listing the readers', async () => {
+    expect(() => ctx.reader('Nonexistent Reader 00 00')).toThrow(UnknownReaderError);
+    try {
+      ctx.reader('Nonexistent Reader 00 00');
+    } catch (e) {
+      expect((e as UnknownReaderError).available).toEqual(expect.arrayContaining([READER_0, READER_1]));
+      expect((e as Error).message).toContain(`'${READER_0}'`);
+    }
+    await expect(ctx.waitForReader('Nonexistent Reader 00 00', 100)).rejects.toBeInstanceOf(
+      UnknownReaderError,
+    );
+  });
+
+  it('card removed mid-exchange (bridge drops while the card works): CardRemovedError, then reconnect after re-insertion', async () => {
+    const ch = await r1.connect();
+    let pull = false;
+    const dropping = new TestCard({
+      t0: true,
+      onTransmit: () => {
+        if (pull) void bridge1!.stop();
+      },
+    });
+    // Swap the T=0 slot's card for one that pulls itself out on demand.
+    await ch.disconnect();
+    await bridge1!.stop();
+    await r1.waitForRemoval(5000);
+    bridge1 = new VpcdBridge(dropping, { port: pcscd.port + 1, initialDelayMs: 50 }).start();
+    await r1.waitForCard(5000);
+    const live = await r1.connect();
+    expect((await live.transmit(apdu(SELECT_HEX))).sw).toBe(0x9000);
+    pull = true;
+    const err = await live.transmit(apdu('00B0000010')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CardRemovedError);
+    expect((err as Error).message).toMatch(/'Virtual PCD 00 01' gave no answer to 00B0000010/);
+    await r1.waitForRemoval(5000);
+    await expect(live.transmit(apdu(SELECT_HEX))).rejects.toBeInstanceOf(CardRemovedError);
+    await expect(r1.connect()).rejects.toBeInstanceOf(NoCardError);
+    // Re-insert: a fresh connect works; the old channel stays dead.
+    pull = false;
+    bridge1.start();
+    await r1.waitForCard(5000);
+    const again = await r1.connect();
+    expect(toHex((await again.transmit(apdu(SELECT_HEX))).data)).toBe(toHex(TEST_FCI));
+    await expect(live.transmit(apdu(SELECT_HEX))).rejects.toBeInstanceOf(CardRemovedError);
+    await again.disconnect();
+  });
+
+  it('waitForCard on an empty slot times out with CardTimeoutError', async () => {
+    await bridge1!.stop();
+    await r1.waitForRemoval(5000);
+    const err = await r1.waitForCard(100).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CardTimeoutError);
+    expect((err as Error).message).toContain(READER_1);
+  });
+
+  it("PcscReader drives vsmartcard's vicc (iso7816) just like our card", async () => {
+    const vicc = startVicc(pcscd.port + 1, pcscd.env);
+    try {
+      await r1.waitForCard(15_000);
+      const ch = await r1.connect();
+      expect(toHex(ch.atr)).toBe('3B951381018073FF01000B');
+      // vicc's ISO 7816 card: MF selectable, unknown AID not found, unknown INS refused.
+      expect((await ch.transmit(apdu('00A4000C023F00'))).sw).toBe(0x9000);
+      expect((await ch.transmit(apdu(SELECT_HEX))).sw).toBe(0x6a82);
+      expect((await ch.transmit(apdu('00EE000000'))).sw).toBe(0x6d00);
+      await ch.disconnect();
+    } finally {
+      await vicc.stop();
+    }
+    await r1.waitForRemoval(5000);
+    expect(vicc.output()).not.toMatch(/Traceback/);
+  });
+
+  it('pcscd gone (reader unplugged): open channel and new contexts fail with ReaderUnavailableError', async () => {
+    const ch = await r0.connect();
+    expect((await ch.transmit(apdu(SELECT_HEX))).sw).toBe(0x9000);
+    pcscd.process.kill('SIGKILL');
+    await until(
+      () => pcscd.process.exitCode !== null || pcscd.process.signalCode !== null,
+      5000,
+      'pcscd to die',
+    );
+    const err = await ch.transmit(apdu('00B0000010')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect([ReaderUnavailableError, CardRemovedError].some((t) => err instanceof t)).toBe(true);
+    expect((err as Error).message).toContain(READER_0);
+    await expect(PcscContext.open({ timeoutMs: 2000 })).rejects.toBeInstanceOf(ReaderUnavailableError);
+  });
+});
