@@ -20,25 +20,38 @@ const SIZES = [32, 256] as const;
 /** Bytes a message of `len` occupies after ISO/IEC 9797-1 padding method 2 with 8-byte blocks. */
 const padded8 = (len: number) => (Math.floor(len / 8) + 1) * 8;
 
-function macFigures(p: BlockCipherProvider): Figure[] {
+type MacCase = { label: string; run: (p: BlockCipherProvider, data: Uint8Array) => Uint8Array };
+
+const CASES: MacCase[] = [
+  { label: '9797-1 M1, 2-key 3DES', run: (p, d) => macIso9797Alg1(p, 'tdes', KEY16, d, 2) },
+  { label: '9797-1 M3 (retail)', run: (p, d) => macIso9797Alg3(p, KEY16, d, 2) },
+  { label: 'CMAC AES-128', run: (p, d) => cmac(p, 'aes', KEY16, d) },
+];
+
+/**
+ * MAC/s for every case and provider. The machine is shared, so each case is measured in five
+ * rounds that alternate between the providers (both see the same background load), and the best
+ * round of each provider is kept: interference only ever slows a run down.
+ */
+function macFigures(providers: BlockCipherProvider[]): Figure[] {
   const out: Figure[] = [];
   for (const size of SIZES) {
     const data = Uint8Array.from({ length: size }, (_, i) => i & 0xff);
-    out.push({
-      name: `${p.name}: 9797-1 M1, 2-key 3DES, ${size}-byte message`,
-      value: opsPerSecond(() => macIso9797Alg1(p, 'tdes', KEY16, data, 2), 1000, 200),
-      unit: 'MAC/s',
-    });
-    out.push({
-      name: `${p.name}: 9797-1 M3 (retail), ${size}-byte message`,
-      value: opsPerSecond(() => macIso9797Alg3(p, KEY16, data, 2), 1000, 200),
-      unit: 'MAC/s',
-    });
-    out.push({
-      name: `${p.name}: CMAC AES-128, ${size}-byte message`,
-      value: opsPerSecond(() => cmac(p, 'aes', KEY16, data), 1000, 200),
-      unit: 'MAC/s',
-    });
+    for (const c of CASES) {
+      const bestOf = new Map<string, number>();
+      for (let round = 0; round < 5; round++) {
+        for (const p of providers) {
+          const v = opsPerSecond(() => c.run(p, data), 200, 50);
+          bestOf.set(p.name, Math.max(bestOf.get(p.name) ?? 0, v));
+        }
+      }
+      for (const p of providers)
+        out.push({
+          name: `${p.name}: ${c.label}, ${size}-byte message`,
+          value: bestOf.get(p.name)!,
+          unit: 'MAC/s',
+        });
+    }
   }
   return out;
 }
@@ -79,7 +92,7 @@ export function parseOpensslSpeed(text: string): Map<number, number> | undefined
 
 export default async function bench(): Promise<Figure[]> {
   const figures: Figure[] = [];
-  for (const p of [new NodeCipherProvider(), new ForgeCipherProvider()]) figures.push(...macFigures(p));
+  figures.push(...macFigures([new NodeCipherProvider(), new ForgeCipherProvider()]));
   const speed = await opensslSpeed();
   if (!speed) {
     console.log('  openssl speed: openssl not found or its output not understood; no upper limit measured');
