@@ -48,7 +48,7 @@ describe.runIf(missing && REQUIRE_PCSC)('real PC/SC prerequisites', () => {
   });
 });
 
-describe.sequential.skipIf(missing !== undefined)('real PC/SC through pcscd + vpcd', () => {
+describe.skipIf(missing !== undefined)('real PC/SC through pcscd + vpcd', () => {
   let pcscd: PrivatePcscd;
   let ctx: PcscContext;
   let card: TestCard;
