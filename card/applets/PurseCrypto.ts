@@ -1,0 +1,169 @@
+/**
+ * Every MAC and session key of the purse protocol, in one place, so the card, the SAM, the SVM, the
+ * issuer and docs/purse-spec.md all use the same byte strings. Each function draws its input.
+ *
+ * MAC(K, m) is ISO/IEC 9797-1 MAC algorithm 1 with two-key TDES (full triple-DES CBC-MAC, seed 000
+ * Fig. 4), zero IV, padding method 2, all 8 bytes kept. Keys are 16-byte two-key TDES keys.
+ */
+import type { BlockCipherProvider } from '../crypto/types.js';
+import { macIso9797Alg1, verifyMac } from '../crypto/mac.js';
+import { deriveSessionKey, diversify } from '../crypto/keyHierarchy.js';
+import { concatBytes } from '../util/hex.js';
+import { ascii, be16, be32 } from './bytes.js';
+
+/** The fields a debit, a load and their log record share. */
+export interface TransactionFields {
+  csn: Uint8Array; // 8
+  purse: number; // 1
+  amount: number; // u32
+  /** The purse counter the transaction takes (current counter + 1). */
+  counter: number; // u16
+  terminalId: Uint8Array; // 4
+  dateTime: Uint8Array; // 6, BCD YYMMDDhhmmss
+}
+
+/** MAC helper bound to a block cipher provider. */
+export class PurseCrypto {
+  constructor(readonly cipher: BlockCipherProvider) {}
+
+  /** MAC(K, parts...) = ISO/IEC 9797-1 MAC algorithm 1, TDES, padding method 2, 8 bytes. */
+  mac(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
+    return macIso9797Alg1(this.cipher, 'tdes', key, concatBytes(...parts), 2);
+  }
+
+  /** Constant-time check of an 8-byte MAC. */
+  check(key: Uint8Array, mac: Uint8Array, ...parts: Uint8Array[]): boolean {
+    return verifyMac(this.mac(key, ...parts), mac);
+  }
+
+  /** Card key K(CSN) = diversify(MK, CSN) (card/crypto/keyHierarchy.ts, EMV option A shape). */
+  cardKey(master: Uint8Array, csn: Uint8Array): Uint8Array {
+    return diversify(this.cipher, 'tdes', master, csn);
+  }
+
+  /**
+   * Session key of a mutual authentication: SK = oddParity(TDES-ECB(K, RC ‖ RS)), i.e.
+   * E_K(RC) ‖ E_K(RS) with DES parity (deriveSessionKey with a 16-byte R1). SK_auth uses K_auth,
+   * SK_debit uses K_debit.
+   */
+  sessionKey(cardKey: Uint8Array, rc: Uint8Array, rs: Uint8Array): Uint8Array {
+    return deriveSessionKey(this.cipher, cardKey, concatBytes(rc, rs), 'tdes');
+  }
+
+  /** SK_credit = diversify(K_credit, RC): E_K(RC) ‖ E_K(RC ⊕ FF..FF) with parity. */
+  creditSessionKey(creditKey: Uint8Array, rc: Uint8Array): Uint8Array {
+    return deriveSessionKey(this.cipher, creditKey, rc, 'tdes');
+  }
+}
+
+/** S_sam input: RC ‖ RS ‖ CSN (the SAM proves it knows K_auth(CSN)). */
+export function samCryptogramInput(rc: Uint8Array, rs: Uint8Array, csn: Uint8Array): Uint8Array {
+  return concatBytes(rc, rs, csn);
+}
+
+/** S_card input: RS ‖ RC ‖ CSN (the card proves it knows K_auth(CSN)). */
+export function cardCryptogramInput(rc: Uint8Array, rs: Uint8Array, csn: Uint8Array): Uint8Array {
+  return concatBytes(rs, rc, csn);
+}
+
+/**
+ * DEBIT command MAC input (under SK_debit):
+ * `80 54 00 purse ‖ CSN(8) ‖ purse(1) ‖ amount(4) ‖ counter(2) ‖ terminal(4) ‖ datetime(6) ‖ RV(8)`.
+ */
+export function debitMacInput(t: TransactionFields, rv: Uint8Array): Uint8Array {
+  return concatBytes(
+    Uint8Array.of(0x80, 0x54, 0x00, t.purse),
+    t.csn,
+    Uint8Array.of(t.purse),
+    be32(t.amount),
+    be16(t.counter),
+    t.terminalId,
+    t.dateTime,
+    rv,
+  );
+}
+
+/**
+ * LOAD command MAC input (under SK_credit):
+ * `80 52 00 purse ‖ CSN ‖ purse ‖ amount ‖ counter ‖ terminal ‖ datetime`.
+ */
+export function loadMacInput(t: TransactionFields): Uint8Array {
+  return concatBytes(
+    Uint8Array.of(0x80, 0x52, 0x00, t.purse),
+    t.csn,
+    Uint8Array.of(t.purse),
+    be32(t.amount),
+    be16(t.counter),
+    t.terminalId,
+    t.dateTime,
+  );
+}
+
+/**
+ * Log-record MAC input (under K_proof(CSN)); for a debit this MAC is the debit proof the SVM checks:
+ * `type letter ('D' 44 / 'L' 4C) ‖ CSN ‖ purse ‖ amount ‖ counter ‖ balance-after(4) ‖ terminal ‖
+ * datetime ‖ RV(8)` — RV is the SVM challenge of a debit, the card challenge RC of a load.
+ */
+export function recordMacInput(
+  letter: 'D' | 'L',
+  t: TransactionFields,
+  balanceAfter: number,
+  rv: Uint8Array,
+): Uint8Array {
+  return concatBytes(
+    ascii(letter),
+    t.csn,
+    Uint8Array.of(t.purse),
+    be32(t.amount),
+    be16(t.counter),
+    be32(balanceAfter),
+    t.terminalId,
+    t.dateTime,
+    rv,
+  );
+}
+
+/** LOAD receipt input (under SK_credit): `'L' ‖ CSN ‖ purse ‖ amount ‖ counter ‖ balance-after ‖ terminal ‖ datetime`. */
+export function loadReceiptInput(t: TransactionFields, balanceAfter: number): Uint8Array {
+  return concatBytes(
+    ascii('L'),
+    t.csn,
+    Uint8Array.of(t.purse),
+    be32(t.amount),
+    be16(t.counter),
+    be32(balanceAfter),
+    t.terminalId,
+    t.dateTime,
+  );
+}
+
+/** Signed purse status input (under K_proof): `'S' ‖ CSN ‖ purse ‖ balance(4) ‖ counter(2) ‖ RV(8)`. */
+export function statusMacInput(
+  csn: Uint8Array,
+  purse: number,
+  balance: number,
+  counter: number,
+  rv: Uint8Array,
+): Uint8Array {
+  return concatBytes(ascii('S'), csn, Uint8Array.of(purse), be32(balance), be16(counter), rv);
+}
+
+/**
+ * BEGIN TRANSFER authorisation input (under K_svm):
+ * `'T' ‖ RV ‖ CSN ‖ purse ‖ amount ‖ counter ‖ datetime`.
+ */
+export function transferAuthInput(
+  rv: Uint8Array,
+  csn: Uint8Array,
+  purse: number,
+  amount: number,
+  counter: number,
+  dateTime: Uint8Array,
+): Uint8Array {
+  return concatBytes(ascii('T'), rv, csn, Uint8Array.of(purse), be32(amount), be16(counter), dateTime);
+}
+
+/** TOKEN REQUEST authorisation input (under K_svm): `'K' ‖ meter id(3) ‖ units(2) ‖ SVM counter(4)`. */
+export function tokenAuthInput(meterId: Uint8Array, units: number, svmCounter: number): Uint8Array {
+  return concatBytes(ascii('K'), meterId, be16(units), be32(svmCounter));
+}

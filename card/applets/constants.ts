@@ -1,0 +1,75 @@
+/**
+ * Application identifiers, instruction bytes, purse identifiers and the proprietary status words
+ * of the purse, SAM and SVM applets. docs/purse-spec.md is the reference; this file is its table.
+ */
+import { fromHex } from '../util/hex.js';
+
+/** ISO/IEC 7816-5 category F (proprietary, unregistered) AIDs: F0 ‖ ASCII name ‖ version 01. */
+export const AID_PURSE = fromHex('F04D505552534501'); // F0 "MPURSE" 01
+export const AID_SAM = fromHex('F04D5053414D01'); // F0 "MPSAM" 01
+export const AID_SVM = fromHex('F04D5053564D01'); // F0 "MPSVM" 01
+
+/** CLA of the ISO inter-industry commands and of the proprietary ones. */
+export const CLA_ISO = 0x00;
+export const CLA_PROPRIETARY = 0x80;
+
+// ISO/IEC 7816-4 inter-industry instructions.
+export const INS_SELECT = 0xa4;
+export const INS_GET_CHALLENGE = 0x84;
+export const INS_EXTERNAL_AUTHENTICATE = 0x82; // MUTUAL AUTHENTICATE shares 82 (7816-4 §11.5.4)
+export const INS_MUTUAL_AUTHENTICATE = 0x82;
+export const INS_READ_RECORD = 0xb2;
+export const INS_UPDATE_RECORD = 0xdc;
+export const INS_VERIFY = 0x20;
+export const INS_CHANGE_REFERENCE_DATA = 0x24;
+export const INS_GET_RESPONSE = 0xc0;
+
+// Purse (subscriber card) proprietary instructions, CLA 80.
+export const INS_LOAD = 0x52;
+export const INS_DEBIT = 0x54;
+export const INS_READ_PURSE = 0x5c;
+
+// SAM proprietary instructions, CLA 80.
+export const INS_AUTH_INIT = 0x10;
+export const INS_AUTH_FINISH = 0x12;
+export const INS_TRANSFER_AUTH = 0x14;
+export const INS_TOKEN_AUTH = 0x18;
+
+// SVM proprietary instructions, CLA 80.
+export const INS_BEGIN_TRANSFER = 0x30;
+export const INS_COMPLETE_TRANSFER = 0x32;
+export const INS_CANCEL_TRANSFER = 0x36;
+export const INS_TOKEN_REQUEST = 0x40;
+export const INS_READ_STATE = 0x5c;
+
+/** Purse identifiers (profile-extensible). */
+export const PURSE_ELECTRICITY = 0x01;
+export const PURSE_GAS = 0x02;
+export const PURSE_WATER = 0x03;
+export const PURSE_HEAT = 0x04;
+export const PURSE_HOT_WATER = 0x05;
+export const PURSE_NAMES: Readonly<Record<number, string>> = {
+  1: 'electricity',
+  2: 'gas',
+  3: 'water',
+  4: 'heat',
+  5: 'hot water',
+};
+
+/** Short EF identifiers of the subscriber card. */
+export const SFI_LOG = 0x01; // cyclic, 38-byte records, record 1 = newest
+export const SFI_METER_DATA = 0x02; // linear fixed, 72-byte records, record n = n-th purse of the FCI
+
+/** Proprietary status words (ISO/IEC 7816-4 §5.6 leaves 9XXX to applications). */
+export const SW_INSUFFICIENT_BALANCE = 0x9401;
+export const SW_MAX_BALANCE_EXCEEDED = 0x9402;
+export const SW_LIMIT_EXCEEDED = 0x9403;
+export const SW_COUNTER_EXHAUSTED = 0x9404;
+export const SW_TRANSFER_PENDING = 0x9405;
+export const SW_NO_PENDING_TRANSFER = 0x9406;
+export const SW_REPLAY = 0x9407;
+
+/** Number of records of the card's cyclic log (the issue asks for at least 10). */
+export const LOG_RECORDS = 10;
+/** Number of records of the SVM's cyclic log. */
+export const SVM_LOG_RECORDS = 16;

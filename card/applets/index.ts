@@ -1,0 +1,18 @@
+/** Public API of the purse, SAM and SVM applets (STYLE.md rule 10). */
+export * from './constants.js';
+export { IssuerKeys } from './IssuerKeys.js';
+export type { CardKeySet, SamKeySet, SvmKeySet } from './IssuerKeys.js';
+export * from './PurseCrypto.js';
+export { bcdDateTime, showDateTime, isBcdDateTime } from './bytes.js';
+export { PurseApplet, pinBlock } from './purse/PurseApplet.js';
+export type { PurseInit, PursePersonalisation } from './purse/PurseApplet.js';
+export * from './purse/records.js';
+export { SamApplet } from './sam/SamApplet.js';
+export { SvmApplet } from './svm/SvmApplet.js';
+export { SvmRegister, PendingTransfer, SvmLogRecord } from './svm/records.js';
+export { AppletCardOs } from './platform/AppletCardOs.js';
+export { AppletStore } from './platform/AppletStore.js';
+export type { StoreImage, StoreWrite } from './platform/AppletStore.js';
+export type { Applet } from './platform/Applet.js';
+export * from './profiles.js';
+export { readDevice } from './inspect.js';

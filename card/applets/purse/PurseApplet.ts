@@ -1,0 +1,518 @@
+/**
+ * The multi-purse subscriber card application (docs/purse-spec.md §3 is the reference).
+ *
+ * Persistent records in the chip's store (prefix `p.`): identity, keys, one purse state per purse,
+ * the cyclic log (10 slots + head), one meter-data record per purse, the PIN. Volatile: the card
+ * challenge RC, the SAM session (SK_auth, SK_debit) and the PIN-verified flag — all lost on reset,
+ * power loss or SELECT.
+ *
+ * Every command that changes persistent state ends in exactly one `store.commit` (atomic).
+ */
+import type { CommandApdu } from '../../iso7816/CommandApdu.js';
+import { SwError } from '../../iso7816/errors.js';
+import {
+  SW_AUTHENTICATION_METHOD_BLOCKED,
+  SW_CONDITIONS_NOT_SATISFIED,
+  SW_COUNTER_BASE,
+  SW_INCORRECT_P1P2,
+  SW_INS_NOT_SUPPORTED,
+  SW_RECORD_NOT_FOUND,
+  SW_REFERENCED_DATA_NOT_FOUND,
+  SW_SECURITY_STATUS_NOT_SATISFIED,
+  SW_VERIFICATION_FAILED,
+  SW_WRONG_DATA,
+  SW_WRONG_LENGTH,
+} from '../../iso7816/sw.js';
+import type { BlockCipherProvider, Rng } from '../../crypto/types.js';
+import { verifyMac } from '../../crypto/mac.js';
+import { wipe } from '../../crypto/wipe.js';
+import { concatBytes } from '../../util/hex.js';
+import type { Applet } from '../platform/Applet.js';
+import type { AppletStore, StoreWrite } from '../platform/AppletStore.js';
+import { checkDateTime, u32 } from '../bytes.js';
+import {
+  AID_PURSE,
+  INS_CHANGE_REFERENCE_DATA,
+  INS_DEBIT,
+  INS_GET_CHALLENGE,
+  INS_LOAD,
+  INS_MUTUAL_AUTHENTICATE,
+  INS_READ_PURSE,
+  INS_READ_RECORD,
+  INS_UPDATE_RECORD,
+  INS_VERIFY,
+  LOG_RECORDS,
+  SFI_LOG,
+  SFI_METER_DATA,
+  SW_COUNTER_EXHAUSTED,
+  SW_INSUFFICIENT_BALANCE,
+  SW_LIMIT_EXCEEDED,
+  SW_MAX_BALANCE_EXCEEDED,
+} from '../constants.js';
+import {
+  PurseCrypto,
+  cardCryptogramInput,
+  debitMacInput,
+  loadMacInput,
+  loadReceiptInput,
+  recordMacInput,
+  samCryptogramInput,
+  statusMacInput,
+  type TransactionFields,
+} from '../PurseCrypto.js';
+import type { CardKeySet } from '../IssuerKeys.js';
+import { CardIdentity, LOG_TYPE_DEBIT, LOG_TYPE_LOAD, LogRecord, MeterData, PurseState } from './records.js';
+
+export const KEY_IDENTITY = 'p.identity';
+export const KEY_KEYS = 'p.keys';
+export const KEY_LOG_HEAD = 'p.log.head';
+export const KEY_PIN = 'p.pin';
+export const keyPurse = (id: number): string => `p.purse.${id.toString(16).padStart(2, '0')}`;
+export const keyLog = (slot: number): string => `p.log.${slot}`;
+export const keyMeterData = (n: number): string => `p.meter.${n}`;
+
+/** Initial state of one purse at personalisation. */
+export interface PurseInit {
+  id: number;
+  balance?: number;
+  max: number;
+  limit: number;
+  unit: number;
+}
+
+/** Everything a subscriber card is personalised with. */
+export interface PursePersonalisation {
+  csn: Uint8Array;
+  issuerId: Uint8Array;
+  expiry: Uint8Array;
+  profileVersion: number;
+  keyVersion: number;
+  keys: CardKeySet;
+  purses: PurseInit[];
+  /** 4..8 ASCII digits; when given, DEBIT and LOAD need a VERIFY first (seed 004). */
+  pin?: string;
+}
+
+const PIN_TRIES = 3;
+const EMPTY = new Uint8Array(0);
+
+function pinBlock(pin: string): Uint8Array {
+  if (!/^[0-9]{4,8}$/.test(pin)) throw new RangeError('pin must be 4..8 digits');
+  const b = new Uint8Array(8).fill(0xff);
+  for (let i = 0; i < pin.length; i++) b[i] = pin.charCodeAt(i);
+  return b;
+}
+
+interface Session {
+  skAuth: Uint8Array;
+  skDebit: Uint8Array;
+}
+
+export class PurseApplet implements Applet {
+  readonly aid = AID_PURSE;
+  readonly #store: AppletStore;
+  readonly #crypto: PurseCrypto;
+  readonly #rng: Rng;
+  #rc: Uint8Array | undefined;
+  #session: Session | undefined;
+  #pinVerified = false;
+
+  constructor(store: AppletStore, cipher: BlockCipherProvider, rng: Rng) {
+    this.#store = store;
+    this.#crypto = new PurseCrypto(cipher);
+    this.#rng = rng;
+  }
+
+  /**
+   * Writes a fresh card's records (personalisation bureau step), in one commit.
+   * @throws RangeError naming the field that does not fit its layout.
+   */
+  static personalise(store: AppletStore, p: PursePersonalisation): void {
+    if (p.csn.length !== 8) throw new RangeError('csn must be 8 bytes');
+    if (p.issuerId.length !== 4) throw new RangeError('issuerId must be 4 bytes');
+    if (p.expiry.length !== 3) throw new RangeError('expiry must be 3 bytes');
+    if (p.purses.length < 1 || p.purses.length > 15) throw new RangeError('purses must list 1..15 purses');
+    const ids = new Set(p.purses.map((x) => x.id));
+    if (ids.size !== p.purses.length) throw new RangeError('purse ids must be different');
+    const identity = new CardIdentity(
+      p.csn,
+      p.issuerId,
+      p.expiry,
+      p.profileVersion,
+      p.keyVersion,
+      p.pin ? 1 : 0,
+      p.purses.map((x) => x.id),
+    );
+    const writes: StoreWrite[] = [
+      [KEY_IDENTITY, identity.encode()],
+      [KEY_KEYS, concatBytes(p.keys.auth, p.keys.debit, p.keys.credit, p.keys.proof)],
+      [KEY_LOG_HEAD, Uint8Array.of(0, 0)],
+    ];
+    for (const x of p.purses) {
+      const balance = x.balance ?? 0;
+      if (balance > x.max) throw new RangeError(`purse ${x.id}: balance above max`);
+      writes.push([keyPurse(x.id), new PurseState(balance, x.max, x.limit, x.unit, 0, 0).encode()]);
+    }
+    p.purses.forEach((_, i) => writes.push([keyMeterData(i + 1), new Uint8Array(MeterData.LENGTH)]));
+    if (p.pin) writes.push([KEY_PIN, concatBytes(Uint8Array.of(PIN_TRIES, PIN_TRIES), pinBlock(p.pin))]);
+    store.commit(writes);
+  }
+
+  reset(): void {
+    this.#endSession();
+    if (this.#rc) wipe(this.#rc);
+    this.#rc = undefined;
+    this.#pinVerified = false;
+  }
+
+  #endSession(): void {
+    if (this.#session) wipe(this.#session.skAuth, this.#session.skDebit);
+    this.#session = undefined;
+  }
+
+  #identity(): CardIdentity {
+    return CardIdentity.decode(this.#store.view(KEY_IDENTITY)!);
+  }
+
+  #keys(): CardKeySet {
+    const k = this.#store.view(KEY_KEYS)!;
+    return { auth: k.slice(0, 16), debit: k.slice(16, 32), credit: k.slice(32, 48), proof: k.slice(48, 64) };
+  }
+
+  /**
+   * FCI (ISO/IEC 7816-4 §5.3.3): 6F { 84 AID, A5 { 5A CSN, 42 issuer id, 5F24 expiry,
+   * C1 profile version, C2 purse ids, C3 key version } }.
+   */
+  select(): Uint8Array {
+    const id = this.#identity();
+    const a5 = concatBytes(
+      Uint8Array.of(0x5a, 8),
+      id.csn,
+      Uint8Array.of(0x42, 4),
+      id.issuerId,
+      Uint8Array.of(0x5f, 0x24, 3),
+      id.expiry,
+      Uint8Array.of(0xc1, 1, id.profileVersion, 0xc2, id.purses.length),
+      Uint8Array.from(id.purses),
+      Uint8Array.of(0xc3, 1, id.keyVersion),
+    );
+    const body = concatBytes(
+      Uint8Array.of(0x84, this.aid.length),
+      this.aid,
+      Uint8Array.of(0xa5, a5.length),
+      a5,
+    );
+    return concatBytes(Uint8Array.of(0x6f, body.length), body);
+  }
+
+  process(c: CommandApdu): Uint8Array {
+    if (c.cla === 0x00) {
+      switch (c.ins) {
+        case INS_GET_CHALLENGE:
+          return this.#getChallenge(c);
+        case INS_MUTUAL_AUTHENTICATE:
+          return this.#mutualAuthenticate(c);
+        case INS_READ_RECORD:
+          return this.#readRecord(c);
+        case INS_UPDATE_RECORD:
+          return this.#updateRecord(c);
+        case INS_VERIFY:
+          return this.#verify(c);
+        case INS_CHANGE_REFERENCE_DATA:
+          return this.#changePin(c);
+      }
+    } else {
+      switch (c.ins) {
+        case INS_READ_PURSE:
+          return this.#readPurse(c);
+        case INS_DEBIT:
+          return this.#debit(c);
+        case INS_LOAD:
+          return this.#load(c);
+      }
+    }
+    throw new SwError(SW_INS_NOT_SUPPORTED);
+  }
+
+  /** GET CHALLENGE 00 84 00 00 08 (ISO/IEC 7816-4 §11.5.3) -> RC(8). */
+  #getChallenge(c: CommandApdu): Uint8Array {
+    if (c.p1 !== 0 || c.p2 !== 0) throw new SwError(SW_INCORRECT_P1P2);
+    if (c.nc !== 0 || (c.ne !== 8 && c.ne !== 256)) throw new SwError(SW_WRONG_LENGTH);
+    if (this.#rc) wipe(this.#rc);
+    this.#rc = this.#rng.bytes(8);
+    return this.#rc.slice();
+  }
+
+  /** Takes the card challenge: it is single-use, whatever the outcome of the command. */
+  #takeChallenge(): Uint8Array {
+    const rc = this.#rc;
+    this.#rc = undefined;
+    if (!rc) throw new SwError(SW_CONDITIONS_NOT_SATISFIED, 'no card challenge: GET CHALLENGE first');
+    return rc;
+  }
+
+  /** MUTUAL AUTHENTICATE 00 82 00 00 10 RS(8) ‖ S_sam(8) 08 (ISO/IEC 7816-4 §11.5.4) -> S_card(8). */
+  #mutualAuthenticate(c: CommandApdu): Uint8Array {
+    if (c.p1 !== 0 || c.p2 !== 0) throw new SwError(SW_INCORRECT_P1P2);
+    if (c.nc !== 16) throw new SwError(SW_WRONG_LENGTH);
+    this.#endSession();
+    const rc = this.#takeChallenge();
+    const d = c.dataView();
+    const rs = d.slice(0, 8);
+    const sSam = d.subarray(8, 16);
+    const id = this.#identity();
+    const keys = this.#keys();
+    const skAuth = this.#crypto.sessionKey(keys.auth, rc, rs);
+    if (!this.#crypto.check(skAuth, sSam, samCryptogramInput(rc, rs, id.csn))) {
+      wipe(skAuth);
+      throw new SwError(SW_VERIFICATION_FAILED, 'SAM cryptogram wrong');
+    }
+    const skDebit = this.#crypto.sessionKey(keys.debit, rc, rs);
+    const sCard = this.#crypto.mac(skAuth, cardCryptogramInput(rc, rs, id.csn));
+    this.#session = { skAuth, skDebit };
+    return sCard;
+  }
+
+  #purse(p2: number): PurseState {
+    const b = this.#store.view(keyPurse(p2));
+    if (!b || p2 === 0) throw new SwError(SW_REFERENCED_DATA_NOT_FOUND, 'no such purse');
+    return PurseState.decode(b);
+  }
+
+  /**
+   * READ PURSE 80 5C 00 purse [08 RV] 00 -> purse state (17) [‖ MAC(K_proof, 'S' ‖ CSN ‖ purse ‖
+   * balance ‖ counter ‖ RV)]. The signed form also ends the SAM session: a debit authorised
+   * before the status was signed can no longer be made, so the status stays true.
+   */
+  #readPurse(c: CommandApdu): Uint8Array {
+    if (c.p1 !== 0) throw new SwError(SW_INCORRECT_P1P2);
+    const purse = this.#purse(c.p2);
+    if (c.nc === 0) return purse.encode();
+    if (c.nc !== 8) throw new SwError(SW_WRONG_LENGTH);
+    this.#endSession();
+    const id = this.#identity();
+    const mac = this.#crypto.mac(
+      this.#keys().proof,
+      statusMacInput(id.csn, c.p2, purse.balance, purse.counter, c.dataView()),
+    );
+    return concatBytes(purse.encode(), mac);
+  }
+
+  #checkPin(id: CardIdentity): void {
+    if (id.pinRequired && !this.#pinVerified)
+      throw new SwError(SW_SECURITY_STATUS_NOT_SATISFIED, 'cardholder PIN not verified');
+  }
+
+  #fields(c: CommandApdu, id: CardIdentity, counter: number): TransactionFields {
+    const d = c.dataView();
+    return {
+      csn: id.csn,
+      purse: c.p2,
+      amount: u32(d, 0),
+      counter,
+      terminalId: d.slice(4, 8),
+      dateTime: d.slice(8, 14),
+    };
+  }
+
+  /**
+   * DEBIT 80 54 00 purse 1E amount(4) terminal(4) datetime(6) RV(8) MAC(8) 00
+   * -> balance after(4) ‖ counter(2) ‖ proof(8).
+   */
+  #debit(c: CommandApdu): Uint8Array {
+    if (c.p1 !== 0) throw new SwError(SW_INCORRECT_P1P2);
+    const purse = this.#purse(c.p2);
+    if (c.nc !== 30) throw new SwError(SW_WRONG_LENGTH);
+    const session = this.#session;
+    if (!session) throw new SwError(SW_SECURITY_STATUS_NOT_SATISFIED, 'no SAM session');
+    const id = this.#identity();
+    this.#checkPin(id);
+    if (purse.status !== 0) throw new SwError(SW_CONDITIONS_NOT_SATISFIED, 'purse blocked');
+    if (purse.counter >= 0xffff) throw new SwError(SW_COUNTER_EXHAUSTED);
+    const d = c.dataView();
+    const t = this.#fields(c, id, purse.counter + 1);
+    const rv = d.slice(14, 22);
+    if (!verifyMac(this.#crypto.mac(session.skDebit, debitMacInput(t, rv)), d.subarray(22, 30))) {
+      // A wrong MAC ends the session: no second guess with the same session keys.
+      this.#endSession();
+      throw new SwError(SW_VERIFICATION_FAILED, 'debit MAC wrong');
+    }
+    checkDateTime(t.dateTime);
+    if (t.amount === 0) throw new SwError(SW_WRONG_DATA, 'amount 0');
+    if (t.amount > purse.limit) throw new SwError(SW_LIMIT_EXCEEDED);
+    if (t.amount > purse.balance) throw new SwError(SW_INSUFFICIENT_BALANCE);
+    const after = purse.balance - t.amount;
+    const proof = this.#crypto.mac(this.#keys().proof, recordMacInput('D', t, after, rv));
+    const record = new LogRecord(
+      LOG_TYPE_DEBIT,
+      t.purse,
+      t.amount,
+      after,
+      t.counter,
+      t.terminalId,
+      t.dateTime,
+      rv,
+      proof,
+    );
+    this.#store.commit([[keyPurse(c.p2), purse.with(after, t.counter).encode()], ...this.#logWrites(record)]);
+    return concatBytes(u32be(after), u16be(t.counter), proof);
+  }
+
+  /**
+   * LOAD 80 52 00 purse 16 amount(4) terminal(4) datetime(6) MAC(8) 00, after GET CHALLENGE
+   * -> balance after(4) ‖ counter(2) ‖ receipt(8).
+   */
+  #load(c: CommandApdu): Uint8Array {
+    if (c.p1 !== 0) throw new SwError(SW_INCORRECT_P1P2);
+    const purse = this.#purse(c.p2);
+    if (c.nc !== 22) throw new SwError(SW_WRONG_LENGTH);
+    const rc = this.#takeChallenge();
+    const id = this.#identity();
+    this.#checkPin(id);
+    if (purse.status !== 0) throw new SwError(SW_CONDITIONS_NOT_SATISFIED, 'purse blocked');
+    if (purse.counter >= 0xffff) throw new SwError(SW_COUNTER_EXHAUSTED);
+    const d = c.dataView();
+    const t = this.#fields(c, id, purse.counter + 1);
+    const keys = this.#keys();
+    const sk = this.#crypto.creditSessionKey(keys.credit, rc);
+    try {
+      if (!verifyMac(this.#crypto.mac(sk, loadMacInput(t)), d.subarray(14, 22)))
+        throw new SwError(SW_VERIFICATION_FAILED, 'load cryptogram wrong');
+      checkDateTime(t.dateTime);
+      if (t.amount === 0) throw new SwError(SW_WRONG_DATA, 'amount 0');
+      if (t.amount > purse.max - purse.balance) throw new SwError(SW_MAX_BALANCE_EXCEEDED);
+      const after = purse.balance + t.amount;
+      const mac = this.#crypto.mac(keys.proof, recordMacInput('L', t, after, rc));
+      const record = new LogRecord(
+        LOG_TYPE_LOAD,
+        t.purse,
+        t.amount,
+        after,
+        t.counter,
+        t.terminalId,
+        t.dateTime,
+        rc,
+        mac,
+      );
+      this.#store.commit([
+        [keyPurse(c.p2), purse.with(after, t.counter).encode()],
+        ...this.#logWrites(record),
+      ]);
+      const receipt = this.#crypto.mac(sk, loadReceiptInput(t, after));
+      return concatBytes(u32be(after), u16be(t.counter), receipt);
+    } finally {
+      wipe(sk);
+    }
+  }
+
+  #logWrites(record: LogRecord): StoreWrite[] {
+    const head = this.#store.view(KEY_LOG_HEAD)!;
+    const next = head[0]!;
+    const count = Math.min(LOG_RECORDS, head[1]! + 1);
+    return [
+      [keyLog(next), record.encode()],
+      [KEY_LOG_HEAD, Uint8Array.of((next + 1) % LOG_RECORDS, count)],
+    ];
+  }
+
+  /** The log record `n` (1 = newest), or undefined. */
+  logRecord(n: number): Uint8Array | undefined {
+    const head = this.#store.view(KEY_LOG_HEAD)!;
+    if (n < 1 || n > head[1]!) return undefined;
+    return this.#store.read(keyLog((head[0]! - n + LOG_RECORDS * 2) % LOG_RECORDS));
+  }
+
+  /**
+   * READ RECORD 00 B2 n P2 00 (ISO/IEC 7816-4 §11.3.3), P2 = SFI << 3 | 4:
+   * SFI 01 log (n = 1 newest .. 10), SFI 02 meter data (n = purse position).
+   */
+  #readRecord(c: CommandApdu): Uint8Array {
+    const sfi = c.p2 >> 3;
+    if ((c.p2 & 7) !== 4 || c.p1 === 0) throw new SwError(SW_INCORRECT_P1P2);
+    if (c.nc !== 0) throw new SwError(SW_WRONG_LENGTH);
+    let rec: Uint8Array | undefined;
+    if (sfi === SFI_LOG) rec = this.logRecord(c.p1);
+    else if (sfi === SFI_METER_DATA) rec = this.#store.read(keyMeterData(c.p1));
+    else throw new SwError(0x6a82, 'no EF with this SFI');
+    if (!rec) throw new SwError(SW_RECORD_NOT_FOUND);
+    return rec;
+  }
+
+  /**
+   * UPDATE RECORD 00 DC n 14 48 data(72) (ISO/IEC 7816-4 §11.4.5) on the meter-data EF: allowed
+   * only in a SAM session (an authenticated meter, seed 002).
+   */
+  #updateRecord(c: CommandApdu): Uint8Array {
+    if (c.p2 !== ((SFI_METER_DATA << 3) | 4) || c.p1 === 0) throw new SwError(SW_INCORRECT_P1P2);
+    if (!this.#store.view(keyMeterData(c.p1))) throw new SwError(SW_RECORD_NOT_FOUND);
+    if (c.nc !== MeterData.LENGTH) throw new SwError(SW_WRONG_LENGTH);
+    if (!this.#session) throw new SwError(SW_SECURITY_STATUS_NOT_SATISFIED, 'no SAM session');
+    this.#store.commit([[keyMeterData(c.p1), c.data]]);
+    return EMPTY;
+  }
+
+  #pinRecord(c: CommandApdu): Uint8Array {
+    if (c.p1 !== 0 || c.p2 !== 1) throw new SwError(SW_INCORRECT_P1P2);
+    const rec = this.#store.read(KEY_PIN);
+    if (!rec) throw new SwError(SW_REFERENCED_DATA_NOT_FOUND, 'no PIN on this card');
+    return rec;
+  }
+
+  /** Checks a PIN block, counting tries persistently. @throws SwError 63Cx / 6983. */
+  #checkPinBlock(rec: Uint8Array, block: Uint8Array): void {
+    const tries = rec[0]!;
+    if (tries === 0) throw new SwError(SW_AUTHENTICATION_METHOD_BLOCKED);
+    if (verifyMac(rec.subarray(2, 10), block)) {
+      if (tries !== rec[1])
+        this.#store.commit([[KEY_PIN, concatBytes(Uint8Array.of(rec[1]!), rec.subarray(1))]]);
+      return;
+    }
+    this.#pinVerified = false;
+    this.#store.commit([[KEY_PIN, concatBytes(Uint8Array.of(tries - 1), rec.subarray(1))]]);
+    throw new SwError(tries - 1 === 0 ? SW_AUTHENTICATION_METHOD_BLOCKED : SW_COUNTER_BASE | (tries - 1));
+  }
+
+  /** VERIFY 00 20 00 01 [08 PIN block] (ISO/IEC 7816-4 §11.5.6); empty data asks the tries left. */
+  #verify(c: CommandApdu): Uint8Array {
+    const rec = this.#pinRecord(c);
+    if (c.nc === 0) {
+      if (this.#pinVerified) return EMPTY;
+      throw new SwError(rec[0] === 0 ? SW_AUTHENTICATION_METHOD_BLOCKED : SW_COUNTER_BASE | rec[0]!);
+    }
+    if (c.nc !== 8) throw new SwError(SW_WRONG_LENGTH);
+    this.#checkPinBlock(rec, c.dataView());
+    this.#pinVerified = true;
+    return EMPTY;
+  }
+
+  /** CHANGE REFERENCE DATA 00 24 00 01 10 old PIN block ‖ new PIN block (ISO/IEC 7816-4 §11.5.7). */
+  #changePin(c: CommandApdu): Uint8Array {
+    const rec = this.#pinRecord(c);
+    if (c.nc !== 16) throw new SwError(SW_WRONG_LENGTH);
+    const d = c.dataView();
+    const fresh = d.subarray(8, 16);
+    if (!isPinBlock(fresh)) throw new SwError(SW_WRONG_DATA, 'new PIN must be 4..8 digits padded with FF');
+    this.#checkPinBlock(rec, d.subarray(0, 8));
+    this.#store.commit([[KEY_PIN, concatBytes(Uint8Array.of(rec[1]!, rec[1]!), fresh)]]);
+    this.#pinVerified = true;
+    return EMPTY;
+  }
+}
+
+function isPinBlock(b: Uint8Array): boolean {
+  let i = 0;
+  while (i < 8 && b[i]! >= 0x30 && b[i]! <= 0x39) i++;
+  if (i < 4) return false;
+  for (let j = i; j < 8; j++) if (b[j] !== 0xff) return false;
+  return true;
+}
+
+function u32be(v: number): Uint8Array {
+  return Uint8Array.of(v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff);
+}
+
+function u16be(v: number): Uint8Array {
+  return Uint8Array.of(v >>> 8, v & 0xff);
+}
+
+export { pinBlock };

@@ -1,0 +1,211 @@
+/**
+ * The meter SAM application (docs/purse-spec.md §4): mutual authentication with a subscriber card,
+ * the DEBIT MAC for the card and the matching BEGIN TRANSFER authorisation for the SVM in one
+ * command, and TOKEN REQUEST authorisations. It holds MK_auth, MK_debit and its meter's K_svm —
+ * never MK_credit, never MK_proof — so nothing it computes can load a card or forge a debit proof.
+ *
+ * Persistent records (prefix `s.`): identity (meter id, terminal id), keys, terminal keys KT[n].
+ * Nothing in the SAM changes during a transfer; its card session is volatile.
+ */
+import type { CommandApdu } from '../../iso7816/CommandApdu.js';
+import { SwError } from '../../iso7816/errors.js';
+import {
+  SW_INCORRECT_P1P2,
+  SW_INS_NOT_SUPPORTED,
+  SW_SECURITY_STATUS_NOT_SATISFIED,
+  SW_VERIFICATION_FAILED,
+  SW_WRONG_DATA,
+  SW_WRONG_LENGTH,
+  SW_CONDITIONS_NOT_SATISFIED,
+} from '../../iso7816/sw.js';
+import type { BlockCipherProvider, Rng } from '../../crypto/types.js';
+import { verifyMac } from '../../crypto/mac.js';
+import { wipe } from '../../crypto/wipe.js';
+import { concatBytes } from '../../util/hex.js';
+import type { Applet } from '../platform/Applet.js';
+import type { AppletStore } from '../platform/AppletStore.js';
+import { checkDateTime, u16, u32 } from '../bytes.js';
+import { AID_SAM, INS_AUTH_FINISH, INS_AUTH_INIT, INS_TOKEN_AUTH, INS_TRANSFER_AUTH } from '../constants.js';
+import {
+  PurseCrypto,
+  cardCryptogramInput,
+  debitMacInput,
+  samCryptogramInput,
+  tokenAuthInput,
+  transferAuthInput,
+} from '../PurseCrypto.js';
+import type { SamKeySet } from '../IssuerKeys.js';
+
+export const KEY_SAM_IDENTITY = 's.identity';
+export const KEY_SAM_KEYS = 's.keys';
+export const KEY_SAM_TERMINAL_KEYS = 's.kt';
+
+export interface SamPersonalisation {
+  meterId: Uint8Array; // 3
+  terminalId: Uint8Array; // 4
+  keys: SamKeySet;
+}
+
+interface CardSession {
+  csn: Uint8Array;
+  rc: Uint8Array;
+  rs: Uint8Array;
+  skAuth: Uint8Array;
+  skDebit: Uint8Array;
+  authenticated: boolean;
+}
+
+export class SamApplet implements Applet {
+  readonly aid = AID_SAM;
+  readonly #store: AppletStore;
+  readonly #crypto: PurseCrypto;
+  readonly #rng: Rng;
+  #session: CardSession | undefined;
+
+  constructor(store: AppletStore, cipher: BlockCipherProvider, rng: Rng) {
+    this.#store = store;
+    this.#crypto = new PurseCrypto(cipher);
+    this.#rng = rng;
+  }
+
+  /** @throws RangeError naming the field that does not fit. */
+  static personalise(store: AppletStore, p: SamPersonalisation): void {
+    if (p.meterId.length !== 3) throw new RangeError('meterId must be 3 bytes');
+    if (p.terminalId.length !== 4) throw new RangeError('terminalId must be 4 bytes');
+    if (p.keys.terminal.length < 2) throw new RangeError('a SAM holds at least two KT versions');
+    store.commit([
+      [KEY_SAM_IDENTITY, concatBytes(p.meterId, p.terminalId)],
+      [KEY_SAM_KEYS, concatBytes(p.keys.mkAuth, p.keys.mkDebit, p.keys.svm)],
+      [
+        KEY_SAM_TERMINAL_KEYS,
+        concatBytes(...p.keys.terminal.map(([n, k]) => concatBytes(Uint8Array.of(n), k))),
+      ],
+    ]);
+  }
+
+  reset(): void {
+    const s = this.#session;
+    if (s) wipe(s.skAuth, s.skDebit);
+    this.#session = undefined;
+  }
+
+  #identity(): { meterId: Uint8Array; terminalId: Uint8Array } {
+    const b = this.#store.view(KEY_SAM_IDENTITY)!;
+    return { meterId: b.slice(0, 3), terminalId: b.slice(3, 7) };
+  }
+
+  #keys(): { mkAuth: Uint8Array; mkDebit: Uint8Array; svm: Uint8Array } {
+    const k = this.#store.view(KEY_SAM_KEYS)!;
+    return { mkAuth: k.slice(0, 16), mkDebit: k.slice(16, 32), svm: k.slice(32, 48) };
+  }
+
+  /** FCI: 6F { 84 AID, A5 { C4 meter id(3), C5 terminal id(4), C6 KT versions } }. */
+  select(): Uint8Array {
+    const id = this.#identity();
+    const kt = this.#store.view(KEY_SAM_TERMINAL_KEYS)!;
+    const versions: number[] = [];
+    for (let i = 0; i < kt.length; i += 17) versions.push(kt[i]!);
+    const a5 = concatBytes(
+      Uint8Array.of(0xc4, 3),
+      id.meterId,
+      Uint8Array.of(0xc5, 4),
+      id.terminalId,
+      Uint8Array.of(0xc6, versions.length),
+      Uint8Array.from(versions),
+    );
+    const body = concatBytes(
+      Uint8Array.of(0x84, this.aid.length),
+      this.aid,
+      Uint8Array.of(0xa5, a5.length),
+      a5,
+    );
+    return concatBytes(Uint8Array.of(0x6f, body.length), body);
+  }
+
+  process(c: CommandApdu): Uint8Array {
+    if (c.cla === 0x80) {
+      switch (c.ins) {
+        case INS_AUTH_INIT:
+          return this.#authInit(c);
+        case INS_AUTH_FINISH:
+          return this.#authFinish(c);
+        case INS_TRANSFER_AUTH:
+          return this.#transferAuth(c);
+        case INS_TOKEN_AUTH:
+          return this.#tokenAuth(c);
+      }
+    }
+    throw new SwError(SW_INS_NOT_SUPPORTED);
+  }
+
+  /** AUTH INIT 80 10 00 00 10 CSN(8) ‖ RC(8) 00 -> RS(8) ‖ S_sam(8). Starts a new card session. */
+  #authInit(c: CommandApdu): Uint8Array {
+    if (c.p1 !== 0 || c.p2 !== 0) throw new SwError(SW_INCORRECT_P1P2);
+    if (c.nc !== 16) throw new SwError(SW_WRONG_LENGTH);
+    this.reset();
+    const d = c.dataView();
+    const csn = d.slice(0, 8);
+    const rc = d.slice(8, 16);
+    const rs = this.#rng.bytes(8);
+    const keys = this.#keys();
+    const kAuth = this.#crypto.cardKey(keys.mkAuth, csn);
+    const kDebit = this.#crypto.cardKey(keys.mkDebit, csn);
+    const skAuth = this.#crypto.sessionKey(kAuth, rc, rs);
+    const skDebit = this.#crypto.sessionKey(kDebit, rc, rs);
+    wipe(kAuth, kDebit);
+    this.#session = { csn, rc, rs, skAuth, skDebit, authenticated: false };
+    return concatBytes(rs, this.#crypto.mac(skAuth, samCryptogramInput(rc, rs, csn)));
+  }
+
+  /** AUTH FINISH 80 12 00 00 08 S_card(8) -> 9000, or 6300 (session dropped). */
+  #authFinish(c: CommandApdu): Uint8Array {
+    if (c.p1 !== 0 || c.p2 !== 0) throw new SwError(SW_INCORRECT_P1P2);
+    if (c.nc !== 8) throw new SwError(SW_WRONG_LENGTH);
+    const s = this.#session;
+    if (!s || s.authenticated) throw new SwError(SW_CONDITIONS_NOT_SATISFIED, 'AUTH INIT first');
+    if (!verifyMac(this.#crypto.mac(s.skAuth, cardCryptogramInput(s.rc, s.rs, s.csn)), c.dataView())) {
+      this.reset();
+      throw new SwError(SW_VERIFICATION_FAILED, 'card cryptogram wrong');
+    }
+    s.authenticated = true;
+    return new Uint8Array(0);
+  }
+
+  /**
+   * TRANSFER AUTH 80 14 00 purse 14 amount(4) counter(2) datetime(6) RV(8) 00
+   * -> debit MAC(8) for the card's DEBIT ‖ SVM authorisation(8) for BEGIN TRANSFER.
+   */
+  #transferAuth(c: CommandApdu): Uint8Array {
+    if (c.p1 !== 0 || c.p2 === 0) throw new SwError(SW_INCORRECT_P1P2);
+    if (c.nc !== 20) throw new SwError(SW_WRONG_LENGTH);
+    const s = this.#session;
+    if (!s?.authenticated) throw new SwError(SW_SECURITY_STATUS_NOT_SATISFIED, 'no authenticated card');
+    const d = c.dataView();
+    const amount = u32(d, 0);
+    const counter = u16(d, 4);
+    const dateTime = d.slice(6, 12);
+    const rv = d.slice(12, 20);
+    checkDateTime(dateTime);
+    if (amount === 0 || counter === 0) throw new SwError(SW_WRONG_DATA, 'amount and counter must be > 0');
+    const id = this.#identity();
+    const debitMac = this.#crypto.mac(
+      s.skDebit,
+      debitMacInput({ csn: s.csn, purse: c.p2, amount, counter, terminalId: id.terminalId, dateTime }, rv),
+    );
+    const samMac = this.#crypto.mac(
+      this.#keys().svm,
+      transferAuthInput(rv, s.csn, c.p2, amount, counter, dateTime),
+    );
+    return concatBytes(debitMac, samMac);
+  }
+
+  /** TOKEN AUTH 80 18 00 00 06 units(2) SVM counter(4) 00 -> authorisation(8). */
+  #tokenAuth(c: CommandApdu): Uint8Array {
+    if (c.p1 !== 0 || c.p2 !== 0) throw new SwError(SW_INCORRECT_P1P2);
+    if (c.nc !== 6) throw new SwError(SW_WRONG_LENGTH);
+    const d = c.dataView();
+    const units = u16(d, 0);
+    if (units === 0) throw new SwError(SW_WRONG_DATA, 'units must be > 0');
+    return this.#crypto.mac(this.#keys().svm, tokenAuthInput(this.#identity().meterId, units, u32(d, 2)));
+  }
+}

@@ -1,0 +1,248 @@
+/**
+ * Moving value from a card purse into the meter's SVM, with recovery (docs/purse-spec.md §6).
+ *
+ * ```
+ * 1 card SELECT (FCI: CSN, purses); card GET CHALLENGE; SAM AUTH INIT; card MUTUAL AUTHENTICATE;
+ *   SAM AUTH FINISH                                                   (mutual authentication)
+ * 2 SVM READ STATE; when a transfer is pending for this card:        (recovery first)
+ *     card READ PURSE; counter >= pending counter: READ RECORD of the log at that counter and
+ *       COMPLETE TRANSFER with its proof (it is the pending debit) or CANCEL TRANSFER P1=01 with
+ *       the record (it is another transaction: the counter never repeats)
+ *     counter < pending counter: SVM GET CHALLENGE, card READ PURSE signed with it, CANCEL
+ *       TRANSFER P1=00, and authenticate again (signing ended the card's SAM session)
+ *   pending for another card: no new transfer ("insert card <CSN>"), meter data still written
+ * 3 amount = min(balance, per-transaction limit, SVM max - SVM balance, asked)   (partial fill)
+ * 4 SVM GET CHALLENGE; SAM TRANSFER AUTH; SVM BEGIN TRANSFER; card DEBIT; SVM COMPLETE TRANSFER
+ * 5 card UPDATE RECORD meter data                                     (authenticated meter only)
+ * ```
+ * Whatever step is interrupted (card pulled, power cut, a torn write inside either chip), running
+ * this again on the next insertion or power-up leaves card + SVM exactly as before or exactly
+ * transferred — test/transfer/interruption.test.ts sweeps every such point.
+ */
+import type { CardChannel } from '../../reader/CardChannel.js';
+import { equalBytes, toHex } from '../util/hex.js';
+import { u16, u32 } from '../applets/bytes.js';
+import { AID_PURSE, LOG_RECORDS } from '../applets/constants.js';
+import { LOG_TYPE_DEBIT, LogRecord, PurseState } from '../applets/purse/records.js';
+import type { MeterData } from '../applets/purse/records.js';
+import * as A from './apdus.js';
+import { TransferError } from './TransferError.js';
+import { expectOk, fciField, type MeterModules, type SvmState } from './MeterModules.js';
+
+export interface TransferRequest {
+  purse: number;
+  /** BCD YYMMDDhhmmss of the meter's clock. */
+  dateTime: Uint8Array;
+  /** Upper bound of the amount to move (e.g. what the customer asked); default: as much as fits. */
+  maxAmount?: number;
+  /** False: recovery and meter data only. Default true. */
+  transfer?: boolean;
+  /** Meter data to write onto the card (built by the meter once the outcome so far is known). */
+  meterData?: (o: Omit<TransferOutcome, 'meterDataWritten'>) => MeterData | undefined;
+}
+
+export type RecoveryResult = 'none' | 'completed' | 'cancelled' | 'other-card-pending';
+
+export interface TransferOutcome {
+  csn: Uint8Array;
+  recovery: RecoveryResult;
+  /** CSN of the card the SVM waits for, when `recovery` is 'other-card-pending'. */
+  awaitedCsn?: Uint8Array;
+  /** Amount moved by the recovery (a completed earlier transfer). */
+  recovered: number;
+  /** Amount moved by this session's new transfer. */
+  amount: number;
+  /** Card counter of the new transfer's debit, when one happened. */
+  counter?: number;
+  cardBalance: number;
+  svmBalance: number;
+  meterDataWritten: boolean;
+}
+
+interface CardSession {
+  csn: Uint8Array;
+  purses: Uint8Array;
+}
+
+async function selectCard(card: CardChannel): Promise<CardSession> {
+  const fci = await expectOk(card, A.selectAid(AID_PURSE), 'card SELECT');
+  const csn = fciField(fci, 0x5a);
+  const purses = fciField(fci, 0xc2);
+  if (!csn || csn.length !== 8 || !purses)
+    throw new TransferError('card SELECT', undefined, 'FCI lacks CSN or purses');
+  return { csn, purses };
+}
+
+/** GET CHALLENGE, AUTH INIT, MUTUAL AUTHENTICATE, AUTH FINISH. */
+async function authenticate(m: MeterModules, card: CardChannel, csn: Uint8Array): Promise<void> {
+  const rc = await expectOk(card, A.getChallenge(), 'card GET CHALLENGE');
+  const init = await expectOk(m.sam, A.authInit(csn, rc), 'SAM AUTH INIT');
+  const sCard = await expectOk(
+    card,
+    A.mutualAuthenticate(init.subarray(0, 8), init.subarray(8, 16)),
+    'card MUTUAL AUTHENTICATE',
+  );
+  await expectOk(m.sam, A.authFinish(sCard), 'SAM AUTH FINISH');
+}
+
+async function readPurse(card: CardChannel, purse: number): Promise<PurseState> {
+  return PurseState.decode(await expectOk(card, A.readPurse(purse), 'card READ PURSE'));
+}
+
+/** The card's log record for (purse, counter), or undefined when it is no longer in the log. */
+async function findLogRecord(
+  card: CardChannel,
+  purse: number,
+  counter: number,
+): Promise<Uint8Array | undefined> {
+  for (let n = 1; n <= LOG_RECORDS; n++) {
+    const r = await card.transmit(A.readLogRecord(n));
+    if (r.sw === 0x6a83) return undefined;
+    if (r.sw !== 0x9000) throw new TransferError('card READ RECORD', r.sw);
+    const rec = LogRecord.decode(r.data);
+    if (rec.purse === purse && rec.counter === counter) return r.data;
+  }
+  return undefined;
+}
+
+/**
+ * Settles a transfer the SVM has pending for this card.
+ * @returns the amount credited to the SVM by the recovery (0 when cancelled) and whether the card
+ *   needs a new authentication (a signed status ends its SAM session).
+ * @throws TransferError when the record at the pending counter has left the card's log (more than
+ *   LOG_RECORDS - 1 other transactions since): the host's clearing must settle it (issue 7).
+ */
+async function recover(
+  m: MeterModules,
+  card: CardChannel,
+  pending: NonNullable<SvmState['pending']>,
+): Promise<{ result: 'completed' | 'cancelled'; credited: number; reauth: boolean }> {
+  const purse = await readPurse(card, pending.purse);
+  if (purse.counter >= pending.counter) {
+    const raw = await findLogRecord(card, pending.purse, pending.counter);
+    if (!raw)
+      throw new TransferError(
+        'recovery',
+        undefined,
+        `card log no longer holds counter ${pending.counter}: host clearing needed`,
+      );
+    const rec = LogRecord.decode(raw);
+    if (rec.type === LOG_TYPE_DEBIT && rec.amount === pending.amount) {
+      const r = await m.svm.transmit(A.completeTransfer(rec.balanceAfter, rec.mac));
+      if (r.sw === 0x9000) return { result: 'completed', credited: pending.amount, reauth: false };
+      if (r.sw !== 0x6300) throw new TransferError('SVM COMPLETE TRANSFER (recovery)', r.sw);
+      // 6300: a debit of the same amount at that counter, but not this transfer's: cancel with it.
+    }
+    await expectOk(m.svm, A.cancelWithRecord(raw), 'SVM CANCEL TRANSFER (record)');
+    return { result: 'cancelled', credited: 0, reauth: false };
+  }
+  const rv = await expectOk(m.svm, A.getChallenge(), 'SVM GET CHALLENGE');
+  const signed = await expectOk(card, A.readPurse(pending.purse, rv), 'card READ PURSE (signed)');
+  const st = PurseState.decode(signed.subarray(0, 17));
+  await expectOk(
+    m.svm,
+    A.cancelWithStatus(st.balance, st.counter, signed.subarray(17, 25)),
+    'SVM CANCEL TRANSFER (status)',
+  );
+  return { result: 'cancelled', credited: 0, reauth: true };
+}
+
+/**
+ * One card session at the meter's slot: authentication, recovery, transfer, meter data.
+ * @throws TransferError on a refusal; CardChannelError when the card goes away — in both cases
+ *   nothing is lost: running it again (after re-insertion / power-up) recovers.
+ */
+export async function runCardSession(
+  m: MeterModules,
+  card: CardChannel,
+  req: TransferRequest,
+): Promise<TransferOutcome> {
+  const session = await selectCard(card);
+  const { csn } = session;
+  const purseIndex = session.purses.indexOf(req.purse);
+  if (purseIndex < 0) throw new TransferError('card SELECT', undefined, `the card has no purse ${req.purse}`);
+  await authenticate(m, card, csn);
+
+  let state = await m.readState();
+  let recovery: RecoveryResult = 'none';
+  let recovered = 0;
+  let awaitedCsn: Uint8Array | undefined;
+  if (state.pending) {
+    if (equalBytes(state.pending.csn, csn)) {
+      const r = await recover(m, card, state.pending);
+      recovery = r.result;
+      recovered = r.credited;
+      if (r.reauth) await authenticate(m, card, csn);
+      state = await m.readState();
+    } else {
+      recovery = 'other-card-pending';
+      awaitedCsn = state.pending.csn;
+    }
+  }
+
+  let purse = await readPurse(card, req.purse);
+  let amount = 0;
+  let counter: number | undefined;
+  if (
+    req.transfer !== false &&
+    recovery !== 'other-card-pending' &&
+    purse.status === 0 &&
+    purse.counter < 0xffff
+  ) {
+    amount = Math.min(
+      purse.balance,
+      purse.limit,
+      state.max - state.balance,
+      req.maxAmount ?? Number.MAX_SAFE_INTEGER,
+    );
+    if (amount > 0) {
+      counter = purse.counter + 1;
+      const rv = await expectOk(m.svm, A.getChallenge(), 'SVM GET CHALLENGE');
+      const auth = await expectOk(
+        m.sam,
+        A.transferAuth(req.purse, amount, counter, req.dateTime, rv),
+        'SAM TRANSFER AUTH',
+      );
+      await expectOk(
+        m.svm,
+        A.beginTransfer(csn, req.purse, amount, counter, req.dateTime, auth.subarray(8, 16)),
+        'SVM BEGIN TRANSFER',
+      );
+      const d = await expectOk(
+        card,
+        A.debit(req.purse, amount, m.terminalId, req.dateTime, rv, auth.subarray(0, 8)),
+        'card DEBIT',
+      );
+      const balanceAfter = u32(d, 0);
+      if (u16(d, 4) !== counter)
+        throw new TransferError('card DEBIT', undefined, 'counter in the response is not the expected one');
+      const c = await expectOk(
+        m.svm,
+        A.completeTransfer(balanceAfter, d.subarray(6, 14)),
+        'SVM COMPLETE TRANSFER',
+      );
+      purse = purse.with(balanceAfter, counter);
+      state = { ...state, balance: u32(c, 0), counter: u32(c, 4) };
+    }
+  }
+
+  const outcome: Omit<TransferOutcome, 'meterDataWritten'> = {
+    csn,
+    recovery,
+    ...(awaitedCsn ? { awaitedCsn } : {}),
+    recovered,
+    amount,
+    ...(counter !== undefined ? { counter } : {}),
+    cardBalance: purse.balance,
+    svmBalance: state.balance,
+  };
+  const md = req.meterData?.(outcome);
+  if (md)
+    await expectOk(card, A.updateMeterData(purseIndex + 1, md.encode()), 'card UPDATE RECORD (meter data)');
+  return { ...outcome, meterDataWritten: md !== undefined };
+}
+
+/** "insert card 0102030405060708" — what the meter displays when another card's transfer is pending. */
+export function awaitedCardMessage(o: TransferOutcome): string | undefined {
+  return o.awaitedCsn ? `insert card ${toHex(o.awaitedCsn)}` : undefined;
+}

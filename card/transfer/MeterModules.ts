@@ -1,0 +1,116 @@
+/**
+ * The terminal side of the purse protocol inside a meter (docs/purse-spec.md §6): a meter's SAM
+ * and SVM, reached through `CardChannel`s, and the card in its slot. Written against channels
+ * only, so the meter core's card slot (and a PC/SC test bench) can run it unchanged.
+ */
+import type { CardChannel } from '../../reader/CardChannel.js';
+import type { CommandApdu } from '../iso7816/CommandApdu.js';
+import type { ResponseApdu } from '../iso7816/ResponseApdu.js';
+import { MalformedDataError } from '../iso7816/errors.js';
+import { equalBytes } from '../util/hex.js';
+import { u16, u32 } from '../applets/bytes.js';
+import { AID_SAM, AID_SVM } from '../applets/constants.js';
+import { PendingTransfer } from '../applets/svm/records.js';
+import * as A from './apdus.js';
+import { TransferError } from './TransferError.js';
+
+/** Sends `cmd` and returns the response data; any SW other than 9000 is a TransferError. */
+export async function expectOk(ch: CardChannel, cmd: CommandApdu, step: string): Promise<Uint8Array> {
+  const r: ResponseApdu = await ch.transmit(cmd);
+  if (r.sw !== 0x9000) throw new TransferError(step, r.sw);
+  return r.data;
+}
+
+/**
+ * Finds a primitive tag inside a constructed template of a simple BER-TLV FCI (one- and two-byte
+ * tags, short lengths — the FCIs of these applets).
+ * @throws MalformedDataError when a length overruns the data.
+ */
+export function fciField(fci: Uint8Array, tag: number): Uint8Array | undefined {
+  const walk = (b: Uint8Array, base: number): Uint8Array | undefined => {
+    let p = 0;
+    while (p < b.length) {
+      let t = b[p++]!;
+      if ((t & 0x1f) === 0x1f) {
+        if (p >= b.length) throw new MalformedDataError('tag runs past the end', base + p, fci, 'tlv');
+        t = (t << 8) | b[p++]!;
+      }
+      if (p >= b.length) throw new MalformedDataError('no length byte', base + p, fci, 'tlv');
+      const len = b[p++]!;
+      if (len > 0x7f || p + len > b.length)
+        throw new MalformedDataError('length overruns the data', base + p - 1, fci, 'tlv');
+      const v = b.subarray(p, p + len);
+      if (t === tag) return v.slice();
+      const constructed = t > 0xff ? ((t >> 8) & 0x20) !== 0 : (t & 0x20) !== 0;
+      if (constructed) {
+        const inner = walk(v, base + p);
+        if (inner) return inner;
+      }
+      p += len;
+    }
+    return undefined;
+  };
+  return walk(fci, 0);
+}
+
+/** What READ STATE of the SVM says. */
+export interface SvmState {
+  balance: number;
+  max: number;
+  counter: number;
+  meterId: Uint8Array;
+  pending?: { csn: Uint8Array; purse: number; amount: number; counter: number };
+}
+
+export function decodeSvmState(d: Uint8Array): SvmState {
+  if (d.length !== 16 && d.length !== 31)
+    throw new MalformedDataError(`SVM state is 16 or 31 bytes, got ${d.length}`, 0, d, 'svm state');
+  const s: SvmState = { balance: u32(d, 0), max: u32(d, 4), counter: u32(d, 8), meterId: d.slice(12, 15) };
+  if (d[15] === 1 && d.length === 31)
+    s.pending = { csn: d.slice(16, 24), purse: d[24]!, amount: u32(d, 25), counter: u16(d, 29) };
+  return s;
+}
+
+/** The SAM and SVM of one meter, selected. */
+export class MeterModules {
+  private constructor(
+    readonly sam: CardChannel,
+    readonly svm: CardChannel,
+    readonly meterId: Uint8Array,
+    readonly terminalId: Uint8Array,
+  ) {}
+
+  /**
+   * Selects the SAM and SVM applets (at meter power-up) and checks they are a pair.
+   * @throws TransferError when a selection fails or the two belong to different meters.
+   */
+  static async open(sam: CardChannel, svm: CardChannel): Promise<MeterModules> {
+    const samFci = await expectOk(sam, A.selectAid(AID_SAM), 'SELECT SAM');
+    const svmFci = await expectOk(svm, A.selectAid(AID_SVM), 'SELECT SVM');
+    const meterId = fciField(samFci, 0xc4);
+    const terminalId = fciField(samFci, 0xc5);
+    if (!meterId || !terminalId)
+      throw new TransferError('SELECT SAM', undefined, 'FCI lacks meter id / terminal id');
+    if (!equalBytes(meterId, fciField(svmFci, 0xc4) ?? new Uint8Array(0)))
+      throw new TransferError('SELECT SVM', undefined, 'the SVM belongs to another meter');
+    return new MeterModules(sam, svm, meterId, terminalId);
+  }
+
+  async readState(): Promise<SvmState> {
+    return decodeSvmState(await expectOk(this.svm, A.readState(), 'SVM READ STATE'));
+  }
+
+  /**
+   * Token exchanger request (seed 000 Fig. 5): READ STATE, SAM TOKEN AUTH, SVM TOKEN REQUEST.
+   * @returns units granted (min(units, balance)) and the SVM balance after.
+   * @throws TransferError on any refusal (e.g. 9401 when the SVM is empty).
+   */
+  async requestTokens(units: number): Promise<{ granted: number; balance: number }> {
+    const s = await this.readState();
+    const mac = await expectOk(this.sam, A.tokenAuth(units, s.counter + 1), 'SAM TOKEN AUTH');
+    const r = await expectOk(this.svm, A.tokenRequest(units, s.counter + 1, mac), 'SVM TOKEN REQUEST');
+    return { granted: u16(r, 0), balance: u32(r, 2) };
+  }
+}
+
+export { PendingTransfer };

@@ -1,0 +1,225 @@
+/**
+ * Command builders for every command of the purse, SAM and SVM applets (docs/purse-spec.md), so
+ * terminals, tests and the spec generator send the same bytes.
+ */
+import { CommandApdu } from '../iso7816/CommandApdu.js';
+import { concatBytes } from '../util/hex.js';
+import { be16, be32 } from '../applets/bytes.js';
+import {
+  AID_PURSE,
+  INS_AUTH_FINISH,
+  INS_AUTH_INIT,
+  INS_BEGIN_TRANSFER,
+  INS_CANCEL_TRANSFER,
+  INS_COMPLETE_TRANSFER,
+  INS_DEBIT,
+  INS_GET_CHALLENGE,
+  INS_LOAD,
+  INS_MUTUAL_AUTHENTICATE,
+  INS_READ_PURSE,
+  INS_READ_RECORD,
+  INS_READ_STATE,
+  INS_TOKEN_AUTH,
+  INS_TOKEN_REQUEST,
+  INS_TRANSFER_AUTH,
+  INS_UPDATE_RECORD,
+  INS_VERIFY,
+  SFI_LOG,
+  SFI_METER_DATA,
+} from '../applets/constants.js';
+
+const LE = 256; // Le = 00: "up to 256 bytes"
+
+/** SELECT by DF name 00 A4 04 00 Lc AID 00 (ISO/IEC 7816-4 §11.2.2). */
+export function selectAid(aid: Uint8Array = AID_PURSE): CommandApdu {
+  return new CommandApdu({ cla: 0x00, ins: 0xa4, p1: 0x04, p2: 0x00, data: aid, ne: LE });
+}
+
+/** GET CHALLENGE 00 84 00 00 08. */
+export function getChallenge(): CommandApdu {
+  return new CommandApdu({ cla: 0x00, ins: INS_GET_CHALLENGE, p1: 0, p2: 0, ne: 8 });
+}
+
+/** MUTUAL AUTHENTICATE 00 82 00 00 10 RS ‖ S_sam 08. */
+export function mutualAuthenticate(rs: Uint8Array, sSam: Uint8Array): CommandApdu {
+  return new CommandApdu({
+    cla: 0x00,
+    ins: INS_MUTUAL_AUTHENTICATE,
+    p1: 0,
+    p2: 0,
+    data: concatBytes(rs, sSam),
+    ne: 8,
+  });
+}
+
+/** READ PURSE 80 5C 00 purse [08 RV] 00. */
+export function readPurse(purse: number, rv?: Uint8Array): CommandApdu {
+  return new CommandApdu({
+    cla: 0x80,
+    ins: INS_READ_PURSE,
+    p1: 0,
+    p2: purse,
+    ...(rv ? { data: rv } : {}),
+    ne: LE,
+  });
+}
+
+/** DEBIT 80 54 00 purse 1E amount terminal datetime RV MAC 00. */
+export function debit(
+  purse: number,
+  amount: number,
+  terminalId: Uint8Array,
+  dateTime: Uint8Array,
+  rv: Uint8Array,
+  mac: Uint8Array,
+): CommandApdu {
+  return new CommandApdu({
+    cla: 0x80,
+    ins: INS_DEBIT,
+    p1: 0,
+    p2: purse,
+    data: concatBytes(be32(amount), terminalId, dateTime, rv, mac),
+    ne: LE,
+  });
+}
+
+/** LOAD 80 52 00 purse 16 amount terminal datetime MAC 00. */
+export function load(
+  purse: number,
+  amount: number,
+  terminalId: Uint8Array,
+  dateTime: Uint8Array,
+  mac: Uint8Array,
+): CommandApdu {
+  return new CommandApdu({
+    cla: 0x80,
+    ins: INS_LOAD,
+    p1: 0,
+    p2: purse,
+    data: concatBytes(be32(amount), terminalId, dateTime, mac),
+    ne: LE,
+  });
+}
+
+/** READ RECORD 00 B2 n (SFI 01 << 3 | 4) 00 on the card log (n = 1 newest). */
+export function readLogRecord(n: number): CommandApdu {
+  return new CommandApdu({ cla: 0x00, ins: INS_READ_RECORD, p1: n, p2: (SFI_LOG << 3) | 4, ne: LE });
+}
+
+/** READ RECORD 00 B2 n 14 00 on the meter-data EF. */
+export function readMeterData(n: number): CommandApdu {
+  return new CommandApdu({ cla: 0x00, ins: INS_READ_RECORD, p1: n, p2: (SFI_METER_DATA << 3) | 4, ne: LE });
+}
+
+/** UPDATE RECORD 00 DC n 14 48 meter data. */
+export function updateMeterData(n: number, data: Uint8Array): CommandApdu {
+  return new CommandApdu({ cla: 0x00, ins: INS_UPDATE_RECORD, p1: n, p2: (SFI_METER_DATA << 3) | 4, data });
+}
+
+/** VERIFY 00 20 00 01 08 PIN block (or no data: ask the tries left). */
+export function verifyPin(block?: Uint8Array): CommandApdu {
+  return new CommandApdu({ cla: 0x00, ins: INS_VERIFY, p1: 0, p2: 1, ...(block ? { data: block } : {}) });
+}
+
+/** SAM AUTH INIT 80 10 00 00 10 CSN ‖ RC 00. */
+export function authInit(csn: Uint8Array, rc: Uint8Array): CommandApdu {
+  return new CommandApdu({ cla: 0x80, ins: INS_AUTH_INIT, p1: 0, p2: 0, data: concatBytes(csn, rc), ne: LE });
+}
+
+/** SAM AUTH FINISH 80 12 00 00 08 S_card. */
+export function authFinish(sCard: Uint8Array): CommandApdu {
+  return new CommandApdu({ cla: 0x80, ins: INS_AUTH_FINISH, p1: 0, p2: 0, data: sCard });
+}
+
+/** SAM TRANSFER AUTH 80 14 00 purse 14 amount counter datetime RV 00. */
+export function transferAuth(
+  purse: number,
+  amount: number,
+  counter: number,
+  dateTime: Uint8Array,
+  rv: Uint8Array,
+): CommandApdu {
+  return new CommandApdu({
+    cla: 0x80,
+    ins: INS_TRANSFER_AUTH,
+    p1: 0,
+    p2: purse,
+    data: concatBytes(be32(amount), be16(counter), dateTime, rv),
+    ne: LE,
+  });
+}
+
+/** SAM TOKEN AUTH 80 18 00 00 06 units SVM counter 00. */
+export function tokenAuth(units: number, svmCounter: number): CommandApdu {
+  return new CommandApdu({
+    cla: 0x80,
+    ins: INS_TOKEN_AUTH,
+    p1: 0,
+    p2: 0,
+    data: concatBytes(be16(units), be32(svmCounter)),
+    ne: LE,
+  });
+}
+
+/** SVM READ STATE 80 5C 00 00 00. */
+export function readState(): CommandApdu {
+  return new CommandApdu({ cla: 0x80, ins: INS_READ_STATE, p1: 0, p2: 0, ne: LE });
+}
+
+/** SVM BEGIN TRANSFER 80 30 00 00 1D CSN purse amount counter datetime MAC. */
+export function beginTransfer(
+  csn: Uint8Array,
+  purse: number,
+  amount: number,
+  counter: number,
+  dateTime: Uint8Array,
+  mac: Uint8Array,
+): CommandApdu {
+  return new CommandApdu({
+    cla: 0x80,
+    ins: INS_BEGIN_TRANSFER,
+    p1: 0,
+    p2: 0,
+    data: concatBytes(csn, Uint8Array.of(purse), be32(amount), be16(counter), dateTime, mac),
+  });
+}
+
+/** SVM COMPLETE TRANSFER 80 32 00 00 0C balance after ‖ proof 00. */
+export function completeTransfer(cardBalance: number, proof: Uint8Array): CommandApdu {
+  return new CommandApdu({
+    cla: 0x80,
+    ins: INS_COMPLETE_TRANSFER,
+    p1: 0,
+    p2: 0,
+    data: concatBytes(be32(cardBalance), proof),
+    ne: LE,
+  });
+}
+
+/** SVM CANCEL TRANSFER 80 36 00 00 0E with a signed status (balance ‖ counter ‖ MAC). */
+export function cancelWithStatus(balance: number, counter: number, mac: Uint8Array): CommandApdu {
+  return new CommandApdu({
+    cla: 0x80,
+    ins: INS_CANCEL_TRANSFER,
+    p1: 0,
+    p2: 0,
+    data: concatBytes(be32(balance), be16(counter), mac),
+  });
+}
+
+/** SVM CANCEL TRANSFER 80 36 01 00 26 with the card's log record at the pending counter. */
+export function cancelWithRecord(record: Uint8Array): CommandApdu {
+  return new CommandApdu({ cla: 0x80, ins: INS_CANCEL_TRANSFER, p1: 1, p2: 0, data: record });
+}
+
+/** SVM TOKEN REQUEST 80 40 00 00 0E units ‖ SVM counter ‖ MAC 00. */
+export function tokenRequest(units: number, svmCounter: number, mac: Uint8Array): CommandApdu {
+  return new CommandApdu({
+    cla: 0x80,
+    ins: INS_TOKEN_REQUEST,
+    p1: 0,
+    p2: 0,
+    data: concatBytes(be16(units), be32(svmCounter), mac),
+    ne: LE,
+  });
+}
