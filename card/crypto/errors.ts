@@ -31,8 +31,15 @@ export class PaddingError extends Error {
 /** A key version is not held by a key ring (never added, or retired). */
 export class UnknownKeyVersionError extends Error {
   override readonly name = 'UnknownKeyVersionError';
-  constructor(readonly version: number) {
-    super(`no host master key with version ${version}`);
+  constructor(
+    /** The version asked for; -1 when the ring is empty and there is no current version. */
+    readonly version: number,
+  ) {
+    super(
+      version < 0
+        ? 'the key ring is empty: no current host master key'
+        : `no host master key with version ${version}`,
+    );
   }
 }
 

@@ -5,6 +5,7 @@ import {
   ForgeCipherProvider,
   NodeCipherProvider,
   cmac,
+  diversify,
   macIso9797Alg1,
   macIso9797Alg3,
   type BlockAlgorithm,
@@ -99,6 +100,25 @@ describe('node and forge agree', () => {
         fc.uint8Array({ maxLength: 80 }),
         ([alg, key], data) => {
           expect(toHex(cmac(forge, alg, key, data))).toBe(toHex(cmac(node, alg, key, data)));
+        },
+      ),
+      RUNS,
+    );
+  });
+
+  it('key diversification (tdes and aes) and the MACs leave their inputs unchanged', () => {
+    fc.assert(
+      fc.property(
+        fc
+          .constantFrom<BlockAlgorithm>('tdes', 'aes')
+          .chain((alg) => fc.tuple(fc.constant(alg), keyFor(alg))),
+        fc.uint8Array({ minLength: 1, maxLength: 8 }),
+        ([alg, master], data) => {
+          const before = toHex(master) + toHex(data);
+          expect(toHex(diversify(forge, alg, master, data))).toBe(toHex(diversify(node, alg, master, data)));
+          cmac(node, alg, master, data);
+          macIso9797Alg1(forge, alg, master, data, 2);
+          expect(toHex(master) + toHex(data)).toBe(before);
         },
       ),
       RUNS,
