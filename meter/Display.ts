@@ -1,5 +1,6 @@
 /** The supply state shown to the user. */
-export type SupplyState = 'on' | 'low-credit' | 'emergency-credit' | 'friendly-credit' | 'off-credit' | 'power-off';
+export type SupplyState =
+  'on' | 'low-credit' | 'emergency-credit' | 'friendly-credit' | 'off-credit' | 'power-off';
 
 /**
  * What the meter's LCD shows (seed 000 Fig. 5 item 17: "the balance of the credit value, a
@@ -60,7 +61,9 @@ export function renderDisplay(d: DisplayModel): string {
     d.time,
     `CREDIT ${d.balance}${d.debt > 0 ? `  OWED ${d.debt}` : ''}`,
     `STATE ${STATE_TEXT[d.state]}  (${d.supply})`,
-    electric ? `POWER ${d.instantaneous} W  RATE ${d.ratePercent}%` : `FLOW ${d.instantaneous} L/h  RATE ${d.ratePercent}%`,
+    electric
+      ? `POWER ${d.instantaneous} W  RATE ${d.ratePercent}%`
+      : `FLOW ${d.instantaneous} L/h  RATE ${d.ratePercent}%`,
     `TOTAL ${cumulative} ${unit}`,
     `TRANSFER ${d.transfer.toUpperCase()}`,
   ];

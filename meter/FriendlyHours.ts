@@ -30,7 +30,8 @@ export class FriendlyHours {
     const to = spec.nightTo ?? 0;
     if (!Number.isInteger(from) || from < 0 || from > 1439)
       throw new RangeError(`nightFrom must be a minute 0…1439, got ${from}`);
-    if (!Number.isInteger(to) || to < 0 || to > 1440) throw new RangeError(`nightTo must be a minute 0…1440, got ${to}`);
+    if (!Number.isInteger(to) || to < 0 || to > 1440)
+      throw new RangeError(`nightTo must be a minute 0…1440, got ${to}`);
     this.nightFrom = from;
     this.nightTo = to;
     this.weekends = spec.weekends ?? false;

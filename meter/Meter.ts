@@ -58,13 +58,15 @@ export type TransferState = 'idle' | 'card' | 'host' | 'done' | 'failed';
 
 function seconds(t: number | RtcTime, name: string): number {
   const s = t instanceof RtcTime ? t.seconds : t;
-  if (!Number.isSafeInteger(s) || s < 0) throw new RangeError(`${name} must be an RTC second ≥ 0 or an RtcTime, got ${String(t)}`);
+  if (!Number.isSafeInteger(s) || s < 0)
+    throw new RangeError(`${name} must be an RTC second ≥ 0 or an RtcTime, got ${String(t)}`);
   return s;
 }
 
 function meterIdArg(id: Uint8Array | undefined): Uint8Array {
   if (id === undefined) return new Uint8Array(3);
-  if (!(id instanceof Uint8Array) || id.length !== 3) throw new TypeError('meterId must be a Uint8Array of 3 bytes');
+  if (!(id instanceof Uint8Array) || id.length !== 3)
+    throw new TypeError('meterId must be a Uint8Array of 3 bytes');
   return new Uint8Array(id);
 }
 
@@ -118,7 +120,9 @@ export class Meter {
   constructor(options: MeterOptions, register: CreditRegister) {
     this.commodity = options.commodity ?? 'electricity';
     if (!['electricity', 'gas', 'water', 'heat'].includes(this.commodity))
-      throw new RangeError(`commodity must be electricity, gas, water or heat, got ${String(this.commodity)}`);
+      throw new RangeError(
+        `commodity must be electricity, gas, water or heat, got ${String(this.commodity)}`,
+      );
     this.#meterId = meterIdArg(options.meterId);
     this.#now = seconds(options.start, 'start');
     this.schedule = new TariffSchedule(options.tariff ?? TariffTable.example());
@@ -196,9 +200,11 @@ export class Meter {
    * `quantity` is not a safe non-negative integer.
    */
   step(to: number, quantity: number, sensors?: Sensors): boolean {
-    if (!this.#powered) throw new MeterStateError('off', 'the meter is powered down; call powerRestore first');
+    if (!this.#powered)
+      throw new MeterStateError('off', 'the meter is powered down; call powerRestore first');
     const from = this.#now;
-    if (!Number.isSafeInteger(to) || to <= from) throw new RangeError(`to must be an integer after now (${from}), got ${to}`);
+    if (!Number.isSafeInteger(to) || to <= from)
+      throw new RangeError(`to must be an integer after now (${from}), got ${to}`);
     if (!Number.isSafeInteger(quantity) || quantity < 0)
       throw new RangeError(`quantity must be a safe non-negative integer, got ${quantity}`);
     const dt = to - from;
@@ -258,7 +264,9 @@ export class Meter {
     this.#reverse = rev;
     if (s.reverseQuantity !== undefined) {
       if (!Number.isSafeInteger(s.reverseQuantity) || s.reverseQuantity < 0)
-        throw new RangeError(`sensors.reverseQuantity must be a safe non-negative integer, got ${s.reverseQuantity}`);
+        throw new RangeError(
+          `sensors.reverseQuantity must be a safe non-negative integer, got ${s.reverseQuantity}`,
+        );
       this.#reverseTotal += s.reverseQuantity;
     }
     const theft = (s.loadSideVoltage ?? false) && !this.supply.connected;
@@ -288,7 +296,8 @@ export class Meter {
           this.#friendlyDebtNoted = true;
           this.#record('friendly-debt', ex.debt);
         }
-        if (!this.supply.connected && this.supply.reason === 'credit' && this.supply.connect()) this.#record('supply-on');
+        if (!this.supply.connected && this.supply.reason === 'credit' && this.supply.connect())
+          this.#record('supply-on');
       } else if (this.supply.connected) {
         this.supply.disconnect('credit');
         this.#cutoffs++;
@@ -395,7 +404,8 @@ export class Meter {
   powerRestore(at: number | RtcTime): void {
     const s = seconds(at, 'at');
     if (this.#powered) return;
-    if (s < this.#now) throw new RangeError(`at must not be before the power failure (${this.#now}), got ${s}`);
+    if (s < this.#now)
+      throw new RangeError(`at must not be before the power failure (${this.#now}), got ${s}`);
     const outage = s - this.#now;
     this.#now = s;
     this.#log.advanceTo(s);

@@ -12,7 +12,8 @@ export class SupplySwitch {
   #operations = 0;
 
   constructor(readonly kind: 'relay' | 'valve') {
-    if (kind !== 'relay' && kind !== 'valve') throw new RangeError(`kind must be 'relay' or 'valve', got ${String(kind)}`);
+    if (kind !== 'relay' && kind !== 'valve')
+      throw new RangeError(`kind must be 'relay' or 'valve', got ${String(kind)}`);
   }
 
   get connected(): boolean {

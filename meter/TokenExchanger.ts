@@ -27,7 +27,8 @@ export type ExchangerEventSink = (kind: EventKind, data: number) => void;
 
 function unitsArg(v: number | undefined, name: string, dflt: number, min: number): number {
   const x = v ?? dflt;
-  if (!Number.isSafeInteger(x) || x < min) throw new RangeError(`${name} must be an integer ≥ ${min}, got ${x}`);
+  if (!Number.isSafeInteger(x) || x < min)
+    throw new RangeError(`${name} must be an integer ≥ ${min}, got ${x}`);
   return x;
 }
 
@@ -81,9 +82,15 @@ export class TokenExchanger {
   /** Units paid for consumption in total (tokens, emergency and debt alike). */
   #charged = 0;
   #requests = 0;
+  /** Debt was run up with no credit source (register empty or refusing), not just between a step and its service. */
+  #inArrears = false;
 
   /** @throws RangeError naming the option that is not a valid integer. */
-  constructor(register: CreditRegister, options: TokenExchangerOptions = {}, emit: ExchangerEventSink = () => {}) {
+  constructor(
+    register: CreditRegister,
+    options: TokenExchangerOptions = {},
+    emit: ExchangerEventSink = () => {},
+  ) {
     if (!register || typeof register.requestTokens !== 'function' || typeof register.balance !== 'function')
       throw new TypeError('register must implement CreditRegister');
     this.#register = register;
@@ -151,7 +158,8 @@ export class TokenExchanger {
   /** Nothing left to pay with: no token, tank or emergency credit, and the register is empty or refusing. */
   get exhausted(): boolean {
     return (
-      this.#token + this.#tank + this.#emergencyLeft === 0 && (this.#state === 'empty' || this.#state === 'refused')
+      this.#token + this.#tank + this.#emergencyLeft === 0 &&
+      (this.#state === 'empty' || this.#state === 'refused')
     );
   }
 
@@ -176,7 +184,8 @@ export class TokenExchanger {
         [unitCharge, 'unitCharge'],
         [percent, 'percent'],
       ] as const)
-        if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`${n} must be a safe non-negative integer, got ${v}`);
+        if (!Number.isSafeInteger(v) || v < 0)
+          throw new RangeError(`${n} must be a safe non-negative integer, got ${v}`);
       const big = BigInt(quantity) * BigInt(unitCharge) * BigInt(percent) + BigInt(this.#fraction);
       const units = big / BigInt(COST_DENOMINATOR);
       this.#fraction = Number(big - units * BigInt(COST_DENOMINATOR));
@@ -191,7 +200,8 @@ export class TokenExchanger {
 
   /** Pays whole units: token, tank, emergency credit, then debt. @throws RangeError unless a safe non-negative integer. */
   pay(units: number): void {
-    if (!Number.isSafeInteger(units) || units < 0) throw new RangeError(`units must be a safe non-negative integer, got ${units}`);
+    if (!Number.isSafeInteger(units) || units < 0)
+      throw new RangeError(`units must be a safe non-negative integer, got ${units}`);
     this.#charged += units;
     if (this.#token >= units) {
       this.#token -= units;
@@ -212,7 +222,10 @@ export class TokenExchanger {
         this.#emergencyOwed += e;
         need -= e;
       }
-      this.#debt += need;
+      if (need > 0) {
+        this.#debt += need;
+        if (this.#state === 'empty' || this.#state === 'refused') this.#inArrears = true;
+      }
     }
     if (this.#lowArmed && this.#balanceKnown && this.credit < this.lowCreditThreshold) {
       this.#lowArmed = false;
@@ -304,7 +317,10 @@ export class TokenExchanger {
       const r = Math.min(this.#debt, g);
       this.#debt -= r;
       g -= r;
-      if (this.#debt === 0) this.#emit('debt-repaid', r);
+      if (this.#debt === 0 && this.#inArrears) {
+        this.#inArrears = false;
+        this.#emit('debt-repaid', r);
+      }
     }
     if (this.#emergencyOwed > 0 && g > 0) {
       const r = Math.min(this.#emergencyOwed, g);
@@ -334,7 +350,8 @@ export class TokenExchanger {
    * @returns true when granted.
    */
   grantEmergency(): boolean {
-    if (this.emergencyCredit === 0 || this.emergencyActive || this.credit >= this.lowCreditThreshold) return false;
+    if (this.emergencyCredit === 0 || this.emergencyActive || this.credit >= this.lowCreditThreshold)
+      return false;
     this.#emergencyLeft = this.emergencyCredit;
     this.#emit('emergency-granted', this.emergencyCredit);
     return true;
@@ -342,7 +359,8 @@ export class TokenExchanger {
 
   /** Puts units straight into the tank (the commissioning card's initial test credit). */
   loadTest(units: number): void {
-    if (!Number.isSafeInteger(units) || units < 0) throw new RangeError(`units must be a safe non-negative integer, got ${units}`);
+    if (!Number.isSafeInteger(units) || units < 0)
+      throw new RangeError(`units must be a safe non-negative integer, got ${units}`);
     this.#tank += units;
   }
 
@@ -354,5 +372,6 @@ export class TokenExchanger {
     this.#state = 'unknown';
     this.#refresh = true;
     this.#lastTokensArmed = this.#lowArmed = true;
+    this.#inArrears = false;
   }
 }

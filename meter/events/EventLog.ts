@@ -142,7 +142,8 @@ export class EventLog {
    */
   static decode(bytes: Uint8Array): { entries: MeterEvent[]; dropped: number } {
     if (!(bytes instanceof Uint8Array)) throw new TypeError('bytes must be a Uint8Array');
-    if (bytes.length < 7) throw new MalformedDataError('event log header needs 7 bytes', bytes.length, bytes, 'events');
+    if (bytes.length < 7)
+      throw new MalformedDataError('event log header needs 7 bytes', bytes.length, bytes, 'events');
     if (bytes[0] !== EVENT_LOG_FORMAT_VERSION)
       throw new MalformedDataError(`unknown event log version ${bytes[0]}`, 0, bytes, 'events');
     const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -6,7 +6,8 @@ export const DAY_SLOTS = 7;
 export const MONTH_SLOTS = 12;
 export const LOG_FORMAT_VERSION = 1;
 /** Size of the encoded log in bytes. */
-export const LOG_ENCODED_SIZE = 1 + 6 + 2 + 2 + 2 + MINUTE_SLOTS * 2 + 1 + DAY_SLOTS * 4 + 1 + MONTH_SLOTS * 4 + 2;
+export const LOG_ENCODED_SIZE =
+  1 + 6 + 2 + 2 + 2 + MINUTE_SLOTS * 2 + 1 + DAY_SLOTS * 4 + 1 + MONTH_SLOTS * 4 + 2;
 
 /** A decoded log (what the host reads from the usage-check command). Arrays are oldest first. */
 export interface ConsumptionLogView {
@@ -181,18 +182,17 @@ export class ConsumptionLog {
     dv.setUint16(9, this.totalUnit);
     dv.setUint16(11, this.#mCount);
     const m = this.minutes();
-    let o = 13 + (MINUTE_SLOTS - m.length) * 2;
-    for (const v of m) (dv.setUint16(o, v), (o += 2));
-    o = 13 + MINUTE_SLOTS * 2;
+    m.forEach((v, k) => dv.setUint16(13 + (MINUTE_SLOTS - m.length + k) * 2, v));
+    let o = 13 + MINUTE_SLOTS * 2;
     out[o] = this.#dCount;
     const d = this.days();
-    let p = o + 1 + (DAY_SLOTS - d.length) * 4;
-    for (const v of d) (dv.setUint32(p, v), (p += 4));
+    const dBase = o + 1 + (DAY_SLOTS - d.length) * 4;
+    d.forEach((v, k) => dv.setUint32(dBase + k * 4, v));
     o += 1 + DAY_SLOTS * 4;
     out[o] = this.#moCount;
     const mo = this.months();
-    p = o + 1 + (MONTH_SLOTS - mo.length) * 4;
-    for (const v of mo) (dv.setUint32(p, v), (p += 4));
+    const moBase = o + 1 + (MONTH_SLOTS - mo.length) * 4;
+    mo.forEach((v, k) => dv.setUint32(moBase + k * 4, v));
     o += 1 + MONTH_SLOTS * 4;
     dv.setUint16(o, this.#saturated);
     return out;
@@ -207,7 +207,11 @@ export class ConsumptionLog {
     const fail = (why: string, at: number): never => {
       throw new MalformedDataError(why, at, bytes, 'log');
     };
-    if (bytes.length !== LOG_ENCODED_SIZE) fail(`log must be ${LOG_ENCODED_SIZE} bytes, got ${bytes.length}`, Math.min(bytes.length, LOG_ENCODED_SIZE));
+    if (bytes.length !== LOG_ENCODED_SIZE)
+      fail(
+        `log must be ${LOG_ENCODED_SIZE} bytes, got ${bytes.length}`,
+        Math.min(bytes.length, LOG_ENCODED_SIZE),
+      );
     if (bytes[0] !== LOG_FORMAT_VERSION) fail(`unknown log version ${bytes[0]}`, 0);
     const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const at = RtcTime.decodeBcd(bytes, 1);

@@ -142,7 +142,7 @@ export class RtcTime {
   /** The 6-byte BCD form. */
   encodeBcd(): Uint8Array {
     const f = [this.year - 2000, this.month, this.day, this.hour, this.minute, this.second];
-    return Uint8Array.from(f, (v) => (Math.floor(v / 10) << 4) | v % 10);
+    return Uint8Array.from(f, (v) => (Math.floor(v / 10) << 4) | (v % 10));
   }
 
   /** Day number (days since 2000-01-01). */

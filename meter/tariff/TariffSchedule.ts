@@ -143,7 +143,14 @@ export class TariffSchedule {
       const upTo = (q * BigInt(b.to - from)) / total;
       const part = Number(upTo - given);
       given = upTo;
-      return { table: b.table, step: b.step, percent: b.table.percentOf(b.step), from: b.from, to: b.to, quantity: part };
+      return {
+        table: b.table,
+        step: b.step,
+        percent: b.table.percentOf(b.step),
+        from: b.from,
+        to: b.to,
+        quantity: part,
+      };
     });
   }
 }

@@ -143,28 +143,38 @@ export class TariffTable {
   static create(spec: TariffTableSpec): TariffTable {
     if (spec === null || typeof spec !== 'object') throw new TypeError('spec must be an object');
     if (!isInt(spec.unitCharge, 1, 0xffffffff))
-      throw new TariffTableError('unit-charge', `unit charge must be an integer 1…2^32-1, got ${spec.unitCharge}`);
+      throw new TariffTableError(
+        'unit-charge',
+        `unit charge must be an integer 1…2^32-1, got ${spec.unitCharge}`,
+      );
     if (!Array.isArray(spec.steps) || spec.steps.length < 1 || spec.steps.length > MAX_STEPS)
       throw new TariffTableError('steps', `need 1…${MAX_STEPS} rate steps`);
     spec.steps.forEach((p, i) => {
       if (!isInt(p, 1, MAX_PERCENT))
-        throw new TariffTableError('step-percent', `step ${i}: percent must be an integer 1…${MAX_PERCENT}, got ${p}`, {
-          index: i,
-        });
+        throw new TariffTableError(
+          'step-percent',
+          `step ${i}: percent must be an integer 1…${MAX_PERCENT}, got ${p}`,
+          {
+            index: i,
+          },
+        );
     });
     let mask = 0b1100000;
     if (spec.weekendDays !== undefined) {
       mask = 0;
       for (const d of spec.weekendDays) {
-        if (!isInt(d, 0, 6)) throw new TariffTableError('weekend-days', `weekend day must be 0 (Monday)…6, got ${d}`);
+        if (!isInt(d, 0, 6))
+          throw new TariffTableError('weekend-days', `weekend day must be 0 (Monday)…6, got ${d}`);
         mask |= 1 << d;
       }
     }
     const holidays = spec.holidays ?? [];
-    if (holidays.length > MAX_HOLIDAYS) throw new TariffTableError('holiday', `at most ${MAX_HOLIDAYS} holidays`);
+    if (holidays.length > MAX_HOLIDAYS)
+      throw new TariffTableError('holiday', `at most ${MAX_HOLIDAYS} holidays`);
     holidays.forEach((h, i) => {
       const yearOk = h.year === undefined || isInt(h.year, 2000, 2254);
-      const maxDay = h.year === undefined ? 31 : new Date(Date.UTC(h.year, h.month, 0)).getUTCDate();
+      // Every-year holidays are checked against a leap year, so 29 February is allowed.
+      const maxDay = new Date(Date.UTC(h.year ?? 2000, h.month, 0)).getUTCDate();
       if (!yearOk || !isInt(h.month, 1, 12) || !isInt(h.day, 1, maxDay))
         throw new TariffTableError('holiday', `holiday ${i} is not a valid date`, { index: i });
     });
@@ -176,15 +186,20 @@ export class TariffTable {
         throw new TariffTableError('season-months', `season ${si}: months must be 1…12`, { season: si });
       for (const m of monthsOf(s)) {
         if (owner[m] !== -1)
-          throw new TariffTableError('season-overlap', `month ${m} is in season ${owner[m]} and season ${si}`, {
-            season: si,
-            month: m,
-          });
+          throw new TariffTableError(
+            'season-overlap',
+            `month ${m} is in season ${owner[m]} and season ${si}`,
+            {
+              season: si,
+              month: m,
+            },
+          );
         owner[m] = si;
       }
     });
     for (let m = 1; m <= 12; m++)
-      if (owner[m] === -1) throw new TariffTableError('season-gap', `month ${m} is in no season`, { month: m });
+      if (owner[m] === -1)
+        throw new TariffTableError('season-gap', `month ${m} is in no season`, { month: m });
     spec.seasons.forEach((s, si) => {
       for (const dt of DAY_TYPES) checkProfile(s[dt], si, dt, spec.steps.length);
     });
@@ -294,7 +309,12 @@ export class TariffTable {
   encode(): Uint8Array {
     const out: number[] = [TARIFF_FORMAT_VERSION];
     const u16 = (v: number) => out.push(v >> 8, v & 255);
-    out.push((this.unitCharge >>> 24) & 255, (this.unitCharge >>> 16) & 255, (this.unitCharge >>> 8) & 255, this.unitCharge & 255);
+    out.push(
+      (this.unitCharge >>> 24) & 255,
+      (this.unitCharge >>> 16) & 255,
+      (this.unitCharge >>> 8) & 255,
+      this.unitCharge & 255,
+    );
     out.push(this.steps.length);
     for (const p of this.steps) u16(p);
     out.push(this.weekendMask, this.holidays.length);
@@ -340,7 +360,8 @@ export class TariffTable {
     const count = (what: string, max: number, min = 0) => {
       const at = off;
       const n = u8(what);
-      if (n < min || n > max) throw new MalformedDataError(`${what} ${n} not in ${min}…${max}`, at, bytes, 'tariff');
+      if (n < min || n > max)
+        throw new MalformedDataError(`${what} ${n} not in ${min}…${max}`, at, bytes, 'tariff');
       return n;
     };
     const version = u8('version');
@@ -372,13 +393,19 @@ export class TariffTable {
       for (const dt of DAY_TYPES) {
         const k = count(`${dt} interval count`, MAX_INTERVALS, 1);
         const ivs: TariffInterval[] = [];
-        for (let j = 0; j < k; j++) ivs.push({ from: u16('interval from'), to: u16('interval to'), step: u8('interval step') });
+        for (let j = 0; j < k; j++)
+          ivs.push({ from: u16('interval from'), to: u16('interval to'), step: u8('interval step') });
         prof.push(ivs);
       }
       seasons.push({ fromMonth, toMonth, weekday: prof[0]!, weekend: prof[1]!, holiday: prof[2]! });
     }
     if (off !== bytes.length)
-      throw new MalformedDataError(`${bytes.length - off} byte(s) after the last season`, off, bytes, 'tariff');
+      throw new MalformedDataError(
+        `${bytes.length - off} byte(s) after the last season`,
+        off,
+        bytes,
+        'tariff',
+      );
     return TariffTable.create({ unitCharge, steps, weekendDays, holidays, seasons });
   }
 }
@@ -393,12 +420,21 @@ function monthsOf(s: { fromMonth: number; toMonth: number }): number[] {
   }
 }
 
-function checkProfile(ivs: readonly TariffInterval[], season: number, dayType: DayType, nSteps: number): void {
+function checkProfile(
+  ivs: readonly TariffInterval[],
+  season: number,
+  dayType: DayType,
+  nSteps: number,
+): void {
   if (!Array.isArray(ivs) || ivs.length < 1 || ivs.length > MAX_INTERVALS)
-    throw new TariffTableError('intervals', `season ${season} ${dayType}: need 1…${MAX_INTERVALS} intervals`, {
-      season,
-      dayType,
-    });
+    throw new TariffTableError(
+      'intervals',
+      `season ${season} ${dayType}: need 1…${MAX_INTERVALS} intervals`,
+      {
+        season,
+        dayType,
+      },
+    );
   ivs.forEach((iv, index) => {
     if (!isInt(iv.from, 0, MINUTES_PER_DAY - 1) || !isInt(iv.to, 1, MINUTES_PER_DAY) || iv.to <= iv.from)
       throw new TariffTableError(
@@ -431,9 +467,13 @@ function checkProfile(ivs: readonly TariffInterval[], season: number, dayType: D
     covered = iv.to;
   }
   if (covered < MINUTES_PER_DAY)
-    throw new TariffTableError('gap', `season ${season} ${dayType}: minutes ${covered}…1439 are in no interval`, {
-      season,
-      dayType,
-      minute: covered,
-    });
+    throw new TariffTableError(
+      'gap',
+      `season ${season} ${dayType}: minutes ${covered}…1439 are in no interval`,
+      {
+        season,
+        dayType,
+        minute: covered,
+      },
+    );
 }

@@ -1,0 +1,42 @@
+// Public API of the meter core (STYLE.md rule 10).
+export type { CreditRegister } from './CreditRegister.js';
+export { ClockBackwardsError, CreditRefusedError, MeterStateError, TariffTableError } from './errors.js';
+export type { TariffTableErrorCode } from './errors.js';
+export { EventLog, EVENT_CODES } from './events/EventLog.js';
+export type { EventKind, MeterEvent } from './events/EventLog.js';
+export { ConsumptionLog, LOG_ENCODED_SIZE } from './logs/ConsumptionLog.js';
+export type { ConsumptionLogOptions, ConsumptionLogView } from './logs/ConsumptionLog.js';
+export { renderDisplay } from './Display.js';
+export type { DisplayModel, SupplyState } from './Display.js';
+export { FriendlyHours } from './FriendlyHours.js';
+export type { FriendlyHoursSpec } from './FriendlyHours.js';
+export { Meter } from './Meter.js';
+export type { Commissioning, Commodity, MeterOptions, Sensors, TransferState } from './Meter.js';
+export { SupplySwitch } from './SupplySwitch.js';
+export type { OffReason } from './SupplySwitch.js';
+export { TokenExchanger, COST_DENOMINATOR } from './TokenExchanger.js';
+export type { RegisterState, TokenExchangerOptions } from './TokenExchanger.js';
+export { RtcTime, dayNumberOf, weekdayOf, civilOf, DAY_SECONDS } from './tariff/RtcTime.js';
+export { TariffTable, DAY_TYPES, MINUTES_PER_DAY } from './tariff/TariffTable.js';
+export type {
+  DayType,
+  Holiday,
+  TariffInterval,
+  TariffSeason,
+  TariffTableSpec,
+} from './tariff/TariffTable.js';
+export { TariffChange, TariffSchedule } from './tariff/TariffSchedule.js';
+export type { TariffPart } from './tariff/TariffSchedule.js';
+export { Adc, VOLTAGE_RANGES, SHUNT_OHMS } from './metrology/Adc.js';
+export { EnergyRegister } from './metrology/EnergyRegister.js';
+export { PowerAnalyzer } from './metrology/PowerAnalyzer.js';
+export type { PhaseRelation, PowerAnalyzerOptions, PowerReading } from './metrology/PowerAnalyzer.js';
+export { PulseCounter } from './metrology/PulseCounter.js';
+export { HeatCalculator, WATER_J_PER_L_K } from './metrology/HeatCalculator.js';
+export { simulate } from './sim/simulate.js';
+export type { SimulationOptions, SimulationResult } from './sim/simulate.js';
+export { LoadGenerator, LOAD_PROFILES } from './sim/LoadProfile.js';
+export type { Appliance, LoadProfileSpec } from './sim/LoadProfile.js';
+export { Prng } from './sim/Prng.js';
+export { createSimulatedCredit } from './sim/SimulatedCredit.js';
+export type { CreditRegisterFactory, SimulatedCredit } from './sim/SimulatedCredit.js';

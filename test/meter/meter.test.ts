@@ -1,0 +1,221 @@
+import { describe, expect, it } from 'vitest';
+import { MalformedDataError } from '../../card/iso7816/errors.js';
+import { renderDisplay } from '../../meter/Display.js';
+import { ClockBackwardsError, MeterStateError, TariffTableError } from '../../meter/errors.js';
+import { EventLog } from '../../meter/events/EventLog.js';
+import { FriendlyHours } from '../../meter/FriendlyHours.js';
+import { Meter } from '../../meter/Meter.js';
+import { HeatCalculator } from '../../meter/metrology/HeatCalculator.js';
+import { PulseCounter } from '../../meter/metrology/PulseCounter.js';
+import { RtcTime } from '../../meter/tariff/RtcTime.js';
+import { TariffChange } from '../../meter/tariff/TariffSchedule.js';
+import { TariffTable } from '../../meter/tariff/TariffTable.js';
+import { MemoryCreditRegister } from './MemoryCreditRegister.js';
+
+const start = RtcTime.of(2026, 11, 23, 10);
+
+async function powered(
+  units = 100_000,
+  tariff = TariffTable.flat(100),
+): Promise<{ m: Meter; reg: MemoryCreditRegister }> {
+  const reg = new MemoryCreditRegister(units);
+  const m = new Meter({ start, tariff, meterId: new Uint8Array([0x12, 0x34, 0x56]) }, reg);
+  await m.service();
+  return { m, reg };
+}
+
+describe('Meter: tamper and supply events with RTC timestamps', () => {
+  it('records cover open/closed and reverse flow on each change only', async () => {
+    const { m } = await powered();
+    await m.advance(m.now + 60, 1000, { coverOpen: true });
+    await m.advance(m.now + 60, 1000, { coverOpen: true });
+    await m.advance(m.now + 60, 0, { coverOpen: false, reverseFlow: true, reverseQuantity: 500 });
+    await m.advance(m.now + 60, 0, { reverseFlow: false });
+    expect(m.events.entries().map((e) => [e.kind, e.at - start.seconds])).toEqual([
+      ['cover-open', 60],
+      ['cover-closed', 180],
+      ['reverse-flow', 180],
+      ['reverse-flow-end', 240],
+    ]);
+    expect(m.reverseTotal).toBe(500);
+    expect(m.total).toBe(2000);
+  });
+
+  it('flags theft only when the load side has voltage while the relay is open', async () => {
+    const { m } = await powered(50);
+    await m.advance(m.now + 60, 0, { loadSideVoltage: true });
+    expect(m.events.count('theft-load-voltage')).toBe(0);
+    for (let k = 0; k < 10 && m.supply.connected; k++) await m.advance(m.now + 60, 100_000);
+    expect(m.supply.connected).toBe(false);
+    await m.advance(m.now + 60, 0, { loadSideVoltage: true });
+    await m.advance(m.now + 60, 0, { loadSideVoltage: true });
+    expect(m.events.count('theft-load-voltage')).toBe(1);
+    expect(m.display().alarms).toContain('THEFT');
+  });
+
+  it('power failure stops metering; restore logs the outage and fills the minutes with 0', async () => {
+    const { m } = await powered();
+    await m.advance(m.now + 60, 5000);
+    m.powerFail();
+    expect(() => m.step(m.now + 60, 1)).toThrow(MeterStateError);
+    expect(m.display().state).toBe('power-off');
+    m.powerRestore(start.seconds + 60 + 3600);
+    const ev = m.events.entries();
+    expect(ev.map((e) => e.kind)).toEqual(['power-fail', 'power-restore']);
+    expect(ev[1]!.data).toBe(3600);
+    expect(ev[1]!.at).toBe(start.seconds + 3660);
+    const minutes = m.log.minutes();
+    expect(minutes.length).toBe(61);
+    expect(minutes[0]).toBe(500);
+    expect(minutes.slice(1).every((v) => v === 0)).toBe(true);
+    expect(() => m.powerRestore(0)).not.toThrow(); // already powered: nothing happens
+  });
+});
+
+describe('Meter: clock and tariff commands', () => {
+  it('refuses a clock set backwards, records it, and keeps metering', async () => {
+    const { m } = await powered();
+    await m.advance(m.now + 120, 2000);
+    const before = m.now;
+    expect(() => m.setClock(before - 30)).toThrow(ClockBackwardsError);
+    expect(m.now).toBe(before);
+    const e = m.events.entries().at(-1)!;
+    expect(e.kind).toBe('clock-backwards-refused');
+    expect(e.data).toBe(30);
+    await m.advance(m.now + 60, 1000);
+    expect(m.total).toBe(3000);
+    m.setClock(RtcTime.fromSeconds(m.now + 600));
+    expect(m.events.entries().at(-1)!.kind).toBe('clock-set');
+    expect(m.events.entries().at(-1)!.data).toBe(600);
+  });
+
+  it('applies a new table exactly at its activation second and splits the minute across it', async () => {
+    const { m } = await powered(100_000, TariffTable.flat(100, 100));
+    const act = start.seconds + 90;
+    m.loadTariffBytes(new TariffChange(RtcTime.fromSeconds(act), TariffTable.flat(100, 300)).encode());
+    await m.advance(m.now + 60, 600_000); // 10:00–10:01, all at 100 %
+    const charged1 = m.exchanger.charged;
+    expect(charged1).toBe(60);
+    await m.advance(m.now + 60, 600_000); // 10:01–10:02: 30 s at 100 %, 30 s at 300 %
+    expect(m.exchanger.charged - charged1).toBe(30 + 90);
+    const kinds = m.events.entries().map((e) => [e.kind, e.at]);
+    expect(kinds).toEqual([
+      ['tariff-loaded', start.seconds],
+      ['tariff-activated', act],
+    ]);
+    expect(m.schedule.active.steps).toEqual([300]);
+  });
+
+  it('rejects a malformed or invalid tariff change, records it, and keeps the old table', async () => {
+    const { m } = await powered();
+    const good = new TariffChange(
+      RtcTime.fromSeconds(start.seconds + 60),
+      TariffTable.flat(100, 200),
+    ).encode();
+    expect(() => m.loadTariffBytes(good.subarray(0, 10))).toThrow(MalformedDataError);
+    const gap = good.slice();
+    gap[gap.length - 3 * 6 + 1 + 2 + 1] = 0; // weekday interval ends at 1280 instead of 1440
+    expect(() => m.loadTariffBytes(gap)).toThrow(TariffTableError);
+    expect(m.events.count('tariff-rejected')).toBe(2);
+    expect(m.schedule.active.steps).toEqual([100]);
+    expect(m.schedule.pending).toBeUndefined();
+  });
+
+  it('commissioning sets identity, tariff and emergency value, zeroes registers, loads test credit', async () => {
+    const { m, reg } = await powered();
+    await m.advance(m.now + 60, 60_000);
+    m.commission({
+      meterId: new Uint8Array([1, 2, 3]),
+      tariff: TariffTable.example(120),
+      emergencyCredit: 700,
+      initialCredit: 25,
+      time: RtcTime.of(2026, 12, 1),
+    });
+    expect(m.total).toBe(0);
+    expect(m.exchanger.tank).toBe(25);
+    expect(m.exchanger.emergencyCredit).toBe(700);
+    expect(m.schedule.active.unitCharge).toBe(120);
+    expect(m.events.entries().map((e) => [e.kind, e.data])).toEqual([['commissioned', 25]]);
+    expect(m.display().meterId).toBe('010203');
+    expect(reg.granted).toBe(100); // the test credit came from the card, not the register
+    expect(() =>
+      m.commission({
+        meterId: new Uint8Array(2),
+        tariff: TariffTable.flat(1),
+        emergencyCredit: 0,
+        initialCredit: 0,
+      }),
+    ).toThrow(TypeError);
+  });
+
+  it('renders the display as text', async () => {
+    const { m } = await powered(1000);
+    await m.advance(m.now + 60, 50_000); // 3 kW for a minute
+    const text = renderDisplay(m.display());
+    expect(text).toContain('METER 123456 ELECTRICITY');
+    expect(text).toContain('2026-11-23 10:01:00');
+    expect(text).toContain('POWER 3000 W  RATE 100%');
+    expect(text).toContain('TOTAL 0.050 kWh');
+    expect(text).toContain('CREDIT 995');
+    expect(text).toContain('TRANSFER IDLE');
+  });
+});
+
+describe('event log', () => {
+  it('is bounded, counts what it drops, and round-trips its encoding', () => {
+    const log = new EventLog(3);
+    for (let k = 0; k < 5; k++) log.record(start.seconds + k, 'cover-open', k);
+    expect(log.size).toBe(3);
+    expect(log.dropped).toBe(2);
+    expect(log.count('cover-open')).toBe(5);
+    expect(log.entries().map((e) => e.data)).toEqual([2, 3, 4]);
+    const d = EventLog.decode(log.encode());
+    expect(d.dropped).toBe(2);
+    expect(d.entries).toEqual(log.entries());
+    const b = log.encode();
+    b[7 + 6] = 0xee;
+    expect(() => EventLog.decode(b)).toThrow(MalformedDataError);
+    expect(() => EventLog.decode(b.subarray(0, 10))).toThrow(MalformedDataError);
+  });
+});
+
+describe('friendly hours', () => {
+  it('covers nights across midnight, weekends and holidays as configured', () => {
+    const f = new FriendlyHours({ nightFrom: 22 * 60, nightTo: 7 * 60, weekends: true, holidays: false });
+    expect(f.isFriendly(23 * 60, 'weekday')).toBe(true);
+    expect(f.isFriendly(6 * 60 + 59, 'weekday')).toBe(true);
+    expect(f.isFriendly(7 * 60, 'weekday')).toBe(false);
+    expect(f.isFriendly(12 * 60, 'weekend')).toBe(true);
+    expect(f.isFriendly(12 * 60, 'holiday')).toBe(false);
+    expect(() => new FriendlyHours({ nightFrom: 1440 })).toThrow(RangeError);
+  });
+});
+
+describe('offline gas, water and heat meters', () => {
+  it('a gas meter debits volume from its credit and closes its valve when exhausted', async () => {
+    const reg = new MemoryCreditRegister(300); // e.g. transferred from the card's gas purse
+    const m = new Meter({ start, commodity: 'gas', tariff: TariffTable.flat(1000) }, reg); // 1000 units per m³
+    await m.service();
+    const pulses = new PulseCounter(10_000); // 10 L per pulse
+    for (let k = 0; k < 60 && m.supply.connected; k++) await m.advance(m.now + 60, pulses.add(1));
+    expect(m.supply.kind).toBe('valve');
+    expect(m.supply.connected).toBe(false);
+    expect(m.total).toBe(30 * 10_000); // 300 units = 0.3 m³ = 30 pulses
+    expect(renderDisplay(m.display())).toContain('valve CLOSED');
+    expect(m.events.count('credit-exhausted')).toBe(1);
+  });
+
+  it('heat = volume × ΔT × 4186 J/(L·K) in integer mWh, remainders carried', () => {
+    const one = new HeatCalculator();
+    // 1 m³ cooled by 20 K: 4186 × 1000 × 20 J = 83.72 MJ = 23 255.555… Wh
+    expect(one.add(1_000_000, 20_000)).toBe(23_255_555);
+    const many = new HeatCalculator();
+    let sum = 0;
+    for (let k = 0; k < 1000; k++) sum += many.add(1000, 20_000);
+    expect(sum).toBe(23_255_555);
+    expect(many.carry).toBe(one.carry);
+    expect(new HeatCalculator().add(1000, -5000)).toBe(0);
+    expect(() => new HeatCalculator().add(1.5, 1)).toThrow(RangeError);
+    expect(() => new PulseCounter(0)).toThrow(RangeError);
+  });
+});
