@@ -358,3 +358,49 @@ export function decodeHistoricalBytes(h: Uint8Array): HistoricalBytes {
   }
   return out;
 }
+
+/** What `encodeHistoricalBytes` needs: a category and COMPACT-TLV objects. */
+export interface HistoricalBytesInit {
+  /** 80: COMPACT-TLV objects only; 00: objects then the mandatory status indicator. */
+  category: 0x00 | 0x80;
+  /** Tag nibble 0..15 and value as hex (0..15 bytes each). */
+  objects: { tag: number; value: string }[];
+  /** Category 00 only: LCS SW1 SW2, 3 bytes of hex. */
+  status?: string;
+}
+
+function hexArg(text: unknown, name: string): string {
+  if (typeof text !== 'string' || text.length % 2 !== 0 || /[^0-9A-Fa-f]/.test(text))
+    throw new RangeError(`${name} must be hex text with an even number of digits`);
+  return text.toUpperCase();
+}
+
+/**
+ * Encodes historical bytes (ISO/IEC 7816-4 §8.1.1) as upper-case hex, ready for
+ * `AtrDescription.historicalBytes`: the category indicator, then `[tag|length] value` for each
+ * object, then for category 00 the 3-byte status indicator.
+ * @throws RangeError naming the field: bad tag, a value over 15 bytes, missing or misplaced
+ *   status, or more than 15 historical bytes in all.
+ */
+export function encodeHistoricalBytes(init: HistoricalBytesInit): string {
+  if (init.category !== 0x00 && init.category !== 0x80)
+    throw new RangeError(`category must be 0x00 or 0x80, got ${String(init.category)}`);
+  let out = init.category === 0 ? '00' : '80';
+  init.objects.forEach((o, i) => {
+    if (!Number.isInteger(o.tag) || o.tag < 0 || o.tag > 15)
+      throw new RangeError(`objects[${i}].tag must be 0..15, got ${String(o.tag)}`);
+    const v = hexArg(o.value, `objects[${i}].value`);
+    if (v.length > 30) throw new RangeError(`objects[${i}].value must be at most 15 bytes`);
+    out += ((o.tag << 4) | (v.length / 2)).toString(16).toUpperCase().padStart(2, '0') + v;
+  });
+  if (init.category === 0) {
+    const s = hexArg(init.status, 'status');
+    if (s.length !== 6) throw new RangeError('status must be 3 bytes (LCS SW1 SW2) for category 00');
+    out += s;
+  } else if (init.status !== undefined) {
+    throw new RangeError('status is only for category 00; use an object with tag 8 for category 80');
+  }
+  if (out.length > 30)
+    throw new RangeError(`historical bytes must be at most 15 bytes, got ${out.length / 2}`);
+  return out;
+}

@@ -7,7 +7,11 @@ import {
   type AtrGroupDescription,
 } from '../../card/iso7816/Atr.js';
 import { MalformedDataError } from '../../card/iso7816/errors.js';
-import { decodeHistoricalBytes, lifeCycleName } from '../../card/iso7816/historicalBytes.js';
+import {
+  decodeHistoricalBytes,
+  encodeHistoricalBytes,
+  lifeCycleName,
+} from '../../card/iso7816/historicalBytes.js';
 import { fromHex, toHex } from '../../card/util/hex.js';
 
 /** Parses and expects a MalformedDataError; returns it. */
@@ -627,5 +631,53 @@ describe('life cycle status byte', () => {
     expect(lifeCycleName(0x0d)).toBe('termination state');
     expect(lifeCycleName(0x02)).toBe('RFU');
     expect(lifeCycleName(0x42)).toBe('proprietary');
+  });
+});
+
+describe('encodeHistoricalBytes', () => {
+  it('builds COMPACT-TLV historical bytes that decode back (category 00 and 80)', () => {
+    const hex = encodeHistoricalBytes({
+      category: 0x00,
+      objects: [
+        { tag: 3, value: 'C5' },
+        { tag: 7, value: 'c00140' },
+      ],
+      status: '009000',
+    });
+    expect(hex).toBe('0031C573C00140009000');
+    const a = Atr.build({ convention: 'direct', groups: [{}, { t: 1 }], historicalBytes: hex });
+    expect(a.historical.cardCapabilities?.commands?.extendedLcLe).toBe(true);
+    expect(a.historical.status?.sw).toBe(0x9000);
+    const h = decodeHistoricalBytes(
+      fromHex(
+        encodeHistoricalBytes({
+          category: 0x80,
+          objects: [
+            { tag: 15, value: 'A000000003' },
+            { tag: 8, value: '05' },
+          ],
+        }),
+      ),
+    );
+    expect(h.applicationIdentifier).toBe('A000000003');
+    expect(h.status?.lifeCycle).toBe('operational state (activated)');
+  });
+
+  it('rejects what cannot be encoded', () => {
+    expect(() => encodeHistoricalBytes({ category: 0x10 as 0x80, objects: [] })).toThrow(/category must be/);
+    expect(() => encodeHistoricalBytes({ category: 0x80, objects: [{ tag: 16, value: '' }] })).toThrow(
+      /objects\[0\]\.tag must be 0..15/,
+    );
+    expect(() => encodeHistoricalBytes({ category: 0x80, objects: [{ tag: 1, value: 'ABC' }] })).toThrow(
+      /objects\[0\]\.value must be hex/,
+    );
+    expect(() => encodeHistoricalBytes({ category: 0x00, objects: [] })).toThrow(/status must be hex/);
+    expect(() => encodeHistoricalBytes({ category: 0x00, objects: [], status: '9000' })).toThrow(/3 bytes/);
+    expect(() => encodeHistoricalBytes({ category: 0x80, objects: [], status: '009000' })).toThrow(
+      /only for category 00/,
+    );
+    expect(() =>
+      encodeHistoricalBytes({ category: 0x80, objects: [{ tag: 4, value: '00'.repeat(14) }] }),
+    ).toThrow(/at most 15 bytes, got 16/);
   });
 });
