@@ -142,7 +142,7 @@ const CLOCK_STOP: readonly T15Parameters['clockStop'][] = [
 ];
 
 function fail(reason: string, offset: number, input: Uint8Array): never {
-  throw new MalformedDataError(reason, offset, Uint8Array.from(input), 'atr');
+  throw new MalformedDataError(reason, offset, new Uint8Array(input), 'atr');
 }
 
 function deepFreeze<T>(o: T): T {
