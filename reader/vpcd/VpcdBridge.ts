@@ -165,7 +165,7 @@ export class VpcdBridge {
       const was = this.#connected;
       this.#connected = false;
       if (was) {
-        this.#log(`vpcd at ${this.host}:${this.port} closed the connection`);
+        if (this.#running) this.#log(`vpcd at ${this.host}:${this.port} closed the connection`);
         // Losing vpcd is pulling the card from the reader: volatile state goes with the power.
         if (this.card.powered) this.#safely('power off', () => this.card.powerDown());
         this.#after({ kind: 'disconnected' });

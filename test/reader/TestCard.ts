@@ -44,7 +44,7 @@ export class TestCard implements CardOs {
   /** Every command received, in order (raw bytes). */
   readonly log: Uint8Array[] = [];
   /** Persistent state: the transparent file. */
-  file = TEST_FILE.slice();
+  file: Uint8Array = TEST_FILE.slice();
   powerUps = 0;
   resets = 0;
   #pending: Uint8Array | undefined;

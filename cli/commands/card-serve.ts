@@ -1,0 +1,156 @@
+import type { Command, Io } from '../Command.js';
+import { UsageError } from '../Command.js';
+import type { CardOs } from '../../card/os/CardOs.js';
+import { toHex } from '../../card/util/hex.js';
+import {
+  VPCD_DEFAULT_HOST,
+  VPCD_DEFAULT_PORT,
+  VpcdBridge,
+  type BridgeEvent,
+} from '../../reader/vpcd/VpcdBridge.js';
+
+/** What `openCardFile` gives: the card and a way to persist it (atomically). */
+export interface CardFileHandle {
+  readonly card: CardOs;
+  save(): void | Promise<void>;
+  /** When the runtime says whether anything changed since the last save, only then is it saved. */
+  readonly dirty?: boolean;
+}
+
+export type CardFileOpener = (path: string) => CardFileHandle | Promise<CardFileHandle>;
+
+/** Opens a card file with the card runtime (card/CardFile.ts), loaded on demand. */
+async function openWithRuntime(path: string): Promise<CardFileHandle> {
+  const spec = '../../card/CardFile.js';
+  let mod: { openCardFile?: CardFileOpener };
+  try {
+    mod = (await import(spec)) as { openCardFile?: CardFileOpener };
+  } catch (e) {
+    throw new UsageError(
+      `the card runtime is not available (card/CardFile): ${e instanceof Error ? e.message : String(e)}`,
+    );
+  }
+  if (typeof mod.openCardFile !== 'function') throw new UsageError('card/CardFile has no openCardFile');
+  return mod.openCardFile(path);
+}
+
+export interface ServeOptions {
+  host?: string;
+  port?: number;
+  io: Io;
+  /** Ends the serving (the command wires SIGINT/SIGTERM to it). */
+  signal: AbortSignal;
+  open?: CardFileOpener;
+  /** Called once when vpcd accepted the card (tests wait on it). */
+  onConnected?: () => void;
+}
+
+/**
+ * Serves the card of a card file to vpcd until `signal` aborts, saving the card's state after
+ * each command that changed it (or after each command when the runtime cannot tell), on power
+ * off, when vpcd goes away and on exit. The runtime's save is atomic, so the file is never left
+ * half-written whatever moment the process dies.
+ * @returns 0, or 1 when a save failed (the error was printed).
+ */
+export async function serveCardFile(path: string, options: ServeOptions): Promise<number> {
+  const { io } = options;
+  let handle: CardFileHandle;
+  try {
+    handle = await (options.open ?? openWithRuntime)(path);
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw new UsageError(`cannot open card file '${path}': ${e instanceof Error ? e.message : String(e)}`);
+  }
+  let saveFailed = false;
+  let saving: Promise<void> = Promise.resolve();
+  const save = (why: string): Promise<void> => {
+    saving = saving.then(async () => {
+      try {
+        await handle.save();
+      } catch (e) {
+        saveFailed = true;
+        io.err(
+          `card serve: saving '${path}' after ${why} failed: ${e instanceof Error ? e.message : String(e)}\n`,
+        );
+      }
+    });
+    return saving;
+  };
+  const changed = (): boolean => (typeof handle.dirty === 'boolean' ? handle.dirty : true);
+  const afterEvent = (e: BridgeEvent): void => {
+    if (e.kind === 'apdu') {
+      if (changed()) void save(`command ${toHex(e.command.subarray(0, 4))}`);
+    } else if (e.kind === 'power-off' || e.kind === 'disconnected') void save(e.kind);
+  };
+
+  let first = true;
+  const bridge = new VpcdBridge(handle.card, {
+    host: options.host,
+    port: options.port,
+    afterEvent,
+    log: (line) => {
+      if (first && line.startsWith('connected to vpcd')) return;
+      io.err(`card serve: ${line}\n`);
+    },
+  });
+  bridge.onConnected(() => {
+    if (!first) return;
+    first = false;
+    io.out(`serving ${path} (ATR ${toHex(handle.card.atr)}) to vpcd at ${bridge.host}:${bridge.port}\n`);
+    options.onConnected?.();
+  });
+  bridge.start();
+  await new Promise<void>((resolve) => {
+    if (options.signal.aborted) resolve();
+    else options.signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+  await bridge.stop();
+  if (handle.card.powered) handle.card.powerDown();
+  await save('exit');
+  return saveFailed ? 1 : 0;
+}
+
+/** Parses `host:port` (IPv6 in brackets: `[::1]:35963`). */
+export function parseVpcdAddress(text: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port < 1 || port > 65535)
+    throw new UsageError(
+      `--vpcd wants host:port (e.g. ${VPCD_DEFAULT_HOST}:${VPCD_DEFAULT_PORT}), got '${text}'`,
+    );
+  return { host: m[1] ?? m[2]!, port };
+}
+
+/** `meterpurse card serve <card-file> [--vpcd host:port]` */
+export const cardServeCommand: Command = {
+  path: ['card', 'serve'],
+  summary: "serve a card file as a card in vpcd's reader (PC/SC), saving its state",
+  usage: `card serve <card-file> [--vpcd ${VPCD_DEFAULT_HOST}:${VPCD_DEFAULT_PORT}]`,
+  async run(args, io) {
+    let file: string | undefined;
+    let address = { host: VPCD_DEFAULT_HOST, port: VPCD_DEFAULT_PORT };
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i]!;
+      if (a === '--vpcd') {
+        const v = args[++i];
+        if (v === undefined) throw new UsageError('--vpcd needs host:port');
+        address = parseVpcdAddress(v);
+      } else if (a.startsWith('--vpcd=')) address = parseVpcdAddress(a.slice(7));
+      else if (a.startsWith('-')) throw new UsageError(`unknown option '${a}'`);
+      else if (file === undefined) file = a;
+      else throw new UsageError(`one card file only, got '${file}' and '${a}'`);
+    }
+    if (file === undefined)
+      throw new UsageError('which card file? usage: meterpurse card serve <card-file> [--vpcd host:port]');
+    const stop = new AbortController();
+    const onSignal = (): void => stop.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    try {
+      return await serveCardFile(file, { ...address, io, signal: stop.signal });
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  },
+};
