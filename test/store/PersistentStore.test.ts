@@ -146,7 +146,7 @@ describe('anti-tearing', () => {
     const s = new PersistentStore({ dataSize: 256, journalSize: 512 });
     s.armTear(8);
     expect(() => bigTransaction(s)).toThrow(CardPowerLostError);
-    const loaded = new PersistentStore({ dataSize: 256, journalSize: 256, image: s.image() });
+    const loaded = new PersistentStore({ dataSize: 256, journalSize: 512, image: s.image() });
     loaded.recover();
     const ref = new PersistentStore({ dataSize: 256, journalSize: 512 });
     bigTransaction(ref);
