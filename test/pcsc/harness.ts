@@ -157,14 +157,19 @@ export interface PrivatePcscd {
  * shim preloaded, and waits until it serves its socket and vpcd listens.
  * @throws Error with pcscd's output when it does not come up within 10 s.
  */
-export async function startPcscd(options: { nodelay?: boolean } = {}): Promise<PrivatePcscd> {
+export async function startPcscd(
+  options: { nodelay?: boolean; dir?: string; keepDir?: boolean } = {},
+): Promise<PrivatePcscd> {
   killOrphans();
   const nodelay = options.nodelay ?? true;
-  const dir = mkdtempSync(join(tmpdir(), 'mp-pcscd-'));
+  // Reusing the directory of a stopped instance keeps the socket path, which libpcsclite reads
+  // only once per process.
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'mp-pcscd-'));
   const run = join(dir, 'run');
   const conf = join(dir, 'conf');
-  mkdirSync(run);
-  mkdirSync(conf);
+  rmSync(run, { recursive: true, force: true });
+  mkdirSync(run, { recursive: true });
+  mkdirSync(conf, { recursive: true });
   writeFileSync(join(dir, 'owner.pid'), String(process.pid));
   mkdirSync('/run/pcscd', { recursive: true });
   const port = await freePortPair();
@@ -195,7 +200,8 @@ export async function startPcscd(options: { nodelay?: boolean } = {}): Promise<P
       await exited;
       clearTimeout(t);
     }
-    rmSync(dir, { recursive: true, force: true });
+    if (options.keepDir) rmSync(join(dir, 'owner.pid'), { force: true });
+    else rmSync(dir, { recursive: true, force: true });
   };
   const deadline = Date.now() + 10_000;
   while (!(existsSync(socket) && listeningPorts().has(port) && listeningPorts().has(port + 1))) {
