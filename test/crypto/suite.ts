@@ -7,6 +7,7 @@ import { hex, loadVectors, type CipherVector, type CmacVector, type Iso9797Vecto
 
 const sp80067 = loadVectors<{ vectors: CipherVector[] }>('tdea-sp800-67.json');
 const sp80020 = loadVectors<{ vectors: CipherVector[] }>('tdea-sp800-20.json');
+const icao9303 = loadVectors<{ vectors: CipherVector[] }>('tdea-icao9303.json');
 const sp80038a = loadVectors<{ vectors: CipherVector[] }>('aes-sp800-38a.json');
 const sp80038b = loadVectors<{ message: string; vectors: CmacVector[] }>('cmac-sp800-38b.json');
 const rfc4493 = loadVectors<{
@@ -41,6 +42,17 @@ export function suite(provider: BlockCipherProvider): void {
           key24.set(key, 0);
           key24.set(k8, 16);
           expect(toHex(provider.encrypt('tdes', 'ecb', key24, hex(v.plaintext)))).toBe(h(v.ciphertext));
+        });
+      }
+      for (const v of icao9303.vectors) {
+        it(`${v.name} (two-key TDES CBC)`, () => {
+          const iv = hex(v.iv!);
+          expect(toHex(provider.encrypt('tdes', 'cbc', hex(v.key), hex(v.plaintext), iv))).toBe(
+            h(v.ciphertext),
+          );
+          expect(toHex(provider.decrypt('tdes', 'cbc', hex(v.key), hex(v.ciphertext), iv))).toBe(
+            h(v.plaintext),
+          );
         });
       }
       it('two-key TDES K1||K2 equals three-key K1||K2||K1', () => {
