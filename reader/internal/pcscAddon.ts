@@ -52,14 +52,14 @@ export const INSTALL_HINT =
 
 /**
  * Loads the optional `pcsclite` addon on first use (it is an optionalDependency: the rest of the
- * package works without it).
+ * package works without it). `moduleName` is for tests.
  * @throws PcscNotInstalledError saying what to install when the addon or libpcsclite is missing.
  */
-export function loadPcsclite(): AddonFactory {
+export function loadPcsclite(moduleName = 'pcsclite'): AddonFactory {
   const require = createRequire(import.meta.url);
   let mod: unknown;
   try {
-    mod = require('pcsclite');
+    mod = require(moduleName);
   } catch (e) {
     const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
     throw new PcscNotInstalledError(`${INSTALL_HINT} (loading it failed: ${why})`, undefined, { cause: e });
