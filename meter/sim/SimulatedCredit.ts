@@ -17,7 +17,7 @@ export type CreditRegisterFactory = (initialUnits: number) => SimulatedCredit | 
  * SVM/SAM-over-CardChannel register plugs in through the same factory type. Integer units;
  * grants min(asked, balance); never goes negative.
  */
-export const createSimulatedCredit: CreditRegisterFactory = (initialUnits: number): SimulatedCredit => {
+export function createSimulatedCredit(initialUnits: number): SimulatedCredit {
   if (!Number.isSafeInteger(initialUnits) || initialUnits < 0)
     throw new RangeError(`initialUnits must be a safe non-negative integer, got ${initialUnits}`);
   let balance = initialUnits;
@@ -40,4 +40,4 @@ export const createSimulatedCredit: CreditRegisterFactory = (initialUnits: numbe
       balance += units;
     },
   };
-};
+}

@@ -1,0 +1,134 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import type { Command, Io } from '../Command.js';
+import { UsageError } from '../Command.js';
+import { fromHex } from '../../card/util/hex.js';
+import { TariffTableError } from '../../meter/errors.js';
+import { LOAD_PROFILES } from '../../meter/sim/LoadProfile.js';
+import { createSimulatedCredit, type CreditRegisterFactory } from '../../meter/sim/SimulatedCredit.js';
+import { simulate, type SimulationResult } from '../../meter/sim/simulate.js';
+import { RtcTime } from '../../meter/tariff/RtcTime.js';
+import { TariffTable, type TariffTableSpec } from '../../meter/tariff/TariffTable.js';
+
+function intOption(v: string | undefined, name: string, dflt: number, min: number, max: number): number {
+  if (v === undefined) return dflt;
+  if (!/^-?\d+$/.test(v)) throw new UsageError(`${name} must be an integer, got ${v}`);
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < min || n > max)
+    throw new UsageError(`${name} must be ${min}…${max}, got ${v}`);
+  return n;
+}
+
+/**
+ * Reads a tariff table file: `.json` holds a TariffTableSpec; anything else is the binary form of
+ * docs/meter.md, either raw bytes or hex text ('#' starts a comment).
+ */
+function readTariff(path: string): TariffTable {
+  let raw: Buffer;
+  try {
+    raw = readFileSync(path);
+  } catch (e) {
+    throw new UsageError(`cannot read --tariff ${path}: ${(e as Error).message}`);
+  }
+  try {
+    if (path.endsWith('.json')) {
+      let spec: TariffTableSpec;
+      try {
+        spec = JSON.parse(raw.toString('utf8')) as TariffTableSpec;
+      } catch (e) {
+        throw new UsageError(`--tariff ${path} is not JSON: ${(e as Error).message}`);
+      }
+      return TariffTable.create(spec);
+    }
+    const text = raw.toString('latin1');
+    const bytes = /^[\s0-9A-Fa-f]*(#.*)?([\r\n][\s0-9A-Fa-f]*(#.*)?)*$/.test(text)
+      ? fromHex(text.replace(/#.*$/gm, ''))
+      : new Uint8Array(raw);
+    return TariffTable.decode(bytes);
+  } catch (e) {
+    if (e instanceof TariffTableError) throw new UsageError(`--tariff ${path}: ${e.code}: ${e.message}`);
+    throw e;
+  }
+}
+
+function text(r: SimulationResult): string {
+  const lines = [
+    `simulated ${r.days} day(s) from ${r.start} to ${r.end}, load '${r.load}', seed ${r.seed}`,
+    `energy            ${(r.energyWh / 1000).toFixed(3)} kWh`,
+    ...r.energyByStep.map(
+      (s) => `  step ${s.step} (${String(s.percent).padStart(3)} %)  ${(s.wh / 1000).toFixed(3)} kWh`,
+    ),
+    `credit used       ${r.creditUsed} units (drawn from the register ${r.creditDrawn}, ${r.tokenRequests} token requests)`,
+    `top-ups           ${r.topUps} (${r.topUpUnits} units)`,
+    `balance at end    ${r.finalBalance} units`,
+    `alarms            last tokens ${r.alarms.lastTokens}, low credit ${r.alarms.lowCredit}`,
+    `cut-offs          ${r.cutoffs} (${r.minutesOff} minutes without supply), emergency credit used ${r.emergencyUses} time(s)`,
+    `events            ${Object.entries(r.events)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+  ];
+  return lines.join('\n') + '\n';
+}
+
+/**
+ * Builds `meterpurse meter simulate` over a credit-register factory. The exported command uses the
+ * in-memory stand-in (`createSimulatedCredit`); once the SVM and SAM applets exist, a factory that
+ * opens them through CardChannels replaces it here without touching the simulation.
+ */
+export function makeMeterSimulateCommand(credit: CreditRegisterFactory): Command {
+  return {
+    path: ['meter', 'simulate'],
+    summary:
+      'simulate a prepaid household meter minute by minute and print energy per tariff step, credit, alarms, cut-offs',
+    usage:
+      'meter simulate --days N [--tariff file(.json|.hex|.bin)] [--load ' +
+      Object.keys(LOAD_PROFILES).join('|') +
+      '] [--seed S] [--start YYMMDDhhmmss] [--credit UNITS] [--top-up UNITS] [--json]',
+    async run(args: string[], io: Io): Promise<number> {
+      let values;
+      try {
+        ({ values } = parseArgs({
+          args,
+          options: {
+            days: { type: 'string' },
+            tariff: { type: 'string' },
+            load: { type: 'string' },
+            seed: { type: 'string' },
+            start: { type: 'string' },
+            credit: { type: 'string' },
+            'top-up': { type: 'string' },
+            json: { type: 'boolean' },
+          },
+          strict: true,
+          allowPositionals: false,
+        }));
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+      if (values.days === undefined) throw new UsageError('--days is required');
+      const days = intOption(values.days, '--days', 0, 1, 3660);
+      const seed = intOption(values.seed, '--seed', 1, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+      const load = values.load ?? 'household';
+      if (!(load in LOAD_PROFILES))
+        throw new UsageError(`--load must be one of ${Object.keys(LOAD_PROFILES).join(', ')}, got ${load}`);
+      const result = await simulate({
+        days,
+        seed,
+        load,
+        credit,
+        ...(values.tariff !== undefined ? { tariff: readTariff(values.tariff) } : {}),
+        ...(values.start !== undefined ? { start: RtcTime.parse(values.start) } : {}),
+        initialCredit: intOption(values.credit, '--credit', 5000, 0, Number.MAX_SAFE_INTEGER),
+        topUpUnits: intOption(values['top-up'], '--top-up', 5000, 0, Number.MAX_SAFE_INTEGER),
+      }).catch((e: unknown) => {
+        if (e instanceof RangeError) throw new UsageError(e.message);
+        throw e;
+      });
+      io.out(values.json ? JSON.stringify(result, null, 2) + '\n' : text(result));
+      return 0;
+    },
+  };
+}
+
+/** `meterpurse meter simulate` with the in-memory credit register. */
+export const meterSimulateCommand: Command = makeMeterSimulateCommand(createSimulatedCredit);
