@@ -5,9 +5,10 @@ import { keysDerive } from './commands/keys.js';
 import { macCommand } from './commands/mac.js';
 import { atrCommand } from './commands/atr.js';
 import { cardServeCommand } from './commands/card-serve.js';
+import { meterSimulateCommand } from './commands/meter.js';
 
 // Each command lives in its own file under commands/; add it here (one import, one entry).
-const COMMANDS: Command[] = [keysDerive, macCommand, atrCommand, cardServeCommand];
+const COMMANDS: Command[] = [keysDerive, macCommand, atrCommand, cardServeCommand, meterSimulateCommand];
 
 function help(io: Io): void {
   io.out('meterpurse: smart-card prepaid metering, modelled to the APDU\n\nCommands:\n');
