@@ -1,0 +1,144 @@
+/**
+ * Synchronous APDU-level helpers for the applet tests: each device's CardOs is driven directly, so
+ * a test can stop at any command, change one byte, and compare store images.
+ */
+import { expect } from 'vitest';
+import type { CommandApdu } from '../../card/iso7816/CommandApdu.js';
+import { CommandApdu as Cmd } from '../../card/iso7816/CommandApdu.js';
+import { ResponseApdu } from '../../card/iso7816/ResponseApdu.js';
+import type { CardOs } from '../../card/os/CardOs.js';
+import { AID_PURSE, AID_SAM, AID_SVM } from '../../card/applets/constants.js';
+import type { AppletStore } from '../../card/applets/platform/AppletStore.js';
+import { debitMacInput, loadMacInput } from '../../card/applets/PurseCrypto.js';
+import { PurseState } from '../../card/applets/purse/records.js';
+import { u16, u32 } from '../../card/applets/bytes.js';
+import * as A from '../../card/transfer/apdus.js';
+import { CSN, NOW, TERMINAL_ID, VENDING_TERMINAL, World, type WorldOptions } from '../transfer/world.js';
+
+export { CSN, NOW, TERMINAL_ID, VENDING_TERMINAL, World };
+
+/** Sends a command to a chip (T=1 framing: the response data comes straight back). */
+export function tx(os: CardOs, c: CommandApdu | Uint8Array): ResponseApdu {
+  return ResponseApdu.decode(os.transmit(c instanceof Uint8Array ? c : c.encode()));
+}
+
+export function ok(os: CardOs, c: CommandApdu): Uint8Array {
+  const r = tx(os, c);
+  expect(r.sw.toString(16)).toBe('9000');
+  return r.data;
+}
+
+/** A copy of `c` with byte `i` of its data XORed with `mask`. */
+export function flip(c: CommandApdu, i: number, mask = 0x01): CommandApdu {
+  const data = c.data;
+  data[i]! ^= mask;
+  return new Cmd({
+    cla: c.cla,
+    ins: c.ins,
+    p1: c.p1,
+    p2: c.p2,
+    data,
+    ...(c.ne !== undefined ? { ne: c.ne } : {}),
+  });
+}
+
+export function image(store: AppletStore): string {
+  return JSON.stringify(store.image());
+}
+
+/** A world whose three chips are powered and selected. */
+export function poweredWorld(o: WorldOptions = {}): World {
+  const w = new World(o);
+  for (const d of [w.card, w.sam, w.svm]) d.os.powerUp();
+  ok(w.card.os, A.selectAid(AID_PURSE));
+  ok(w.sam.os, A.selectAid(AID_SAM));
+  ok(w.svm.os, A.selectAid(AID_SVM));
+  return w;
+}
+
+/** Mutual authentication card <-> SAM; returns both challenges. */
+export function authenticate(w: World): { rc: Uint8Array; rs: Uint8Array } {
+  const rc = ok(w.card.os, A.getChallenge());
+  const init = ok(w.sam.os, A.authInit(CSN, rc));
+  const sCard = ok(w.card.os, A.mutualAuthenticate(init.subarray(0, 8), init.subarray(8, 16)));
+  ok(w.sam.os, A.authFinish(sCard));
+  return { rc, rs: init.slice(0, 8) };
+}
+
+/**
+ * A DEBIT with any fields, MACed with the session key computed from the issuer's MK_debit (what a
+ * SAM would compute, without the SAM's own checks) — to reach the card's checks behind the MAC.
+ */
+export function issuerDebit(
+  w: World,
+  amount: number,
+  counter: number,
+  dateTime = NOW,
+  purseId = 1,
+): CommandApdu {
+  const { rc, rs } = authenticate(w);
+  const c = w.issuer.crypto;
+  const sk = c.sessionKey(c.cardKey(w.issuer.mkDebit, CSN), rc, rs);
+  const rv = new Uint8Array(8);
+  const t = {
+    csn: CSN,
+    purse: purseId,
+    amount,
+    counter: counter & 0xffff,
+    terminalId: TERMINAL_ID,
+    dateTime,
+  };
+  return A.debit(purseId, amount, TERMINAL_ID, dateTime, rv, c.mac(sk, debitMacInput(t, rv)));
+}
+
+export function purse(w: World, id = 1): PurseState {
+  return PurseState.decode(ok(w.card.os, A.readPurse(id)));
+}
+
+export interface PreparedDebit {
+  rv: Uint8Array;
+  counter: number;
+  amount: number;
+  debit: CommandApdu;
+  begin: CommandApdu;
+}
+
+/** Authenticates, takes an SVM challenge and the SAM's two MACs: the DEBIT and BEGIN commands to send. */
+export function prepareDebit(w: World, amount: number, purseId = 1, rv?: Uint8Array): PreparedDebit {
+  authenticate(w);
+  const p = purse(w, purseId);
+  const challenge = rv ?? ok(w.svm.os, A.getChallenge());
+  const counter = p.counter + 1;
+  const auth = ok(w.sam.os, A.transferAuth(purseId, amount, counter, NOW, challenge));
+  return {
+    rv: challenge,
+    counter,
+    amount,
+    debit: A.debit(purseId, amount, TERMINAL_ID, NOW, challenge, auth.subarray(0, 8)),
+    begin: A.beginTransfer(CSN, purseId, amount, counter, NOW, auth.subarray(8, 16)),
+  };
+}
+
+/** A correct LOAD command for the card's current challenge (issuer side, holds MK_credit). */
+export function prepareLoad(w: World, amount: number, purseId = 1): CommandApdu {
+  const p = purse(w, purseId);
+  const rc = ok(w.card.os, A.getChallenge());
+  const c = w.issuer.crypto;
+  const sk = c.creditSessionKey(c.cardKey(w.issuer.mkCredit, CSN), rc);
+  const t = {
+    csn: CSN,
+    purse: purseId,
+    amount,
+    counter: (p.counter + 1) & 0xffff,
+    terminalId: VENDING_TERMINAL,
+    dateTime: NOW,
+  };
+  return A.load(purseId, amount, VENDING_TERMINAL, NOW, c.mac(sk, loadMacInput(t)));
+}
+
+export function svmState(w: World): { balance: number; counter: number; pending: boolean } {
+  const d = ok(w.svm.os, A.readState());
+  return { balance: u32(d, 0), counter: u32(d, 8), pending: d[15] === 1 };
+}
+
+export { u16, u32, A };
