@@ -9,6 +9,7 @@ import {
   macIso9797Alg1,
   macIso9797Alg3,
   type BlockAlgorithm,
+  type BlockCipherProvider,
   type BlockMode,
 } from '../../card/crypto/index.js';
 import { toHex } from '../../card/util/hex.js';
@@ -27,6 +28,10 @@ const keyFor = (alg: BlockAlgorithm) =>
         fc.uint8Array({ minLength: 16, maxLength: 16 }),
         fc.uint8Array({ minLength: 32, maxLength: 32 }),
       );
+
+/** Byte strings of the given lengths (lengths near the valid ones find the edge cases). */
+const sized = (...lengths: number[]) =>
+  fc.constantFrom(...lengths).chain((n) => fc.uint8Array({ minLength: n, maxLength: n }));
 
 const blocks = (bs: number) =>
   fc.integer({ min: 0, max: 8 }).chain((n) => fc.uint8Array({ minLength: n * bs, maxLength: n * bs }));
@@ -122,6 +127,33 @@ describe('node and forge agree', () => {
         },
       ),
       RUNS,
+    );
+  });
+
+  it('any lengths: both succeed with the same bytes, or both throw the same RangeError', () => {
+    const outcome = (f: () => Uint8Array): string => {
+      try {
+        return `ok ${toHex(f())}`;
+      } catch (e) {
+        expect(e).toBeInstanceOf(RangeError);
+        return `RangeError ${(e as Error).message}`;
+      }
+    };
+    fc.assert(
+      fc.property(
+        fc.constantFrom<BlockAlgorithm>('tdes', 'aes'),
+        fc.constantFrom<BlockMode>('ecb', 'cbc'),
+        sized(0, 8, 15, 16, 24, 32, 33),
+        sized(0, 7, 8, 16, 17, 32),
+        fc.option(sized(0, 8, 16), { nil: undefined }),
+        fc.boolean(),
+        (alg, mode, key, data, iv, enc) => {
+          const run = (p: BlockCipherProvider) => () =>
+            enc ? p.encrypt(alg, mode, key, data, iv) : p.decrypt(alg, mode, key, data, iv);
+          expect(outcome(run(forge))).toBe(outcome(run(node)));
+        },
+      ),
+      { numRuns: 300 },
     );
   });
 });
