@@ -5,10 +5,11 @@ import { keysDerive } from './commands/keys.js';
 import { macCommand } from './commands/mac.js';
 import { atrCommand } from './commands/atr.js';
 import { cardServeCommand } from './commands/card-serve.js';
+import { readersCommand } from './commands/readers.js';
 import { meterSimulateCommand } from './commands/meter.js';
 
 // Each command lives in its own file under commands/; add it here (one import, one entry).
-const COMMANDS: Command[] = [keysDerive, macCommand, atrCommand, cardServeCommand, meterSimulateCommand];
+const COMMANDS: Command[] = [keysDerive, macCommand, atrCommand, cardServeCommand, readersCommand, meterSimulateCommand];
 
 function help(io: Io): void {
   io.out('meterpurse: smart-card prepaid metering, modelled to the APDU\n\nCommands:\n');

@@ -9,6 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CommandApdu } from '../../card/iso7816/CommandApdu.js';
 import { fromHex, toHex } from '../../card/util/hex.js';
+import { main } from '../../cli/main.js';
 import { PcscContext } from '../../reader/PcscContext.js';
 import type { PcscReader } from '../../reader/PcscReader.js';
 import { VpcdBridge } from '../../reader/vpcd/VpcdBridge.js';
@@ -243,6 +244,14 @@ describe.skipIf(missing !== undefined)('real PC/SC through pcscd + vpcd', () => 
     expect(vicc.output()).not.toMatch(/Traceback/);
   });
 
+  it('meterpurse readers lists the vpcd readers with our ATR', async () => {
+    let out = '';
+    const code = await main(['readers'], { out: (t) => (out += t), err: (t) => (out += t) });
+    expect(code).toBe(0);
+    expect(out).toContain(`${READER_0}\tcard ${toHex(card.atr)}\n`);
+    expect(out).toContain(`${READER_1}\t`);
+  });
+
   it('pcscd gone (reader unplugged): open channel and new contexts fail with ReaderUnavailableError', async () => {
     const ch = await r0.connect();
     expect((await ch.transmit(apdu(SELECT_HEX))).sw).toBe(0x9000);
@@ -257,5 +266,8 @@ describe.skipIf(missing !== undefined)('real PC/SC through pcscd + vpcd', () => 
     expect([ReaderUnavailableError, CardRemovedError].some((t) => err instanceof t)).toBe(true);
     expect((err as Error).message).toContain(READER_0);
     await expect(PcscContext.open({ timeoutMs: 2000 })).rejects.toBeInstanceOf(ReaderUnavailableError);
+    let out = '';
+    expect(await main(['readers'], { out: (t) => (out += t), err: (t) => (out += t) })).toBe(1);
+    expect(out).toMatch(/meterpurse readers: the PC\/SC service is not running: start pcscd/);
   });
 });

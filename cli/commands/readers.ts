@@ -1,0 +1,45 @@
+import type { Command } from '../Command.js';
+import { UsageError } from '../Command.js';
+import { toHex } from '../../card/util/hex.js';
+import { CardChannelError } from '../../reader/CardChannel.js';
+import { PcscContext } from '../../reader/PcscContext.js';
+
+/** `meterpurse readers [--timeout ms]`: the PC/SC readers, whether a card is in each, and its ATR. */
+export const readersCommand: Command = {
+  path: ['readers'],
+  summary: 'list PC/SC readers with card presence and ATR',
+  usage: 'readers [--timeout <ms>]',
+  async run(args, io) {
+    let timeoutMs = 5000;
+    for (let i = 0; i < args.length; i++) {
+      if (args[i] === '--timeout') {
+        timeoutMs = Number(args[++i]);
+        if (!Number.isInteger(timeoutMs) || timeoutMs < 0)
+          throw new UsageError(`--timeout wants milliseconds, got '${args[i]}'`);
+      } else throw new UsageError(`unknown argument '${args[i]}'`);
+    }
+    let ctx: PcscContext;
+    try {
+      ctx = await PcscContext.open({ timeoutMs });
+    } catch (e) {
+      if (e instanceof CardChannelError) {
+        io.err(`meterpurse readers: ${e.message}\n`);
+        return 1;
+      }
+      throw e;
+    }
+    try {
+      const names = ctx.readerNames();
+      if (names.length === 0) io.out('no PC/SC readers\n');
+      for (const name of names) {
+        const r = ctx.reader(name);
+        // The first status arrives from the addon's thread shortly after the reader is listed.
+        const atr = await r.waitForCard(Math.min(timeoutMs, 300)).catch(() => undefined);
+        io.out(`${name}\t${atr ? `card ${toHex(atr)}` : 'empty'}\n`);
+      }
+      return 0;
+    } finally {
+      ctx.close();
+    }
+  },
+};

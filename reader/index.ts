@@ -1,0 +1,38 @@
+// Public API of the reader middleware (STYLE.md rule 10); `internal/` is not exported.
+export { CardChannelError, type CardChannel, type Protocol } from './CardChannel.js';
+export {
+  CardRemovedError,
+  CardTimeoutError,
+  ChannelClosedError,
+  NoCardError,
+  PcscNotInstalledError,
+  ReaderUnavailableError,
+  TransportError,
+  UnknownReaderError,
+} from './errors.js';
+export {
+  DEFAULT_TIMEOUT_MS,
+  type ConnectOptions,
+  type Reader,
+  type ReaderEvent,
+  type ReaderListener,
+} from './Reader.js';
+export {
+  ApduTransport,
+  INS_GET_RESPONSE,
+  getResponseCla,
+  type RawTransmit,
+  type TransportOptions,
+} from './ApduTransport.js';
+export { VirtualReader, type VirtualConnectOptions } from './VirtualReader.js';
+export { VirtualChannel, type Disposition } from './VirtualChannel.js';
+export { PcscContext, listPcscReaders, type PcscContextOptions } from './PcscContext.js';
+export { PcscReader, type PcscConnectOptions } from './PcscReader.js';
+export { PcscChannel, PCSC_RECEIVE_BUFFER } from './PcscChannel.js';
+export {
+  VpcdBridge,
+  VPCD_DEFAULT_HOST,
+  VPCD_DEFAULT_PORT,
+  type BridgeEvent,
+  type VpcdBridgeOptions,
+} from './vpcd/VpcdBridge.js';
