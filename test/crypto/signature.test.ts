@@ -24,6 +24,15 @@ const rfc6979 = loadVectors<{
   vectors: { message: string; r: string; s: string }[];
 }>('ecdsa-p256-rfc6979.json');
 
+interface WycheproofFile {
+  publicKeySpkiDer: string;
+  tests: { tcId: number; msg: string; sig: string; result: 'valid' | 'invalid'; comment: string }[];
+}
+const wycheproof = {
+  'rsa-pkcs1v15-sha256': loadVectors<WycheproofFile>('rsa-pkcs1-2048-sha256-wycheproof.json'),
+  'rsa-pss-sha256': loadVectors<WycheproofFile>('rsa-pss-2048-sha256-wycheproof.json'),
+} as const;
+
 const b64url = (hexText: string) => Buffer.from(hex(hexText)).toString('base64url');
 const utf8 = (s: string) => new TextEncoder().encode(s);
 
@@ -138,6 +147,24 @@ function rsaRoundTrip(signer: SignatureProvider, verifier: SignatureProvider) {
     });
   }
 }
+
+describe('RSA-2048 verify known answers (Wycheproof)', () => {
+  for (const provider of [node, forge]) {
+    for (const [alg, file] of Object.entries(wycheproof) as [keyof typeof wycheproof, WycheproofFile][]) {
+      it(`${provider.name} ${alg}: ${file.tests.length} published cases`, () => {
+        const v = provider.verifier(alg, hex(file.publicKeySpkiDer));
+        for (const t of file.tests) {
+          expect(v.verify(hex(t.msg), hex(t.sig)), `tcId ${t.tcId} ${t.comment}`).toBe(t.result === 'valid');
+        }
+        // The other padding's signatures never verify.
+        const other =
+          alg === 'rsa-pss-sha256' ? wycheproof['rsa-pkcs1v15-sha256'] : wycheproof['rsa-pss-sha256'];
+        const t0 = other.tests.find((t) => t.result === 'valid')!;
+        expect(v.verify(hex(t0.msg), hex(t0.sig))).toBe(false);
+      });
+    }
+  }
+});
 
 describe('RSA-2048 cross-check between node and forge', () => {
   rsaRoundTrip(node, forge);
