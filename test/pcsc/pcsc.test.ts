@@ -152,6 +152,11 @@ describe.skipIf(missing !== undefined)('real PC/SC through pcscd + vpcd', () => 
     const ext = await ch.transmit(new CommandApdu({ cla: 0, ins: 0xca, p1: 1, p2: 0, ne: 65536 }));
     expect(ext.data.length).toBe(2048);
     expect(toHex(card.log.at(-1)!)).toBe('00CA0100000000');
+    // Warm reset through pcscd reaches the card (vpcd control 02) and clears its selection.
+    const resets = card.resets;
+    expect(toHex(await ch.reset())).toBe(toHex(card.atr));
+    expect(card.resets).toBeGreaterThan(resets);
+    expect((await ch.transmit(apdu('00B0000010'))).sw).toBe(0x6986);
     await ch.disconnect();
     await expect(ch.transmit(apdu(SELECT_HEX))).rejects.toBeInstanceOf(ChannelClosedError);
   });
