@@ -246,11 +246,9 @@ export class TlvNode {
   }
   /** Follows a path of tags through children: `fci.at(0xA5, 0xBF0C)`. */
   at(...path: number[]): TlvNode | undefined {
-    let node: TlvNode | undefined = this;
-    for (const t of path) {
-      node = node.find(t);
-      if (node === undefined) return undefined;
-    }
+    if (path.length === 0) return this;
+    let node = this.find(path[0]!);
+    for (let k = 1; k < path.length && node !== undefined; k++) node = node.find(path[k]!);
     return node;
   }
   /** Depth-first search of the descendants (not this node) for the first object with `tag`. */
