@@ -5,6 +5,7 @@ import { ClockBackwardsError, MeterStateError } from './errors.js';
 import { EventLog, type EventKind } from './events/EventLog.js';
 import { FriendlyHours, type FriendlyHoursSpec } from './FriendlyHours.js';
 import { ConsumptionLog, type ConsumptionLogOptions } from './logs/ConsumptionLog.js';
+import { MeterReadings, READING_FLAGS } from './MeterReadings.js';
 import { SupplySwitch } from './SupplySwitch.js';
 import { DAY_SECONDS, RtcTime } from './tariff/RtcTime.js';
 import { TariffChange, TariffSchedule } from './tariff/TariffSchedule.js';
@@ -102,7 +103,10 @@ export class Meter {
   #log: ConsumptionLog;
   #now: number;
   #powered = true;
-  #byStep = new Array<number>(MAX_STEPS).fill(0);
+  readonly #byStep = new Array<number>(MAX_STEPS).fill(0);
+  readonly #sinceCredit = new Array<number>(MAX_STEPS).fill(0);
+  #flags = 0;
+  #reference = 0;
   #total = 0;
   #reverseTotal = 0;
   #lastPowerW = 0;
@@ -142,6 +146,7 @@ export class Meter {
 
   #record(kind: EventKind, data = 0): void {
     this.events.record(this.#now, kind, data);
+    this.#flags |= (READING_FLAGS as Partial<Record<EventKind, number>>)[kind] ?? 0;
   }
 
   /** RTC, seconds since 2000-01-01. */
@@ -216,10 +221,12 @@ export class Meter {
         const step = table.stepAt(from);
         this.#exchanger.consume(quantity, table.unitCharge, table.steps[step]!);
         this.#byStep[step]! += quantity;
+        this.#sinceCredit[step]! += quantity;
       } else {
         for (const p of sched.split(from, to, quantity)) {
           this.#exchanger.consume(p.quantity, p.table.unitCharge, p.percent);
           this.#byStep[p.step]! += p.quantity;
+          this.#sinceCredit[p.step]! += p.quantity;
         }
       }
     }
@@ -332,6 +339,49 @@ export class Meter {
   }
 
   /**
+   * A credit entry is complete (seed 002): the readings were written onto the card and the transfer
+   * committed. Starts a new "since last credit entry" period (per-step quantities and indicator
+   * flags), remembers the transaction's reference code, and asks the register again.
+   * @throws RangeError unless `reference` is a u32.
+   */
+  async creditEntered(reference: number): Promise<void> {
+    if (!Number.isInteger(reference) || reference < 0 || reference > 0xffffffff)
+      throw new RangeError(`reference must be a u32, got ${reference}`);
+    this.#reference = reference;
+    this.#sinceCredit.fill(0);
+    this.#flags = 0;
+    await this.notifyCredit();
+  }
+
+  /** Indicator flags (READING_FLAGS) raised since the last credit entry. */
+  get flags(): number {
+    return this.#flags;
+  }
+
+  /** The meter data for the card's meter-data file (seed 002), quantities in Wh (or L). */
+  readings(): MeterReadings {
+    const table = this.schedule.active;
+    const wh = (v: number) => Math.min(0xffffffff, Math.floor(v / 1000));
+    const ex = this.#exchanger;
+    return new MeterReadings(
+      this.#meterId,
+      this.commodity,
+      this.time,
+      wh(this.#total),
+      this.#reference,
+      ex.emergencyCredit,
+      table.unitCharge,
+      Math.max(-0x80000000, Math.min(0x7fffffff, ex.credit)),
+      this.#flags,
+      table.steps.map((percent, k) => ({
+        percent,
+        total: wh(this.#byStep[k]!),
+        sinceCredit: wh(this.#sinceCredit[k]!),
+      })),
+    );
+  }
+
+  /**
    * The emergency-credit switch (seed 002). Granted when credit is below the low-credit threshold
    * and no emergency credit is outstanding; recorded either way.
    * @returns true when granted.
@@ -437,6 +487,9 @@ export class Meter {
     ex.loadTest(c.initialCredit);
     this.schedule.load(c.tariff, 0, this.#now);
     this.#byStep.fill(0);
+    this.#sinceCredit.fill(0);
+    this.#flags = 0;
+    this.#reference = 0;
     this.#total = this.#reverseTotal = this.#cutoffs = this.#offSeconds = 0;
     this.#log = new ConsumptionLog(this.#now, this.#logOptions);
     this.events.clear();

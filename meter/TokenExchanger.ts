@@ -177,8 +177,11 @@ export class TokenExchanger {
    * @throws RangeError when an argument is not a safe non-negative integer.
    */
   consume(quantity: number, unitCharge: number, percent: number): void {
-    let num = quantity * unitCharge * percent;
-    if (!Number.isSafeInteger(num) || !(quantity >= 0) || !(unitCharge >= 0) || !(percent >= 0)) {
+    if (
+      !(Number.isSafeInteger(quantity) && quantity >= 0) ||
+      !(Number.isSafeInteger(unitCharge) && unitCharge >= 0) ||
+      !(Number.isSafeInteger(percent) && percent >= 0)
+    ) {
       for (const [v, n] of [
         [quantity, 'quantity'],
         [unitCharge, 'unitCharge'],
@@ -186,13 +189,16 @@ export class TokenExchanger {
       ] as const)
         if (!Number.isSafeInteger(v) || v < 0)
           throw new RangeError(`${n} must be a safe non-negative integer, got ${v}`);
+    }
+    const num = quantity * unitCharge * percent + this.#fraction;
+    if (!Number.isSafeInteger(num)) {
+      // Beyond 2^53 a double is no longer exact: do this one in BigInt.
       const big = BigInt(quantity) * BigInt(unitCharge) * BigInt(percent) + BigInt(this.#fraction);
       const units = big / BigInt(COST_DENOMINATOR);
       this.#fraction = Number(big - units * BigInt(COST_DENOMINATOR));
       this.pay(Number(units));
       return;
     }
-    num += this.#fraction;
     const units = Math.floor(num / COST_DENOMINATOR);
     this.#fraction = num - units * COST_DENOMINATOR;
     if (units > 0) this.pay(units);

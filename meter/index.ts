@@ -12,6 +12,8 @@ export { FriendlyHours } from './FriendlyHours.js';
 export type { FriendlyHoursSpec } from './FriendlyHours.js';
 export { Meter } from './Meter.js';
 export type { Commissioning, Commodity, MeterOptions, Sensors, TransferState } from './Meter.js';
+export { MeterReadings, READING_FLAGS } from './MeterReadings.js';
+export type { StepReading } from './MeterReadings.js';
 export { SupplySwitch } from './SupplySwitch.js';
 export type { OffReason } from './SupplySwitch.js';
 export { TokenExchanger, COST_DENOMINATOR } from './TokenExchanger.js';

@@ -193,6 +193,8 @@ describe('token exchanger: tank of 10-unit tokens refilled by 100-unit requests'
     expect(() => new TokenExchanger(reg, { requestSize: 1.5 })).toThrow(/requestSize/);
     const ex = new TokenExchanger(reg);
     expect(() => ex.consume(-1, 100, 100)).toThrow(/quantity/);
+    expect(() => ex.consume(1.5, 100, 100)).toThrow(/quantity/);
+    expect(() => ex.consume(1, 100, 0.5)).toThrow(/percent/);
     expect(() => ex.pay(Number.NaN)).toThrow(/units/);
     ex.consume(2 ** 40, 2 ** 20, 1000); // beyond 2^53: exact through BigInt
     expect(ex.charged).toBe(Number((2n ** 40n * 2n ** 20n * 1000n) / 100_000_000n));

@@ -5,6 +5,7 @@ import { ClockBackwardsError, MeterStateError, TariffTableError } from '../../me
 import { EventLog } from '../../meter/events/EventLog.js';
 import { FriendlyHours } from '../../meter/FriendlyHours.js';
 import { Meter } from '../../meter/Meter.js';
+import { MeterReadings, READING_FLAGS } from '../../meter/MeterReadings.js';
 import { HeatCalculator } from '../../meter/metrology/HeatCalculator.js';
 import { PulseCounter } from '../../meter/metrology/PulseCounter.js';
 import { RtcTime } from '../../meter/tariff/RtcTime.js';
@@ -158,6 +159,64 @@ describe('Meter: clock and tariff commands', () => {
     expect(text).toContain('TOTAL 0.050 kWh');
     expect(text).toContain('CREDIT 995');
     expect(text).toContain('TRANSFER IDLE');
+  });
+});
+
+describe('meter readings for the card (seed 002)', () => {
+  it('carries totals per step, since-last-credit figures and indicator flags; a credit entry starts a new period', async () => {
+    const { m, reg } = await powered(100_000, TariffTable.example(100));
+    // Monday 10:00–11:00 at 200 %, with the cover opened once.
+    for (let k = 0; k < 60; k++) await m.advance(m.now + 60, 20_000, { coverOpen: k === 5 });
+    m.powerFail();
+    m.powerRestore(m.now + 60);
+    let r = m.readings();
+    expect(r.total).toBe(1200);
+    expect(r.steps.map((s) => [s.percent, s.total, s.sinceCredit])).toEqual([
+      [50, 0, 0],
+      [75, 0, 0],
+      [100, 0, 0],
+      [200, 1200, 1200],
+      [300, 0, 0],
+    ]);
+    expect(r.flagNames()).toEqual(['power-fail', 'cover-open']);
+    expect(r.flags).toBe(READING_FLAGS['power-fail'] | READING_FLAGS['cover-open']);
+    expect(r.unitCharge).toBe(100);
+    expect(r.emergencyLimit).toBe(500);
+    expect(r.balance).toBe(100_000 - 240);
+    const back = MeterReadings.decode(r.encode());
+    expect(back).toEqual(r);
+    expect(back.encode()).toEqual(r.encode());
+
+    reg.credit(1000);
+    await m.creditEntered(0xdeadbeef);
+    await m.advance(m.now + 60, 1_000_000);
+    r = m.readings();
+    expect(r.reference).toBe(0xdeadbeef);
+    expect(r.flags).toBe(0);
+    expect(r.steps[3]).toEqual({ percent: 200, total: 2200, sinceCredit: 1000 });
+    await expect(m.creditEntered(-1)).rejects.toThrow(RangeError);
+  });
+
+  it('rejects malformed readings with offsets', () => {
+    const b = new MeterReadings(new Uint8Array(3), 'gas', start, 1, 2, 3, 4, -5, 0, [
+      { percent: 100, total: 1, sinceCredit: 1 },
+    ]).encode();
+    expect(MeterReadings.decode(b).balance).toBe(-5);
+    const bad = (mut: (x: Uint8Array) => Uint8Array, offset: number) => {
+      try {
+        MeterReadings.decode(mut(b.slice()));
+        expect.unreachable();
+      } catch (e) {
+        expect(e).toBeInstanceOf(MalformedDataError);
+        expect((e as MalformedDataError).offset).toBe(offset);
+      }
+    };
+    bad((x) => ((x[0] = 9), x), 0);
+    bad((x) => ((x[4] = 4), x), 4);
+    bad((x) => ((x[33] = 0), x), 33);
+    bad((x) => ((x[33] = 2), x), b.length);
+    bad((x) => x.subarray(0, 20), 20);
+    bad((x) => ((x[6] = 0x13), x), 6);
   });
 });
 
