@@ -119,6 +119,7 @@ export class Meter {
   #dayCache = -1;
   #dayTypeCache: DayType = 'weekday';
   #transfer: TransferState = 'idle';
+  #queue: Promise<void> = Promise.resolve();
 
   /** @throws RangeError / TypeError naming a bad option. */
   constructor(options: MeterOptions, register: CreditRegister) {
@@ -321,10 +322,18 @@ export class Meter {
     }
   }
 
-  /** Does the async work `step` asked for (token requests, repayments), then applies the supply rules. */
-  async service(): Promise<void> {
-    await this.#exchanger.service(this.#now);
-    this.#decideSupply();
+  /**
+   * Does the async work `step` asked for (token requests, repayments), then applies the supply
+   * rules. Calls are serialised: a second call made while one is running waits for it, so two
+   * callers never both refill the tank.
+   */
+  service(): Promise<void> {
+    const run = async (): Promise<void> => {
+      await this.#exchanger.service(this.#now);
+      this.#decideSupply();
+    };
+    this.#queue = this.#queue.then(run, run);
+    return this.#queue;
   }
 
   /** `step`, then `service` when needed. Same throws as `step`. */

@@ -42,3 +42,5 @@ export type { Appliance, LoadProfileSpec } from './sim/LoadProfile.js';
 export { Prng } from './sim/Prng.js';
 export { createSimulatedCredit } from './sim/SimulatedCredit.js';
 export type { CreditRegisterFactory, SimulatedCredit } from './sim/SimulatedCredit.js';
+export { register, diCreditRegister, diMeter, diMeterOptions } from './tokens.js';
+export type { MeterRegistration } from './tokens.js';

@@ -278,3 +278,30 @@ describe('offline gas, water and heat meters', () => {
     expect(() => new PulseCounter(0)).toThrow(RangeError);
   });
 });
+
+describe('wiring', () => {
+  it('serialises concurrent service calls, so the tank is filled once', async () => {
+    const reg = new MemoryCreditRegister(10_000);
+    const m = new Meter({ start, tariff: TariffTable.flat(100) }, reg);
+    await Promise.all([m.service(), m.service(), m.notifyCredit()]);
+    expect(reg.requests).toEqual([100]);
+    expect(m.exchanger.tank).toBe(100);
+  });
+
+  it('registers one meter per child container', async () => {
+    const { register, diMeter } = await import('../../meter/tokens.js'); // loads reflect-metadata first
+    const { container } = await import('tsyringe');
+    const a = register(container.createChildContainer(), {
+      meter: { start },
+      credit: new MemoryCreditRegister(1),
+    });
+    const b = register(container.createChildContainer(), {
+      meter: { start },
+      credit: new MemoryCreditRegister(2),
+    });
+    const ma = a.resolve<Meter>(diMeter);
+    expect(a.resolve<Meter>(diMeter)).toBe(ma);
+    expect(b.resolve<Meter>(diMeter)).not.toBe(ma);
+    expect(ma).toBeInstanceOf(Meter);
+  });
+});
