@@ -1,0 +1,249 @@
+/**
+ * The worked examples of docs/purse-spec.md: one continuous seeded session (demo issuer seed
+ * "purse-spec", seeded chip RNGs), recorded APDU by APDU. Run
+ * `npx tsx test/applets/specExamples.ts --write` to regenerate the ```apdu and ```values blocks of
+ * the document in place; test/applets/spec.test.ts replays the document's blocks, so the document
+ * cannot drift from the implementation.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { CommandApdu } from '../../card/iso7816/CommandApdu.js';
+import { ResponseApdu } from '../../card/iso7816/ResponseApdu.js';
+import { concatBytes, toHex } from '../../card/util/hex.js';
+import { AID_PURSE, AID_SAM, AID_SVM } from '../../card/applets/constants.js';
+import {
+  cardCryptogramInput,
+  debitMacInput,
+  loadMacInput,
+  recordMacInput,
+  samCryptogramInput,
+  transferAuthInput,
+} from '../../card/applets/PurseCrypto.js';
+import { MeterData } from '../../card/applets/purse/records.js';
+import { u32 } from '../../card/applets/bytes.js';
+import * as A from '../../card/transfer/apdus.js';
+import { CSN, METER_ID, NOW, TERMINAL_ID, VENDING_TERMINAL, World } from '../transfer/world.js';
+
+export type DeviceName = 'card' | 'sam' | 'svm';
+
+/** The APDU examples in the order the seeded session runs them (the document may show them in another). */
+export const SCENARIO_ORDER = [
+  'select',
+  'auth',
+  'read-purse',
+  'transfer',
+  'meter-data',
+  'log',
+  'token',
+  'load',
+  'cancel-status',
+  'cancel-record',
+  'errors',
+] as const;
+export const SPEC_SEED = 'purse-spec';
+
+/** The world the examples run in: every chip powered, nothing selected. */
+export function specWorld(): World {
+  const w = new World({ seed: SPEC_SEED, cardBalance: 10_000, svmBalance: 0 });
+  for (const d of [w.card, w.sam, w.svm]) d.os.powerUp();
+  return w;
+}
+
+export function spaced(b: Uint8Array): string {
+  return toHex(b).replace(/(..)(?=.)/g, '$1 ');
+}
+
+/** Runs the scenario; returns blocks of text by name. */
+export function generate(): Map<string, string> {
+  const w = specWorld();
+  const blocks = new Map<string, string>();
+  let lines: string[] = [];
+  const send = (d: DeviceName, c: CommandApdu): Uint8Array => {
+    const r = ResponseApdu.decode(w[d].os.transmit(c.encode()));
+    lines.push(`${d}> ${spaced(c.encode())}`, `${d}< ${spaced(r.encode())}`);
+    return r.data;
+  };
+  const block = (name: string, fn: () => void) => {
+    lines = [];
+    fn();
+    blocks.set(name, lines.join('\n'));
+  };
+  const values = (name: string, v: [string, Uint8Array][]) =>
+    blocks.set(name, v.map(([k, x]) => `${k} = ${spaced(x)}`).join('\n'));
+
+  const c = w.issuer.crypto;
+  const keys = w.issuer.cardKeys(CSN);
+  values('keys', [
+    ['MK_auth', w.issuer.mkAuth],
+    ['MK_debit', w.issuer.mkDebit],
+    ['MK_credit', w.issuer.mkCredit],
+    ['MK_proof', w.issuer.mkProof],
+    ['MK_svm', w.issuer.mkSvm],
+    ['CSN', CSN],
+    ['K_auth', keys.auth],
+    ['K_debit', keys.debit],
+    ['K_credit', keys.credit],
+    ['K_proof', keys.proof],
+    ['K_svm', w.issuer.svmKey(METER_ID)],
+  ]);
+
+  block('select', () => {
+    send('card', A.selectAid(AID_PURSE));
+    send('sam', A.selectAid(AID_SAM));
+    send('svm', A.selectAid(AID_SVM));
+  });
+
+  let rc: Uint8Array = new Uint8Array(0);
+  let rs: Uint8Array = new Uint8Array(0);
+  block('auth', () => {
+    rc = send('card', A.getChallenge());
+    const init = send('sam', A.authInit(CSN, rc));
+    rs = init.slice(0, 8);
+    const sCard = send('card', A.mutualAuthenticate(init.subarray(0, 8), init.subarray(8, 16)));
+    send('sam', A.authFinish(sCard));
+  });
+  const skAuth = c.sessionKey(keys.auth, rc, rs);
+  const skDebit = c.sessionKey(keys.debit, rc, rs);
+  values('auth-values', [
+    ['RC', rc],
+    ['RS', rs],
+    ['SK_auth', skAuth],
+    ['SK_debit', skDebit],
+    ['S_sam input', samCryptogramInput(rc, rs, CSN)],
+    ['S_sam', c.mac(skAuth, samCryptogramInput(rc, rs, CSN))],
+    ['S_card input', cardCryptogramInput(rc, rs, CSN)],
+    ['S_card', c.mac(skAuth, cardCryptogramInput(rc, rs, CSN))],
+  ]);
+
+  block('read-purse', () => {
+    send('card', A.readPurse(1));
+  });
+
+  let rv: Uint8Array = new Uint8Array(0);
+  let debitResp: Uint8Array = new Uint8Array(0);
+  block('transfer', () => {
+    send('svm', A.readState());
+    rv = send('svm', A.getChallenge());
+    const auth = send('sam', A.transferAuth(1, 2500, 1, NOW, rv));
+    send('svm', A.beginTransfer(CSN, 1, 2500, 1, NOW, auth.subarray(8, 16)));
+    debitResp = send('card', A.debit(1, 2500, TERMINAL_ID, NOW, rv, auth.subarray(0, 8)));
+    send('svm', A.completeTransfer(u32(debitResp, 0), debitResp.subarray(6, 14)));
+  });
+  const t = { csn: CSN, purse: 1, amount: 2500, counter: 1, terminalId: TERMINAL_ID, dateTime: NOW };
+  values('transfer-values', [
+    ['RV', rv],
+    ['DEBIT MAC input', debitMacInput(t, rv)],
+    ['DEBIT MAC', c.mac(skDebit, debitMacInput(t, rv))],
+    ['SVM authorisation input', transferAuthInput(rv, CSN, 1, 2500, 1, NOW)],
+    ['SVM authorisation', c.mac(w.issuer.svmKey(METER_ID), transferAuthInput(rv, CSN, 1, 2500, 1, NOW))],
+    ['proof input', recordMacInput('D', t, 7500, rv)],
+    ['proof', c.mac(keys.proof, recordMacInput('D', t, 7500, rv))],
+  ]);
+
+  block('meter-data', () => {
+    const md = new MeterData({
+      meterId: METER_ID,
+      purse: 1,
+      dateTime: NOW,
+      cumulative: 1_234_567,
+      tariffRegisters: [800_000, 400_000, 34_567, 0],
+      sinceLastCredit: 5_432,
+      lastTransferKind: 1,
+      lastTransferRef: concatBytes(CSN, Uint8Array.of(0, 1)),
+      emergencyLimit: 500,
+      emergencyUsed: 0,
+      tariffPrices: [21, 14, 9, 0],
+      events: 0x0001,
+    });
+    send('card', A.updateMeterData(1, md.encode()));
+    send('card', A.readMeterData(1));
+  });
+
+  block('log', () => {
+    send('card', A.readLogRecord(1));
+    send('card', A.readLogRecord(2));
+  });
+
+  block('token', () => {
+    const mac = send('sam', A.tokenAuth(100, 2));
+    send('svm', A.tokenRequest(100, 2, mac));
+  });
+
+  let rcLoad: Uint8Array = new Uint8Array(0);
+  block('load', () => {
+    rcLoad = send('card', A.getChallenge());
+    const sk = c.creditSessionKey(keys.credit, rcLoad);
+    const tl = { csn: CSN, purse: 2, amount: 5000, counter: 1, terminalId: VENDING_TERMINAL, dateTime: NOW };
+    send('card', A.load(2, 5000, VENDING_TERMINAL, NOW, c.mac(sk, loadMacInput(tl))));
+  });
+  const tl = { csn: CSN, purse: 2, amount: 5000, counter: 1, terminalId: VENDING_TERMINAL, dateTime: NOW };
+  values('load-values', [
+    ['RC', rcLoad],
+    ['SK_credit', c.creditSessionKey(keys.credit, rcLoad)],
+    ['LOAD MAC input', loadMacInput(tl)],
+  ]);
+
+  // Recovery: a pending transfer whose debit never reached the card is cancelled with the signed status.
+  block('cancel-status', () => {
+    const rc2 = send('card', A.getChallenge());
+    const init = send('sam', A.authInit(CSN, rc2));
+    const sCard = send('card', A.mutualAuthenticate(init.subarray(0, 8), init.subarray(8, 16)));
+    send('sam', A.authFinish(sCard));
+    const rv2 = send('svm', A.getChallenge());
+    const auth = send('sam', A.transferAuth(1, 1000, 2, NOW, rv2));
+    send('svm', A.beginTransfer(CSN, 1, 1000, 2, NOW, auth.subarray(8, 16)));
+    // ... the card is pulled here; on the next insertion (after authentication):
+    send('svm', A.readState());
+    const rv3 = send('svm', A.getChallenge());
+    const s = send('card', A.readPurse(1, rv3));
+    send('svm', A.cancelWithStatus(u32(s, 0), (s[14]! << 8) | s[15]!, s.subarray(17, 25)));
+  });
+
+  // Recovery with the log record: the pending counter was used by a LOAD elsewhere.
+  block('cancel-record', () => {
+    const rc2 = send('card', A.getChallenge());
+    const init = send('sam', A.authInit(CSN, rc2));
+    const sCard = send('card', A.mutualAuthenticate(init.subarray(0, 8), init.subarray(8, 16)));
+    send('sam', A.authFinish(sCard));
+    const rv2 = send('svm', A.getChallenge());
+    const auth = send('sam', A.transferAuth(1, 1000, 2, NOW, rv2));
+    send('svm', A.beginTransfer(CSN, 1, 1000, 2, NOW, auth.subarray(8, 16)));
+    const rc3 = send('card', A.getChallenge());
+    const sk = c.creditSessionKey(keys.credit, rc3);
+    const tl2 = { csn: CSN, purse: 1, amount: 100, counter: 2, terminalId: VENDING_TERMINAL, dateTime: NOW };
+    send('card', A.load(1, 100, VENDING_TERMINAL, NOW, c.mac(sk, loadMacInput(tl2))));
+    const rec = send('card', A.readLogRecord(1));
+    send('svm', A.cancelWithRecord(rec));
+  });
+
+  block('errors', () => {
+    // SELECT (ends any session), DEBIT without a SAM session, LOAD without a challenge, a wrong SAM
+    // cryptogram, an unknown purse, COMPLETE with nothing pending.
+    send('card', A.selectAid(AID_PURSE));
+    send('card', A.debit(1, 1, TERMINAL_ID, NOW, new Uint8Array(8), new Uint8Array(8)));
+    send('card', A.load(1, 1, VENDING_TERMINAL, NOW, new Uint8Array(8)));
+    send('card', A.getChallenge());
+    send('card', A.mutualAuthenticate(new Uint8Array(8), new Uint8Array(8)));
+    send('card', A.readPurse(9));
+    send('svm', A.completeTransfer(0, new Uint8Array(8)));
+  });
+  return blocks;
+}
+
+/** Replaces the body of every `<!-- example:NAME -->` fenced block of `doc` with the generated text. */
+export function fill(doc: string, blocks: Map<string, string>): string {
+  return doc.replace(
+    /<!-- example:([a-z-]+) -->\n```(apdu|values)\n[\s\S]*?```/g,
+    (whole, name: string, kind: string) => {
+      const b = blocks.get(name);
+      if (b === undefined) throw new Error(`no generated example named ${name}`);
+      return `<!-- example:${name} -->\n\`\`\`${kind}\n${b}\n\`\`\``;
+    },
+  );
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv.includes('--write')) {
+  const path = new URL('../../docs/purse-spec.md', import.meta.url);
+  writeFileSync(path, fill(readFileSync(path, 'utf8'), generate()));
+  console.log('docs/purse-spec.md examples regenerated');
+}
