@@ -75,11 +75,21 @@ export class NodeSignatureProvider implements SignatureProvider {
     const key = createPublicKey({ key: Buffer.from(der), format: 'der', type: 'spki' });
     checkKeyType(alg, key);
     const opts = signOptions(alg, key, format);
+    // RFC 8017 §8.1.2 / §8.2.2 step 1: an RSA signature must be exactly k = modulus bytes long.
+    // OpenSSL 3 accepts, for PSS, a shorter string denoting the same integer (a signature whose
+    // first byte is 00, minus that byte); we do not. Raw ECDSA signatures are exactly r‖s, 64 bytes.
+    const exactLength =
+      alg === 'ecdsa-p256-sha256'
+        ? format === 'raw'
+          ? 64
+          : undefined
+        : Math.ceil((key.asymmetricKeyDetails?.modulusLength ?? 0) / 8);
     return {
       algorithm: alg,
       verify: (data: Uint8Array, signature: Uint8Array): boolean => {
         if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array');
         if (!(signature instanceof Uint8Array)) throw new TypeError('signature must be a Uint8Array');
+        if (exactLength !== undefined && signature.length !== exactLength) return false;
         try {
           return verify('sha256', data, opts, signature);
         } catch {

@@ -67,6 +67,22 @@ describe('ECDSA P-256 (RFC 6979 A.2.5 published signatures)', () => {
       expect(node.verifier('ecdsa-p256-sha256', jwkPublic).verify(utf8(v.message + '!'), raw)).toBe(false);
     });
   }
+  it('out-of-range r and s never verify (zero, the group order n)', () => {
+    const n = 'ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551';
+    const { r, s } = rfc6979.vectors[0]!;
+    const v = node.verifier('ecdsa-p256-sha256', jwkPublic);
+    for (const sig of [
+      '00'.repeat(64),
+      '00'.repeat(32) + s,
+      r + '00'.repeat(32),
+      n + s,
+      r + n,
+      'ff'.repeat(64),
+    ]) {
+      expect(v.verify(utf8('sample'), hex(sig))).toBe(false);
+    }
+    expect(v.verify(utf8('sample'), hex(r + s).subarray(0, 63))).toBe(false);
+  });
   it('a key imported from the published private scalar signs verifiably, both encodings', () => {
     for (const ecdsaFormat of ['raw', 'der'] as const) {
       const sig = node.signer('ecdsa-p256-sha256', jwkPrivate, { ecdsaFormat }).sign(utf8('sample'));
@@ -171,6 +187,25 @@ describe('RSA-2048 cross-check between node and forge', () => {
   rsaRoundTrip(forge, node);
   rsaRoundTrip(forge, forge);
   rsaRoundTrip(node, node);
+  for (const alg of ['rsa-pkcs1v15-sha256', 'rsa-pss-sha256'] as const) {
+    it(`${alg}: a signature with its leading 00 byte stripped is refused (RFC 8017 step 1 of verify)`, () => {
+      // Find a signature whose first byte is 00 (about 1 in 256); its 255-byte tail denotes the
+      // same integer. OpenSSL 3 accepts that tail for PSS; the length check in the provider refuses it.
+      const s = node.signer(alg, rsaNode.privateKey);
+      let found: { data: Uint8Array; sig: Uint8Array } | undefined;
+      for (let i = 0; i < 5000 && !found; i++) {
+        const data = utf8(`message ${i}`);
+        const sig = s.sign(data);
+        if (sig[0] === 0) found = { data, sig };
+      }
+      expect(found).toBeDefined();
+      for (const p of [node, forge]) {
+        const v = p.verifier(alg, rsaNode.publicKey);
+        expect(v.verify(found!.data, found!.sig)).toBe(true);
+        expect(v.verify(found!.data, found!.sig.subarray(1))).toBe(false);
+      }
+    });
+  }
   it('PKCS#1 v1.5 is deterministic: node and forge produce the same bytes', () => {
     const data = utf8('meterpurse');
     expect(toHex(forge.signer('rsa-pkcs1v15-sha256', rsaNode.privateKey).sign(data))).toBe(
