@@ -7,9 +7,10 @@ import { atrCommand } from './commands/atr.js';
 import { cardServeCommand } from './commands/card-serve.js';
 import { readersCommand } from './commands/readers.js';
 import { meterSimulateCommand } from './commands/meter.js';
+import { apduCommand } from './commands/apdu.js';
 
 // Each command lives in its own file under commands/; add it here (one import, one entry).
-const COMMANDS: Command[] = [keysDerive, macCommand, atrCommand, cardServeCommand, readersCommand, meterSimulateCommand];
+const COMMANDS: Command[] = [keysDerive, macCommand, atrCommand, cardServeCommand, readersCommand, meterSimulateCommand, apduCommand];
 
 function help(io: Io): void {
   io.out('meterpurse: smart-card prepaid metering, modelled to the APDU\n\nCommands:\n');
