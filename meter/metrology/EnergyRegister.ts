@@ -51,4 +51,11 @@ export class EnergyRegister {
     this.#importMWh = 0;
     return v;
   }
+
+  /** Takes the whole mWh exported so far (for the meter's reverse register), keeping the remainder. */
+  takeExportMWh(): number {
+    const v = this.#exportMWh;
+    this.#exportMWh = 0;
+    return v;
+  }
 }

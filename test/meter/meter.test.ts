@@ -264,6 +264,19 @@ describe('offline gas, water and heat meters', () => {
     expect(m.events.count('credit-exhausted')).toBe(1);
   });
 
+  it('a heat meter charges integer mWh of heat from flow and ΔT', async () => {
+    const reg = new MemoryCreditRegister(1000);
+    const m = new Meter({ start, commodity: 'heat', tariff: TariffTable.flat(80) }, reg);
+    await m.service();
+    const heat = new HeatCalculator();
+    const flow = new PulseCounter(1000); // 1 L per pulse
+    for (let k = 0; k < 60; k++) await m.advance(m.now + 60, heat.add(flow.add(5), 15_000)); // 5 L/min cooled by 15 K
+    expect(m.total).toBe(heat.totalMWh);
+    expect(heat.totalMWh).toBe(Math.floor((300_000 * 15_000 * 4186) / 3_600_000));
+    expect(m.exchanger.charged).toBe(Math.floor((heat.totalMWh * 80 * 100) / 100_000_000));
+    expect(m.supply.kind).toBe('valve');
+  });
+
   it('heat = volume × ΔT × 4186 J/(L·K) in integer mWh, remainders carried', () => {
     const one = new HeatCalculator();
     // 1 m³ cooled by 20 K: 4186 × 1000 × 20 J = 83.72 MJ = 23 255.555… Wh

@@ -2,6 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { Adc, VOLTAGE_RANGES } from '../../meter/metrology/Adc.js';
 import { EnergyRegister } from '../../meter/metrology/EnergyRegister.js';
 import { PowerAnalyzer, type PowerReading } from '../../meter/metrology/PowerAnalyzer.js';
+import { Meter } from '../../meter/Meter.js';
+import { RtcTime } from '../../meter/tariff/RtcTime.js';
+import { TariffTable } from '../../meter/tariff/TariffTable.js';
+import { MemoryCreditRegister } from './MemoryCreditRegister.js';
 
 /** [harmonic order, peak amplitude, phase in degrees] of a sin(h·ωt + phase) component. */
 type Component = readonly [number, number, number];
@@ -214,5 +218,42 @@ describe('ADC models and the energy register', () => {
     expect(r.takeImportMWh()).toBe(1002);
     expect(r.importMWh).toBe(0);
     expect(() => r.addMilliJoules(0.5)).toThrow(RangeError);
+  });
+});
+
+describe('metrology feeding the meter', () => {
+  it('a minute of samples becomes integer mWh for the token exchanger; reverse flow becomes a tamper event', async () => {
+    const fs = 2000;
+    const V = Adc.voltage(220);
+    const I = Adc.current(20);
+    const analyzer = new PowerAnalyzer({ sampleRateHz: fs, voltage: V, current: I });
+    const reg = new MemoryCreditRegister(10_000);
+    const start = RtcTime.of(2026, 11, 23, 10);
+    const meter = new Meter({ start, tariff: TariffTable.flat(100) }, reg);
+    await meter.service();
+    // Minute 1: 220 V, 10 A in phase (2.2 kW → 36 666.7 mWh). Minute 2: the same power flowing back.
+    for (const sign of [1, -1]) {
+      let reverse = false;
+      for (let w = 0; w < 60; w++) {
+        const v = new Int32Array(fs);
+        const i = new Int32Array(fs);
+        for (let k = 0; k < fs; k++) {
+          const t = w + k / fs;
+          v[k] = V.quantise(rms(220) * Math.sin(2 * Math.PI * 50 * t));
+          i[k] = I.quantise(sign * rms(10) * Math.sin(2 * Math.PI * 50 * t));
+        }
+        reverse = analyzer.analyse(v, i).reverse || reverse;
+      }
+      await meter.advance(meter.now + 60, analyzer.register.takeImportMWh(), {
+        reverseFlow: reverse,
+        reverseQuantity: analyzer.register.takeExportMWh(),
+      });
+    }
+    expect(Math.abs(meter.total - 36_667)).toBeLessThanOrEqual(1);
+    expect(Math.abs(meter.reverseTotal - 36_667)).toBeLessThanOrEqual(1);
+    expect(meter.exchanger.charged).toBe(Math.floor((meter.total * 100 * 100) / 100_000_000));
+    expect(meter.events.entries().map((e) => [e.kind, e.at - start.seconds])).toEqual([
+      ['reverse-flow', 120],
+    ]);
   });
 });
