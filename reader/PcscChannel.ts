@@ -4,7 +4,7 @@ import { toHex } from '../card/util/hex.js';
 import type { CardChannel, Protocol } from './CardChannel.js';
 import { ApduTransport, type TransportOptions } from './ApduTransport.js';
 import type { PcscReader } from './PcscReader.js';
-import { CardRemovedError, ChannelClosedError } from './errors.js';
+import { CardRemovedError, ChannelClosedError, ReaderUnavailableError } from './errors.js';
 import { pcscError, type AddonReader } from './internal/pcscAddon.js';
 import { withTimeout } from './internal/timeout.js';
 
@@ -23,7 +23,7 @@ export class PcscChannel implements CardChannel {
   readonly readerName: string;
   #atr: Uint8Array;
   #closed = false;
-  #lost: CardRemovedError | undefined;
+  #lost: CardRemovedError | ReaderUnavailableError | undefined;
   readonly #transport: ApduTransport;
   readonly #protocolCode: number;
   readonly #offRemoved: () => void;
@@ -43,11 +43,15 @@ export class PcscChannel implements CardChannel {
     this.#protocolCode = protocol === 'T=0' ? addon.SCARD_PROTOCOL_T0 : addon.SCARD_PROTOCOL_T1;
     // Once the card leaves, this channel is dead even if a new card arrives in the same slot.
     this.#offRemoved = reader.onEvent((e) => {
-      if (e.type === 'removed' || e.type === 'unavailable') {
+      if (e.type === 'removed') {
         this.#lost ??= new CardRemovedError(
-          e.type === 'removed'
-            ? `card removed from PC/SC reader '${this.readerName}'; connect again after inserting a card`
-            : `PC/SC reader '${this.readerName}' went away: ${e.reason}`,
+          `card removed from PC/SC reader '${this.readerName}'; connect again after inserting a card`,
+          this.readerName,
+        );
+      } else if (e.type === 'unavailable') {
+        // The reader going away says more than the card removal it implies.
+        this.#lost = new ReaderUnavailableError(
+          `PC/SC reader '${this.readerName}' went away: ${e.reason}`,
           this.readerName,
         );
       }
