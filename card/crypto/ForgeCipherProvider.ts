@@ -83,7 +83,9 @@ function run(
   const ivBytes = mode === 'cbc' ? (iv ?? new Uint8Array(bs)) : undefined;
   c.start(ivBytes ? { iv: toBinary(ivBytes) } : {});
   c.update(forge.util.createBuffer(toBinary(data)));
-  (c.finish as (pad?: unknown) => boolean)(NO_PADDING);
+  // @types/node-forge omits finish()'s padding-function parameter; it exists (lib/cipher.js).
+  const finish = c.finish.bind(c) as (pad: () => boolean) => boolean;
+  if (!finish(NO_PADDING)) throw new RangeError('data must be a whole number of blocks');
   const out = fromBinary(c.output.getBytes());
   keyBuf.clear();
   return out;
