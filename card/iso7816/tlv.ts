@@ -282,14 +282,21 @@ export class TlvNode {
       for (let k = ls - 2; k >= 0; k--) out[o++] = Math.floor(n / 2 ** (8 * k)) & 0xff;
     }
     if (this.children.length === 0 && this.#padAfter.length === 0) {
-      out.set(this.#value, o);
-      return o + this.#value.length;
+      const v = this.#value;
+      // Short values are copied byte by byte: cheaper than a set() call for a handful of bytes.
+      if (v.length > 16) out.set(v, o);
+      else for (let k = 0; k < v.length; k++) out[o + k] = v[k]!;
+      return o + v.length;
     }
     for (const c of this.children) {
-      out.set(c.#padBefore, o);
-      o = c.#write(out, o + c.#padBefore.length);
+      const pad = c.#padBefore;
+      if (pad.length > 0) {
+        out.set(pad, o);
+        o += pad.length;
+      }
+      o = c.#write(out, o);
     }
-    out.set(this.#padAfter, o);
+    if (this.#padAfter.length > 0) out.set(this.#padAfter, o);
     return o + this.#padAfter.length;
   }
 
