@@ -2,6 +2,7 @@ import type { Command, Io } from '../Command.js';
 import { UsageError } from '../Command.js';
 import type { CardOs } from '../../card/os/CardOs.js';
 import { toHex } from '../../card/util/hex.js';
+import { openCardFile } from '../../card/CardFile.js';
 import {
   VPCD_DEFAULT_HOST,
   VPCD_DEFAULT_PORT,
@@ -19,21 +20,6 @@ export interface CardFileHandle {
 
 export type CardFileOpener = (path: string) => CardFileHandle | Promise<CardFileHandle>;
 
-/** Opens a card file with the card runtime (card/CardFile.ts), loaded on demand. */
-async function openWithRuntime(path: string): Promise<CardFileHandle> {
-  const spec = '../../card/CardFile.js';
-  let mod: { openCardFile?: CardFileOpener };
-  try {
-    mod = (await import(spec)) as { openCardFile?: CardFileOpener };
-  } catch (e) {
-    throw new UsageError(
-      `the card runtime is not available (card/CardFile): ${e instanceof Error ? e.message : String(e)}`,
-    );
-  }
-  if (typeof mod.openCardFile !== 'function') throw new UsageError('card/CardFile has no openCardFile');
-  return mod.openCardFile(path);
-}
-
 export interface ServeOptions {
   host?: string;
   port?: number;
@@ -47,8 +33,9 @@ export interface ServeOptions {
 
 /**
  * Serves the card of a card file to vpcd until `signal` aborts, saving the card's state after
- * each command that changed it (or after each command when the runtime cannot tell), on power
- * off, when vpcd goes away and on exit. The runtime's save is atomic, so the file is never left
+ * each command that changed it (known from the store's write count; after each command when the
+ * runtime cannot tell), on power off, when vpcd goes away and on exit. The save runs before the
+ * response goes back, so a card that answered has its state on disk. The runtime's save is atomic, so the file is never left
  * half-written whatever moment the process dies.
  * @returns 0, or 1 when a save failed (the error was printed).
  */
@@ -56,9 +43,8 @@ export async function serveCardFile(path: string, options: ServeOptions): Promis
   const { io } = options;
   let handle: CardFileHandle;
   try {
-    handle = await (options.open ?? openWithRuntime)(path);
+    handle = await (options.open ?? openCardFile)(path);
   } catch (e) {
-    if (e instanceof UsageError) throw e;
     throw new UsageError(`cannot open card file '${path}': ${e instanceof Error ? e.message : String(e)}`);
   }
   let saveFailed = false;
@@ -76,7 +62,20 @@ export async function serveCardFile(path: string, options: ServeOptions): Promis
     });
     return saving;
   };
-  const changed = (): boolean => (typeof handle.dirty === 'boolean' ? handle.dirty : true);
+  // Did the last command change persistent state? The runtime's dirty flag when it has one, else
+  // its store's count of low-level writes (reads never write), else assume it did.
+  const store = (handle.card as { store?: { writeCount?: unknown } }).store;
+  const writes = (): number | undefined =>
+    typeof store?.writeCount === 'number' ? store.writeCount : undefined;
+  let savedAt = writes();
+  const changed = (): boolean => {
+    if (typeof handle.dirty === 'boolean') return handle.dirty;
+    const now = writes();
+    if (now === undefined) return true;
+    if (now === savedAt) return false;
+    savedAt = now;
+    return true;
+  };
   const afterEvent = (e: BridgeEvent): void => {
     if (e.kind === 'apdu') {
       if (changed()) void save(`command ${toHex(e.command.subarray(0, 4))}`);

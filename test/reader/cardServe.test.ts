@@ -13,6 +13,10 @@ import {
   type CardFileHandle,
 } from '../../cli/commands/card-serve.js';
 import { FakeVpcd } from './FakeVpcd.js';
+import { createCardFile, openCardFile } from '../../card/CardFile.js';
+import { DEMO_AID, buildCard, getProfile } from '../../card/os/CardProfiles.js';
+import { CommandApdu } from '../../card/iso7816/CommandApdu.js';
+import { VirtualReader } from '../../reader/VirtualReader.js';
 import { TEST_AID, TEST_FILE, TestCard } from './TestCard.js';
 
 /** A card file for these tests: the TestCard's transparent file as hex, saved by rename. */
@@ -134,6 +138,45 @@ describe('meterpurse card serve', () => {
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UsageError);
     expect((err as Error).message).toMatch(/cannot open card file '.*missing\.card': ENOENT/);
+  });
+
+  it('serves a real card file (iso-fs profile): a PIN-protected update is on disk before the answer', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'mp-serve-'));
+    const file = join(dir, 'demo.card');
+    createCardFile(file, buildCard('iso-fs', getProfile('iso-fs').defaultConfig()));
+    const vpcd = new FakeVpcd();
+    const port = await vpcd.listen();
+    cleanup.push(() => vpcd.close());
+    const io = capture();
+    const stop = new AbortController();
+    let connected!: () => void;
+    const up = new Promise<void>((r) => (connected = r));
+    const done = serveCardFile(file, { port, io, signal: stop.signal, onConnected: connected });
+    await up;
+    await vpcd.connection();
+    vpcd.send(Uint8Array.of(0x01));
+    expect(await vpcd.exchange('00A4040C08' + DEMO_AID)).toBe('9000');
+    expect(await vpcd.exchange('00D6810004CAFEBABE')).toBe('6982');
+    expect(await vpcd.exchange('002000810831323334FFFFFFFF')).toBe('9000');
+    expect(await vpcd.exchange('00D6810004CAFEBABE')).toBe('9000');
+    // Still serving: the file on disk already holds the update.
+    const onDisk = await new VirtualReader('check', openCardFile(file).card).connect();
+    await onDisk.transmit(CommandApdu.decode(fromHex('00A4040C08' + DEMO_AID)));
+    expect(toHex((await onDisk.transmit(CommandApdu.decode(fromHex('00B0810004')))).encode())).toBe(
+      'CAFEBABE9000',
+    );
+    stop.abort();
+    expect(await done).toBe(0);
+    expect(io.errors()).toBe('');
+  });
+
+  it('a damaged card file is a usage error naming the file and the damage', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'mp-serve-'));
+    const file = join(dir, 'bad.card');
+    writeFileSync(file, 'not a card file at all');
+    const io = capture();
+    expect(await main(['card', 'serve', file], io)).toBe(2);
+    expect(io.errors()).toMatch(/cannot open card file '.*bad\.card': malformed/);
   });
 
   it('parses vpcd addresses', () => {
