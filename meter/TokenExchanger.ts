@@ -73,6 +73,8 @@ export class TokenExchanger {
   #state: RegisterState = 'unknown';
   #retryAt = 0;
   #refresh = true;
+  /** New credit was announced (`notifyCredit`) and no grant has come from it yet: the next grant ends emergency credit. */
+  #fresh = false;
   #lastBalance = 0;
   #balanceKnown = false;
   #lastTokensArmed = true;
@@ -336,28 +338,32 @@ export class TokenExchanger {
         this.#emergencyLeft = 0;
         this.#emit('emergency-repaid', r);
       }
-    } else if (this.#emergencyOwed === 0 && this.#emergencyLeft > 0 && g > 0) {
-      // New credit arrived before any emergency credit was used: the grant ends it.
+    } else if (this.#emergencyOwed === 0 && this.#emergencyLeft > 0 && g > 0 && this.#fresh) {
+      // New credit arrived before any emergency credit was used: it ends the emergency.
       this.#emergencyLeft = 0;
       this.#emit('emergency-repaid', 0);
     }
+    if (g > 0 || granted > 0) this.#fresh = false;
     this.#tank += g;
   }
 
   /** The register was credited (host value store or card transfer): read its balance again at the next service. */
   notifyCredit(): void {
     this.#refresh = true;
+    this.#fresh = true;
     this.#retryAt = 0;
   }
 
   /**
-   * The emergency-credit switch (seed 002): grants `emergencyCredit` units when credit is below
-   * the low-credit threshold and no emergency credit is outstanding.
+   * The emergency-credit switch (seed 002): grants `emergencyCredit` units when credit is exhausted
+   * or below the low-credit threshold and no emergency credit is outstanding. Emergency credit is
+   * spent only after the tank and the register are empty; the next new credit (`notifyCredit`)
+   * repays the used part first and cancels the unused part.
    * @returns true when granted.
    */
   grantEmergency(): boolean {
-    if (this.emergencyCredit === 0 || this.emergencyActive || this.credit >= this.lowCreditThreshold)
-      return false;
+    if (this.emergencyCredit === 0 || this.emergencyActive) return false;
+    if (!this.exhausted && this.credit >= this.lowCreditThreshold) return false;
     this.#emergencyLeft = this.emergencyCredit;
     this.#emit('emergency-granted', this.emergencyCredit);
     return true;

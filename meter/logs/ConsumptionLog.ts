@@ -124,6 +124,15 @@ export class ConsumptionLog {
   /** Closes every minute (and day, month) that ends at or before RTC second `t`. */
   advanceTo(t: number): void {
     while (t >= this.#openMinute + 60) {
+      if (this.#openMinute % DAY_SECONDS === 0 && t >= this.#openMinute + DAY_SECONDS && this.#mAcc === 0) {
+        // A whole day with nothing metered (power off, clock jump): 1440 zero entries at once. The
+        // carry stays below one unit, so every entry would have been 0.
+        this.#minutes.fill(0);
+        this.#mCount = MINUTE_SLOTS;
+        this.#openMinute += DAY_SECONDS;
+        this.#closeDay();
+        continue;
+      }
       const total = this.#mAcc + this.#mCarry;
       let count = Math.floor(total / this.minuteUnit);
       this.#mCarry = total - count * this.minuteUnit;

@@ -118,6 +118,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   let topUps = 0;
   let lowSeen = 0;
   let emergencyUses = 0;
+  let pressedAt = 0;
   let month = 1;
   let restDay = false;
   for (let t = startS; t < endS; t += 60) {
@@ -141,7 +142,8 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     if (topUpAt < 0 && (low > lowSeen || !meter.supply.connected))
       topUpAt = t + 60 + household.int(maxDelayMin + 1) * 60;
     lowSeen = low;
-    if (!meter.supply.connected && useEmergency && !meter.exchanger.emergencyActive) {
+    if (!meter.supply.connected && useEmergency && meter.cutoffs > pressedAt) {
+      pressedAt = meter.cutoffs; // once per cut-off
       if (meter.pressEmergencyCredit()) emergencyUses++;
     }
     if (topUpAt >= 0 && t + 60 >= topUpAt) {

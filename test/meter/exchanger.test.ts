@@ -126,6 +126,25 @@ describe('token exchanger: tank of 10-unit tokens refilled by 100-unit requests'
     expect(reg.granted).toBe(200);
   });
 
+  it('emergency credit taken while the register still holds a little is spent only after it, and survives routine refills', async () => {
+    const reg = new MemoryCreditRegister(150);
+    const m = meterWith(reg, monday10);
+    await m.service(); // tank 100, register 50: credit 150 < 200
+    expect(m.pressEmergencyCredit()).toBe(true);
+    await run(m, 15, TEN_UNITS); // 150 units: the tank, then the register's last 50
+    expect(reg.balanceUnits).toBe(0);
+    expect(m.exchanger.emergencyLeft).toBe(300);
+    expect(m.exchanger.emergencyOwed).toBe(0);
+    await run(m, 3, TEN_UNITS);
+    expect(m.exchanger.emergencyOwed).toBe(30);
+    expect(m.supply.connected).toBe(true);
+    reg.credit(500);
+    await m.notifyCredit();
+    expect(m.exchanger.emergencyActive).toBe(false);
+    expect(m.exchanger.tank + m.exchanger.token).toBe(70);
+    conserved(m, reg);
+  });
+
   it('the emergency switch does nothing while credit is above the threshold', async () => {
     const reg = new MemoryCreditRegister(5000);
     const m = meterWith(reg, monday10);

@@ -49,6 +49,18 @@ describe('ConsumptionLog (NVM ring buffers)', () => {
     expect(log.months()[11]).toBe(jan2027);
   });
 
+  it('skipping whole days at once (outage, clock jump) gives the same log as minute by minute', () => {
+    const a = new ConsumptionLog(start);
+    const b = new ConsumptionLog(start);
+    fill(a, start, 77, 12_345);
+    fill(b, start, 77, 12_345);
+    const end = start + 77 * 60 + 3 * 86_400 + 4321;
+    a.advanceTo(end);
+    for (let t = start + 77 * 60 + 60; t <= end; t += 60) b.advanceTo(t);
+    expect(a.encode()).toEqual(b.encode());
+    expect([...a.days()]).toEqual([740, 210, 0, 0]); // 31 Jan 23:00–24:00, 1 Feb (17 minutes), 2 and 3 Feb
+  });
+
   it('round-trips its byte encoding (the host usage-check "Log")', () => {
     const log = new ConsumptionLog(start);
     fill(log, start, 100, 5_000);
