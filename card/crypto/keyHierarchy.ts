@@ -41,7 +41,7 @@ function checkMaster(alg: BlockAlgorithm, key: Uint8Array, name: string): void {
 
 /**
  * Returns a copy of `key` with each byte's least significant bit set so that the byte has an odd
- * number of one bits (FIPS 46-3 §3 / SP 800-67 §3.3.1 DES parity). AES keys have no parity.
+ * number of one bits (the DES key parity rule of FIPS 46-3, kept by SP 800-67). AES keys have no parity.
  */
 export function adjustDesParity(key: Uint8Array): Uint8Array {
   checkBytes(key, 'key');
