@@ -15,7 +15,7 @@ import { blockSizeOf } from './internal/check.js';
 import { PaddingError } from './errors.js';
 import { wipe } from './wipe.js';
 
-/** ISO/IEC 9797-1 §6.1 padding method 1 (zeros) or 2 (80 then zeros). */
+/** ISO/IEC 9797-1 padding method 1 (zeros) or 2 (80 then zeros). */
 export type PaddingMethod = 1 | 2;
 
 function checkBytes(value: unknown, name: string): asserts value is Uint8Array {
@@ -27,7 +27,7 @@ function checkPadding(padding: unknown): asserts padding is PaddingMethod {
 }
 
 /**
- * ISO/IEC 9797-1 §6.1.1 / §6.1.2 padding into a new array.
+ * ISO/IEC 9797-1 padding methods 1 and 2, into a new array.
  *
  * - Method 1: right-pad with as few 00 bytes as needed to reach a *positive* multiple of
  *   `blockSize` (so empty data becomes one zero block; data already aligned gets nothing).
