@@ -5,7 +5,7 @@
 import { toHex } from '../util/hex.js';
 import { showDateTime } from './bytes.js';
 import { LOG_RECORDS, PURSE_NAMES, SVM_LOG_RECORDS } from './constants.js';
-import type { AppletStore } from './platform/AppletStore.js';
+import type { RecordStore } from './platform/RecordStore.js';
 import { CardIdentity, LogRecord, MeterData, PurseState } from './purse/records.js';
 import { KEY_IDENTITY, KEY_LOG_HEAD, KEY_PIN, keyLog, keyMeterData, keyPurse } from './purse/PurseApplet.js';
 import { KEY_SAM_IDENTITY, KEY_SAM_TERMINAL_KEYS } from './sam/SamApplet.js';
@@ -66,7 +66,7 @@ export interface SvmView {
 export type DeviceView = SubscriberView | SamView | SvmView;
 
 function cyclic(
-  store: AppletStore,
+  store: RecordStore,
   headKey: string,
   slots: number,
   key: (i: number) => string,
@@ -78,7 +78,7 @@ function cyclic(
 }
 
 /** The state of whatever applet the store belongs to. @throws Error when the store holds none. */
-export function readDevice(store: AppletStore): DeviceView {
+export function readDevice(store: RecordStore): DeviceView {
   const id = store.view(KEY_IDENTITY);
   if (id) {
     const ident = CardIdentity.decode(id);

@@ -1,24 +1,45 @@
 /**
- * Card profiles: how a subscriber card (T=1 or T=0 ATR), a SAM and an SVM are built from an
- * issuer's keys, and how each is saved to / loaded from a JSON card file.
+ * Card profiles of the purse system on the card runtime: a subscriber card (T=1 or T=0 ATR), a
+ * meter SAM and an SVM. Each is registered in the runtime's profile registry
+ * (card/os/CardProfiles.ts) under `subscriber`, `subscriber-t0`, `sam` and `svm`, so card files
+ * (`createCardFile` / `openCardFile`, `meterpurse card new|show|serve`) rebuild them.
  *
- * A card file holds the profile name, the ATR and the chip's persistent store image — keys
- * included, as on a real chip. Files made with the demo issuer say so (`demoIssuerSeed`): their
- * keys are public test data.
+ * A profile's configuration (kept in the card file header) holds only public personalisation
+ * data and `demoIssuerSeed`: a fresh card is personalised with the keys of the documented demo
+ * issuer of that seed (public test keys, never real secrets). A card of another issuer is built
+ * with `makeSubscriberCard(issuer, ...)` etc.; its keys live only in its persistent image.
  */
 import type { BlockCipherProvider, Rng } from '../crypto/types.js';
-import { defaultCipherProvider } from '../crypto/index.js';
+import { NodeCipherProvider } from '../crypto/NodeCipherProvider.js';
 import { SystemRng } from '../crypto/rng.js';
-import { MalformedDataError } from '../iso7816/errors.js';
+import {
+  buildCard,
+  buildIsoCard,
+  getProfile,
+  registerProfile,
+  type CardProfile,
+  type IsoCardConfig,
+} from '../os/CardProfiles.js';
+import type { Iso7816Os } from '../os/Iso7816Os.js';
 import { fromHex, toHex } from '../util/hex.js';
-import { AppletCardOs } from './platform/AppletCardOs.js';
-import { AppletStore, type StoreImage } from './platform/AppletStore.js';
-import type { Applet } from './platform/Applet.js';
+import { IssuerKeys } from './IssuerKeys.js';
+import { RuntimeApplet, type Application } from './platform/RuntimeApplet.js';
+import type { RecordLayout, RegionRecordStore } from './platform/RegionRecordStore.js';
 import { PurseApplet, type PurseInit } from './purse/PurseApplet.js';
 import { SamApplet } from './sam/SamApplet.js';
 import { SvmApplet } from './svm/SvmApplet.js';
-import type { IssuerKeys } from './IssuerKeys.js';
-import { PURSE_ELECTRICITY, PURSE_GAS, PURSE_HEAT, PURSE_HOT_WATER, PURSE_WATER } from './constants.js';
+import {
+  AID_PURSE,
+  AID_SAM,
+  AID_SVM,
+  LOG_RECORDS,
+  PURSE_ELECTRICITY,
+  PURSE_GAS,
+  PURSE_HEAT,
+  PURSE_HOT_WATER,
+  PURSE_WATER,
+  SVM_LOG_RECORDS,
+} from './constants.js';
 
 export type ProfileName = 'subscriber' | 'subscriber-t0' | 'sam' | 'svm';
 export const PROFILE_NAMES: readonly ProfileName[] = ['subscriber', 'subscriber-t0', 'sam', 'svm'];
@@ -50,15 +71,6 @@ export const ATR_SUBSCRIBER_T0 = Uint8Array.from([0x3b, 0x0a, 0x80, 0xf8, ...fro
 export const ATR_SAM = withTck([0x3b, 0x89, 0x80, 0x01, 0x80, 0xf7, ...fromHex('F04D5053414D01')]);
 export const ATR_SVM = withTck([0x3b, 0x89, 0x80, 0x01, 0x80, 0xf7, ...fromHex('F04D5053564D01')]);
 
-/** A simulated chip with its applet, store and profile. */
-export interface Device<A extends Applet = Applet> {
-  readonly profile: ProfileName;
-  readonly os: AppletCardOs;
-  readonly store: AppletStore;
-  readonly applet: A;
-  readonly demoIssuerSeed?: string;
-}
-
 /** EUR (ISO 4217 numeric 978) in cents for every purse of the demo profile. */
 export const UNIT_EUR_CENTS = 978;
 
@@ -73,6 +85,283 @@ export function defaultPurses(balance = 0): PurseInit[] {
   }));
 }
 
+/** A simulated chip: the runtime OS, its application, and the application's records. */
+export interface Device<A extends Application = Application> {
+  readonly profile: ProfileName;
+  readonly os: Iso7816Os;
+  readonly applet: A;
+  /** The application's records on the chip's persistent store (tear hook, image, writes). */
+  readonly store: RegionRecordStore;
+  readonly demoIssuerSeed?: string;
+}
+
+// ---- configurations (JSON, kept in card files) ----
+
+export interface SubscriberConfig {
+  demoIssuerSeed?: string;
+  csn: string;
+  issuerId?: string;
+  expiry?: string;
+  purses?: PurseInit[];
+  pin?: string;
+}
+
+export interface MeterModuleConfig {
+  demoIssuerSeed?: string;
+  meterId: string;
+  terminalId: string;
+  /** SVM only. */
+  max?: number;
+  balance?: number;
+}
+
+const PURSE_INS = [0x84, 0x82, 0xb2, 0xdc, 0x20, 0x24, 0x5c, 0x54, 0x52];
+const SAM_INS = [0x10, 0x12, 0x14, 0x18];
+const SVM_INS = [0x84, 0x5c, 0x30, 0x32, 0x36, 0x40];
+
+function purseLayout(purses: readonly number[]): RecordLayout {
+  const l: [string, number][] = [
+    ['p.identity', 19 + 15],
+    ['p.keys', 64],
+    ['p.log.head', 2],
+    ['p.pin', 10],
+  ];
+  for (const id of purses) l.push([`p.purse.${id.toString(16).padStart(2, '0')}`, 17]);
+  for (let i = 0; i < LOG_RECORDS; i++) l.push([`p.log.${i}`, 38]);
+  purses.forEach((_, i) => l.push([`p.meter.${i + 1}`, 72]));
+  return l;
+}
+
+const SAM_LAYOUT: RecordLayout = [
+  ['s.identity', 7],
+  ['s.keys', 48],
+  ['s.kt', 17 * 8],
+];
+
+const SVM_LAYOUT: RecordLayout = [
+  ['v.identity', 7],
+  ['v.keys', 32],
+  ['v.register', 12],
+  ['v.pending', 29],
+  ['v.recent', 88],
+  ['v.log.head', 2],
+  ...Array.from({ length: SVM_LOG_RECORDS }, (_, i) => [`v.log.${i}`, 29] as const),
+];
+
+function isoConfig(protocol: 'T=0' | 'T=1', atr: Uint8Array, dataSize: number): IsoCardConfig {
+  return {
+    protocol,
+    atr: toHex(atr),
+    channels: 1,
+    extendedLength: false,
+    dataSize,
+    journalSize: 2048,
+    fs: { type: 'df', fid: '3F00', children: [] },
+  };
+}
+
+function hexField(v: unknown, name: string, length: number): Uint8Array {
+  if (typeof v !== 'string') throw new TypeError(`${name} must be a hex string`);
+  const b = fromHex(v);
+  if (b.length !== length) throw new RangeError(`${name} must be ${length} bytes, got ${b.length}`);
+  return b;
+}
+
+/** Keys for a fresh card: the given issuer, or the demo issuer of the configuration's seed. */
+function issuerFor(
+  cfg: { demoIssuerSeed?: string },
+  cipher: BlockCipherProvider,
+  issuer?: IssuerKeys,
+): IssuerKeys {
+  if (issuer) return issuer;
+  if (typeof cfg.demoIssuerSeed !== 'string')
+    throw new TypeError('demoIssuerSeed is needed to personalise a fresh card from a configuration');
+  return IssuerKeys.demo(cipher, cfg.demoIssuerSeed);
+}
+
+function buildSubscriber(
+  protocol: 'T=0' | 'T=1',
+  cfg: SubscriberConfig,
+  image: Uint8Array | undefined,
+  cipher: BlockCipherProvider,
+  rng: Rng,
+  issuer?: IssuerKeys,
+): { os: Iso7816Os; applet: RuntimeApplet<PurseApplet> } {
+  const csn = hexField(cfg.csn, 'csn', 8);
+  const purses = cfg.purses ?? defaultPurses();
+  const applet = new RuntimeApplet<PurseApplet>({
+    aid: AID_PURSE,
+    ins: PURSE_INS,
+    layout: purseLayout(purses.map((p) => p.id)),
+    prefix: 'purse:',
+    make: (store, c, r) => new PurseApplet(store, c, r),
+    personalise: (store) =>
+      PurseApplet.personalise(store, {
+        csn,
+        issuerId: hexField(cfg.issuerId ?? '4D505552', 'issuerId', 4),
+        expiry: hexField(cfg.expiry ?? '301231', 'expiry', 3),
+        profileVersion: 1,
+        keyVersion: 1,
+        keys: issuerFor(cfg, cipher, issuer).cardKeys(csn),
+        purses,
+        ...(cfg.pin ? { pin: cfg.pin } : {}),
+      }),
+  });
+  const atr = protocol === 'T=0' ? ATR_SUBSCRIBER_T0 : ATR_SUBSCRIBER_T1;
+  const os = buildIsoCard(isoConfig(protocol, atr, 4096), image, { cipher, rng }, [applet]);
+  return { os, applet };
+}
+
+function buildSam(
+  cfg: MeterModuleConfig,
+  image: Uint8Array | undefined,
+  cipher: BlockCipherProvider,
+  rng: Rng,
+  issuer?: IssuerKeys,
+) {
+  const meterId = hexField(cfg.meterId, 'meterId', 3);
+  const terminalId = hexField(cfg.terminalId, 'terminalId', 4);
+  const applet = new RuntimeApplet<SamApplet>({
+    aid: AID_SAM,
+    ins: SAM_INS,
+    layout: SAM_LAYOUT,
+    prefix: 'sam:',
+    make: (store, c, r) => new SamApplet(store, c, r),
+    personalise: (store) =>
+      SamApplet.personalise(store, {
+        meterId,
+        terminalId,
+        keys: issuerFor(cfg, cipher, issuer).samKeys(meterId),
+      }),
+  });
+  const os = buildIsoCard(isoConfig('T=1', ATR_SAM, 1024), image, { cipher, rng }, [applet]);
+  return { os, applet };
+}
+
+function buildSvm(
+  cfg: MeterModuleConfig,
+  image: Uint8Array | undefined,
+  cipher: BlockCipherProvider,
+  rng: Rng,
+  issuer?: IssuerKeys,
+) {
+  const meterId = hexField(cfg.meterId, 'meterId', 3);
+  const terminalId = hexField(cfg.terminalId, 'terminalId', 4);
+  const applet = new RuntimeApplet<SvmApplet>({
+    aid: AID_SVM,
+    ins: SVM_INS,
+    layout: SVM_LAYOUT,
+    prefix: 'svm:',
+    make: (store, c, r) => new SvmApplet(store, c, r),
+    personalise: (store) =>
+      SvmApplet.personalise(store, {
+        meterId,
+        terminalId,
+        keys: issuerFor(cfg, cipher, issuer).svmKeys(meterId),
+        max: cfg.max ?? 1_000_000,
+        ...(cfg.balance !== undefined ? { balance: cfg.balance } : {}),
+      }),
+  });
+  const os = buildIsoCard(isoConfig('T=1', ATR_SVM, 2048), image, { cipher, rng }, [applet]);
+  return { os, applet };
+}
+
+/** Which application a built card carries (cards built by these profiles only). */
+const apps = new WeakMap<Iso7816Os, RuntimeApplet<Application>>();
+
+function remember<A extends Application>(x: { os: Iso7816Os; applet: RuntimeApplet<A> }): Iso7816Os {
+  apps.set(x.os, x.applet as unknown as RuntimeApplet<Application>);
+  return x.os;
+}
+
+const DEMO_CSN = '4D50000000000001';
+const DEMO_METER = { meterId: '000123', terminalId: '00000123' };
+
+const PROFILES: CardProfile[] = [
+  {
+    id: 'subscriber',
+    description: 'meterpurse subscriber card: 5 purses, log, meter data (T=1)',
+    defaultConfig: () => ({ demoIssuerSeed: '0', csn: DEMO_CSN }),
+    build: (c, image, o) =>
+      remember(
+        buildSubscriber(
+          'T=1',
+          c as unknown as SubscriberConfig,
+          image,
+          o.cipher ?? new NodeCipherProvider(),
+          o.rng ?? new SystemRng(),
+        ),
+      ),
+  },
+  {
+    id: 'subscriber-t0',
+    description: 'meterpurse subscriber card: 5 purses, log, meter data (T=0)',
+    defaultConfig: () => ({ demoIssuerSeed: '0', csn: DEMO_CSN }),
+    build: (c, image, o) =>
+      remember(
+        buildSubscriber(
+          'T=0',
+          c as unknown as SubscriberConfig,
+          image,
+          o.cipher ?? new NodeCipherProvider(),
+          o.rng ?? new SystemRng(),
+        ),
+      ),
+  },
+  {
+    id: 'sam',
+    description: 'meterpurse meter SAM (auth and debit keys, K_svm, KT[n])',
+    defaultConfig: () => ({ demoIssuerSeed: '0', ...DEMO_METER }),
+    build: (c, image, o) =>
+      remember(
+        buildSam(
+          c as unknown as MeterModuleConfig,
+          image,
+          o.cipher ?? new NodeCipherProvider(),
+          o.rng ?? new SystemRng(),
+        ),
+      ),
+  },
+  {
+    id: 'svm',
+    description: 'meterpurse stored value module (credit register of a meter)',
+    defaultConfig: () => ({ demoIssuerSeed: '0', ...DEMO_METER, max: 1_000_000 }),
+    build: (c, image, o) =>
+      remember(
+        buildSvm(
+          c as unknown as MeterModuleConfig,
+          image,
+          o.cipher ?? new NodeCipherProvider(),
+          o.rng ?? new SystemRng(),
+        ),
+      ),
+  },
+];
+
+for (const p of PROFILES) {
+  let known = false;
+  try {
+    getProfile(p.id);
+    known = true;
+  } catch {
+    known = false;
+  }
+  if (!known) registerProfile(p);
+}
+
+/** The device view of a card built by one of these profiles (e.g. from `openCardFile`). */
+export function deviceOf(os: Iso7816Os, profile: ProfileName, demoIssuerSeed?: string): Device {
+  const a = apps.get(os);
+  if (!a) throw new TypeError('not a card of the purse, SAM or SVM profiles');
+  return {
+    profile,
+    os,
+    applet: a.app,
+    store: a.records,
+    ...(demoIssuerSeed !== undefined ? { demoIssuerSeed } : {}),
+  };
+}
+
 export interface SubscriberOptions {
   csn: Uint8Array;
   protocol?: 'T=0' | 'T=1';
@@ -84,44 +373,31 @@ export interface SubscriberOptions {
   cipher?: BlockCipherProvider;
 }
 
-function osFor(profile: ProfileName, store: AppletStore, applet: Applet): AppletCardOs {
-  const atr =
-    profile === 'subscriber'
-      ? ATR_SUBSCRIBER_T1
-      : profile === 'subscriber-t0'
-        ? ATR_SUBSCRIBER_T0
-        : profile === 'sam'
-          ? ATR_SAM
-          : ATR_SVM;
-  return new AppletCardOs({
-    atr,
-    protocol: profile === 'subscriber-t0' ? 'T=0' : 'T=1',
-    store,
-    applets: [applet],
-  });
+function demoOf(issuer: IssuerKeys): { demoIssuerSeed?: string } {
+  return issuer.demoSeed !== undefined ? { demoIssuerSeed: issuer.demoSeed } : {};
 }
 
-/** A personalised subscriber card. */
+/**
+ * A personalised subscriber card. Cards of the demo issuer are built through the profile registry
+ * (so `createCardFile` can save them); others directly, keys from `issuer`.
+ */
 export function makeSubscriberCard(issuer: IssuerKeys, o: SubscriberOptions): Device<PurseApplet> {
-  const store = new AppletStore();
-  const cipher = o.cipher ?? issuer.crypto.cipher;
-  PurseApplet.personalise(store, {
-    csn: o.csn,
-    issuerId: o.issuerId ?? fromHex('4D505552'),
-    expiry: o.expiry ?? fromHex('301231'),
-    profileVersion: 1,
-    keyVersion: 1,
-    keys: issuer.cardKeys(o.csn),
+  const cfg: SubscriberConfig = {
+    ...demoOf(issuer),
+    csn: toHex(o.csn),
+    ...(o.issuerId ? { issuerId: toHex(o.issuerId) } : {}),
+    ...(o.expiry ? { expiry: toHex(o.expiry) } : {}),
     purses: o.purses ?? defaultPurses(),
     ...(o.pin ? { pin: o.pin } : {}),
-  });
-  const applet = new PurseApplet(store, cipher, o.rng ?? new SystemRng());
+  };
   const profile: ProfileName = o.protocol === 'T=0' ? 'subscriber-t0' : 'subscriber';
-  return { profile, os: osFor(profile, store, applet), store, applet, ...demo(issuer) };
-}
-
-function demo(issuer: IssuerKeys): { demoIssuerSeed?: string } {
-  return issuer.demoSeed !== undefined ? { demoIssuerSeed: issuer.demoSeed } : {};
+  const cipher = o.cipher ?? issuer.crypto.cipher;
+  const rng = o.rng ?? new SystemRng();
+  const os =
+    issuer.demoSeed !== undefined
+      ? buildCard(profile, cfg as unknown as Record<string, unknown>, undefined, { cipher, rng })
+      : remember(buildSubscriber(o.protocol ?? 'T=1', cfg, undefined, cipher, rng, issuer));
+  return deviceOf(os, profile, issuer.demoSeed) as Device<PurseApplet>;
 }
 
 export interface MeterDeviceOptions {
@@ -133,14 +409,18 @@ export interface MeterDeviceOptions {
 
 /** A personalised meter SAM. */
 export function makeSam(issuer: IssuerKeys, o: MeterDeviceOptions): Device<SamApplet> {
-  const store = new AppletStore();
-  SamApplet.personalise(store, {
-    meterId: o.meterId,
-    terminalId: o.terminalId,
-    keys: issuer.samKeys(o.meterId),
-  });
-  const applet = new SamApplet(store, o.cipher ?? issuer.crypto.cipher, o.rng ?? new SystemRng());
-  return { profile: 'sam', os: osFor('sam', store, applet), store, applet, ...demo(issuer) };
+  const cfg: MeterModuleConfig = {
+    ...demoOf(issuer),
+    meterId: toHex(o.meterId),
+    terminalId: toHex(o.terminalId),
+  };
+  const cipher = o.cipher ?? issuer.crypto.cipher;
+  const rng = o.rng ?? new SystemRng();
+  const os =
+    issuer.demoSeed !== undefined
+      ? buildCard('sam', cfg as unknown as Record<string, unknown>, undefined, { cipher, rng })
+      : remember(buildSam(cfg, undefined, cipher, rng, issuer));
+  return deviceOf(os, 'sam', issuer.demoSeed) as Device<SamApplet>;
 }
 
 /** A personalised SVM, paired with the SAM of the same meter id and terminal id. */
@@ -148,84 +428,18 @@ export function makeSvm(
   issuer: IssuerKeys,
   o: MeterDeviceOptions & { max: number; balance?: number },
 ): Device<SvmApplet> {
-  const store = new AppletStore();
-  SvmApplet.personalise(store, {
-    meterId: o.meterId,
-    terminalId: o.terminalId,
-    keys: issuer.svmKeys(o.meterId),
+  const cfg: MeterModuleConfig = {
+    ...demoOf(issuer),
+    meterId: toHex(o.meterId),
+    terminalId: toHex(o.terminalId),
     max: o.max,
     ...(o.balance !== undefined ? { balance: o.balance } : {}),
-  });
-  const applet = new SvmApplet(store, o.cipher ?? issuer.crypto.cipher, o.rng ?? new SystemRng());
-  return { profile: 'svm', os: osFor('svm', store, applet), store, applet, ...demo(issuer) };
-}
-
-/** The JSON content of a card file. */
-export interface CardFile {
-  format: 'meterpurse-card';
-  version: 1;
-  profile: ProfileName;
-  atr: string;
-  /** Present when the keys come from the documented demo issuer (public test data). */
-  demoIssuerSeed?: string;
-  store: StoreImage;
-}
-
-/** The card file of a device. */
-export function toCardFile(d: Device): CardFile {
-  return {
-    format: 'meterpurse-card',
-    version: 1,
-    profile: d.profile,
-    atr: toHex(d.os.atr),
-    ...(d.demoIssuerSeed !== undefined ? { demoIssuerSeed: d.demoIssuerSeed } : {}),
-    store: d.store.image(),
   };
-}
-
-/**
- * A device from a card file (its store is recovered at the first power-up, as a chip would be).
- * @throws MalformedDataError (kind 'card file') when the JSON does not describe a card.
- */
-export function fromCardFile(json: unknown, opts: { rng?: Rng; cipher?: BlockCipherProvider } = {}): Device {
-  const bad = (reason: string): never => {
-    throw new MalformedDataError(reason, 0, undefined, 'card file');
-  };
-  if (typeof json !== 'object' || json === null) return bad('not a JSON object');
-  const f = json as Partial<CardFile>;
-  if (f.format !== 'meterpurse-card' || f.version !== 1) return bad('not a meterpurse-card version 1 file');
-  if (!PROFILE_NAMES.includes(f.profile as ProfileName)) return bad(`unknown profile ${String(f.profile)}`);
-  if (typeof f.store !== 'object' || f.store === null) return bad('no store image');
-  let store: AppletStore;
-  try {
-    store = AppletStore.fromImage(f.store);
-  } catch (e) {
-    return bad(`store image: ${(e as Error).message}`);
-  }
-  const profile = f.profile as ProfileName;
-  const cipher = opts.cipher ?? defaultCipherProvider();
-  const rng = opts.rng ?? new SystemRng();
-  const need = (key: string) => {
-    if (!store.view(key)) bad(`the ${profile} image has no record ${key}`);
-  };
-  let applet: Applet;
-  if (profile === 'sam') {
-    need('s.identity');
-    need('s.keys');
-    need('s.kt');
-    applet = new SamApplet(store, cipher, rng);
-  } else if (profile === 'svm') {
-    for (const k of ['v.identity', 'v.keys', 'v.register', 'v.recent', 'v.log.head']) need(k);
-    applet = new SvmApplet(store, cipher, rng);
-  } else {
-    for (const k of ['p.identity', 'p.keys', 'p.log.head']) need(k);
-    applet = new PurseApplet(store, cipher, rng);
-  }
-  return {
-    profile,
-    os: osFor(profile, store, applet),
-    store,
-    applet,
-    ...(typeof f.demoIssuerSeed === 'string' ? { demoIssuerSeed: f.demoIssuerSeed } : {}),
-  };
+  const cipher = o.cipher ?? issuer.crypto.cipher;
+  const rng = o.rng ?? new SystemRng();
+  const os =
+    issuer.demoSeed !== undefined
+      ? buildCard('svm', cfg as unknown as Record<string, unknown>, undefined, { cipher, rng })
+      : remember(buildSvm(cfg, undefined, cipher, rng, issuer));
+  return deviceOf(os, 'svm', issuer.demoSeed) as Device<SvmApplet>;
 }

@@ -8,7 +8,8 @@ import { CommandApdu as Cmd } from '../../card/iso7816/CommandApdu.js';
 import { ResponseApdu } from '../../card/iso7816/ResponseApdu.js';
 import type { CardOs } from '../../card/os/CardOs.js';
 import { AID_PURSE, AID_SAM, AID_SVM } from '../../card/applets/constants.js';
-import type { AppletStore } from '../../card/applets/platform/AppletStore.js';
+import type { RegionRecordStore } from '../../card/applets/platform/RegionRecordStore.js';
+import { toHex } from '../../card/util/hex.js';
 import { debitMacInput, loadMacInput } from '../../card/applets/PurseCrypto.js';
 import { PurseState } from '../../card/applets/purse/records.js';
 import { u16, u32 } from '../../card/applets/bytes.js';
@@ -42,8 +43,8 @@ export function flip(c: CommandApdu, i: number, mask = 0x01): CommandApdu {
   });
 }
 
-export function image(store: AppletStore): string {
-  return JSON.stringify(store.image());
+export function image(store: RegionRecordStore): string {
+  return toHex(store.image());
 }
 
 /** A world whose three chips are powered and selected. */

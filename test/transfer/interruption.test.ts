@@ -16,7 +16,7 @@ import { loadCard } from '../../card/transfer/loadCard.js';
 import { PURSE_ELECTRICITY } from '../../card/applets/constants.js';
 import { MeterData } from '../../card/applets/purse/records.js';
 import { concatBytes, fromHex } from '../../card/util/hex.js';
-import type { AppletStore } from '../../card/applets/platform/AppletStore.js';
+import type { RegionRecordStore } from '../../card/applets/platform/RegionRecordStore.js';
 import { CSN, METER_ID, NOW, VENDING_TERMINAL, World } from './world.js';
 
 const CARD_BEFORE = 10_000;
@@ -175,7 +175,7 @@ function sweepTears(chip: 'card' | 'svm', kind: CutKind) {
     for (; fired; k++) {
       const w = new World({ cardBalance: CARD_BEFORE, svmBalance: SVM_BEFORE });
       const before = untouched(w);
-      const store: AppletStore = chip === 'card' ? w.card.store : w.svm.store;
+      const store: RegionRecordStore = chip === 'card' ? w.card.store : w.svm.store;
       const writes = store.writeCount;
       store.armTear(k);
       const r = await session(w);

@@ -27,8 +27,8 @@ import type { BlockCipherProvider, Rng } from '../../crypto/types.js';
 import { verifyMac } from '../../crypto/mac.js';
 import { wipe } from '../../crypto/wipe.js';
 import { concatBytes } from '../../util/hex.js';
-import type { Applet } from '../platform/Applet.js';
-import type { AppletStore, StoreWrite } from '../platform/AppletStore.js';
+import type { Application } from '../platform/RuntimeApplet.js';
+import type { RecordStore, StoreWrite } from '../platform/RecordStore.js';
 import { checkDateTime, u32 } from '../bytes.js';
 import {
   AID_PURSE,
@@ -108,16 +108,16 @@ interface Session {
   skDebit: Uint8Array;
 }
 
-export class PurseApplet implements Applet {
+export class PurseApplet implements Application {
   readonly aid = AID_PURSE;
-  readonly #store: AppletStore;
+  readonly #store: RecordStore;
   readonly #crypto: PurseCrypto;
   readonly #rng: Rng;
   #rc: Uint8Array | undefined;
   #session: Session | undefined;
   #pinVerified = false;
 
-  constructor(store: AppletStore, cipher: BlockCipherProvider, rng: Rng) {
+  constructor(store: RecordStore, cipher: BlockCipherProvider, rng: Rng) {
     this.#store = store;
     this.#crypto = new PurseCrypto(cipher);
     this.#rng = rng;
@@ -127,7 +127,7 @@ export class PurseApplet implements Applet {
    * Writes a fresh card's records (personalisation bureau step), in one commit.
    * @throws RangeError naming the field that does not fit its layout.
    */
-  static personalise(store: AppletStore, p: PursePersonalisation): void {
+  static personalise(store: RecordStore, p: PursePersonalisation): void {
     if (p.csn.length !== 8) throw new RangeError('csn must be 8 bytes');
     if (p.issuerId.length !== 4) throw new RangeError('issuerId must be 4 bytes');
     if (p.expiry.length !== 3) throw new RangeError('expiry must be 3 bytes');

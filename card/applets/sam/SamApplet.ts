@@ -22,8 +22,8 @@ import type { BlockCipherProvider, Rng } from '../../crypto/types.js';
 import { verifyMac } from '../../crypto/mac.js';
 import { wipe } from '../../crypto/wipe.js';
 import { concatBytes } from '../../util/hex.js';
-import type { Applet } from '../platform/Applet.js';
-import type { AppletStore } from '../platform/AppletStore.js';
+import type { Application } from '../platform/RuntimeApplet.js';
+import type { RecordStore } from '../platform/RecordStore.js';
 import { checkDateTime, u16, u32 } from '../bytes.js';
 import { AID_SAM, INS_AUTH_FINISH, INS_AUTH_INIT, INS_TOKEN_AUTH, INS_TRANSFER_AUTH } from '../constants.js';
 import {
@@ -55,21 +55,21 @@ interface CardSession {
   authenticated: boolean;
 }
 
-export class SamApplet implements Applet {
+export class SamApplet implements Application {
   readonly aid = AID_SAM;
-  readonly #store: AppletStore;
+  readonly #store: RecordStore;
   readonly #crypto: PurseCrypto;
   readonly #rng: Rng;
   #session: CardSession | undefined;
 
-  constructor(store: AppletStore, cipher: BlockCipherProvider, rng: Rng) {
+  constructor(store: RecordStore, cipher: BlockCipherProvider, rng: Rng) {
     this.#store = store;
     this.#crypto = new PurseCrypto(cipher);
     this.#rng = rng;
   }
 
   /** @throws RangeError naming the field that does not fit. */
-  static personalise(store: AppletStore, p: SamPersonalisation): void {
+  static personalise(store: RecordStore, p: SamPersonalisation): void {
     if (p.meterId.length !== 3) throw new RangeError('meterId must be 3 bytes');
     if (p.terminalId.length !== 4) throw new RangeError('terminalId must be 4 bytes');
     if (p.keys.terminal.length < 2) throw new RangeError('a SAM holds at least two KT versions');

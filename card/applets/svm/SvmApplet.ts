@@ -21,8 +21,8 @@ import {
 import type { BlockCipherProvider, Rng } from '../../crypto/types.js';
 import { wipe } from '../../crypto/wipe.js';
 import { concatBytes, equalBytes } from '../../util/hex.js';
-import type { Applet } from '../platform/Applet.js';
-import type { AppletStore, StoreWrite } from '../platform/AppletStore.js';
+import type { Application } from '../platform/RuntimeApplet.js';
+import type { RecordStore, StoreWrite } from '../platform/RecordStore.js';
 import { be16, be32, checkDateTime, u16, u32 } from '../bytes.js';
 import {
   AID_SVM,
@@ -78,21 +78,21 @@ export interface SvmPersonalisation {
   balance?: number;
 }
 
-export class SvmApplet implements Applet {
+export class SvmApplet implements Application {
   readonly aid = AID_SVM;
-  readonly #store: AppletStore;
+  readonly #store: RecordStore;
   readonly #crypto: PurseCrypto;
   readonly #rng: Rng;
   #rv: Uint8Array | undefined;
 
-  constructor(store: AppletStore, cipher: BlockCipherProvider, rng: Rng) {
+  constructor(store: RecordStore, cipher: BlockCipherProvider, rng: Rng) {
     this.#store = store;
     this.#crypto = new PurseCrypto(cipher);
     this.#rng = rng;
   }
 
   /** @throws RangeError naming the field that does not fit. */
-  static personalise(store: AppletStore, p: SvmPersonalisation): void {
+  static personalise(store: RecordStore, p: SvmPersonalisation): void {
     if (p.meterId.length !== 3) throw new RangeError('meterId must be 3 bytes');
     if (p.terminalId.length !== 4) throw new RangeError('terminalId must be 4 bytes');
     const balance = p.balance ?? 0;
