@@ -24,16 +24,6 @@ export {
 } from './keyHierarchy.js';
 export type { CardPurseKeys } from './keyHierarchy.js';
 
-let fallback: BlockCipherProvider | undefined;
-
-/**
- * The provider to use when none is injected: `node:crypto`, chosen by the figures of
- * `bench/crypto.bench.ts` (see docs/crypto.md). One shared instance (providers are stateless).
- */
-export function defaultCipherProvider(): BlockCipherProvider {
-  return (fallback ??= new NodeCipherProvider());
-}
-
 export {
   SIGNATURE_ALGORITHMS,
   PSS_SALT_LENGTH,
@@ -57,3 +47,13 @@ export type {
 } from './signature.js';
 export { NodeSignatureProvider } from './NodeSignatureProvider.js';
 export { ForgeSignatureProvider } from './ForgeSignatureProvider.js';
+
+let fallback: BlockCipherProvider | undefined;
+
+/**
+ * The provider to use when none is injected: `node:crypto`, chosen by the figures of
+ * `bench/crypto.bench.ts` (see docs/crypto.md). One shared instance (providers are stateless).
+ */
+export function defaultCipherProvider(): BlockCipherProvider {
+  return (fallback ??= new NodeCipherProvider());
+}
