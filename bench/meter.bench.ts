@@ -5,7 +5,9 @@ import { createSimulatedCredit } from '../meter/sim/SimulatedCredit.js';
 import { simulate } from '../meter/sim/simulate.js';
 import { civilOf, DAY_SECONDS, RtcTime } from '../meter/tariff/RtcTime.js';
 import { TariffTable } from '../meter/tariff/TariffTable.js';
-import { percentiles } from './measure.js';
+import { Adc } from '../meter/metrology/Adc.js';
+import { PowerAnalyzer } from '../meter/metrology/PowerAnalyzer.js';
+import { opsPerSecond, percentiles } from './measure.js';
 import type { Figure } from './run.js';
 
 const START = RtcTime.of(2026, 1, 1).seconds;
@@ -97,6 +99,20 @@ export default async function bench(): Promise<Figure[]> {
     for (let k = 0; k < 256; k++) await simulate({ days: 1, seed: 1000 + k });
   }, 3);
 
+  // Metrology: one 0.2 s window of 800 sample pairs (4 kHz) per call.
+  const analyzer = new PowerAnalyzer({
+    sampleRateHz: 4000,
+    voltage: Adc.voltage(240),
+    current: Adc.current(20),
+  });
+  const v = new Int32Array(800);
+  const i = new Int32Array(800);
+  for (let k = 0; k < 800; k++) {
+    v[k] = analyzer.voltage.quantise(325 * Math.sin((2 * Math.PI * 50.3 * k) / 4000));
+    i[k] = analyzer.current.quantise(28 * Math.sin((2 * Math.PI * 50.3 * k) / 4000 - 0.5));
+  }
+  const windows = opsPerSecond(() => analyzer.analyse(v, i), 1000, 50);
+
   return [
     {
       name: 'one meter, one year per minute (step + service on demand)',
@@ -114,5 +130,7 @@ export default async function bench(): Promise<Figure[]> {
       target: '< 1000 ms',
     },
     { name: '256 households, one day each: simulate() incl. load model', value: lsSim, unit: 'ms' },
+    { name: 'PowerAnalyzer: 800-sample windows (V+I, phase, energy)', value: windows, unit: 'windows/s' },
+    { name: '  = sample pairs analysed per second', value: windows * 800, unit: 'samples/s' },
   ];
 }

@@ -7,7 +7,7 @@ import { FriendlyHours, type FriendlyHoursSpec } from './FriendlyHours.js';
 import { ConsumptionLog, type ConsumptionLogOptions } from './logs/ConsumptionLog.js';
 import { MeterReadings, READING_FLAGS } from './MeterReadings.js';
 import { SupplySwitch } from './SupplySwitch.js';
-import { DAY_SECONDS, RtcTime } from './tariff/RtcTime.js';
+import { DAY_SECONDS, RTC_MAX_SECONDS, RtcTime } from './tariff/RtcTime.js';
 import { TariffChange, TariffSchedule } from './tariff/TariffSchedule.js';
 import { type DayType, MAX_STEPS, TariffTable } from './tariff/TariffTable.js';
 import { TokenExchanger, type TokenExchangerOptions } from './TokenExchanger.js';
@@ -209,8 +209,8 @@ export class Meter {
     if (!this.#powered)
       throw new MeterStateError('off', 'the meter is powered down; call powerRestore first');
     const from = this.#now;
-    if (!Number.isSafeInteger(to) || to <= from)
-      throw new RangeError(`to must be an integer after now (${from}), got ${to}`);
+    if (!Number.isSafeInteger(to) || to <= from || to > RTC_MAX_SECONDS)
+      throw new RangeError(`to must be an integer after now (${from}) and within the RTC range, got ${to}`);
     if (!Number.isSafeInteger(quantity) || quantity < 0)
       throw new RangeError(`quantity must be a safe non-negative integer, got ${quantity}`);
     const dt = to - from;
