@@ -1,0 +1,159 @@
+/**
+ * The host column of seed 000 Figs. 1–3 run against a {@link Terminal}: one call = one session
+ * (STEP 10 → 16). Retrying and the ledger live above this (host/ValueStoreDispatcher.ts); this class
+ * only makes one attempt and reports exactly what happened.
+ */
+import type { BlockCipherProvider, Rng } from '../../card/crypto/types.js';
+import type { HostKeyRing } from '../../card/crypto/keyHierarchy.js';
+import { wipe } from '../../card/crypto/wipe.js';
+import { toHex } from '../../card/util/hex.js';
+import type { RtcTime } from '../../meter/tariff/RtcTime.js';
+import type { TariffTable } from '../../meter/tariff/TariffTable.js';
+import { H_TARIFF, H_USAGE, H_VALUE_STORE, TARIFF_STORED } from './constants.js';
+import { ProtocolError } from './errors.js';
+import {
+  decodeTariffAnswer,
+  decodeUsageInfo,
+  decodeValueStoreAnswer,
+  encodeTariffPayload,
+  encodeUsagePayload,
+  encodeValueStorePlain,
+} from './payloads.js';
+import type { TariffAnswer, UsageInfo, ValueStoreAnswer } from './payloads.js';
+import type { ConsumptionLogView } from '../../meter/logs/ConsumptionLog.js';
+import { encrypt, hostAuthenticate, hostCommand, hostOpen, hostOpenAnswer } from './session.js';
+import type { Terminal } from './Terminal.js';
+import { MalformedDataError } from '../../card/iso7816/errors.js';
+
+/** Which meter, under which key version. */
+export interface MeterKeyRef {
+  /** 3-byte meter / terminal ID. */
+  readonly id: Uint8Array;
+  /** Version n of KT[n] the meter holds. */
+  readonly keyVersion: number;
+}
+
+/** Optional trace of one session, in wire order (used by the doc generator and tests). */
+export interface SessionTrace {
+  ks?: Uint8Array;
+  r1?: Uint8Array;
+  r2?: Uint8Array;
+  s1t?: Uint8Array;
+  r3?: Uint8Array;
+  payload?: Uint8Array;
+  s2h?: Uint8Array;
+  m?: Uint8Array;
+  answer?: Uint8Array;
+}
+
+export class HostProtocol {
+  constructor(
+    readonly cipher: BlockCipherProvider,
+    readonly rng: Rng,
+    /** KH versions; a function so key rotation takes effect without rebuilding the protocol. */
+    readonly keys: () => HostKeyRing,
+  ) {}
+
+  /**
+   * Runs one session: STEPs 10–16 with header `h` and the payload made from Ks by `payloadOf`.
+   * @throws ProtocolError (terminal-auth-failed, id-mismatch, refused, bad-answer…), LinkError,
+   *   UnknownKeyVersionError when KH[n] is not held.
+   */
+  async session(
+    terminal: Terminal,
+    meter: MeterKeyRef,
+    h: number,
+    payloadOf: (ks: Uint8Array) => Uint8Array,
+    trace?: SessionTrace,
+  ): Promise<Uint8Array> {
+    const kt = this.keys().terminalKey(this.cipher, meter.keyVersion, meter.id);
+    const opened = hostOpen(this.cipher, this.rng, kt, meter.keyVersion);
+    wipe(kt);
+    try {
+      const init = await terminal.init(opened.request.r1, opened.request.r2, opened.request.n);
+      const r3 = hostAuthenticate(opened, { kind: 'init-response', s1t: init.s1t, r3: init.r3 });
+      const payload = payloadOf(opened.ks);
+      const cmd = hostCommand(this.cipher, opened.ks, r3, h, payload);
+      const m = await terminal.command(h, cmd.payload, cmd.s2h);
+      const answer = hostOpenAnswer(this.cipher, opened.ks, m, meter.id);
+      if (trace)
+        Object.assign(trace, {
+          ks: Uint8Array.from(opened.ks),
+          r1: opened.request.r1,
+          r2: opened.request.r2,
+          s1t: init.s1t,
+          r3,
+          payload,
+          s2h: cmd.s2h,
+          m,
+          answer,
+        });
+      return answer;
+    } finally {
+      wipe(opened.ks);
+    }
+  }
+
+  /**
+   * Value store (Fig. 1): EnAmnt = E(amount ‖ txId, Ks). The answer must name the same txId.
+   * @throws as {@link session}; ProtocolError 'tx-mismatch' when the answer names another tx.
+   */
+  async valueStore(
+    terminal: Terminal,
+    meter: MeterKeyRef,
+    amount: number,
+    txId: bigint,
+    trace?: SessionTrace,
+  ): Promise<ValueStoreAnswer> {
+    const plain = encodeValueStorePlain({ amount, txId });
+    const answer = await this.session(
+      terminal,
+      meter,
+      H_VALUE_STORE,
+      (ks) => encrypt(this.cipher, ks, plain),
+      trace,
+    );
+    const a = this.#decode(() => decodeValueStoreAnswer(answer));
+    if (a.txId !== txId) throw new ProtocolError('tx-mismatch', `answer names tx ${a.txId}, asked ${txId}`);
+    return a;
+  }
+
+  /** Tariff mode change (Fig. 2): payload = activation ‖ mode table (plaintext, signed by S2h). */
+  async changeTariff(
+    terminal: Terminal,
+    meter: MeterKeyRef,
+    activation: RtcTime,
+    table: TariffTable,
+    trace?: SessionTrace,
+  ): Promise<TariffAnswer> {
+    const payload = encodeTariffPayload({ activation, table });
+    const answer = await this.session(terminal, meter, H_TARIFF, () => payload, trace);
+    const a = this.#decode(() => decodeTariffAnswer(answer));
+    if (a.status !== TARIFF_STORED || a.activation.seconds !== activation.seconds)
+      throw new ProtocolError(
+        'bad-answer',
+        `tariff answer status ${a.status}, activation ${a.activation.toString()} (meter ${toHex(meter.id)})`,
+      );
+    return a;
+  }
+
+  /** Usage and timer check (Fig. 3): payload = host Time; answer = Info. */
+  async usageCheck(
+    terminal: Terminal,
+    meter: MeterKeyRef,
+    time: RtcTime,
+    trace?: SessionTrace,
+  ): Promise<UsageInfo & { readonly logView: ConsumptionLogView }> {
+    const answer = await this.session(terminal, meter, H_USAGE, () => encodeUsagePayload(time), trace);
+    return this.#decode(() => decodeUsageInfo(answer));
+  }
+
+  #decode<T>(f: () => T): T {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof MalformedDataError) throw new ProtocolError('bad-answer', e.message);
+      throw e;
+    }
+  }
+}

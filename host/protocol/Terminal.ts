@@ -1,0 +1,17 @@
+/**
+ * What the host talks to over the link (seed 000 Figs. 1–3, the terminal column). A refusal from the
+ * terminal arrives as ProtocolError 'refused'; a link that loses the exchange throws a LinkError
+ * (host/network/errors.ts). Implementations: the in-memory simulator
+ * (host/sim/SimulatedMeterTerminal.ts), the power-line link (host/network/LinkTerminal.ts).
+ */
+export interface Terminal {
+  /** STEPs 10→12: (R1, R2, n) → (S1t, R3). */
+  init(r1: Uint8Array, r2: Uint8Array, n: number): Promise<{ s1t: Uint8Array; r3: Uint8Array }>;
+  /** STEPs 14→16: (H, payload, S2h) → M. */
+  command(h: number, payload: Uint8Array, s2h: Uint8Array): Promise<Uint8Array>;
+}
+
+/** A terminal that answers one encoded message with one encoded message (what a modem carries). */
+export interface MessageEndpoint {
+  handle(message: Uint8Array): Uint8Array;
+}
