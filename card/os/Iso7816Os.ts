@@ -300,7 +300,20 @@ export class Iso7816Os implements CardOs {
     if (cla.sm) return this.#processSm(apdu, cla, ch);
     let data: Uint8Array;
     let sw = SW_NO_ERROR;
-    const r = this.#dispatch(apdu, cla, ch, false);
+    // T=0 carries case 4 as case 3 (7816-3 §12.2.4): the handler sees Ne = 256, the data
+    // waits for GET RESPONSE.
+    const command =
+      this.protocol === 'T=0' && apdu.nc > 0 && apdu.ne === undefined
+        ? new CommandApdu({
+            cla: apdu.cla,
+            ins: apdu.ins,
+            p1: apdu.p1,
+            p2: apdu.p2,
+            data: apdu.dataView(),
+            ne: 256,
+          })
+        : apdu;
+    const r = this.#dispatch(command, cla, ch, false);
     if (r instanceof ResponseApdu) {
       data = r.dataView();
       sw = r.sw;
