@@ -277,7 +277,7 @@ class TwoFileApplet extends AppletBase {
     });
     this.on(0x16, () => new ResponseApdu(Uint8Array.of(1, 2), 0x6282));
   }
-  override install(services: CardServices, personalise: boolean): void {
+  install(services: CardServices, personalise: boolean): void {
     this.cell = services.store.allocate('applet:two-file', 1).offset;
     if (personalise) services.store.personalise(this.cell, Uint8Array.of(7));
   }
