@@ -49,17 +49,23 @@ export async function serveCardFile(path: string, options: ServeOptions): Promis
   }
   let saveFailed = false;
   let saving: Promise<void> = Promise.resolve();
+  const failed = (why: string, e: unknown): void => {
+    saveFailed = true;
+    io.err(
+      `card serve: saving '${path}' after ${why} failed: ${e instanceof Error ? e.message : String(e)}\n`,
+    );
+  };
+  // A synchronous save (the card runtime's) completes here, before the bridge sends the answer:
+  // a card that answered has its state on disk even if the process is killed right after.
+  // An asynchronous one is chained so that saves never overlap.
   const save = (why: string): Promise<void> => {
-    saving = saving.then(async () => {
-      try {
-        await handle.save();
-      } catch (e) {
-        saveFailed = true;
-        io.err(
-          `card serve: saving '${path}' after ${why} failed: ${e instanceof Error ? e.message : String(e)}\n`,
-        );
-      }
-    });
+    try {
+      const pending = handle.save();
+      if (pending instanceof Promise)
+        saving = saving.then(() => pending).catch((e: unknown) => failed(why, e));
+    } catch (e) {
+      failed(why, e);
+    }
     return saving;
   };
   // Did the last command change persistent state? The runtime's dirty flag when it has one, else

@@ -230,8 +230,8 @@ export interface Child {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-export function startChild(cmd: string, args: string[], env: NodeJS.ProcessEnv): Child {
-  const p = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startChild(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd?: string): Child {
+  const p = spawn(cmd, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   p.stdout.on('data', (d: Buffer) => (out += d.toString()));
   p.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -248,6 +248,29 @@ export function startChild(cmd: string, args: string[], env: NodeJS.ProcessEnv):
       clearTimeout(t);
     },
   };
+}
+
+/**
+ * Starts `meterpurse card serve <file> --vpcd 127.0.0.1:<port>` from source as a child process
+ * and waits for its "serving" line.
+ * @throws Error with the child's output when it does not connect within 20 s.
+ */
+export async function startCardServe(file: string, port: number, env: NodeJS.ProcessEnv): Promise<Child> {
+  const child = startChild(
+    process.execPath,
+    ['--import', 'tsx', join(here, 'cli-entry.ts'), 'card', 'serve', file, '--vpcd', `127.0.0.1:${port}`],
+    env,
+    REPO,
+  );
+  const end = Date.now() + 20_000;
+  while (!child.output().includes('serving ')) {
+    if (child.process.exitCode !== null || Date.now() > end) {
+      await child.stop();
+      throw new Error(`meterpurse card serve did not come up: ${child.output()}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return child;
 }
 
 /** Environment for Debian's vicc: its modules, and `Crypto` pointing at pycryptodomex. */

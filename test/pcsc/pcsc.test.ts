@@ -6,7 +6,13 @@
  * Skips with a printed reason when pcscd/vpcd/tools are missing; MP_REQUIRE_PCSC=1 (CI) turns
  * the skip into a failure.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createCardFile, openCardFile } from '../../card/CardFile.js';
+import { DEMO_AID, buildCard, getProfile } from '../../card/os/CardProfiles.js';
+import { VirtualReader } from '../../reader/VirtualReader.js';
 import { CommandApdu } from '../../card/iso7816/CommandApdu.js';
 import { fromHex, toHex } from '../../card/util/hex.js';
 import { main } from '../../cli/main.js';
@@ -28,9 +34,11 @@ import {
   REQUIRE_PCSC,
   pcscMissing,
   runTool,
+  startCardServe,
   startPcscd,
   startVicc,
   until,
+  type Child,
   type PrivatePcscd,
 } from './harness.js';
 
@@ -38,6 +46,10 @@ const missing = pcscMissing(['opensc-tool', 'scriptor', 'pcsc_scan', 'cc', 'vicc
 if (missing) console.warn(`real PC/SC tests ${REQUIRE_PCSC ? 'FAIL' : 'skipped'}: ${missing}`);
 
 const SELECT_HEX = '00A4040007' + toHex(TEST_AID) + '00';
+/** SELECT of the card runtime's demo application, no FCI (P2=0C). */
+const SELECT_DEMO_NO_FCI = '00A4040C08' + DEMO_AID;
+/** The first bytes of its transparent EF 5001 (card/os/CardProfiles.ts sample). */
+const DEMO_EF_START = new TextEncoder().encode('meterpurse demo ');
 const apdu = (hex: string) => CommandApdu.decode(fromHex(hex));
 /** opensc-tool / scriptor print bytes as "6F 08 84 ...". */
 const spaced = (b: Uint8Array | string) =>
@@ -249,6 +261,120 @@ describe.skipIf(missing !== undefined)('real PC/SC through pcscd + vpcd', () => 
     expect(vicc.output()).not.toMatch(/Traceback/);
   });
 
+  describe('the card runtime served by `meterpurse card serve` (a separate process)', () => {
+    let dir: string;
+    let child: Child | undefined;
+    const fresh = (profile: string): string => {
+      const file = join(dir, `${profile}.card`);
+      createCardFile(file, buildCard(profile, getProfile(profile).defaultConfig()));
+      return file;
+    };
+    /** What EF 5001 of the demo application holds, read in-process from the card file. */
+    const onDisk = async (file: string, n: number): Promise<string> => {
+      const ch = await new VirtualReader('check', openCardFile(file).card).connect();
+      await ch.transmit(apdu(SELECT_DEMO_NO_FCI));
+      return toHex((await ch.transmit(apdu(`00B08100${n.toString(16).padStart(2, '0')}`))).encode());
+    };
+    beforeAll(() => {
+      dir = mkdtempSync(join(tmpdir(), 'mp-pcsc-cards-'));
+    });
+    afterEach(async () => {
+      await child?.stop('SIGKILL');
+      child = undefined;
+      await r1.waitForRemoval(5000).catch(() => undefined);
+    });
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+    it('opensc-tool and scriptor drive it with exact answers; a PIN-guarded update survives SIGTERM', async () => {
+      const file = fresh('iso-fs');
+      child = await startCardServe(file, pcscd.port + 1, pcscd.env);
+      const atr = toHex(openCardFile(file).card.atr);
+      expect(toHex(await r1.waitForCard(5000))).toBe(atr);
+      const a = await runTool('opensc-tool', ['-r', '1', '-a'], pcscd.env);
+      expect(a.stdout.trim().replace(/:/g, '').toUpperCase()).toBe(atr);
+      const s = await runTool(
+        'opensc-tool',
+        ['-r', '1', '-c', 'default', '-s', SELECT_DEMO_NO_FCI, '-s', '00B0810010'],
+        pcscd.env,
+      );
+      const received = s.stdout.split('Received').slice(1);
+      expect(received[0]!.split('\n')[0]).toBe(' (SW1=0x90, SW2=0x00)');
+      expect(received[1]).toContain('(SW1=0x90, SW2=0x00)');
+      expect(received[1]).toContain(spaced(DEMO_EF_START));
+      const script = [
+        SELECT_DEMO_NO_FCI,
+        '00D6810004CAFEBABE',
+        '002000810831323334FFFFFFFF',
+        '00D6810004CAFEBABE',
+        '00B0810004',
+      ];
+      const sc = await runTool('scriptor', ['-r', READER_1], pcscd.env, {
+        input: script.map(spaced).join('\n') + '\n',
+      });
+      const answers = [...sc.stdout.matchAll(/^< (.*?)(?: :.*)?$/gm)].map((m) => m[1]!.trim());
+      expect(answers).toEqual(['90 00', '69 82', '90 00', '90 00', 'CA FE BA BE 90 00']);
+      // opensc-tool without -c default probes other card types first; every probe gets an answer.
+      const probe = await runTool('opensc-tool', ['-r', '1', '-n'], pcscd.env);
+      expect(probe.code).toBe(0);
+      expect(child.output()).not.toMatch(/failed|6F00/);
+      await child.stop('SIGTERM');
+      expect(child.process.exitCode).toBe(0);
+      expect(await onDisk(file, 4)).toBe('CAFEBABE9000');
+    });
+
+    it('PcscReader drives it over T=1: case 4 SELECT, Le=00 read, extended read of 300 bytes', async () => {
+      const file = fresh('iso-fs');
+      child = await startCardServe(file, pcscd.port + 1, pcscd.env);
+      await r1.waitForCard(5000);
+      const ch = await r1.connect();
+      expect(ch.protocol).toBe('T=1');
+      const fci = await ch.transmit(apdu('00A4040008' + DEMO_AID + '00'));
+      expect(fci.sw).toBe(0x9000);
+      expect(toHex(fci.data)).toMatch(new RegExp(`^6F..8201388302500084 08${DEMO_AID}`.replace(' ', '')));
+      const short = await ch.transmit(apdu('00B0810000'));
+      expect(short.data.length).toBe(256);
+      expect(toHex(short.data.subarray(0, 16))).toBe(toHex(DEMO_EF_START));
+      const ext = await ch.transmit(new CommandApdu({ cla: 0, ins: 0xb0, p1: 0x81, p2: 0, ne: 300 }));
+      expect(ext.data.length).toBe(300);
+      expect(toHex(ext.data.subarray(0, 256))).toBe(toHex(short.data));
+      await ch.disconnect();
+    });
+
+    it('PcscReader drives the T=0 profile: case 4 as case 3 + GET RESPONSE, 6Cxx re-send', async () => {
+      const file = fresh('iso-fs-t0');
+      child = await startCardServe(file, pcscd.port + 1, pcscd.env);
+      await r1.waitForCard(5000);
+      const ch = await r1.connect();
+      expect(ch.protocol).toBe('T=0');
+      const fci = await ch.transmit(apdu('00A4040008' + DEMO_AID + '00'));
+      expect(fci.sw).toBe(0x9000);
+      expect(fci.data.length).toBe(0x16);
+      expect((await ch.transmit(apdu('00A4020C025001'))).sw).toBe(0x9000);
+      // Offset 296 of a 300-byte EF with Le=16: the card says 6C04, the channel resends Le=4.
+      expect(toHex((await ch.transmit(apdu('00B0012810'))).encode())).toBe('000000009000');
+      await ch.disconnect();
+    });
+
+    it('the card process dies (SIGKILL): CardRemovedError naming the reader; the card file stays whole', async () => {
+      const file = fresh('iso-fs');
+      child = await startCardServe(file, pcscd.port + 1, pcscd.env);
+      await r1.waitForCard(5000);
+      const ch = await r1.connect();
+      for (const c of [SELECT_DEMO_NO_FCI, '002000810831323334FFFFFFFF', '00D6810004DEADBEEF']) {
+        expect((await ch.transmit(apdu(c))).sw).toBe(0x9000);
+      }
+      child.process.kill('SIGKILL');
+      await until(() => child!.process.signalCode !== null, 5000, 'the card process to die');
+      const err = await ch.transmit(apdu('00B0810004')).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(CardRemovedError);
+      expect((err as Error).message).toContain(`'${READER_1}'`);
+      await r1.waitForRemoval(5000);
+      await expect(r1.connect()).rejects.toBeInstanceOf(NoCardError);
+      // Saved before the answer went out, so the update is on disk and the file opens.
+      expect(await onDisk(file, 4)).toBe('DEADBEEF9000');
+    });
+  });
+
   it('meterpurse readers lists the vpcd readers with our ATR', async () => {
     let out = '';
     const code = await main(['readers'], { out: (t) => (out += t), err: (t) => (out += t) });
@@ -274,7 +400,7 @@ describe.skipIf(missing !== undefined)('real PC/SC through pcscd + vpcd', () => 
     const err = await ch.transmit(apdu('00B0000010')).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ReaderUnavailableError);
     expect((err as Error).message).toMatch(
-      /PC\/SC reader 'Virtual PCD 00 00' went away: status watch failed/,
+      /PC\/SC reader 'Virtual PCD 00 00' went away: (status watch failed|PC\/SC context failed)/,
     );
     await expect(r0.connect()).rejects.toBeInstanceOf(ReaderUnavailableError);
     await expect(PcscContext.open({ timeoutMs: 2000 })).rejects.toBeInstanceOf(ReaderUnavailableError);
