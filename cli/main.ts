@@ -8,9 +8,11 @@ import { cardServeCommand } from './commands/card-serve.js';
 import { readersCommand } from './commands/readers.js';
 import { meterSimulateCommand } from './commands/meter.js';
 import { apduCommand } from './commands/apdu.js';
+import { traceCommand } from './commands/trace.js';
+import { cardCommand } from './commands/card.js';
 
 // Each command lives in its own file under commands/; add it here (one import, one entry).
-const COMMANDS: Command[] = [keysDerive, macCommand, atrCommand, cardServeCommand, readersCommand, meterSimulateCommand, apduCommand];
+const COMMANDS: Command[] = [keysDerive, macCommand, atrCommand, cardServeCommand, readersCommand, meterSimulateCommand, apduCommand, traceCommand, cardCommand];
 
 function help(io: Io): void {
   io.out('meterpurse: smart-card prepaid metering, modelled to the APDU\n\nCommands:\n');

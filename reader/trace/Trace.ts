@@ -334,6 +334,14 @@ function parseTrace(text: string): Trace {
       undefined,
       'trace',
     );
+  // Every line a writer emits ends with a line feed, so text that stops mid-line was cut short.
+  if (text.length > 0 && !text.endsWith('\n'))
+    throw new MalformedDataError(
+      `line ${text.split('\n').length}: the last line has no line end (truncated trace?)`,
+      text.length,
+      undefined,
+      'trace',
+    );
   let version: number | undefined;
   const header: {
     atr?: Uint8Array;

@@ -215,8 +215,9 @@ export function importScriptorOutput(text: string): Trace {
 /**
  * A scriptor script that sends the trace's commands in order, with `reset` where the trace resets
  * and the recorded response as a comment under each command (so a lab can compare by eye, or
- * with `meterpurse trace import --scriptor-output` and `trace diff`). Comments never contain the
- * word "exit" or "reset", which scriptor would obey even inside a comment.
+ * with `meterpurse trace import --scriptor-output` and `trace replay`). Comments never contain
+ * the word "exit", which scriptor obeys anywhere in a line, even in a comment; "reset" is
+ * altered too, so that a comment that loses its `#` can never reset the card.
  */
 export function exportScriptorScript(trace: Trace): string {
   const safe = (s: string) => s.replace(/exit/gi, 'ex-it').replace(/reset/gi, 're-set');

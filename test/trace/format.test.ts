@@ -197,3 +197,14 @@ describe('trace parser fuzz', () => {
     expect(rejected).toBeGreaterThan(100);
   });
 });
+
+describe('truncation', () => {
+  it('a trace cut anywhere inside a line is refused', () => {
+    const text = Trace.parse(SAMPLE).format();
+    for (let cut = 1; cut < text.length; cut++) {
+      if (text[cut - 1] === '\n') continue;
+      const e = errorOf(text.slice(0, cut));
+      expect(e.offset).toBeLessThanOrEqual(cut);
+    }
+  });
+});

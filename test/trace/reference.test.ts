@@ -8,7 +8,9 @@ import { SESSIONS, recordSession } from '../../apdu-traces/sessions.js';
 import { CommandApdu } from '../../card/iso7816/CommandApdu.js';
 
 const DIR = join(import.meta.dirname, '../../apdu-traces');
-const FILES = readdirSync(DIR).filter((f) => f.endsWith('.trace')).sort();
+const FILES = readdirSync(DIR)
+  .filter((f) => f.endsWith('.trace'))
+  .sort();
 
 describe('committed reference traces (apdu-traces/)', () => {
   it('there is one per session and one session per file', () => {
@@ -41,7 +43,8 @@ describe('committed reference traces (apdu-traces/)', () => {
       const ch = new ReplayChannel(trace);
       for (const e of trace.events) {
         if (e.type === 'reset') expect(await ch.reset()).toEqual(e.atr);
-        else if (e.type === 'exchange') expect((await ch.transmit(CommandApdu.decode(e.command))).encode()).toEqual(e.response);
+        else if (e.type === 'exchange')
+          expect((await ch.transmit(CommandApdu.decode(e.command))).encode()).toEqual(e.response);
       }
       expect(ch.remaining).toBe(0);
     });

@@ -1,0 +1,396 @@
+/**
+ * `meterpurse trace …`: APDU traces for test labs (docs/trace-format.md).
+ *
+ *   trace replay <trace> (--card <file> | --profile <id> | --reader <name>) [--json] [--save] [--raw]
+ *   trace record (--card <file> | --profile <id> | --reader <name>) --out <trace>
+ *                [--save] [--raw] [--no-timing] [--comment <text>] (<script> | -- <apdu hex>…)
+ *   trace import (--pcsc-spy | --scriptor-output) <log> [--out <trace>]
+ *   trace export <trace> --scriptor [--out <file>]
+ *   trace check <trace> [--json]
+ *
+ * Exit status: 0 success (replay: nothing unmasked differs), 1 replay found differences,
+ * 2 usage errors, unreadable or malformed files, unknown readers, card files that cannot be opened.
+ */
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import type { Command, Io } from '../Command.js';
+import { UsageError } from '../Command.js';
+import { CommandApdu } from '../../card/iso7816/CommandApdu.js';
+import { MalformedDataError } from '../../card/iso7816/errors.js';
+import { fromHex } from '../../card/util/hex.js';
+import { openCardFile } from '../../card/CardFile.js';
+import { buildCard, listProfiles } from '../../card/os/CardProfiles.js';
+import { CardChannelError, type CardChannel } from '../../reader/CardChannel.js';
+import type { ConnectOptions } from '../../reader/Reader.js';
+import { VirtualReader } from '../../reader/VirtualReader.js';
+import {
+  FileTraceSink,
+  RecordingChannel,
+  Trace,
+  TRACE_LIMITS,
+  exportScriptorScript,
+  importPcscSpy,
+  importScriptorOutput,
+  parseScriptorScript,
+  replayTrace,
+  spacedHex,
+  responseText,
+  type ReplayReport,
+  type ScriptStep,
+} from '../../reader/trace/index.js';
+
+const USAGE = `trace replay <trace> (--card <file> | --profile <id> | --reader <name>) [--json] [--save] [--raw]
+       meterpurse trace record (--card <file> | --profile <id> | --reader <name>) --out <trace> [--save] [--raw] [--no-timing] [--comment <text>] (<script> | -- <apdu hex>…)
+       meterpurse trace import (--pcsc-spy | --scriptor-output) <log> [--out <trace>]
+       meterpurse trace export <trace> --scriptor [--out <file>]
+       meterpurse trace check <trace> [--json]`;
+
+/** Where the commands go: a card file, a fresh card of a profile, or a PC/SC reader. */
+export interface Target {
+  card?: string;
+  profile?: string;
+  reader?: string;
+  save: boolean;
+  raw: boolean;
+}
+
+/** An open channel to the target and how to end the session (save the card file when asked). */
+export interface OpenTarget {
+  channel: CardChannel;
+  describe: string;
+  close(): Promise<void>;
+}
+
+function readText(path: string, what: string): string {
+  let size: number;
+  try {
+    size = statSync(path).size;
+  } catch (e) {
+    throw new UsageError(`cannot read ${what} '${path}': ${(e as Error).message}`);
+  }
+  if (size > TRACE_LIMITS.maxChars * 4) throw new UsageError(`${what} '${path}' is too big (${size} bytes)`);
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new UsageError(`cannot read ${what} '${path}': ${(e as Error).message}`);
+  }
+}
+
+/** Parses with a file name in the error; MalformedDataError becomes a usage error (exit 2). */
+function parsed<T>(path: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof MalformedDataError) throw new UsageError(`${path}: ${e.message}`);
+    throw e;
+  }
+}
+
+function loadTrace(path: string): Trace {
+  const text = readText(path, 'trace');
+  return parsed(path, () => Trace.parse(text));
+}
+
+/**
+ * Opens the channel of a target.
+ * @throws UsageError for a card file that cannot be opened, an unknown profile or reader, or a
+ * PC/SC layer that is missing.
+ */
+export async function openTarget(t: Target): Promise<OpenTarget> {
+  const connect: ConnectOptions = t.raw ? { getResponse: false, resendOnWrongLe: false } : {};
+  const given = [t.card, t.profile, t.reader].filter((x) => x !== undefined).length;
+  if (given !== 1) throw new UsageError('give exactly one of --card <file>, --profile <id>, --reader <name>');
+  if (t.card !== undefined) {
+    const path = t.card;
+    let handle: ReturnType<typeof openCardFile>;
+    try {
+      handle = openCardFile(path);
+    } catch (e) {
+      throw new UsageError(`cannot open card file '${path}': ${(e as Error).message}`);
+    }
+    const reader = new VirtualReader(`card file ${path}`, handle.card);
+    const channel = await reader.connect(connect);
+    return {
+      channel,
+      describe: `card file ${path}`,
+      close: async () => {
+        await channel.disconnect();
+        if (t.save) handle.save();
+      },
+    };
+  }
+  if (t.profile !== undefined) {
+    if (t.save) throw new UsageError('--save needs --card (a fresh profile card is not kept anywhere)');
+    let card;
+    try {
+      card = buildCard(t.profile);
+    } catch (e) {
+      const known = listProfiles()
+        .map((p) => p.id)
+        .join(', ');
+      throw new UsageError(
+        `cannot build a card of profile '${t.profile}': ${(e as Error).message} (profiles: ${known})`,
+      );
+    }
+    const reader = new VirtualReader(`profile ${t.profile}`, card);
+    const channel = await reader.connect(connect);
+    return { channel, describe: `fresh ${t.profile} card`, close: () => channel.disconnect() };
+  }
+  if (t.save) throw new UsageError('--save needs --card');
+  const name = t.reader!;
+  const { PcscContext } = await import('../../reader/PcscContext.js');
+  let ctx: Awaited<ReturnType<typeof PcscContext.open>>;
+  try {
+    ctx = await PcscContext.open();
+  } catch (e) {
+    throw new UsageError(`PC/SC is not available: ${(e as Error).message}`);
+  }
+  try {
+    const channel = await ctx.reader(name).connect(connect);
+    return {
+      channel,
+      describe: `PC/SC reader '${name}'`,
+      close: async () => {
+        try {
+          await channel.disconnect();
+        } finally {
+          ctx.close();
+        }
+      },
+    };
+  } catch (e) {
+    ctx.close();
+    if (e instanceof CardChannelError) throw new UsageError(`reader '${name}': ${e.message}`);
+    throw e;
+  }
+}
+
+interface Parsed {
+  positional: string[];
+  flags: Set<string>;
+  values: Map<string, string>;
+  afterDashes: string[] | undefined;
+}
+
+function parseArgs(args: string[], flags: string[], values: string[]): Parsed {
+  const out: Parsed = { positional: [], flags: new Set(), values: new Map(), afterDashes: undefined };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') {
+      out.afterDashes = args.slice(i + 1);
+      break;
+    }
+    if (flags.includes(a)) out.flags.add(a);
+    else if (values.includes(a)) {
+      const v = args[++i];
+      if (v === undefined || v === '') throw new UsageError(`${a} needs a value`);
+      if (out.values.has(a)) throw new UsageError(`${a} given twice`);
+      out.values.set(a, v);
+    } else if (a.startsWith('--')) throw new UsageError(`unknown option ${a}`);
+    else out.positional.push(a);
+  }
+  return out;
+}
+
+function targetOf(p: Parsed): Target {
+  const t: Target = { save: p.flags.has('--save'), raw: p.flags.has('--raw') };
+  const card = p.values.get('--card');
+  const profile = p.values.get('--profile');
+  const reader = p.values.get('--reader');
+  if (card !== undefined) t.card = card;
+  if (profile !== undefined) t.profile = profile;
+  if (reader !== undefined) t.reader = reader;
+  return t;
+}
+
+function printReport(path: string, target: string, r: ReplayReport, io: Io): void {
+  const out: string[] = [`trace ${path} against ${target}`];
+  for (const d of r.differences) {
+    out.push(`#${d.index} (line ${d.line}) ${d.command}`);
+    if (d.marked) {
+      out.push(`  expected: ${d.marked.expected}`);
+      out.push(`  actual:   ${d.marked.actual}`);
+    } else {
+      out.push(`  expected: ${d.expected}`);
+      out.push(`  actual:   ${d.actual}`);
+    }
+  }
+  if (r.aborted) out.push(`aborted: ${r.aborted}`);
+  const same = r.exchanges - r.masked - r.differences.filter((d) => d.kind !== 'atr').length;
+  out.push(
+    `${r.exchanges} exchanges, ${r.resets} resets: ${same} identical, ${r.masked} equal under masks, ${r.differences.length} different — ${r.ok ? 'OK' : 'DIFFERENT'}`,
+  );
+  io.out(out.join('\n') + '\n');
+}
+
+async function replay(args: string[], io: Io): Promise<number> {
+  const p = parseArgs(args, ['--json', '--save', '--raw'], ['--card', '--profile', '--reader']);
+  if (p.positional.length !== 1 || p.afterDashes) throw new UsageError('trace replay wants one trace file');
+  const path = p.positional[0]!;
+  const trace = loadTrace(path);
+  if (trace.exchanges.length === 0) throw new UsageError(`${path}: the trace holds no exchange (truncated?)`);
+  const target = await openTarget(targetOf(p));
+  let report: ReplayReport;
+  try {
+    report = await replayTrace(trace, target.channel);
+  } finally {
+    await target.close();
+  }
+  if (p.flags.has('--json')) {
+    io.out(JSON.stringify({ trace: path, target: target.describe, ...report }, null, 2) + '\n');
+  } else printReport(path, target.describe, report, io);
+  return report.ok ? 0 : 1;
+}
+
+function stepsFromArgs(p: Parsed): ScriptStep[] {
+  if (p.afterDashes !== undefined) {
+    if (p.positional.length) throw new UsageError('give a script file or APDUs after --, not both');
+    if (p.afterDashes.length === 0) throw new UsageError('no APDU after --');
+    return p.afterDashes.map((a, i) => {
+      if (/^reset$/i.test(a)) return { type: 'reset', line: i + 1, comments: [] };
+      const bytes = parsed(`APDU ${i + 1}`, () => fromHex(a));
+      parsed(`APDU ${i + 1}`, () => CommandApdu.decode(bytes));
+      return { type: 'apdu', command: bytes, line: i + 1, comments: [] };
+    });
+  }
+  if (p.positional.length !== 1)
+    throw new UsageError('trace record wants a scriptor script file, or APDUs after --');
+  const path = p.positional[0]!;
+  const text = readText(path, 'script');
+  return parsed(path, () => parseScriptorScript(text));
+}
+
+async function record(args: string[], io: Io): Promise<number> {
+  const p = parseArgs(
+    args,
+    ['--save', '--raw', '--no-timing'],
+    ['--card', '--profile', '--reader', '--out', '--comment'],
+  );
+  const out = p.values.get('--out');
+  if (!out) throw new UsageError('trace record needs --out <trace>');
+  const steps = stepsFromArgs(p);
+  const target = await openTarget(targetOf(p));
+  let sink: FileTraceSink;
+  try {
+    sink = new FileTraceSink(out);
+  } catch (e) {
+    await target.close();
+    throw new UsageError(`cannot write '${out}': ${(e as Error).message}`);
+  }
+  const comment = p.values.get('--comment');
+  const rec = new RecordingChannel(target.channel, sink, {
+    tool: 'meterpurse trace record',
+    timing: !p.flags.has('--no-timing'),
+    ...(comment ? { notes: [comment] } : {}),
+  });
+  let failed: string | undefined;
+  let n = 0;
+  try {
+    for (const s of steps) {
+      for (const c of s.comments) rec.comment(c.trim());
+      if (s.type === 'reset') await rec.reset();
+      else {
+        const r = await rec.transmit(CommandApdu.decode(s.command));
+        n++;
+        io.out(`> ${spacedHex(s.command)}\n< ${responseText(r.encode())}\n`);
+      }
+    }
+  } catch (e) {
+    if (!(e instanceof CardChannelError)) throw e;
+    failed = e.message;
+  } finally {
+    await rec.disconnect();
+    await target.close();
+  }
+  if (failed) {
+    io.err(`trace record: the channel failed after ${n} exchanges: ${failed} (recorded in ${out})\n`);
+    return 2;
+  }
+  io.err(`trace record: ${n} exchanges written to ${out}\n`);
+  return 0;
+}
+
+async function importLog(args: string[], io: Io): Promise<number> {
+  const p = parseArgs(args, ['--pcsc-spy', '--scriptor-output'], ['--out']);
+  const kinds = ['--pcsc-spy', '--scriptor-output'].filter((k) => p.flags.has(k));
+  if (kinds.length !== 1) throw new UsageError('trace import wants one of --pcsc-spy, --scriptor-output');
+  if (p.positional.length !== 1) throw new UsageError('trace import wants one log file');
+  const path = p.positional[0]!;
+  const text = readText(path, 'log');
+  const trace = parsed(path, () =>
+    kinds[0] === '--pcsc-spy' ? importPcscSpy(text) : importScriptorOutput(text),
+  );
+  return write(p.values.get('--out'), trace.format(), io);
+}
+
+function write(out: string | undefined, text: string, io: Io): number {
+  if (out === undefined) {
+    io.out(text);
+    return 0;
+  }
+  try {
+    writeFileSync(out, text);
+  } catch (e) {
+    throw new UsageError(`cannot write '${out}': ${(e as Error).message}`);
+  }
+  return 0;
+}
+
+async function exportTrace(args: string[], io: Io): Promise<number> {
+  const p = parseArgs(args, ['--scriptor'], ['--out']);
+  if (!p.flags.has('--scriptor'))
+    throw new UsageError('trace export wants --scriptor (the one export format)');
+  if (p.positional.length !== 1) throw new UsageError('trace export wants one trace file');
+  return write(p.values.get('--out'), exportScriptorScript(loadTrace(p.positional[0]!)), io);
+}
+
+async function check(args: string[], io: Io): Promise<number> {
+  const p = parseArgs(args, ['--json'], []);
+  if (p.positional.length !== 1) throw new UsageError('trace check wants one trace file');
+  const path = p.positional[0]!;
+  const t = loadTrace(path);
+  const summary = {
+    trace: path,
+    reader: t.header.reader ?? null,
+    protocol: t.header.protocol ?? null,
+    atr: t.header.atr ? spacedHex(t.header.atr) : null,
+    exchanges: t.exchanges.length,
+    resets: t.events.filter((e) => e.type === 'reset').length,
+    errors: t.exchanges.filter((e) => e.error !== undefined).length,
+    rules: t.header.rules.length,
+    masks: t.exchanges.filter((e) => e.commandMask || e.responseMask).length,
+  };
+  if (p.flags.has('--json')) io.out(JSON.stringify(summary, null, 2) + '\n');
+  else
+    io.out(
+      `${path}: well-formed trace, ${summary.exchanges} exchanges (${summary.errors} errors), ${summary.resets} resets, ${summary.rules} mask rules, ${summary.masks} masked exchanges\n`,
+    );
+  return 0;
+}
+
+const SUB: Record<string, (args: string[], io: Io) => Promise<number>> = {
+  replay,
+  record,
+  import: importLog,
+  export: exportTrace,
+  check,
+};
+
+/** `meterpurse trace <replay|record|import|export|check> …` */
+export const traceCommand: Command = {
+  path: ['trace'],
+  summary:
+    'APDU traces for test labs: replay against a card, record, import pcsc-spy/scriptor, export scriptor',
+  usage: USAGE,
+  async run(args: string[], io: Io): Promise<number> {
+    const sub = args[0];
+    const f = sub !== undefined ? SUB[sub] : undefined;
+    if (!f) throw new UsageError(`want one of ${Object.keys(SUB).join(', ')}; usage: meterpurse ${USAGE}`);
+    try {
+      return await f(args.slice(1), io);
+    } catch (e) {
+      // Channel failures while opening or replaying are the lab's problem to see, not a crash.
+      if (e instanceof CardChannelError) throw new UsageError(e.message);
+      throw e;
+    }
+  },
+};
