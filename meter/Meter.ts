@@ -1,9 +1,10 @@
-import { toHex } from '../card/util/hex.js';
+import { fromHex, toHex } from '../card/util/hex.js';
 import type { CreditRegister } from './CreditRegister.js';
 import { type DisplayModel, type SupplyState } from './Display.js';
 import { ClockBackwardsError, MeterStateError } from './errors.js';
 import { EventLog, type EventKind } from './events/EventLog.js';
 import { FriendlyHours, type FriendlyHoursSpec } from './FriendlyHours.js';
+import { StateReader, type StateObject } from './internal/state.js';
 import { ConsumptionLog, type ConsumptionLogOptions } from './logs/ConsumptionLog.js';
 import { MeterReadings, READING_FLAGS } from './MeterReadings.js';
 import { SupplySwitch } from './SupplySwitch.js';
@@ -54,6 +55,15 @@ export interface Commissioning {
   time?: number | RtcTime;
 }
 
+/**
+ * The meter's whole state as it would sit in non-volatile memory: plain JSON-safe data (tariff
+ * tables in their binary form as hex). `Meter.restore` rebuilds an identical meter from it.
+ */
+export type MeterSnapshot = StateObject;
+
+const TRANSFER_STATES: readonly TransferState[] = ['idle', 'card', 'host', 'done', 'failed'];
+const COMMODITIES: readonly Commodity[] = ['electricity', 'gas', 'water', 'heat'];
+
 /** Where a transfer of credit into the meter stands (shown on the display). */
 export type TransferState = 'idle' | 'card' | 'host' | 'done' | 'failed';
 
@@ -92,7 +102,7 @@ function meterIdArg(id: Uint8Array | undefined): Uint8Array {
 export class Meter {
   readonly commodity: Commodity;
   readonly schedule: TariffSchedule;
-  readonly events: EventLog;
+  #events: EventLog;
   readonly supply: SupplySwitch;
   readonly friendly: FriendlyHours;
   readonly #register: CreditRegister;
@@ -131,7 +141,7 @@ export class Meter {
     this.#meterId = meterIdArg(options.meterId);
     this.#now = seconds(options.start, 'start');
     this.schedule = new TariffSchedule(options.tariff ?? TariffTable.example());
-    this.events = new EventLog(options.eventCapacity ?? 256);
+    this.#events = new EventLog(options.eventCapacity ?? 256);
     this.supply = new SupplySwitch(this.commodity === 'electricity' ? 'relay' : 'valve');
     this.friendly = new FriendlyHours(options.friendly ?? {});
     this.#register = register;
@@ -148,6 +158,11 @@ export class Meter {
   #record(kind: EventKind, data = 0): void {
     this.events.record(this.#now, kind, data);
     this.#flags |= (READING_FLAGS as Partial<Record<EventKind, number>>)[kind] ?? 0;
+  }
+
+  /** The bounded event log (tamper, supply, credit, clock and tariff events). */
+  get events(): EventLog {
+    return this.#events;
   }
 
   /** RTC, seconds since 2000-01-01. */
@@ -506,6 +521,138 @@ export class Meter {
     this.#dayCache = -1;
     this.supply.connect();
     this.#record('commissioned', c.initialCredit);
+  }
+
+  /**
+   * The whole state — RTC, registers, token exchanger, logs, events, relay, tariffs — as it sits in
+   * NVM. A meter restored from it behaves exactly as this one would from here on.
+   */
+  snapshot(): MeterSnapshot {
+    const pending = this.schedule.pending;
+    return {
+      version: 1,
+      commodity: this.commodity,
+      meterId: toHex(this.#meterId),
+      now: this.#now,
+      powered: this.#powered,
+      byStep: [...this.#byStep],
+      sinceCredit: [...this.#sinceCredit],
+      flags: this.#flags,
+      reference: this.#reference,
+      total: this.#total,
+      reverseTotal: this.#reverseTotal,
+      lastPower: this.#lastPowerW,
+      cutoffs: this.#cutoffs,
+      offSeconds: this.#offSeconds,
+      cover: this.#cover,
+      reverse: this.#reverse,
+      theft: this.#theft,
+      friendlyDebtNoted: this.#friendlyDebtNoted,
+      transfer: this.#transfer,
+      friendly: {
+        nightFrom: this.friendly.nightFrom,
+        nightTo: this.friendly.nightTo,
+        weekends: this.friendly.weekends,
+        holidays: this.friendly.holidays,
+      },
+      tariff: toHex(this.schedule.active.encode()),
+      pendingTariff: pending ? toHex(pending.table.encode()) : null,
+      activateAt: pending ? pending.activateAt : null,
+      exchanger: this.#exchanger.saveState(),
+      log: this.#log.saveState(),
+      events: this.events.saveState(),
+      supply: this.supply.saveState(),
+    };
+  }
+
+  /**
+   * Rebuilds a meter from `snapshot()` output (for example after it went through JSON), on the
+   * given credit register.
+   * @throws RangeError naming the first bad field; MalformedDataError or TariffTableError for a bad
+   * tariff table in it.
+   */
+  static restore(snapshot: MeterSnapshot, register: CreditRegister): Meter {
+    const r = new StateReader(snapshot, 'snapshot');
+    r.int('version', 1, 1);
+    const ex = r.child('exchanger');
+    const lg = r.child('log');
+    const fr = r.child('friendly');
+    const id = fromHex(r.hex('meterId'));
+    if (id.length !== 3) throw new RangeError('snapshot.meterId must be 3 bytes');
+    const now = r.int('now', 0, RTC_MAX_SECONDS);
+    const m = new Meter(
+      {
+        start: now,
+        commodity: r.oneOf('commodity', COMMODITIES),
+        meterId: id,
+        tariff: TariffTable.decode(fromHex(r.hex('tariff'))),
+        exchanger: {
+          tokenSize: ex.int('tokenSize', 1),
+          requestSize: ex.int('requestSize', 1),
+          lowCreditThreshold: ex.int('lowCreditThreshold'),
+          emergencyCredit: ex.int('emergencyCredit'),
+          retrySeconds: ex.int('retrySeconds', 1),
+        },
+        friendly: {
+          nightFrom: fr.int('nightFrom', 0, 1439),
+          nightTo: fr.int('nightTo', 0, 1440),
+          weekends: fr.bool('weekends'),
+          holidays: fr.bool('holidays'),
+        },
+        log: { minuteUnit: lg.int('minuteUnit', 1, 65535), totalUnit: lg.int('totalUnit', 1, 65535) },
+      },
+      register,
+    );
+    const pendingHex = r.optionalHex('pendingTariff');
+    if (pendingHex !== null)
+      m.schedule.load(TariffTable.decode(fromHex(pendingHex)), r.int('activateAt', 0, RTC_MAX_SECONDS), now);
+    const byStep = r.ints('byStep', MAX_STEPS);
+    const sinceCredit = r.ints('sinceCredit', MAX_STEPS);
+    const supply = r.child('supply');
+    const v = {
+      powered: r.bool('powered'),
+      flags: r.int('flags', 0, 0xffff),
+      reference: r.int('reference', 0, 0xffffffff),
+      total: r.int('total'),
+      reverseTotal: r.int('reverseTotal'),
+      lastPower: r.int('lastPower'),
+      cutoffs: r.int('cutoffs'),
+      offSeconds: r.int('offSeconds'),
+      cover: r.bool('cover'),
+      reverse: r.bool('reverse'),
+      theft: r.bool('theft'),
+      friendlyDebtNoted: r.bool('friendlyDebtNoted'),
+      transfer: r.oneOf('transfer', TRANSFER_STATES),
+      log: ConsumptionLog.fromState(snapshot['log'] as StateObject),
+      events: EventLog.fromState(snapshot['events'] as StateObject),
+      connected: supply.bool('connected'),
+      operations: supply.int('operations'),
+    };
+    const reasonRaw = (snapshot['supply'] as StateObject)['reason'];
+    m.supply.loadState({
+      connected: v.connected,
+      reason: reasonRaw === 'credit' || reasonRaw === 'manual' ? reasonRaw : null,
+      operations: v.operations,
+    });
+    m.#exchanger.loadState(snapshot['exchanger'] as StateObject);
+    m.#byStep.splice(0, MAX_STEPS, ...byStep);
+    m.#sinceCredit.splice(0, MAX_STEPS, ...sinceCredit);
+    m.#powered = v.powered;
+    m.#flags = v.flags;
+    m.#reference = v.reference;
+    m.#total = v.total;
+    m.#reverseTotal = v.reverseTotal;
+    m.#lastPowerW = v.lastPower;
+    m.#cutoffs = v.cutoffs;
+    m.#offSeconds = v.offSeconds;
+    m.#cover = v.cover;
+    m.#reverse = v.reverse;
+    m.#theft = v.theft;
+    m.#friendlyDebtNoted = v.friendlyDebtNoted;
+    m.#transfer = v.transfer;
+    m.#log = v.log;
+    m.#events = v.events;
+    return m;
   }
 
   /** Mean rate over the last step: W (electricity, heat) or L/h (gas, water). */

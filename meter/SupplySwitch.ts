@@ -46,6 +46,23 @@ export class SupplySwitch {
     return true;
   }
 
+  /** Position, reason and operation count (part of `Meter.snapshot`). */
+  saveState(): { connected: boolean; reason: OffReason | null; operations: number } {
+    return { connected: this.#connected, reason: this.#reason ?? null, operations: this.#operations };
+  }
+
+  /** @throws RangeError when the state is inconsistent. */
+  loadState(s: { connected: boolean; reason: OffReason | null; operations: number }): void {
+    if (typeof s.connected !== 'boolean') throw new RangeError('snapshot.supply.connected must be a boolean');
+    if (s.connected ? s.reason !== null : s.reason !== 'credit' && s.reason !== 'manual')
+      throw new RangeError('snapshot.supply.reason must be null when connected, credit or manual when not');
+    if (!Number.isSafeInteger(s.operations) || s.operations < 0)
+      throw new RangeError('snapshot.supply.operations must be a non-negative integer');
+    this.#connected = s.connected;
+    this.#reason = s.reason ?? undefined;
+    this.#operations = s.operations;
+  }
+
   /** "relay closed", "valve open"… as a display word. */
   describe(): string {
     if (this.kind === 'relay') return this.#connected ? 'relay closed' : 'relay OPEN';

@@ -1,6 +1,9 @@
 import type { CreditRegister } from './CreditRegister.js';
 import { CreditRefusedError } from './errors.js';
 import type { EventKind } from './events/EventLog.js';
+import { StateReader, type StateObject } from './internal/state.js';
+
+const REGISTER_STATES: readonly RegisterState[] = ['unknown', 'available', 'empty', 'refused'];
 
 /** Denominator of the carried cost fraction: quantity per price unit (1e6 mWh = 1 kWh, 1e6 mL = 1 m³) × 100 %. */
 export const COST_DENOMINATOR = 100_000_000;
@@ -374,6 +377,82 @@ export class TokenExchanger {
     if (!Number.isSafeInteger(units) || units < 0)
       throw new RangeError(`units must be a safe non-negative integer, got ${units}`);
     this.#tank += units;
+  }
+
+  /** The exchanger's registers as they sit in NVM (part of `Meter.snapshot`). JSON-safe. */
+  saveState(): StateObject {
+    return {
+      tokenSize: this.tokenSize,
+      requestSize: this.requestSize,
+      lowCreditThreshold: this.lowCreditThreshold,
+      emergencyCredit: this.emergencyCredit,
+      retrySeconds: this.retrySeconds,
+      token: this.#token,
+      tank: this.#tank,
+      fraction: this.#fraction,
+      debt: this.#debt,
+      emergencyLeft: this.#emergencyLeft,
+      emergencyOwed: this.#emergencyOwed,
+      state: this.#state,
+      retryAt: this.#retryAt,
+      refresh: this.#refresh,
+      fresh: this.#fresh,
+      lastBalance: this.#lastBalance,
+      balanceKnown: this.#balanceKnown,
+      lastTokensArmed: this.#lastTokensArmed,
+      lowArmed: this.#lowArmed,
+      drawn: this.#drawn,
+      charged: this.#charged,
+      requests: this.#requests,
+      inArrears: this.#inArrears,
+    };
+  }
+
+  /**
+   * Loads registers saved by `saveState` (options are taken at construction). All fields are
+   * checked before any is set.
+   * @throws RangeError naming the first bad field.
+   */
+  loadState(state: StateObject): void {
+    const r = new StateReader(state, 'snapshot.exchanger');
+    const v = {
+      token: r.int('token'),
+      tank: r.int('tank'),
+      fraction: r.int('fraction', 0, COST_DENOMINATOR - 1),
+      debt: r.int('debt'),
+      emergencyLeft: r.int('emergencyLeft'),
+      emergencyOwed: r.int('emergencyOwed'),
+      state: r.oneOf('state', REGISTER_STATES),
+      retryAt: r.int('retryAt'),
+      refresh: r.bool('refresh'),
+      fresh: r.bool('fresh'),
+      lastBalance: r.int('lastBalance'),
+      balanceKnown: r.bool('balanceKnown'),
+      lastTokensArmed: r.bool('lastTokensArmed'),
+      lowArmed: r.bool('lowArmed'),
+      drawn: r.int('drawn'),
+      charged: r.int('charged'),
+      requests: r.int('requests'),
+      inArrears: r.bool('inArrears'),
+    };
+    this.#token = v.token;
+    this.#tank = v.tank;
+    this.#fraction = v.fraction;
+    this.#debt = v.debt;
+    this.#emergencyLeft = v.emergencyLeft;
+    this.#emergencyOwed = v.emergencyOwed;
+    this.#state = v.state;
+    this.#retryAt = v.retryAt;
+    this.#refresh = v.refresh;
+    this.#fresh = v.fresh;
+    this.#lastBalance = v.lastBalance;
+    this.#balanceKnown = v.balanceKnown;
+    this.#lastTokensArmed = v.lastTokensArmed;
+    this.#lowArmed = v.lowArmed;
+    this.#drawn = v.drawn;
+    this.#charged = v.charged;
+    this.#requests = v.requests;
+    this.#inArrears = v.inArrears;
   }
 
   /** Zeroes every register (commissioning). */

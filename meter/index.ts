@@ -44,3 +44,4 @@ export { createSimulatedCredit } from './sim/SimulatedCredit.js';
 export type { CreditRegisterFactory, SimulatedCredit } from './sim/SimulatedCredit.js';
 export { register, diCreditRegister, diMeter, diMeterOptions } from './tokens.js';
 export type { MeterRegistration } from './tokens.js';
+export type { MeterSnapshot } from './Meter.js';

@@ -1,5 +1,6 @@
 import { MalformedDataError } from '../../card/iso7816/errors.js';
-import { RtcTime } from '../tariff/RtcTime.js';
+import { StateReader, type StateObject } from '../internal/state.js';
+import { RTC_MAX_SECONDS, RtcTime } from '../tariff/RtcTime.js';
 
 /**
  * Event kinds and their one-byte codes in the NVM/card encoding. Tamper and supply events come
@@ -118,6 +119,45 @@ export class EventLog {
     this.#head = 0;
     this.#dropped = 0;
     this.#counts.clear();
+  }
+
+  /** Ring, counts and dropped count (part of `Meter.snapshot`). JSON-safe. */
+  saveState(): StateObject {
+    return {
+      capacity: this.capacity,
+      ring: this.#ring.map((e) => ({ at: e.at, kind: e.kind, data: e.data })),
+      head: this.#head,
+      dropped: this.#dropped,
+      counts: Object.fromEntries(this.#counts),
+    };
+  }
+
+  /** Rebuilds a log from `saveState`. @throws RangeError naming the first bad field. */
+  static fromState(state: StateObject): EventLog {
+    const r = new StateReader(state, 'snapshot.events');
+    const log = new EventLog(r.int('capacity', 1, 65535));
+    const kinds = Object.keys(EVENT_CODES) as EventKind[];
+    const ring = r
+      .list('ring', log.capacity)
+      .map((e) =>
+        Object.freeze({
+          at: e.int('at', 0, RTC_MAX_SECONDS),
+          kind: e.oneOf('kind', kinds),
+          data: e.int('data', 0, 0xffffffff),
+        }),
+      );
+    const head = r.int('head', 0, Math.max(0, ring.length - 1));
+    const dropped = r.int('dropped', 0, 0xffffffff);
+    const counts = r.child('counts');
+    const c = new Map<EventKind, number>();
+    for (const k of kinds) {
+      if ((state['counts'] as StateObject)[k] !== undefined) c.set(k, counts.int(k));
+    }
+    log.#ring.push(...ring);
+    log.#head = head;
+    log.#dropped = dropped;
+    for (const [k, n] of c) log.#counts.set(k, n);
+    return log;
   }
 
   encode(): Uint8Array {

@@ -1,5 +1,6 @@
 import { MalformedDataError } from '../../card/iso7816/errors.js';
-import { civilOf, DAY_SECONDS, RtcTime } from '../tariff/RtcTime.js';
+import { StateReader, type StateObject } from '../internal/state.js';
+import { civilOf, DAY_SECONDS, RTC_MAX_SECONDS, RtcTime } from '../tariff/RtcTime.js';
 
 export const MINUTE_SLOTS = 1440;
 export const DAY_SLOTS = 7;
@@ -179,6 +180,74 @@ export class ConsumptionLog {
   /** Valid monthly totals, oldest first (up to 12). */
   months(): Uint32Array {
     return ring(this.#months, this.#moHead, this.#moCount);
+  }
+
+  /** Everything the log holds, accumulators and carries included (part of `Meter.snapshot`). JSON-safe. */
+  saveState(): StateObject {
+    return {
+      minuteUnit: this.minuteUnit,
+      totalUnit: this.totalUnit,
+      minutes: [...this.#minutes],
+      mHead: this.#mHead,
+      mCount: this.#mCount,
+      mAcc: this.#mAcc,
+      mCarry: this.#mCarry,
+      openMinute: this.#openMinute,
+      days: [...this.#days],
+      dHead: this.#dHead,
+      dCount: this.#dCount,
+      dAcc: this.#dAcc,
+      months: [...this.#months],
+      moHead: this.#moHead,
+      moCount: this.#moCount,
+      moAcc: this.#moAcc,
+      openMonth: this.#openMonth,
+      saturated: this.#saturated,
+    };
+  }
+
+  /** Rebuilds a log from `saveState`. @throws RangeError naming the first bad field. */
+  static fromState(state: StateObject): ConsumptionLog {
+    const r = new StateReader(state, 'snapshot.log');
+    const openMinute = r.int('openMinute', 0, RTC_MAX_SECONDS);
+    if (openMinute % 60 !== 0) throw new RangeError('snapshot.log.openMinute must be a whole minute');
+    const log = new ConsumptionLog(openMinute, {
+      minuteUnit: r.int('minuteUnit', 1, 65535),
+      totalUnit: r.int('totalUnit', 1, 65535),
+    });
+    const minutes = r.ints('minutes', MINUTE_SLOTS, 0, 0xffff);
+    const days = r.ints('days', DAY_SLOTS, 0, 0xffffffff);
+    const months = r.ints('months', MONTH_SLOTS, 0, 0xffffffff);
+    const v = {
+      mHead: r.int('mHead', 0, MINUTE_SLOTS - 1),
+      mCount: r.int('mCount', 0, MINUTE_SLOTS),
+      mAcc: r.int('mAcc'),
+      mCarry: r.int('mCarry', 0, log.minuteUnit - 1),
+      dHead: r.int('dHead', 0, DAY_SLOTS - 1),
+      dCount: r.int('dCount', 0, DAY_SLOTS),
+      dAcc: r.int('dAcc'),
+      moHead: r.int('moHead', 0, MONTH_SLOTS - 1),
+      moCount: r.int('moCount', 0, MONTH_SLOTS),
+      moAcc: r.int('moAcc'),
+      openMonth: r.int('openMonth'),
+      saturated: r.int('saturated', 0, 0xffff),
+    };
+    log.#minutes.set(minutes);
+    log.#days.set(days);
+    log.#months.set(months);
+    log.#mHead = v.mHead;
+    log.#mCount = v.mCount;
+    log.#mAcc = v.mAcc;
+    log.#mCarry = v.mCarry;
+    log.#dHead = v.dHead;
+    log.#dCount = v.dCount;
+    log.#dAcc = v.dAcc;
+    log.#moHead = v.moHead;
+    log.#moCount = v.moCount;
+    log.#moAcc = v.moAcc;
+    log.#openMonth = v.openMonth;
+    log.#saturated = v.saturated;
+    return log;
   }
 
   /** The binary form drawn in the class comment. */
