@@ -159,7 +159,11 @@ describe('token exchanger: tank of 10-unit tokens refilled by 100-unit requests'
       friendly: { nightFrom: 22 * 60, nightTo: 7 * 60 },
     });
     await m.service();
-    await run(m, 10 * 60, TEN_UNITS); // 21:00 → 07:00, 10 units a minute; credit runs out at 22:40
+    await run(m, 2 * 60, TEN_UNITS); // 21:00 → 23:00, 10 units a minute; credit runs out at 22:40
+    expect(m.supply.connected).toBe(true);
+    expect(m.display().state).toBe('friendly-credit');
+    expect(m.display().debt).toBe(200);
+    await run(m, 8 * 60, TEN_UNITS); // → 07:00
     expect(m.supply.connected).toBe(false);
     const off = m.events.entries().find((e) => e.kind === 'supply-off')!;
     expect(RtcTime.fromSeconds(off.at).toString()).toBe('261124070000');
