@@ -167,3 +167,26 @@ export function transferAuthInput(
 export function tokenAuthInput(meterId: Uint8Array, units: number, svmCounter: number): Uint8Array {
   return concatBytes(ascii('K'), meterId, be16(units), be32(svmCounter));
 }
+
+/**
+ * HOST CREDIT authorisation input (under K_svm):
+ * `'H' ‖ meter id(3) ‖ amount(4) ‖ host tx id(8) ‖ SVM counter(4)`.
+ */
+export function hostCreditAuthInput(
+  meterId: Uint8Array,
+  amount: number,
+  txId: Uint8Array,
+  svmCounter: number,
+): Uint8Array {
+  return concatBytes(ascii('H'), meterId, be32(amount), txId, be32(svmCounter));
+}
+
+/** Signed SVM state input (under K_svm): `'R' ‖ meter id(3) ‖ balance(4) ‖ SVM counter(4) ‖ challenge(8)`. */
+export function svmStateMacInput(
+  meterId: Uint8Array,
+  balance: number,
+  svmCounter: number,
+  challenge: Uint8Array,
+): Uint8Array {
+  return concatBytes(ascii('R'), meterId, be32(balance), be32(svmCounter), challenge);
+}

@@ -34,12 +34,22 @@ export const INS_AUTH_INIT = 0x10;
 export const INS_AUTH_FINISH = 0x12;
 export const INS_TRANSFER_AUTH = 0x14;
 export const INS_TOKEN_AUTH = 0x18;
+/** Seed 000 host protocol, terminal side (Figs. 1-3). */
+export const INS_HOST_INIT = 0x20;
+export const INS_HOST_COMMAND = 0x22;
+export const INS_HOST_FINISH = 0x24;
+
+/** Seed 000 command headers H. */
+export const HOST_VALUE_STORE = 0x01;
+export const HOST_TARIFF_MODE = 0x02;
+export const HOST_USAGE_CHECK = 0x03;
 
 // SVM proprietary instructions, CLA 80.
 export const INS_BEGIN_TRANSFER = 0x30;
 export const INS_COMPLETE_TRANSFER = 0x32;
 export const INS_CANCEL_TRANSFER = 0x36;
 export const INS_TOKEN_REQUEST = 0x40;
+export const INS_HOST_CREDIT = 0x44;
 export const INS_READ_STATE = 0x5c;
 
 /** Purse identifiers (profile-extensible). */

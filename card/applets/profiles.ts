@@ -116,8 +116,8 @@ export interface MeterModuleConfig {
 }
 
 const PURSE_INS = [0x84, 0x82, 0xb2, 0xdc, 0x20, 0x24, 0x5c, 0x54, 0x52];
-const SAM_INS = [0x10, 0x12, 0x14, 0x18];
-const SVM_INS = [0x84, 0x5c, 0x30, 0x32, 0x36, 0x40];
+const SAM_INS = [0x10, 0x12, 0x14, 0x18, 0x20, 0x22, 0x24];
+const SVM_INS = [0x84, 0x5c, 0x30, 0x32, 0x36, 0x40, 0x44];
 
 function purseLayout(purses: readonly number[]): RecordLayout {
   const l: [string, number][] = [
@@ -146,6 +146,7 @@ const SVM_LAYOUT: RecordLayout = [
   ['v.recent', 88],
   ['v.log.head', 2],
   ...Array.from({ length: SVM_LOG_RECORDS }, (_, i) => [`v.log.${i}`, 29] as const),
+  ['v.hosttx', 16 * 8],
 ];
 
 function isoConfig(protocol: 'T=0' | 'T=1', atr: Uint8Array, dataSize: number): IsoCardConfig {

@@ -7,8 +7,8 @@ import type { CardChannel } from '../../reader/CardChannel.js';
 import type { CommandApdu } from '../iso7816/CommandApdu.js';
 import type { ResponseApdu } from '../iso7816/ResponseApdu.js';
 import { MalformedDataError } from '../iso7816/errors.js';
-import { equalBytes } from '../util/hex.js';
-import { u16, u32 } from '../applets/bytes.js';
+import { concatBytes, equalBytes } from '../util/hex.js';
+import { be32, u16, u32 } from '../applets/bytes.js';
 import { AID_SAM, AID_SVM } from '../applets/constants.js';
 import { PendingTransfer } from '../applets/svm/records.js';
 import * as A from './apdus.js';
@@ -73,6 +73,8 @@ export function decodeSvmState(d: Uint8Array): SvmState {
 
 /** The SAM and SVM of one meter, selected. */
 export class MeterModules {
+  #r3: Uint8Array | undefined;
+
   private constructor(
     readonly sam: CardChannel,
     readonly svm: CardChannel,
@@ -110,6 +112,63 @@ export class MeterModules {
     const mac = await expectOk(this.sam, A.tokenAuth(units, s.counter + 1), 'SAM TOKEN AUTH');
     const r = await expectOk(this.svm, A.tokenRequest(units, s.counter + 1, mac), 'SVM TOKEN REQUEST');
     return { granted: u16(r, 0), balance: u32(r, 2) };
+  }
+
+  /**
+   * Seed 000 steps 10-12 (host to meter): HOST INIT in the SAM.
+   * @returns S1t and R3 for the host.
+   */
+  async hostInit(n: number, r1: Uint8Array, r2: Uint8Array): Promise<{ s1t: Uint8Array; r3: Uint8Array }> {
+    const r = await expectOk(this.sam, A.hostInit(n, r1, r2), 'SAM HOST INIT');
+    this.#r3 = r.slice(8, 16);
+    return { s1t: r.slice(0, 8), r3: r.slice(8, 16) };
+  }
+
+  /**
+   * Seed 000 steps 14-16 for the value store command: SAM HOST COMMAND (checks S2h, decrypts the
+   * amount, authorises the SVM), SVM HOST CREDIT (exactly once per tx id), SVM READ STATE signed
+   * for R3, SAM HOST FINISH.
+   * @returns M for the host, and the amount, tx id and SVM balance after.
+   * @throws TransferError on any refusal (6300 for a wrong S2h).
+   */
+  async hostValueStore(
+    enAmnt: Uint8Array,
+    s2h: Uint8Array,
+  ): Promise<{ m: Uint8Array; amount: number; txId: Uint8Array; balance: number }> {
+    const s = await this.readState();
+    const auth = await expectOk(
+      this.sam,
+      A.hostCommand(0x01, concatBytes(enAmnt, s2h, be32(s.counter + 1))),
+      'SAM HOST COMMAND',
+    );
+    const amount = u32(auth, 0);
+    const txId = auth.slice(4, 12);
+    await expectOk(
+      this.svm,
+      A.hostCredit(amount, txId, s.counter + 1, auth.subarray(12, 20)),
+      'SVM HOST CREDIT',
+    );
+    const m = await this.hostFinish();
+    return { m: m.m, amount, txId, balance: m.balance };
+  }
+
+  /**
+   * Seed 000 steps 24 / 34: the SAM checks S2h over a tariff-mode (H = 02) or usage-check (H = 03)
+   * payload and hands back the authenticated payload for the meter core to apply.
+   */
+  async hostAuthenticated(h: 0x02 | 0x03, payload: Uint8Array, s2h: Uint8Array): Promise<Uint8Array> {
+    return expectOk(this.sam, A.hostCommand(h, concatBytes(payload, s2h)), 'SAM HOST COMMAND');
+  }
+
+  /** Steps 16 / 26 / 36: M = Encrypt(Balance ‖ ID, Ks) over the SVM state signed for R3. */
+  async hostFinish(): Promise<{ m: Uint8Array; balance: number }> {
+    const r3 = this.#r3;
+    if (!r3) throw new TransferError('SAM HOST FINISH', undefined, 'no host session (hostInit first)');
+    const st = await expectOk(this.svm, A.readStateSigned(r3), 'SVM READ STATE (signed)');
+    const mac = st.subarray(st.length - 8);
+    const m = await expectOk(this.sam, A.hostFinish(u32(st, 0), u32(st, 8), mac), 'SAM HOST FINISH');
+    this.#r3 = undefined;
+    return { m, balance: u32(st, 0) };
   }
 }
 

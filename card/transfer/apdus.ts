@@ -14,6 +14,10 @@ import {
   INS_COMPLETE_TRANSFER,
   INS_DEBIT,
   INS_GET_CHALLENGE,
+  INS_HOST_COMMAND,
+  INS_HOST_CREDIT,
+  INS_HOST_FINISH,
+  INS_HOST_INIT,
   INS_LOAD,
   INS_MUTUAL_AUTHENTICATE,
   INS_READ_PURSE,
@@ -220,6 +224,50 @@ export function tokenRequest(units: number, svmCounter: number, mac: Uint8Array)
     p1: 0,
     p2: 0,
     data: concatBytes(be16(units), be32(svmCounter), mac),
+    ne: LE,
+  });
+}
+
+/** SVM READ STATE 80 5C 01 00 08 challenge 00: the state signed with K_svm for the SAM's R3. */
+export function readStateSigned(challenge: Uint8Array): CommandApdu {
+  return new CommandApdu({ cla: 0x80, ins: INS_READ_STATE, p1: 1, p2: 0, data: challenge, ne: LE });
+}
+
+/** SAM HOST INIT 80 20 00 n 10 R1 ‖ R2 00. */
+export function hostInit(n: number, r1: Uint8Array, r2: Uint8Array): CommandApdu {
+  return new CommandApdu({ cla: 0x80, ins: INS_HOST_INIT, p1: 0, p2: n, data: concatBytes(r1, r2), ne: LE });
+}
+
+/** SAM HOST COMMAND 80 22 H 00 Lc data 00. */
+export function hostCommand(h: number, data: Uint8Array): CommandApdu {
+  return new CommandApdu({ cla: 0x80, ins: INS_HOST_COMMAND, p1: h, p2: 0, data, ne: LE });
+}
+
+/** SAM HOST FINISH 80 24 00 00 10 balance ‖ SVM counter ‖ MAC 00. */
+export function hostFinish(balance: number, svmCounter: number, mac: Uint8Array): CommandApdu {
+  return new CommandApdu({
+    cla: 0x80,
+    ins: INS_HOST_FINISH,
+    p1: 0,
+    p2: 0,
+    data: concatBytes(be32(balance), be32(svmCounter), mac),
+    ne: LE,
+  });
+}
+
+/** SVM HOST CREDIT 80 44 00 00 18 amount ‖ tx id ‖ SVM counter ‖ MAC 00. */
+export function hostCredit(
+  amount: number,
+  txId: Uint8Array,
+  svmCounter: number,
+  mac: Uint8Array,
+): CommandApdu {
+  return new CommandApdu({
+    cla: 0x80,
+    ins: INS_HOST_CREDIT,
+    p1: 0,
+    p2: 0,
+    data: concatBytes(be32(amount), txId, be32(svmCounter), mac),
     ne: LE,
   });
 }

@@ -6,7 +6,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { CommandApdu } from '../../card/iso7816/CommandApdu.js';
-import { toHex } from '../../card/util/hex.js';
+import { concatBytes, toHex } from '../../card/util/hex.js';
+import { HostProtocol } from '../../card/transfer/hostProtocol.js';
+import { deriveTerminalKey } from '../../card/crypto/keyHierarchy.js';
+
+const METER = Uint8Array.of(0, 1, 0x23);
 import { debitMacInput, loadMacInput, recordMacInput } from '../../card/applets/PurseCrypto.js';
 import { LogRecord } from '../../card/applets/purse/records.js';
 import type { World } from '../transfer/world.js';
@@ -36,8 +40,13 @@ const hexSw = (sw: number) => sw.toString(16).toUpperCase();
  * refused with one of `allowed` and the whole world's persistent state stays the same; then the
  * unchanged command is accepted (so it was the one byte that mattered).
  */
-function sweep(w: World, os: 'card' | 'sam' | 'svm', make: () => CommandApdu, allowed: string[]): void {
-  const length = make().nc;
+function sweep(
+  w: World,
+  os: 'card' | 'sam' | 'svm',
+  make: () => CommandApdu,
+  allowed: string[],
+  length = make().nc,
+): void {
   for (let i = 0; i < length; i++) {
     for (const mask of [0x01, 0x80]) {
       const before = [image(w.card.store), image(w.sam.store), image(w.svm.store)];
@@ -133,6 +142,30 @@ describe('one-byte changes are refused with no state change', () => {
     ok(w.card.os, prepareLoad(w, 1));
     const rec = ok(w.card.os, A.readLogRecord(1));
     sweep(w, 'svm', () => A.cancelWithRecord(rec), ['6300', '6A80']);
+  });
+
+  it('HOST COMMAND (EnAmnt, S2h), HOST CREDIT (amount, tx id, counter, MAC), HOST FINISH (state, MAC)', () => {
+    const w = poweredWorld();
+    const host = new HostProtocol(w.issuer.crypto.cipher);
+    const kt = deriveTerminalKey(w.issuer.crypto.cipher, w.issuer.hostKeys[1]![1], METER);
+    const tx = Uint8Array.from([0x74, 0x78, 0, 0, 0, 0, 0, 1]);
+    let ks: Uint8Array = new Uint8Array(16);
+    let r3: Uint8Array = new Uint8Array(8);
+    const command = () => {
+      const r = ok(w.sam.os, A.hostInit(1, new Uint8Array(8).fill(1), new Uint8Array(8).fill(2)));
+      ks = host.sessionKey(kt, new Uint8Array(8).fill(1));
+      r3 = r.slice(8, 16);
+      const en = host.encryptAmount(ks, 700, tx);
+      return A.hostCommand(1, concatBytes(en, host.s2(ks, 1, r3, en), Uint8Array.of(0, 0, 0, 1)));
+    };
+    // The SVM counter (last 4 bytes) is the meter's own input, bound by the SVM, not by S2h.
+    sweep(w, 'sam', command, ['6300'], 24);
+    const auth = ok(w.sam.os, command());
+    sweep(w, 'svm', () => A.hostCredit(700, tx, 1, auth.subarray(12, 20)), ['6300']);
+    expect(svmState(w).balance).toBe(700);
+    ok(w.sam.os, command());
+    const signed = ok(w.svm.os, A.readStateSigned(r3));
+    sweep(w, 'sam', () => A.hostFinish(u32(signed, 0), u32(signed, 8), signed.subarray(16, 24)), ['6300']);
   });
 
   it('TOKEN REQUEST (units, SVM counter, SAM MAC)', () => {

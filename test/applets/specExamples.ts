@@ -9,7 +9,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { CommandApdu } from '../../card/iso7816/CommandApdu.js';
 import { ResponseApdu } from '../../card/iso7816/ResponseApdu.js';
-import { concatBytes, toHex } from '../../card/util/hex.js';
+import { concatBytes, fromHex, toHex } from '../../card/util/hex.js';
+import { HostProtocol } from '../../card/transfer/hostProtocol.js';
+import { deriveTerminalKey } from '../../card/crypto/keyHierarchy.js';
 import { AID_PURSE, AID_SAM, AID_SVM } from '../../card/applets/constants.js';
 import {
   cardCryptogramInput,
@@ -20,7 +22,7 @@ import {
   transferAuthInput,
 } from '../../card/applets/PurseCrypto.js';
 import { MeterData } from '../../card/applets/purse/records.js';
-import { u32 } from '../../card/applets/bytes.js';
+import { be32, u32 } from '../../card/applets/bytes.js';
 import * as A from '../../card/transfer/apdus.js';
 import { CSN, METER_ID, NOW, TERMINAL_ID, VENDING_TERMINAL, World } from '../transfer/world.js';
 
@@ -39,6 +41,7 @@ export const SCENARIO_ORDER = [
   'cancel-status',
   'cancel-record',
   'errors',
+  'host',
 ] as const;
 export const SPEC_SEED = 'purse-spec';
 
@@ -227,6 +230,45 @@ export function generate(): Map<string, string> {
     send('card', A.readPurse(9));
     send('svm', A.completeTransfer(0, new Uint8Array(8)));
   });
+
+  // Seed 000 value store through the SAM into the SVM (the host's side computed with KH[1]).
+  const host = new HostProtocol(c.cipher);
+  const kt1 = deriveTerminalKey(c.cipher, w.issuer.hostKeys[1]![1], METER_ID);
+  const r1 = fromHex('0102030405060708');
+  const r2 = fromHex('1112131415161718');
+  const txId = fromHex('0000000000004242');
+  const ks = host.sessionKey(kt1, r1);
+  let m = new Uint8Array(0) as Uint8Array;
+  let r3 = new Uint8Array(0) as Uint8Array;
+  block('host', () => {
+    const init = send('sam', A.hostInit(1, r1, r2));
+    r3 = init.slice(8, 16);
+    const st = send('svm', A.readState());
+    const counter = u32(st, 8) + 1;
+    const en = host.encryptAmount(ks, 20_000, txId);
+    const auth = send('sam', A.hostCommand(1, concatBytes(en, host.s2(ks, 1, r3, en), be32(counter))));
+    send('svm', A.hostCredit(20_000, txId, counter, auth.subarray(12, 20)));
+    const signed = send('svm', A.readStateSigned(r3));
+    m = send('sam', A.hostFinish(u32(signed, 0), u32(signed, 8), signed.subarray(signed.length - 8)));
+  });
+  const en = host.encryptAmount(ks, 20_000, txId);
+  values('host-values', [
+    ['KH[1]', w.issuer.hostKeys[1]![1]],
+    ['KT[1] = diversify(KH[1], meter id)', kt1],
+    ['R1', r1],
+    ['R2', r2],
+    ['Ks = Encrypt(R1, KT[1])', ks],
+    ['S1t = MAC(Ks, R2)', host.s1(ks, r2)],
+    ['R3', r3],
+    [
+      'EnAmnt plain (amount ‖ tx id ‖ 80 00 00 00)',
+      concatBytes(be32(20_000), txId, Uint8Array.of(0x80, 0, 0, 0)),
+    ],
+    ['EnAmnt', en],
+    ['S2h = MAC(Ks, 01 ‖ R3 ‖ EnAmnt)', host.s2(ks, 1, r3, en)],
+    ['M', m],
+    ['Decrypt(M, Ks) = balance ‖ meter id ‖ 80', c.cipher.decrypt('tdes', 'ecb', ks, m)],
+  ]);
   return blocks;
 }
 

@@ -8,6 +8,9 @@ import type { CommandApdu } from '../../card/iso7816/CommandApdu.js';
 import { CardPowerLostError } from '../../card/os/CardOs.js';
 import { AID_PURSE, AID_SVM } from '../../card/applets/constants.js';
 import type { World } from '../transfer/world.js';
+import { HostProtocol } from '../../card/transfer/hostProtocol.js';
+import { deriveTerminalKey } from '../../card/crypto/keyHierarchy.js';
+import { concatBytes } from '../../card/util/hex.js';
 import { A, image, ok, poweredWorld, prepareDebit, prepareLoad, u32 } from './harness.js';
 
 /**
@@ -79,6 +82,26 @@ describe('tearing sweeps', () => {
       const rv = ok(w.svm.os, A.getChallenge());
       const s = ok(w.card.os, A.readPurse(1, rv));
       return A.cancelWithStatus(u32(s, 0), 0, s.subarray(17, 25));
+    });
+  });
+
+  it('HOST CREDIT', () => {
+    tearSweep('svm', (w) => {
+      const host = new HostProtocol(w.issuer.crypto.cipher);
+      const kt = deriveTerminalKey(
+        w.issuer.crypto.cipher,
+        w.issuer.hostKeys[0]![1],
+        Uint8Array.of(0, 1, 0x23),
+      );
+      const r = ok(w.sam.os, A.hostInit(0, new Uint8Array(8), new Uint8Array(8)));
+      const ks = host.sessionKey(kt, new Uint8Array(8));
+      const tx = new Uint8Array(8).fill(9);
+      const en = host.encryptAmount(ks, 100, tx);
+      const auth = ok(
+        w.sam.os,
+        A.hostCommand(1, concatBytes(en, host.s2(ks, 1, r.subarray(8, 16), en), Uint8Array.of(0, 0, 0, 1))),
+      );
+      return A.hostCredit(100, tx, 1, auth.subarray(12, 20));
     });
   });
 

@@ -17,6 +17,7 @@ import {
   SW_WRONG_DATA,
   SW_WRONG_LENGTH,
   SW_CONDITIONS_NOT_SATISFIED,
+  SW_REFERENCED_DATA_NOT_FOUND,
 } from '../../iso7816/sw.js';
 import type { BlockCipherProvider, Rng } from '../../crypto/types.js';
 import { verifyMac } from '../../crypto/mac.js';
@@ -25,12 +26,28 @@ import { concatBytes } from '../../util/hex.js';
 import type { Application } from '../platform/RuntimeApplet.js';
 import type { RecordStore } from '../platform/RecordStore.js';
 import { checkDateTime, u16, u32 } from '../bytes.js';
-import { AID_SAM, INS_AUTH_FINISH, INS_AUTH_INIT, INS_TOKEN_AUTH, INS_TRANSFER_AUTH } from '../constants.js';
+import {
+  AID_SAM,
+  HOST_TARIFF_MODE,
+  HOST_USAGE_CHECK,
+  HOST_VALUE_STORE,
+  INS_AUTH_FINISH,
+  INS_AUTH_INIT,
+  INS_HOST_COMMAND,
+  INS_HOST_FINISH,
+  INS_HOST_INIT,
+  INS_TOKEN_AUTH,
+  INS_TRANSFER_AUTH,
+} from '../constants.js';
+import { deriveSessionKey } from '../../crypto/keyHierarchy.js';
+import { be32 } from '../bytes.js';
 import {
   PurseCrypto,
   cardCryptogramInput,
   debitMacInput,
+  hostCreditAuthInput,
   samCryptogramInput,
+  svmStateMacInput,
   tokenAuthInput,
   transferAuthInput,
 } from '../PurseCrypto.js';
@@ -44,6 +61,12 @@ export interface SamPersonalisation {
   meterId: Uint8Array; // 3
   terminalId: Uint8Array; // 4
   keys: SamKeySet;
+}
+
+interface HostSession {
+  ks: Uint8Array;
+  r3: Uint8Array;
+  commanded: boolean;
 }
 
 interface CardSession {
@@ -61,6 +84,7 @@ export class SamApplet implements Application {
   readonly #crypto: PurseCrypto;
   readonly #rng: Rng;
   #session: CardSession | undefined;
+  #host: HostSession | undefined;
 
   constructor(store: RecordStore, cipher: BlockCipherProvider, rng: Rng) {
     this.#store = store;
@@ -84,9 +108,19 @@ export class SamApplet implements Application {
   }
 
   reset(): void {
+    this.#endCardSession();
+    this.#endHostSession();
+  }
+
+  #endCardSession(): void {
     const s = this.#session;
     if (s) wipe(s.skAuth, s.skDebit);
     this.#session = undefined;
+  }
+
+  #endHostSession(): void {
+    if (this.#host) wipe(this.#host.ks, this.#host.r3);
+    this.#host = undefined;
   }
 
   #identity(): { meterId: Uint8Array; terminalId: Uint8Array } {
@@ -133,6 +167,12 @@ export class SamApplet implements Application {
           return this.#transferAuth(c);
         case INS_TOKEN_AUTH:
           return this.#tokenAuth(c);
+        case INS_HOST_INIT:
+          return this.#hostInit(c);
+        case INS_HOST_COMMAND:
+          return this.#hostCommand(c);
+        case INS_HOST_FINISH:
+          return this.#hostFinish(c);
       }
     }
     throw new SwError(SW_INS_NOT_SUPPORTED);
@@ -142,7 +182,7 @@ export class SamApplet implements Application {
   #authInit(c: CommandApdu): Uint8Array {
     if (c.p1 !== 0 || c.p2 !== 0) throw new SwError(SW_INCORRECT_P1P2);
     if (c.nc !== 16) throw new SwError(SW_WRONG_LENGTH);
-    this.reset();
+    this.#endCardSession();
     const d = c.dataView();
     const csn = d.slice(0, 8);
     const rc = d.slice(8, 16);
@@ -164,7 +204,7 @@ export class SamApplet implements Application {
     const s = this.#session;
     if (!s || s.authenticated) throw new SwError(SW_CONDITIONS_NOT_SATISFIED, 'AUTH INIT first');
     if (!verifyMac(this.#crypto.mac(s.skAuth, cardCryptogramInput(s.rc, s.rs, s.csn)), c.dataView())) {
-      this.reset();
+      this.#endCardSession();
       throw new SwError(SW_VERIFICATION_FAILED, 'card cryptogram wrong');
     }
     s.authenticated = true;
@@ -207,5 +247,96 @@ export class SamApplet implements Application {
     const units = u16(d, 0);
     if (units === 0) throw new SwError(SW_WRONG_DATA, 'units must be > 0');
     return this.#crypto.mac(this.#keys().svm, tokenAuthInput(this.#identity().meterId, units, u32(d, 2)));
+  }
+
+  #terminalKey(n: number): Uint8Array {
+    const kt = this.#store.view(KEY_SAM_TERMINAL_KEYS)!;
+    for (let i = 0; i + 17 <= kt.length; i += 17) if (kt[i] === n) return kt.slice(i + 1, i + 17);
+    throw new SwError(SW_REFERENCED_DATA_NOT_FOUND, `no terminal key version ${n}`);
+  }
+
+  /**
+   * HOST INIT 80 20 00 n 10 R1(8) ‖ R2(8) 00 -> S1t(8) ‖ R3(8) (seed 000 steps 10-12 / 20-22 / 30-32):
+   * Ks = Encrypt(R1, KT[n]) (card/crypto deriveSessionKey), S1t = Sig(R2, Ks) = MAC(Ks, R2).
+   */
+  #hostInit(c: CommandApdu): Uint8Array {
+    if (c.p1 !== 0) throw new SwError(SW_INCORRECT_P1P2);
+    if (c.nc !== 16) throw new SwError(SW_WRONG_LENGTH);
+    this.#endHostSession();
+    const kt = this.#terminalKey(c.p2);
+    const d = c.dataView();
+    const ks = deriveSessionKey(this.#crypto.cipher, kt, d.slice(0, 8), 'tdes');
+    wipe(kt);
+    const r3 = this.#rng.bytes(8);
+    this.#host = { ks, r3, commanded: false };
+    return concatBytes(this.#crypto.mac(ks, d.subarray(8, 16)), r3);
+  }
+
+  /**
+   * HOST COMMAND 80 22 H 00 Lc payload ‖ S2h(8) [‖ SVM counter + 1 (4) when H = 01] 00 (steps 14, 24, 34):
+   * checks S2h = Sig(H ‖ R3 ‖ payload, Ks). H = 01 value store: payload = EnAmnt (16) =
+   * TDES-CBC(Ks, amount(4) ‖ host tx id(8) ‖ 80 00 00 00); the answer is amount ‖ tx id ‖ the SVM's
+   * HOST CREDIT authorisation MAC(K_svm, 'H' ‖ meter id ‖ amount ‖ tx id ‖ SVM counter).
+   * H = 02 tariff mode / 03 usage and timer check: the answer is the authenticated payload.
+   * One command per host session.
+   */
+  #hostCommand(c: CommandApdu): Uint8Array {
+    const h = c.p1;
+    if (c.p2 !== 0 || (h !== HOST_VALUE_STORE && h !== HOST_TARIFF_MODE && h !== HOST_USAGE_CHECK))
+      throw new SwError(SW_INCORRECT_P1P2);
+    const host = this.#host;
+    if (!host) throw new SwError(SW_SECURITY_STATUS_NOT_SATISFIED, 'HOST INIT first');
+    if (host.commanded) throw new SwError(SW_CONDITIONS_NOT_SATISFIED, 'one command per host session');
+    const d = c.dataView();
+    const tail = h === HOST_VALUE_STORE ? 4 : 0;
+    if (d.length < 8 + tail || (h === HOST_VALUE_STORE && d.length !== 28))
+      throw new SwError(SW_WRONG_LENGTH);
+    const payload = d.subarray(0, d.length - 8 - tail);
+    const s2h = d.subarray(d.length - 8 - tail, d.length - tail);
+    if (!this.#crypto.check(host.ks, s2h, Uint8Array.of(h), host.r3, payload)) {
+      this.#endHostSession();
+      throw new SwError(SW_VERIFICATION_FAILED, 'host signature wrong');
+    }
+    host.commanded = true;
+    if (h !== HOST_VALUE_STORE) return payload.slice();
+    const plain = this.#crypto.cipher.decrypt('tdes', 'cbc', host.ks, payload);
+    if (plain[12] !== 0x80 || plain[13] !== 0 || plain[14] !== 0 || plain[15] !== 0)
+      throw new SwError(SW_WRONG_DATA, 'EnAmnt does not decrypt to amount ‖ tx id ‖ padding');
+    const amount = u32(plain, 0);
+    const txId = plain.slice(4, 12);
+    wipe(plain);
+    const mac = this.#crypto.mac(
+      this.#keys().svm,
+      hostCreditAuthInput(this.#identity().meterId, amount, txId, u32(d, 24)),
+    );
+    return concatBytes(be32(amount), txId, mac);
+  }
+
+  /**
+   * HOST FINISH 80 24 00 00 10 balance(4) ‖ SVM counter(4) ‖ MAC(8) 00 -> M(8) (steps 16, 26, 36):
+   * the SVM's signed state for the challenge R3 (READ STATE P1 = 01), then
+   * M = Encrypt(Balance ‖ ID, Ks) = TDES-ECB(Ks, balance(4) ‖ meter id(3) ‖ 80). Ends the session.
+   */
+  #hostFinish(c: CommandApdu): Uint8Array {
+    if (c.p1 !== 0 || c.p2 !== 0) throw new SwError(SW_INCORRECT_P1P2);
+    if (c.nc !== 16) throw new SwError(SW_WRONG_LENGTH);
+    const host = this.#host;
+    if (!host) throw new SwError(SW_SECURITY_STATUS_NOT_SATISFIED, 'HOST INIT first');
+    const d = c.dataView();
+    const meterId = this.#identity().meterId;
+    const ok = this.#crypto.check(
+      this.#keys().svm,
+      d.subarray(8, 16),
+      svmStateMacInput(meterId, u32(d, 0), u32(d, 4), host.r3),
+    );
+    if (!ok) throw new SwError(SW_VERIFICATION_FAILED, 'SVM state MAC wrong');
+    const m = this.#crypto.cipher.encrypt(
+      'tdes',
+      'ecb',
+      host.ks,
+      concatBytes(d.subarray(0, 4), meterId, Uint8Array.of(0x80)),
+    );
+    this.#endHostSession();
+    return m;
   }
 }

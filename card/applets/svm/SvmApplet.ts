@@ -30,6 +30,7 @@ import {
   INS_CANCEL_TRANSFER,
   INS_COMPLETE_TRANSFER,
   INS_GET_CHALLENGE,
+  INS_HOST_CREDIT,
   INS_READ_STATE,
   INS_TOKEN_REQUEST,
   SVM_LOG_RECORDS,
@@ -41,6 +42,8 @@ import {
 } from '../constants.js';
 import {
   PurseCrypto,
+  hostCreditAuthInput,
+  svmStateMacInput,
   recordMacInput,
   statusMacInput,
   tokenAuthInput,
@@ -52,6 +55,7 @@ import {
   PendingTransfer,
   SVM_LOG_CANCEL,
   SVM_LOG_CARD_CREDIT,
+  SVM_LOG_HOST_CREDIT,
   SVM_LOG_TOKEN,
   SvmLogRecord,
   SvmRegister,
@@ -63,6 +67,10 @@ export const KEY_SVM_REGISTER = 'v.register';
 export const KEY_SVM_PENDING = 'v.pending';
 export const KEY_SVM_RECENT = 'v.recent';
 export const KEY_SVM_LOG_HEAD = 'v.log.head';
+export const KEY_SVM_HOST_TX = 'v.hosttx';
+/** How many host transactions the SVM remembers for exactly-once crediting. */
+export const HOST_TX_REMEMBERED = 8;
+const HOST_TX_ENTRY = 16; // tx id(8) ‖ balance after(4) ‖ SVM counter(4)
 export const keySvmLog = (slot: number): string => `v.log.${slot}`;
 
 /** How many (CSN, purse, counter) of recently credited cards the SVM remembers. */
@@ -102,6 +110,7 @@ export class SvmApplet implements Application {
       [KEY_SVM_KEYS, concatBytes(p.keys.mkProof, p.keys.svm)],
       [KEY_SVM_REGISTER, new SvmRegister(balance, p.max, 0).encode()],
       [KEY_SVM_RECENT, EMPTY],
+      [KEY_SVM_HOST_TX, EMPTY],
       [KEY_SVM_LOG_HEAD, Uint8Array.of(0, 0)],
     ]);
   }
@@ -160,6 +169,8 @@ export class SvmApplet implements Application {
           return this.#cancel(c);
         case INS_TOKEN_REQUEST:
           return this.#token(c);
+        case INS_HOST_CREDIT:
+          return this.#hostCredit(c);
       }
     }
     throw new SwError(SW_INS_NOT_SUPPORTED);
@@ -185,12 +196,72 @@ export class SvmApplet implements Application {
    * [‖ CSN(8) ‖ purse(1) ‖ amount(4) ‖ expected card counter(2) when the flag is 01].
    */
   #readState(c: CommandApdu): Uint8Array {
-    if (c.p1 !== 0 || c.p2 !== 0) throw new SwError(SW_INCORRECT_P1P2);
-    if (c.nc !== 0) throw new SwError(SW_WRONG_LENGTH);
+    if ((c.p1 !== 0 && c.p1 !== 1) || c.p2 !== 0) throw new SwError(SW_INCORRECT_P1P2);
+    if (c.nc !== (c.p1 === 1 ? 8 : 0)) throw new SwError(SW_WRONG_LENGTH);
     const r = this.#register();
     const p = this.#pending();
-    const head = concatBytes(r.encode(), this.#identity().meterId, Uint8Array.of(p ? 1 : 0));
-    return p ? concatBytes(head, p.encode().subarray(0, 15)) : head;
+    const meterId = this.#identity().meterId;
+    const head = concatBytes(r.encode(), meterId, Uint8Array.of(p ? 1 : 0));
+    const state = p ? concatBytes(head, p.encode().subarray(0, 15)) : head;
+    if (c.p1 === 0) return state;
+    // P1 = 01: signed for the SAM's host session (challenge R3), read by HOST FINISH.
+    return concatBytes(
+      state,
+      this.#crypto.mac(this.#svmKey(), svmStateMacInput(meterId, r.balance, r.counter, c.dataView())),
+    );
+  }
+
+  /**
+   * HOST CREDIT 80 44 00 00 18 amount(4) ‖ host tx id(8) ‖ SVM counter + 1 (4) ‖ MAC(8) 00
+   * -> balance(4) ‖ SVM counter(4). MAC = the SAM's HOST COMMAND answer. Exactly once per tx id:
+   * a tx id among the last 8 credited gets the original result again, nothing changes.
+   */
+  #hostCredit(c: CommandApdu): Uint8Array {
+    if (c.p1 !== 0 || c.p2 !== 0) throw new SwError(SW_INCORRECT_P1P2);
+    if (c.nc !== 24) throw new SwError(SW_WRONG_LENGTH);
+    const d = c.dataView();
+    const amount = u32(d, 0);
+    const txId = d.slice(4, 12);
+    const counter = u32(d, 12);
+    const meterId = this.#identity().meterId;
+    if (
+      !this.#crypto.check(
+        this.#svmKey(),
+        d.subarray(16, 24),
+        hostCreditAuthInput(meterId, amount, txId, counter),
+      )
+    )
+      throw new SwError(SW_VERIFICATION_FAILED, 'SAM authorisation wrong');
+    const seen = this.#store.view(KEY_SVM_HOST_TX)!;
+    for (let i = 0; i + HOST_TX_ENTRY <= seen.length; i += HOST_TX_ENTRY)
+      if (equalBytes(seen.subarray(i, i + 8), txId)) return seen.slice(i + 8, i + 16);
+    const r = this.#register();
+    if (counter <= r.counter) throw new SwError(SW_REPLAY, 'SVM counter already used');
+    if (counter !== r.counter + 1) throw new SwError(SW_WRONG_DATA, 'SVM counter is not the next one');
+    if (amount === 0) throw new SwError(SW_WRONG_DATA, 'amount 0');
+    const reserved = this.#pending()?.amount ?? 0;
+    if (amount > r.max - r.balance - Math.min(reserved, r.max - r.balance))
+      throw new SwError(SW_MAX_BALANCE_EXCEEDED);
+    const after = new SvmRegister(r.balance + amount, r.max, counter);
+    const result = concatBytes(be32(after.balance), be32(after.counter));
+    this.#store.commit([
+      [KEY_SVM_REGISTER, after.encode()],
+      [
+        KEY_SVM_HOST_TX,
+        concatBytes(txId, result, seen.subarray(0, HOST_TX_ENTRY * (HOST_TX_REMEMBERED - 1))),
+      ],
+      ...this.#logWrites(
+        new SvmLogRecord(
+          SVM_LOG_HOST_CREDIT,
+          concatBytes(txId, new Uint8Array(2)),
+          amount,
+          after.balance,
+          counter,
+          new Uint8Array(6),
+        ),
+      ),
+    ]);
+    return result;
   }
 
   /**

@@ -1,0 +1,157 @@
+/**
+ * Seed 000's host protocol through the meter's SAM into the SVM (Figs. 1-3): session key from
+ * KT[n], mutual signatures, the encrypted amount, exactly-once crediting by host tx id, and the
+ * encrypted balance report M.
+ */
+import { describe, expect, it } from 'vitest';
+import { fromHex, toHex } from '../../card/util/hex.js';
+import { HostProtocol } from '../../card/transfer/hostProtocol.js';
+import { TransferError } from '../../card/transfer/TransferError.js';
+import { deriveTerminalKey } from '../../card/crypto/keyHierarchy.js';
+import type { CommandApdu } from '../../card/iso7816/CommandApdu.js';
+import type { CardChannel } from '../../reader/CardChannel.js';
+import { MeterModules } from '../../card/transfer/MeterModules.js';
+import { cipher, METER_ID, World } from './world.js';
+
+const host = new HostProtocol(cipher);
+const R1 = fromHex('1111111111111111');
+const R2 = fromHex('2222222222222222');
+const TX = fromHex('7478000000000001');
+
+function kt(w: World, n: number): Uint8Array {
+  const kh = w.issuer.hostKeys.find(([v]) => v === n)![1];
+  return deriveTerminalKey(cipher, kh, METER_ID);
+}
+
+async function valueStore(w: World, amount: number, txId = TX, n = 1) {
+  const m = await w.meter();
+  const ks = host.sessionKey(kt(w, n), R1);
+  const { s1t, r3 } = await m.hostInit(n, R1, R2);
+  expect(s1t).toEqual(host.s1(ks, R2)); // the host authenticates the terminal
+  const en = host.encryptAmount(ks, amount, txId);
+  const r = await m.hostValueStore(en, host.s2(ks, 0x01, r3, en));
+  return { ...r, report: host.decryptReport(ks, r.m), m, ks, r3 };
+}
+
+describe('seed 000 host protocol (value store)', () => {
+  it('credits the SVM and reports M = Encrypt(Balance ‖ ID, Ks), with either KT version', async () => {
+    for (const n of [0, 1]) {
+      const w = new World({ svmBalance: 100 });
+      const r = await valueStore(w, 5_000, TX, n);
+      expect(r.amount).toBe(5_000);
+      expect(toHex(r.txId)).toBe(toHex(TX));
+      expect(r.report).toEqual({ balance: 5_100, meterId: METER_ID });
+      expect(w.svmView()).toMatchObject({ balance: 5_100, counter: 1 });
+      expect(w.svmView().log[0]).toMatchObject({ type: 'host credit', amount: 5_000 });
+    }
+  });
+
+  it('a wrong host signature S2h is 6300 and credits nothing', async () => {
+    const w = new World();
+    const m = await w.meter();
+    const ks = host.sessionKey(kt(w, 1), R1);
+    const { r3 } = await m.hostInit(1, R1, R2);
+    const en = host.encryptAmount(ks, 900, TX);
+    const s2h = host.s2(ks, 0x01, r3, en);
+    s2h[7]! ^= 1;
+    await expect(m.hostValueStore(en, s2h)).rejects.toMatchObject({ sw: 0x6300 });
+    expect(w.svmView().balance).toBe(0);
+    // The session is gone: the right signature now finds none.
+    s2h[7]! ^= 1;
+    await expect(m.hostValueStore(en, s2h)).rejects.toMatchObject({ sw: 0x6982 });
+  });
+
+  it('an unknown KT version is 6A88; a second command in one session is 6985', async () => {
+    const w = new World();
+    const m = await w.meter();
+    await expect(m.hostInit(7, R1, R2)).rejects.toMatchObject({ sw: 0x6a88 });
+    const r = await valueStore(w, 10);
+    const en = host.encryptAmount(r.ks, 10, fromHex('7478000000000002'));
+    await m.hostInit(1, R1, R2);
+    await expect(r.m.hostValueStore(en, host.s2(r.ks, 1, r.r3, en))).rejects.toBeInstanceOf(TransferError);
+  });
+
+  it('exactly once per host tx id; replayed SVM HOST CREDIT APDUs move nothing', async () => {
+    const w = new World();
+    await valueStore(w, 300);
+    // The same tx id again through the whole protocol: the original result, no second credit.
+    const again = await valueStore(w, 300);
+    expect(again.balance).toBe(300);
+    expect(w.svmView()).toMatchObject({ balance: 300, counter: 1 });
+    // Record the SVM's HOST CREDIT APDU of a second credit.
+    const recorded: CommandApdu[] = [];
+    const svmCh = await w.svmReader.connect();
+    const spy: CardChannel = {
+      readerName: svmCh.readerName,
+      atr: svmCh.atr,
+      protocol: svmCh.protocol,
+      transmit: (c) => {
+        if (c.ins === 0x44) recorded.push(c);
+        return svmCh.transmit(c);
+      },
+      reset: () => svmCh.reset(),
+      disconnect: () => svmCh.disconnect(),
+    };
+    const m = await MeterModules.open(await w.samReader.connect(), spy);
+    const ks = host.sessionKey(kt(w, 1), R1);
+    const { r3 } = await m.hostInit(1, R1, R2);
+    const en = host.encryptAmount(ks, 50, fromHex('7478000000000002'));
+    await m.hostValueStore(en, host.s2(ks, 1, r3, en));
+    expect(recorded).toHaveLength(1);
+    const credit = recorded[0]!;
+    const image = () => toHex(w.svm.store.image());
+    let before = image();
+    expect(toHex((await svmCh.transmit(credit)).encode())).toBe('0000015E000000029000'); // original result
+    expect(image()).toBe(before);
+    // Once 8 newer transactions pushed the tx id out, the stale counter refuses the replay.
+    for (let i = 3; i <= 10; i++)
+      await valueStore(w, 1, fromHex(`74780000000000${i.toString(16).padStart(2, '0')}`));
+    before = image();
+    expect((await svmCh.transmit(credit)).sw).toBe(0x9407);
+    expect(image()).toBe(before);
+    expect(w.svmView()).toMatchObject({ balance: 358, counter: 10 });
+  });
+
+  it('tariff-mode and usage-check payloads come back only when S2h is right', async () => {
+    const w = new World();
+    const m = await w.meter();
+    const ks = host.sessionKey(kt(w, 0), R1);
+    const { r3 } = await m.hostInit(0, R1, R2);
+    const payload = fromHex('0201000000150000000E');
+    const bad = host.s2(ks, 0x03, r3, payload); // signed as the other header
+    await expect(m.hostAuthenticated(0x02, payload, bad)).rejects.toMatchObject({ sw: 0x6300 });
+    const again = await m.hostInit(0, R1, R2);
+    const ok = await m.hostAuthenticated(0x02, payload, host.s2(ks, 0x02, again.r3, payload));
+    expect(ok).toEqual(payload);
+    const fin = await m.hostFinish();
+    expect(host.decryptReport(ks, fin.m)).toEqual({ balance: 0, meterId: METER_ID });
+  });
+
+  it('room reserved by a pending card transfer counts against the SVM maximum', async () => {
+    const w = new World({ svmMax: 1_000, svmBalance: 0 });
+    const m = await w.meter();
+    // A pending card transfer of 800 (BEGIN done, card pulled before DEBIT).
+    const card = await w.cardChannel();
+    const { runCardSession } = await import('../../card/transfer/CardTransfer.js');
+    const cut = { n: 0 };
+    const wrapped = {
+      ...card,
+      readerName: card.readerName,
+      atr: card.atr,
+      protocol: card.protocol,
+      transmit: (c: Parameters<typeof card.transmit>[0]) => {
+        if (c.ins === 0x54) w.reinsertCard();
+        cut.n++;
+        return card.transmit(c);
+      },
+      reset: () => card.reset(),
+      disconnect: () => card.disconnect(),
+    };
+    await expect(
+      runCardSession(m, wrapped, { purse: 1, dateTime: fromHex('261122083000'), maxAmount: 800 }),
+    ).rejects.toThrow();
+    expect(w.svmView().pending).not.toBeNull();
+    await expect(valueStore(w, 300)).rejects.toMatchObject({ sw: 0x9402 });
+    expect((await valueStore(w, 200, fromHex('7478000000000009'))).balance).toBe(200);
+  });
+});
