@@ -328,6 +328,36 @@ describe('applet API', () => {
     expect(tx('00B2011400')).toBe('6981'); // SFI 2 of the MF is the transparent 2F02
   });
 
+  it('SELECT by a partial name walks applets then DFs with next/previous occurrence; channels inherit the applet', () => {
+    class Named extends AppletBase {
+      readonly aid = fromHex('A00000099902');
+      constructor() {
+        super();
+        this.on(0x30, (_a, ctx) => Uint8Array.of(ctx.channel.number));
+      }
+    }
+    const card = buildIsoCard(sampleIsoConfig('T=1'), undefined, { cipher, rng: new SeededRng('n') }, [
+      new Named(),
+    ]);
+    card.powerUp();
+    const tx = (h: string) => send(card, h);
+    expect(tx('00A4040C05A000000999')).toBe('9000'); // first: the applet
+    expect(tx('8030000000')).toBe('009000');
+    expect(tx('00A4040E05A000000999')).toBe('9000'); // next: the DF 5000
+    expect(card.channel(0)!.applet).toBeUndefined();
+    expect(card.channel(0)!.currentDf.fid).toBe(0x5000);
+    expect(tx('8030000000')).toBe('6E00');
+    expect(tx('00A4040E05A000000999')).toBe('6A82'); // no third
+    expect(tx('00A4040D05A000000999')).toBe('9000'); // last: the DF
+    expect(tx('00A4040F05A000000999')).toBe('9000'); // previous: the applet
+    expect(tx('8030000000')).toBe('009000');
+    // A channel opened from a channel with the applet selected inherits it.
+    expect(tx('0070000001')).toBe('019000');
+    expect(tx('01A4040C06A00000099902')).toBe('9000');
+    expect(tx('0170000001')).toBe('029000');
+    expect(tx('8230000000')).toBe('029000');
+  });
+
   it('unexpected exceptions become 6F00 and are logged; an open transaction is dropped', () => {
     const { tx, errors, card } = make();
     tx('00A4040C05F000000001');
