@@ -1,6 +1,7 @@
 /**
  * Reader middleware figures: APDUs per second in-process through VirtualReader, and the round
- * trip through a real pcscd + vpcd for our card served by VpcdBridge, side by side with
+ * trip through a real pcscd + vpcd for our card runtime (iso-fs) served by `meterpurse card serve`
+ * (its own process, like vicc), side by side with
  * vsmartcard's vicc on the same commands, with and without the TCP_NODELAY shim.
  * `npx tsx bench/run.ts reader`. The PC/SC part needs root, pcscd, vpcd and vicc; it is left
  * out with a note when they are missing.
@@ -12,23 +13,34 @@ import { fromHex, toHex } from '../card/util/hex.js';
 import type { CardChannel } from '../reader/CardChannel.js';
 import { PcscContext } from '../reader/PcscContext.js';
 import { VirtualReader } from '../reader/VirtualReader.js';
-import { VpcdBridge } from '../reader/vpcd/VpcdBridge.js';
+import { createCardFile } from '../card/CardFile.js';
+import { join } from 'node:path';
 import { TEST_AID, TestCard } from '../test/reader/TestCard.js';
+import { DEMO_AID, buildCard, getProfile } from '../card/os/CardProfiles.js';
 import {
   READER_0,
   READER_1,
   pcscMissing,
   startPcscd,
+  startCardServe,
   startVicc,
   type PrivatePcscd,
 } from '../test/pcsc/harness.js';
 
-/** The same commands for every card: SELECT by AID, READ BINARY, GET DATA (card may refuse). */
+/**
+ * The same commands for every card: SELECT of the demo application by AID (vicc answers 6A82),
+ * READ BINARY of 16 bytes by SFI 1, GET CHALLENGE of 8 bytes.
+ */
 const COMMANDS = [
-  new CommandApdu({ cla: 0, ins: 0xa4, p1: 4, p2: 0, data: TEST_AID, ne: 256 }),
-  CommandApdu.decode(fromHex('00B0000010')),
-  CommandApdu.decode(fromHex('00CA010400')),
+  CommandApdu.decode(fromHex(`00A4040C08${DEMO_AID}`)),
+  CommandApdu.decode(fromHex('00B0810010')),
+  CommandApdu.decode(fromHex('0084000008')),
 ];
+
+/** A fresh card of the card runtime's sample ISO profile. */
+function demoCard(profile = 'iso-fs') {
+  return buildCard(profile, getProfile(profile).defaultConfig());
+}
 
 async function roundTrips(ch: CardChannel, n: number): Promise<number[]> {
   for (let i = 0; i < 20; i++) await ch.transmit(COMMANDS[i % COMMANDS.length]!);
@@ -51,18 +63,27 @@ function pair(name: string, samples: number[]): Figure[] {
 
 export default async function bench(): Promise<Figure[]> {
   const figures: Figure[] = [];
-  const virtual = await new VirtualReader('bench', new TestCard()).connect();
+  const virtual = await new VirtualReader('bench', demoCard()).connect();
   await virtual.transmit(COMMANDS[0]!);
   const read = COMMANDS[1]!;
   figures.push({
-    name: 'VirtualReader READ BINARY (16 bytes), in-process',
+    name: 'VirtualReader, card runtime (iso-fs), READ BINARY 16 bytes',
     value: await opsPerSecondAsync(() => virtual.transmit(read)),
     unit: 'APDU/s',
   });
-  const t0 = await new VirtualReader('bench T=0', new TestCard({ t0: true })).connect();
+  const selectFci = new CommandApdu({ cla: 0, ins: 0xa4, p1: 4, p2: 0, data: fromHex(DEMO_AID), ne: 256 });
+  const t0 = await new VirtualReader('bench T=0', demoCard('iso-fs-t0')).connect();
   figures.push({
-    name: 'VirtualReader SELECT over T=0 (case 3 + GET RESPONSE)',
-    value: await opsPerSecondAsync(() => t0.transmit(COMMANDS[0]!)),
+    name: 'VirtualReader, iso-fs-t0, SELECT + FCI (case 3, GET RESPONSE)',
+    value: await opsPerSecondAsync(() => t0.transmit(selectFci)),
+    unit: 'APDU/s',
+  });
+  const minimal = await new VirtualReader('bench test card', new TestCard({ keepLog: false })).connect();
+  await minimal.transmit(new CommandApdu({ cla: 0, ins: 0xa4, p1: 4, p2: 0, data: TEST_AID }));
+  const readPlain = CommandApdu.decode(fromHex('00B0000010'));
+  figures.push({
+    name: 'VirtualReader, minimal test CardOs, READ BINARY (reader cost)',
+    value: await opsPerSecondAsync(() => minimal.transmit(readPlain)),
     unit: 'APDU/s',
   });
 
@@ -78,7 +99,9 @@ export default async function bench(): Promise<Figure[]> {
     pcscd = await startPcscd({ nodelay, dir, keepDir: true });
     dir = pcscd.dir;
     process.env.PCSCLITE_CSOCK_NAME = pcscd.socket;
-    const bridge = new VpcdBridge(new TestCard(), { port: pcscd.port }).start();
+    const cardFile = join(pcscd.dir, 'bench.card');
+    createCardFile(cardFile, demoCard());
+    const served = await startCardServe(cardFile, pcscd.port, pcscd.env);
     const vicc = startVicc(pcscd.port + 1, pcscd.env);
     const ctx = await PcscContext.open({ timeoutMs: 10_000 });
     try {
@@ -96,14 +119,21 @@ export default async function bench(): Promise<Figure[]> {
         sa.push(...(await roundTrips(a, n / 6)));
         sb.push(...(await roundTrips(b, n / 6)));
       }
-      figures.push(...pair(`pcscd+vpcd, our card (VpcdBridge), ${tag}`, sa));
+      figures.push(...pair(`pcscd+vpcd, our card (meterpurse card serve), ${tag}`, sa));
       figures.push(...pair(`pcscd+vpcd, vicc -t iso7816, ${tag}`, sb));
-      console.log(`  (${tag}: our ATR ${toHex(a.atr)}, vicc ATR ${toHex(b.atr)}, ${n} round trips each)`);
+      const sws = async (ch: CardChannel) => {
+        const out: string[] = [];
+        for (const c of COMMANDS) out.push((await ch.transmit(c)).sw.toString(16));
+        return out.join('/');
+      };
+      console.log(
+        `  (${tag}: ${n} round trips each; SW ours ${await sws(a)}, vicc ${await sws(b)}; ATR ours ${toHex(a.atr)}, vicc ${toHex(b.atr)})`,
+      );
       await a.disconnect();
       await b.disconnect();
     } finally {
       ctx.close();
-      await bridge.stop();
+      await served.stop();
       await vicc.stop();
       await pcscd.stop();
     }

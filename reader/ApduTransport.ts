@@ -45,6 +45,7 @@ export class ApduTransport {
   readonly resendOnWrongLe: boolean;
   readonly t0Case4: boolean;
   readonly extendedLength: boolean;
+  #queue: Promise<void> = Promise.resolve();
 
   constructor(
     readonly protocol: Protocol,
@@ -72,8 +73,20 @@ export class ApduTransport {
    * @throws TransportError for an extended APDU the card does not support, a response shorter
    * than a status word, or a card that never stops answering 61xx/6Cxx.
    * @throws whatever `raw` throws (CardRemovedError, CardTimeoutError, ReaderUnavailableError...).
+   * Concurrent calls are queued: each exchange (with its GET RESPONSE chain) runs alone.
    */
-  async transmit(command: CommandApdu, raw: RawTransmit): Promise<ResponseApdu> {
+  transmit(command: CommandApdu, raw: RawTransmit): Promise<ResponseApdu> {
+    // One exchange at a time: a second caller's command must not land between a command and
+    // its GET RESPONSE chain.
+    const run = this.#queue.then(() => this.#exchange(command, raw));
+    this.#queue = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  async #exchange(command: CommandApdu, raw: RawTransmit): Promise<ResponseApdu> {
     let first = command;
     if (command.extended) {
       if (!this.extendedLength) {

@@ -1,7 +1,16 @@
 import type { CommandApdu } from '../../card/iso7816/CommandApdu.js';
 import type { ResponseApdu } from '../../card/iso7816/ResponseApdu.js';
 import type { CardChannel, Protocol } from '../CardChannel.js';
-import { formatEvent, GET_CHALLENGE_RULE, Trace, type MaskRule, type TraceEvent } from './Trace.js';
+import {
+  formatEvent,
+  GET_CHALLENGE_RULE,
+  ms,
+  responseText,
+  spacedHex,
+  Trace,
+  type MaskRule,
+  type TraceEvent,
+} from './Trace.js';
 import type { TraceSink } from './sinks.js';
 
 /** Options of a `RecordingChannel`. */
@@ -113,14 +122,13 @@ export class RecordingChannel implements CardChannel {
       throw e;
     }
     const end = this.#clock();
-    this.#write({
-      type: 'exchange',
-      command: bytes,
-      response: response.encode(),
-      ...this.#times(start, end),
-      comments: this.#takeComments(),
-      line: 0,
-    });
+    // The common case is written directly (the same text formatEvent gives): recording sits on
+    // the path of every exchange, so it avoids building an event object.
+    let text = this.#pendingComments.length ? this.#commentLines() : '';
+    text += `> ${spacedHex(bytes)}\n< ${responseText(response.encode())}`;
+    if (this.#timing) text += ` ; d=${ms(end - start)} t=+${ms(start - this.#t0)}`;
+    this.count++;
+    this.#sink.write(text + '\n');
     return response;
   }
 
@@ -162,6 +170,12 @@ export class RecordingChannel implements CardChannel {
 
   #times(start: number, end: number): { durationMs?: number; atMs?: number } {
     return this.#timing ? { durationMs: end - start, atMs: start - this.#t0 } : {};
+  }
+
+  #commentLines(): string {
+    let out = '';
+    for (const c of this.#takeComments()) out += `#${c}\n`;
+    return out;
   }
 
   #takeComments(): string[] {

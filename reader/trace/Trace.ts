@@ -100,14 +100,26 @@ export interface FormatOptions {
 
 const HEADER_LINE = '# meterpurse APDU trace — format: docs/trace-format.md';
 
-/** Spaced upper-case hex: `00 A4 04 00`. */
+/** ASCII codes of the high and low hex digit of every byte value. */
+const HEX_HI = Uint8Array.from({ length: 256 }, (_, i) => '0123456789ABCDEF'.charCodeAt(i >> 4));
+const HEX_LO = Uint8Array.from({ length: 256 }, (_, i) => '0123456789ABCDEF'.charCodeAt(i & 15));
+
+/**
+ * Spaced upper-case hex: `00 A4 04 00`. Recording formats every exchange on the caller's path,
+ * so the text is built as ASCII bytes in one buffer rather than by concatenating strings.
+ */
 export function spacedHex(bytes: Uint8Array): string {
-  let out = '';
-  for (let i = 0; i < bytes.length; i++) {
-    if (i) out += ' ';
-    out += bytes[i]!.toString(16).toUpperCase().padStart(2, '0');
+  const n = bytes.length;
+  if (n === 0) return '';
+  const out = Buffer.allocUnsafe(3 * n - 1);
+  let o = 0;
+  for (let i = 0; i < n; i++) {
+    const b = bytes[i]!;
+    if (i) out[o++] = 0x20;
+    out[o++] = HEX_HI[b]!;
+    out[o++] = HEX_LO[b]!;
   }
-  return out;
+  return out.toString('latin1', 0, o);
 }
 
 /** `6F 08 ... | 90 00`, or `90 00` without data. */
@@ -116,8 +128,20 @@ export function responseText(response: Uint8Array): string {
   return `${spacedHex(response.subarray(0, response.length - 2))} | ${spacedHex(response.subarray(response.length - 2))}`;
 }
 
-function ms(n: number): string {
-  return `${Number(n.toFixed(3))}ms`;
+/** A time in ms with at most 3 decimals (µs resolution), as written after d= and t=+. */
+export function ms(n: number): string {
+  // Integer arithmetic: turning a fraction into text is several times slower than an integer.
+  const us = Math.round(n * 1000);
+  if (!(us >= 0 && us <= Number.MAX_SAFE_INTEGER)) return `${Math.round(n * 1000) / 1000}ms`;
+  const whole = Math.floor(us / 1000);
+  let frac = us - whole * 1000;
+  if (frac === 0) return `${whole}ms`;
+  let digits = 3;
+  while (frac % 10 === 0) {
+    frac /= 10;
+    digits--;
+  }
+  return `${whole}.${String(frac).padStart(digits, '0')}ms`;
 }
 
 /**

@@ -179,3 +179,21 @@ describe('broken cards', () => {
     expect((err as Error).message).toMatch(/more than 65536 bytes/);
   });
 });
+
+describe('concurrent transmits', () => {
+  it('are queued so that a GET RESPONSE chain is never interleaved with another command', async () => {
+    const card = new TestCard({ t0: true });
+    const ch = await new VirtualReader('R', card).connect();
+    const [a, b] = await Promise.all([ch.transmit(apdu('00CA014B00')), ch.transmit(apdu('00CA010200'))]);
+    expect(toHex(a.data)).toBe(toHex(getDataPayload(0x4b)));
+    expect(toHex(b.data)).toBe(toHex(getDataPayload(2)));
+    expect(card.log.map(toHex)).toEqual([
+      '00CA014B00',
+      '00C0000000',
+      '00C0000000',
+      '00C0000058',
+      '00CA010200',
+      '00C0000010',
+    ]);
+  });
+});

@@ -30,6 +30,8 @@ export interface TestCardOptions {
   t0?: boolean;
   /** Called before each command is executed (to pull the card or cut power mid-command). */
   onTransmit?: (command: Uint8Array) => void;
+  /** Keep every command in `log` (default true; benchmarks turn it off). */
+  keepLog?: boolean;
 }
 
 /**
@@ -76,7 +78,7 @@ export class TestCard implements CardOs {
 
   transmit(command: Uint8Array): Uint8Array {
     if (!this.powered) throw new CardPowerLostError('test card is not powered');
-    this.log.push(command.slice());
+    if (this.options.keepLog !== false) this.log.push(command.slice());
     this.options.onTransmit?.(command);
     if (command.length < 4) return sw(0x6700);
     const [cla, ins, p1, p2] = command as unknown as [number, number, number, number];
