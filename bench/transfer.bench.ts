@@ -84,7 +84,20 @@ export default async function bench(): Promise<Figure[]> {
   const samBytes = samC.bytes - base[2]!;
   const svmBytes = svmC.bytes - base[3]!;
   const rate = await opsPerSecondAsync(one, 2000);
+  // CPU time per transfer (user + system of this process): less sensitive to other load on the machine.
+  const n = 3000;
+  const cpu0 = process.cpuUsage();
+  for (let i = 0; i < n; i++) await one();
+  const cpu = process.cpuUsage(cpu0);
+  const cpuMicros = (cpu.user + cpu.system) / n;
   return [
+    { name: 'CPU time per transfer', value: cpuMicros, unit: 'µs' },
+    {
+      name: 'transfers per CPU-second (1e6 / CPU time)',
+      value: 1e6 / cpuMicros,
+      unit: 'transfers/s',
+      target: '10,000/s',
+    },
     {
       name: 'card-to-SVM transfers per second (1 core, in-process)',
       value: rate,

@@ -22,7 +22,7 @@ import {
 import type { BlockCipherProvider, Rng } from '../../crypto/types.js';
 import { verifyMac } from '../../crypto/mac.js';
 import { wipe } from '../../crypto/wipe.js';
-import { concatBytes } from '../../util/hex.js';
+import { concatBytes, equalBytes } from '../../util/hex.js';
 import type { Application } from '../platform/RuntimeApplet.js';
 import type { RecordStore } from '../platform/RecordStore.js';
 import { checkDateTime, u16, u32 } from '../bytes.js';
@@ -85,6 +85,7 @@ export class SamApplet implements Application {
   readonly #rng: Rng;
   #session: CardSession | undefined;
   #host: HostSession | undefined;
+  #cardKeys: { csn: Uint8Array; kAuth: Uint8Array; kDebit: Uint8Array } | undefined;
 
   constructor(store: RecordStore, cipher: BlockCipherProvider, rng: Rng) {
     this.#store = store;
@@ -110,6 +111,8 @@ export class SamApplet implements Application {
   reset(): void {
     this.#endCardSession();
     this.#endHostSession();
+    if (this.#cardKeys) wipe(this.#cardKeys.kAuth, this.#cardKeys.kDebit);
+    this.#cardKeys = undefined;
   }
 
   #endCardSession(): void {
@@ -188,11 +191,20 @@ export class SamApplet implements Application {
     const rc = d.slice(8, 16);
     const rs = this.#rng.bytes(8);
     const keys = this.#keys();
-    const kAuth = this.#crypto.cardKey(keys.mkAuth, csn);
-    const kDebit = this.#crypto.cardKey(keys.mkDebit, csn);
+    // The card keys of the last card are kept in RAM (a meter sees the same card again and again).
+    let ck = this.#cardKeys;
+    if (!ck || !equalBytes(ck.csn, csn)) {
+      if (ck) wipe(ck.kAuth, ck.kDebit);
+      ck = {
+        csn,
+        kAuth: this.#crypto.cardKey(keys.mkAuth, csn),
+        kDebit: this.#crypto.cardKey(keys.mkDebit, csn),
+      };
+      this.#cardKeys = ck;
+    }
+    const { kAuth, kDebit } = ck;
     const skAuth = this.#crypto.sessionKey(kAuth, rc, rs);
     const skDebit = this.#crypto.sessionKey(kDebit, rc, rs);
-    wipe(kAuth, kDebit);
     this.#session = { csn, rc, rs, skAuth, skDebit, authenticated: false };
     return concatBytes(rs, this.#crypto.mac(skAuth, samCryptogramInput(rc, rs, csn)));
   }

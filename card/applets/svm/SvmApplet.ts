@@ -92,6 +92,7 @@ export class SvmApplet implements Application {
   readonly #crypto: PurseCrypto;
   readonly #rng: Rng;
   #rv: Uint8Array | undefined;
+  #proofCache: { csn: Uint8Array; key: Uint8Array } | undefined;
 
   constructor(store: RecordStore, cipher: BlockCipherProvider, rng: Rng) {
     this.#store = store;
@@ -118,6 +119,8 @@ export class SvmApplet implements Application {
   reset(): void {
     if (this.#rv) wipe(this.#rv);
     this.#rv = undefined;
+    if (this.#proofCache) wipe(this.#proofCache.key);
+    this.#proofCache = undefined;
   }
 
   #identity(): { meterId: Uint8Array; terminalId: Uint8Array } {
@@ -134,8 +137,14 @@ export class SvmApplet implements Application {
     return b ? PendingTransfer.decode(b) : undefined;
   }
 
+  /** K_proof(CSN), a copy (the last card's key is kept in RAM until reset). */
   #proofKey(csn: Uint8Array): Uint8Array {
-    return this.#crypto.cardKey(this.#store.view(KEY_SVM_KEYS)!.slice(0, 16), csn);
+    const c = this.#proofCache;
+    if (c && equalBytes(c.csn, csn)) return c.key.slice();
+    if (c) wipe(c.key);
+    const key = this.#crypto.cardKey(this.#store.view(KEY_SVM_KEYS)!.slice(0, 16), csn);
+    this.#proofCache = { csn: csn.slice(), key };
+    return key.slice();
   }
 
   #svmKey(): Uint8Array {
