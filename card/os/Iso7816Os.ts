@@ -328,7 +328,7 @@ export class Iso7816Os implements CardOs {
     if (!session || !session.open) return swOnly(SW_SECURE_MESSAGING_NOT_SUPPORTED);
     let plain: CommandApdu;
     try {
-      plain = unwrapCommand(session, this.services.cipher, apdu, cla.plain);
+      plain = unwrapCommand(session, this.services.cipher, apdu, cla.plain, cla.headerAuthenticated);
     } catch (e) {
       // 9303: an SM error ends the session; the answer is not protected.
       session.close();

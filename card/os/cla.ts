@@ -14,6 +14,8 @@ export interface ClassByte {
   channel: number;
   /** SM indicated (first: b4-b3 = 11 or 10; further: b6 = 1). */
   sm: boolean;
+  /** SM with the command header included in the MAC (first interindustry b4-b3 = 11 only). */
+  headerAuthenticated: boolean;
   /** b4-b3 = 01: proprietary SM, not supported. */
   proprietarySm: boolean;
   chaining: boolean;
@@ -31,6 +33,7 @@ export function decodeCla(cla: number): ClassByte | undefined {
     return {
       channel: cla & 3,
       sm: smBits >= 2,
+      headerAuthenticated: smBits === 3,
       proprietarySm: smBits === 1,
       chaining: (cla & 0x10) !== 0,
       proprietary,
@@ -41,6 +44,7 @@ export function decodeCla(cla: number): ClassByte | undefined {
     return {
       channel: 4 + (cla & 0x0f),
       sm: (cla & 0x20) !== 0,
+      headerAuthenticated: false,
       proprietarySm: false,
       chaining: (cla & 0x10) !== 0,
       proprietary,
@@ -48,5 +52,13 @@ export function decodeCla(cla: number): ClassByte | undefined {
     };
   }
   // 101x xxxx: proprietary without interindustry coding.
-  return { channel: 0, sm: false, proprietarySm: false, chaining: false, proprietary: true, plain: cla };
+  return {
+    channel: 0,
+    sm: false,
+    headerAuthenticated: false,
+    proprietarySm: false,
+    chaining: false,
+    proprietary: true,
+    plain: cla,
+  };
 }

@@ -1,7 +1,8 @@
 /**
  * Secure messaging (ISO/IEC 7816-4 §10) in the profile ICAO Doc 9303 part 11 §9.8 uses, which
- * the card OS wraps around dispatch for commands whose CLA announces SM (b4-b3 = 11: header
- * authenticated). Data objects:
+ * the card OS wraps around dispatch for commands whose CLA announces SM (first interindustry
+ * b4-b3 = 11: header authenticated, 10: header not authenticated; further interindustry b6 = 1:
+ * header not authenticated). Data objects:
  * ```
  *  87 L 01 ‖ cryptogram     padding-content indicator 01 (ISO 9797-1 method 2) + encrypted data
  *  81 L value               plain value (data that needs no confidentiality)
@@ -12,7 +13,8 @@
  * Every command and every response increments the send sequence counter (SSC, one block long)
  * before its MAC is computed:
  * ```
- *  command MAC  = MAC(KSmac, SSC ‖ pad(CLA* INS P1 P2) ‖ DO87|DO81 ‖ DO97)    CLA* has SM bits 11
+ *  command MAC  = MAC(KSmac, SSC ‖ pad(CLA INS P1 P2) ‖ DO87|DO81 ‖ DO97)   header authenticated
+ *  command MAC  = MAC(KSmac, SSC ‖ DO87|DO81 ‖ DO97)                       header not authenticated
  *  response MAC = MAC(KSmac, SSC ‖ DO87 ‖ DO99)
  *  TDES: MAC = ISO/IEC 9797-1 MAC algorithm 3 (padding method 2); encryption TDES-CBC, IV = 0
  *  AES:  MAC = AES-CMAC over the input padded by method 2, first 8 bytes; AES-CBC, IV = E(KSenc, SSC)
@@ -140,8 +142,9 @@ export function smObject(tag: number, value: Uint8Array): Uint8Array {
 
 /**
  * Checks and removes the SM protection of a command (see the module comment).
- * @param cla the command's class byte with the channel bits as received (SM bits 11).
- * @returns the plain command, CLA with the SM bits cleared.
+ * @param plainCla the class byte the plain command gets (SM bits cleared).
+ * @param headerAuthenticated whether the MAC covers the header (CLA as received, INS, P1, P2).
+ * @returns the plain command.
  * @throws SwError 6987 (no MAC object) or 6988 (wrong MAC, bad objects, bad padding).
  */
 export function unwrapCommand(
@@ -149,6 +152,7 @@ export function unwrapCommand(
   cipher: BlockCipherProvider,
   apdu: CommandApdu,
   plainCla: number,
+  headerAuthenticated = true,
 ): CommandApdu {
   const objs = parseObjects(apdu.dataView());
   const last = objs[objs.length - 1];
@@ -161,7 +165,9 @@ export function unwrapCommand(
     else throw new SwError(SW_SM_DATA_OBJECTS_INCORRECT, `unexpected SM object ${o.tag.toString(16)}`);
   }
   const ssc = session.nextSsc();
-  const header = pad(Uint8Array.of(apdu.cla, apdu.ins, apdu.p1, apdu.p2), 2, session.blockSize);
+  const header = headerAuthenticated
+    ? pad(Uint8Array.of(apdu.cla, apdu.ins, apdu.p1, apdu.p2), 2, session.blockSize)
+    : new Uint8Array(0);
   const input = concatBytes(ssc, header, body?.raw ?? new Uint8Array(0), le?.raw ?? new Uint8Array(0));
   if (!equalBytes(session.mac(cipher, input), last.value))
     throw new SwError(SW_SM_DATA_OBJECTS_INCORRECT, 'wrong MAC');
@@ -210,7 +216,9 @@ export function wrapResponse(
 
 /**
  * The terminal's side (tests, host and meter code): protects a command the way
- * `unwrapCommand` expects. `cla` is the class byte to send (SM bits 11 and channel bits set).
+ * `unwrapCommand` expects. `cla` is the class byte to send (SM and channel bits set); the
+ * header is authenticated unless the class says otherwise (first interindustry b4-b3 = 10,
+ * further interindustry).
  */
 export function wrapCommand(
   session: SmSession,
@@ -235,7 +243,10 @@ export function wrapCommand(
             : Uint8Array.of(plain.ne & 0xff),
         )
       : new Uint8Array(0);
-  const header = pad(Uint8Array.of(cla, plain.ins, plain.p1, plain.p2), 2, session.blockSize);
+  const headerAuthenticated = (cla & 0x40) === 0 && (cla & 0x0c) === 0x0c;
+  const header = headerAuthenticated
+    ? pad(Uint8Array.of(cla, plain.ins, plain.p1, plain.p2), 2, session.blockSize)
+    : new Uint8Array(0);
   const mac = session.mac(cipher, concatBytes(ssc, header, body, le));
   const data = concatBytes(body, le, smObject(TAG_SM_MAC, mac));
   return new CommandApdu({ cla, ins: plain.ins, p1: plain.p1, p2: plain.p2, data, ne: 256 });

@@ -8,6 +8,7 @@ import { SmSession, unwrapResponse, wrapCommand } from '../../card/security/Secu
 import type { Iso7816Os } from '../../card/os/Iso7816Os.js';
 import { fromHex, toHex } from '../../card/util/hex.js';
 import { DEMO_AID, cipher, sampleCard, send } from './helpers.js';
+import { sampleIsoConfig } from '../../card/os/CardProfiles.js';
 
 const KEYS = {
   1: { alg: 'tdes' as const, key: fromHex('404142434445464748494A4B4C4D4E4F') },
@@ -98,6 +99,21 @@ describe('two secure-messaging sessions on two channels (a SAM serving host and 
     const w = wrapCommand(s2, cipher, CommandApdu.decode(fromHex('00B0810004')), 0x0c);
     expect(toHex(card.transmit(w.encode()))).toBe('6882');
     void s;
+  });
+
+  it('header not authenticated: first interindustry b4-b3 = 10 and the further interindustry class', () => {
+    const cfg = { ...sampleIsoConfig('T=1'), channels: 8 } as unknown as Record<string, unknown>;
+    const { card, tx } = sampleCard('T=1', cfg);
+    tx(`00A4040C08${DEMO_AID}`);
+    const s0 = authenticate(card, 0x00, 1, 'a');
+    expect(protectedTx(card, s0, 0x08, '00B0810004').data).toBe(toHex(new TextEncoder().encode('mete')));
+    expect(tx('0070000400')).toBe('9000');
+    tx(`40A4040C08${DEMO_AID}`);
+    const s4 = authenticate(card, 0x40, 2, 'b');
+    // 0x60: further interindustry, SM, channel 4.
+    expect(protectedTx(card, s4, 0x60, '00B0810004').data).toBe(toHex(new TextEncoder().encode('mete')));
+    expect(protectedTx(card, s4, 0x60, '00D6860002ABCD').sw).toBe(0x9000);
+    expect(protectedTx(card, s0, 0x08, '00B0860002').data).toBe('ABCD');
   });
 
   it('T=0 card: protected answers come through 61xx + GET RESPONSE', () => {
