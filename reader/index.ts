@@ -36,3 +36,4 @@ export {
   type BridgeEvent,
   type VpcdBridgeOptions,
 } from './vpcd/VpcdBridge.js';
+export { diReader, diReaderByName, register, type ReaderByName, type ReaderRegistration } from './tokens.js';

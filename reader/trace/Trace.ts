@@ -122,6 +122,37 @@ export function spacedHex(bytes: Uint8Array): string {
   return out.toString('latin1', 0, o);
 }
 
+/**
+ * The two lines of an answered exchange, `> <command>` and `< <data> | <SW>` (no line end),
+ * built in one buffer: this runs for every exchange a RecordingChannel sees.
+ */
+export function exchangeLines(command: Uint8Array, response: Uint8Array): string {
+  const nc = command.length;
+  const nr = response.length;
+  const out = Buffer.allocUnsafe(3 * nc + 3 * nr + 8);
+  let o = 0;
+  out[o++] = 0x3e; // '>'
+  for (let i = 0; i < nc; i++) {
+    const b = command[i]!;
+    out[o++] = 0x20;
+    out[o++] = HEX_HI[b]!;
+    out[o++] = HEX_LO[b]!;
+  }
+  out[o++] = 0x0a;
+  out[o++] = 0x3c; // '<'
+  for (let i = 0; i < nr; i++) {
+    const b = response[i]!;
+    out[o++] = 0x20;
+    if (i === nr - 2 && nr > 2) {
+      out[o++] = 0x7c; // '|' between data and SW1 SW2
+      out[o++] = 0x20;
+    }
+    out[o++] = HEX_HI[b]!;
+    out[o++] = HEX_LO[b]!;
+  }
+  return out.toString('latin1', 0, o);
+}
+
 /** `6F 08 ... | 90 00`, or `90 00` without data. */
 export function responseText(response: Uint8Array): string {
   if (response.length <= 2) return spacedHex(response);
