@@ -208,3 +208,22 @@ describe('truncation', () => {
     }
   });
 });
+
+describe('recording fast path', () => {
+  it('exchangeLines and ms() write exactly what formatEvent writes', async () => {
+    const { exchangeLines, formatEvent, ms } = await import('../../reader/trace/Trace.js');
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 4, maxLength: 40 }),
+        fc.uint8Array({ minLength: 2, maxLength: 300 }),
+        fc.double({ min: 0, max: 1e7, noNaN: true }),
+        (command, response, t) => {
+          const lines = formatEvent({ type: 'exchange', command, response, comments: [], line: 0 }, false);
+          expect(exchangeLines(command, response)).toBe(lines.join('\n'));
+          expect(ms(t)).toBe(`${Math.round(t * 1000) / 1000}ms`);
+        },
+      ),
+      { numRuns: 2000, seed: 7 },
+    );
+  });
+});
