@@ -106,6 +106,13 @@ describe('docs/purse-spec.md examples', () => {
       expect(b.lines.join('\n'), b.name).toBe(fresh.get(b.name));
   });
 
+  it('the committed vector file holds the same examples as the document', () => {
+    const json = JSON.parse(
+      readFileSync(new URL('../vectors/purse/spec-examples.json', import.meta.url), 'utf8'),
+    ) as Record<string, string[]>;
+    for (const b of all) expect(json[b.name], b.name).toEqual(b.lines);
+  });
+
   it('a changed byte in a documented response would be caught', () => {
     const w = specWorld();
     const b = all.find((x) => x.name === 'select')!;

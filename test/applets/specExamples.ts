@@ -286,6 +286,12 @@ export function fill(doc: string, blocks: Map<string, string>): string {
 
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv.includes('--write')) {
   const path = new URL('../../docs/purse-spec.md', import.meta.url);
-  writeFileSync(path, fill(readFileSync(path, 'utf8'), generate()));
-  console.log('docs/purse-spec.md examples regenerated');
+  const blocks = generate();
+  writeFileSync(path, fill(readFileSync(path, 'utf8'), blocks));
+  const json = new URL('../vectors/purse/spec-examples.json', import.meta.url);
+  writeFileSync(
+    json,
+    `${JSON.stringify(Object.fromEntries([...blocks].map(([k, v]) => [k, v.split('\n')])), null, 2)}\n`,
+  );
+  console.log('docs/purse-spec.md examples and test/vectors/purse/spec-examples.json regenerated');
 }

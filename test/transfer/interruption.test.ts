@@ -134,13 +134,17 @@ describe('interruption sweep: between any two APDUs', () => {
     return plan.count;
   };
 
-  for (const kind of ['card pulled', 'power failure'] as CutKind[]) {
-    it(`${kind}: every cut point, then recovery`, async () => {
+  for (const [kind, protocol] of [
+    ['card pulled', 'T=1'],
+    ['power failure', 'T=1'],
+    ['card pulled', 'T=0'],
+  ] as [CutKind, 'T=0' | 'T=1'][]) {
+    it(`${kind}, ${protocol} card: every cut point, then recovery`, async () => {
       const total = await full();
       expect(total).toBeGreaterThanOrEqual(13);
       const seen = new Set<string>();
       for (let i = 0; i <= total; i++) {
-        const w = new World({ cardBalance: CARD_BEFORE, svmBalance: SVM_BEFORE });
+        const w = new World({ cardBalance: CARD_BEFORE, svmBalance: SVM_BEFORE, protocol });
         const before = untouched(w);
         await session(w, new Plan(i, cutter(w, kind)));
         w.powerFailure(); // whatever happened, the next step starts from power-up / re-insertion
