@@ -285,15 +285,16 @@ export class Iso7816Os implements CardOs {
     return SW_UNKNOWN;
   }
 
-  #process(apdu: CommandApdu): Uint8Array {
-    const cla = decodeCla(apdu.cla);
+  #process(received: CommandApdu): Uint8Array {
+    const cla = decodeCla(received.cla);
     if (!cla) return swOnly(SW_CLA_NOT_SUPPORTED);
     const ch = cla.channel < this.maxChannels ? this.#channels[cla.channel] : undefined;
     if (!ch) return swOnly(SW_LOGICAL_CHANNEL_NOT_SUPPORTED);
-    if (cla.chaining) return swOnly(0x6884); // command chaining not supported
-    if (apdu.extended && !this.extendedLength) return swOnly(SW_WRONG_LENGTH);
-    const ins = apdu.ins;
+    if (received.extended && !this.extendedLength) return swOnly(SW_WRONG_LENGTH);
+    const ins = received.ins;
     if ((ins & 0xf0) === 0x60 || (ins & 0xf0) === 0x90) return swOnly(SW_INS_NOT_SUPPORTED);
+    const apdu = this.#chain(received, cla, ch);
+    if (!(apdu instanceof CommandApdu)) return apdu;
     if (ins === INS_GET_RESPONSE && !cla.proprietary && !cla.sm) return this.#getResponse(apdu, ch);
     ch.pending = undefined;
     if (cla.proprietarySm) return swOnly(SW_SECURE_MESSAGING_NOT_SUPPORTED);
@@ -319,6 +320,51 @@ export class Iso7816Os implements CardOs {
       sw = r.sw;
     } else data = r ?? EMPTY;
     return this.#deliver(apdu, ch, data, sw);
+  }
+
+  /**
+   * Command chaining (7816-4 §5.1.1.1): a command with CLA b5 = 1 is one part of a chain; its
+   * data is kept (9000) until the part with b5 = 0 and the same CLA, INS, P1, P2 arrives, which
+   * is then executed with all the data. A chained part with another header answers 6883 and
+   * drops the chain; a plain command with another header drops it and runs alone. Chaining
+   * under secure messaging is not supported (6884).
+   * @returns the command to execute, or the response to a chained part.
+   */
+  #chain(apdu: CommandApdu, cla: ClassByte, ch: ChannelState): CommandApdu | Uint8Array {
+    const head = apdu.cla & ~0x10;
+    const chain = ch.chain;
+    const same =
+      chain !== undefined &&
+      chain.cla === head &&
+      chain.ins === apdu.ins &&
+      chain.p1 === apdu.p1 &&
+      chain.p2 === apdu.p2;
+    if (cla.chaining) {
+      if (cla.sm || cla.proprietarySm) return swOnly(0x6884);
+      if (chain && !same) {
+        ch.chain = undefined;
+        return swOnly(0x6883);
+      }
+      const c = chain ?? { cla: head, ins: apdu.ins, p1: apdu.p1, p2: apdu.p2, parts: [], length: 0 };
+      if (c.length + apdu.nc > 65535) {
+        ch.chain = undefined;
+        return swOnly(SW_WRONG_LENGTH);
+      }
+      c.parts.push(apdu.data);
+      c.length += apdu.nc;
+      ch.chain = c;
+      return swOnly(SW_NO_ERROR);
+    }
+    ch.chain = undefined;
+    if (!chain || !same) return apdu;
+    const data = new Uint8Array(chain.length + apdu.nc);
+    let o = 0;
+    for (const p of [...chain.parts, apdu.dataView()]) {
+      data.set(p, o);
+      o += p.length;
+    }
+    if (data.length > 65535) return swOnly(SW_WRONG_LENGTH);
+    return new CommandApdu({ cla: apdu.cla, ins: apdu.ins, p1: apdu.p1, p2: apdu.p2, data, ne: apdu.ne });
   }
 
   /** Secure messaging around dispatch (7816-4 §10): unwrap, execute, wrap even an error SW. */

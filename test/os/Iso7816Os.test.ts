@@ -39,7 +39,7 @@ describe('power, ATR and status words', () => {
     expect(tx('00600000')).toBe('6D00'); // 6X is not an INS
     expect(tx('01A40000')).toBe('6881'); // channel 1 not open
     expect(tx('4FA40000')).toBe('6881'); // channel 19 beyond the card's 4
-    expect(tx('10A40000')).toBe('6884'); // chaining
+    expect(tx('1CB0000000')).toBe('6884'); // chaining under SM
     expect(tx('04A40000')).toBe('6882'); // proprietary SM
     expect(tx('0CB0000000')).toBe('6882'); // SM without a session
   });
@@ -82,6 +82,32 @@ describe('T=0 and T=1 response rules', () => {
     expect(part).toBe(fci.slice(0, 32) + '6106');
     expect(tx('00C0000000')).toBe(fci.slice(32));
     expect(tx(`00A4040008${DEMO_AID}`)).toBe('9000'); // case 3: no data
+  });
+});
+
+describe('command chaining (§5.1.1.1)', () => {
+  it('parts are joined and executed once with the last part; a different header breaks the chain', () => {
+    const { tx, card } = sampleCard();
+    tx(`00A4040C08${DEMO_AID}`);
+    tx('0020008108' + PIN_OK);
+    const image = card.store.image();
+    expect(tx('10D6810002AABB')).toBe('9000');
+    expect(tx('10D6810001CC')).toBe('9000');
+    expect(Buffer.compare(image, card.store.image())).toBe(0); // nothing written before the last part
+    expect(tx('00D6810001DD')).toBe('9000');
+    expect(tx('00B0810004')).toBe('AABBCCDD9000');
+    expect(tx('10D6810001AA')).toBe('9000');
+    expect(tx('10D6820001BB')).toBe('6883');
+    expect(tx('00D6810001EE')).toBe('9000'); // the chain was dropped: EE alone, at offset 0
+    expect(tx('00B0810002')).toBe('EEBB9000');
+    // On T=0 a chained case 4 command answers 61xx at its last part.
+    const t0 = sampleCard('T=0');
+    expect(t0.tx('1088000104' + '00112233')).toBe('9000');
+    expect(t0.tx('0088000104' + '44556677')).toBe('6108');
+    const key = fromHex('404142434445464748494A4B4C4D4E4F');
+    expect(t0.tx('00C0000008')).toBe(
+      toHex(cipher.encrypt('tdes', 'ecb', key, fromHex('0011223344556677'))) + '9000',
+    );
   });
 });
 
