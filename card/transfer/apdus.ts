@@ -8,6 +8,7 @@ import { be16, be32 } from '../applets/bytes.js';
 import {
   AID_PURSE,
   INS_AUTH_FINISH,
+  INS_CHANGE_REFERENCE_DATA,
   INS_AUTH_INIT,
   INS_BEGIN_TRANSFER,
   INS_CANCEL_TRANSFER,
@@ -123,6 +124,17 @@ export function updateMeterData(n: number, data: Uint8Array): CommandApdu {
 /** VERIFY 00 20 00 01 08 PIN block (or no data: ask the tries left). */
 export function verifyPin(block?: Uint8Array): CommandApdu {
   return new CommandApdu({ cla: 0x00, ins: INS_VERIFY, p1: 0, p2: 1, ...(block ? { data: block } : {}) });
+}
+
+/** CHANGE REFERENCE DATA 00 24 00 01 10 old PIN block ‖ new PIN block. */
+export function changePin(oldBlock: Uint8Array, newBlock: Uint8Array): CommandApdu {
+  return new CommandApdu({
+    cla: 0x00,
+    ins: INS_CHANGE_REFERENCE_DATA,
+    p1: 0,
+    p2: 1,
+    data: concatBytes(oldBlock, newBlock),
+  });
 }
 
 /** SAM AUTH INIT 80 10 00 00 10 CSN ‖ RC 00. */

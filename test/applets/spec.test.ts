@@ -52,7 +52,7 @@ describe('docs/purse-spec.md examples', () => {
     // Every command of the three applets appears at least once (by CLA INS).
     const sent = all.flatMap((b) =>
       b.lines
-        .filter((l) => /^(card|sam|svm)> /.test(l))
+        .filter((l) => /^(card|sam|svm|pincard)> /.test(l))
         .map((l) => l.slice(l.indexOf('>') + 2, l.indexOf('>') + 7)),
     );
     for (const ci of [
@@ -87,8 +87,8 @@ describe('docs/purse-spec.md examples', () => {
       const lines = b.lines;
       expect(lines.length % 2, b.name).toBe(0);
       for (let i = 0; i < lines.length; i += 2) {
-        const cmd = /^(card|sam|svm)> ([0-9A-F ]+)$/.exec(lines[i]!);
-        const rsp = /^(card|sam|svm)< ([0-9A-F ]+)$/.exec(lines[i + 1]!);
+        const cmd = /^(card|sam|svm|pincard)> ([0-9A-F ]+)$/.exec(lines[i]!);
+        const rsp = /^(card|sam|svm|pincard)< ([0-9A-F ]+)$/.exec(lines[i + 1]!);
         expect(cmd, `${b.name}: ${lines[i]}`).not.toBeNull();
         expect(rsp?.[1], `${b.name}: ${lines[i + 1]}`).toBe(cmd![1]);
         const device = cmd![1] as DeviceName;

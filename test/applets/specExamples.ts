@@ -22,11 +22,14 @@ import {
   transferAuthInput,
 } from '../../card/applets/PurseCrypto.js';
 import { MeterData } from '../../card/applets/purse/records.js';
+import { pinBlock } from '../../card/applets/purse/PurseApplet.js';
+import { defaultPurses, makeSubscriberCard, type Device } from '../../card/applets/profiles.js';
+import { SeededRng } from '../../card/crypto/rng.js';
 import { be32, u32 } from '../../card/applets/bytes.js';
 import * as A from '../../card/transfer/apdus.js';
 import { CSN, METER_ID, NOW, TERMINAL_ID, VENDING_TERMINAL, World } from '../transfer/world.js';
 
-export type DeviceName = 'card' | 'sam' | 'svm';
+export type DeviceName = 'card' | 'sam' | 'svm' | 'pincard';
 
 /** The APDU examples in the order the seeded session runs them (the document may show them in another). */
 export const SCENARIO_ORDER = [
@@ -42,14 +45,26 @@ export const SCENARIO_ORDER = [
   'cancel-record',
   'errors',
   'host',
+  'pin',
 ] as const;
 export const SPEC_SEED = 'purse-spec';
 
-/** The world the examples run in: every chip powered, nothing selected. */
-export function specWorld(): World {
+export type SpecWorld = World & { pincard: Device };
+
+/**
+ * The world the examples run in: every chip powered, nothing selected; beside the card of the
+ * examples, a second card (CSN ...02) personalised with the cardholder PIN "1234".
+ */
+export function specWorld(): SpecWorld {
   const w = new World({ seed: SPEC_SEED, cardBalance: 10_000, svmBalance: 0 });
-  for (const d of [w.card, w.sam, w.svm]) d.os.powerUp();
-  return w;
+  const pincard = makeSubscriberCard(w.issuer, {
+    csn: fromHex('4D50000000000002'),
+    pin: '1234',
+    purses: defaultPurses(100),
+    rng: new SeededRng(`${SPEC_SEED}:pincard`),
+  });
+  for (const d of [w.card, w.sam, w.svm, pincard]) d.os.powerUp();
+  return Object.assign(w, { pincard });
 }
 
 export function spaced(b: Uint8Array): string {
@@ -269,6 +284,14 @@ export function generate(): Map<string, string> {
     ['M', m],
     ['Decrypt(M, Ks) = balance ‖ meter id ‖ 80', c.cipher.decrypt('tdes', 'ecb', ks, m)],
   ]);
+  block('pin', () => {
+    send('pincard', A.selectAid(AID_PURSE));
+    send('pincard', A.verifyPin()); // tries left
+    send('pincard', A.verifyPin(pinBlock('9999'))); // wrong: 2 tries left
+    send('pincard', A.verifyPin(pinBlock('1234'))); // right: tries reset, verified
+    send('pincard', A.changePin(pinBlock('1234'), pinBlock('567890')));
+    send('pincard', A.verifyPin(pinBlock('567890')));
+  });
   return blocks;
 }
 
