@@ -460,10 +460,20 @@ export class Iso7816Os implements CardOs {
     const applet = found;
     // The applet's own DF, when a DF carries its AID as name, becomes the current DF.
     const df = this.services.fs.namedDfs.find((d) => d.name && Buffer.compare(d.name, applet.aid) === 0);
-    this.#setApplet(ch, undefined);
+    // The applet sees its DF as current during select(); if it refuses (SwError), the channel
+    // is left exactly as it was.
+    const saved = { df: ch.currentDf, ef: ch.currentEf, record: ch.recordPointer };
     if (df) ch.setCurrent(df);
-    const fciData = applet.select?.(ctx) ?? EMPTY;
-    ch.applet = applet;
+    let fciData: Uint8Array;
+    try {
+      fciData = applet.select?.(ctx) ?? EMPTY;
+    } catch (e) {
+      ch.currentDf = saved.df;
+      ch.currentEf = saved.ef;
+      ch.recordPointer = saved.record;
+      throw e;
+    }
+    this.#setApplet(ch, applet);
     ch.lastNameMatch = index;
     return kind === 'none' ? EMPTY : fciData;
   }

@@ -384,6 +384,26 @@ describe('applet API', () => {
     expect(tx('8230000000')).toBe('029000');
   });
 
+  it('an applet refusing SELECT leaves the channel as it was', () => {
+    class Refuser extends AppletBase {
+      readonly aid = fromHex('F0000000FF');
+      select(): Uint8Array {
+        throw new SwError(0x6999);
+      }
+    }
+    const two = new TwoFileApplet();
+    const card = buildIsoCard(sampleIsoConfig('T=1'), undefined, { cipher, rng: new SeededRng('r') }, [
+      two,
+      new Refuser(),
+    ]);
+    card.powerUp();
+    expect(send(card, '00A4040C05F000000001')).toBe('9000');
+    expect(send(card, '00A4080C0450005002')).toBe('9000');
+    expect(send(card, '00A4040C05F0000000FF')).toBe('6999');
+    expect(card.channel(0)!.applet).toBe(two);
+    expect(card.channel(0)!.currentEf!.fid).toBe(0x5002);
+  });
+
   it('unexpected exceptions become 6F00 and are logged; an open transaction is dropped', () => {
     const { tx, errors, card } = make();
     tx('00A4040C05F000000001');
