@@ -194,7 +194,7 @@ export class Trace {
       ...(header.reader !== undefined ? { reader: header.reader } : {}),
       ...(header.start !== undefined ? { start: header.start } : {}),
       ...(header.tool !== undefined ? { tool: header.tool } : {}),
-      extra: Object.freeze({ ...(header.extra ?? {}) }),
+      extra: Object.freeze(checkExtra(header.extra ?? {})),
       rules: Object.freeze([...(header.rules ?? [])]),
       notes: Object.freeze([...(header.notes ?? [])]),
     });
@@ -221,17 +221,17 @@ export class Trace {
     const timing = options.timing ?? true;
     const h = this.header;
     const out: string[] = [HEADER_LINE, `@trace ${h.version}`];
-    if (h.reader !== undefined) out.push(`@reader ${h.reader}`);
+    if (h.reader !== undefined && field(h.reader)) out.push(`@reader ${field(h.reader)}`);
     if (h.protocol) out.push(`@protocol ${h.protocol}`);
     if (h.atr) out.push(`@atr ${spacedHex(h.atr)}`);
     if (h.start !== undefined && timing) out.push(`@start ${h.start}`);
-    if (h.tool !== undefined) out.push(`@tool ${h.tool}`);
-    for (const [k, v] of Object.entries(h.extra)) out.push(`@x-${k} ${v}`);
+    if (h.tool !== undefined) out.push(`@tool ${field(h.tool)}`);
+    for (const [k, v] of Object.entries(h.extra)) out.push(`@x-${k} ${field(v)}`);
     for (const r of h.rules) out.push(formatRule(r));
-    for (const n of h.notes) out.push(`#${n}`);
+    for (const n of h.notes) out.push(...commentLines(n));
     out.push('');
     for (const e of this.events) out.push(...formatEvent(e, timing));
-    for (const c of this.trailer) out.push(`#${c}`);
+    for (const c of this.trailer) out.push(...commentLines(c));
     return out.join('\n') + '\n';
   }
 }
@@ -239,7 +239,7 @@ export class Trace {
 /** The lines of one event (its comments first), without line ends. */
 export function formatEvent(e: TraceEvent, timing = true): string[] {
   const out: string[] = [];
-  for (const c of e.comments) out.push(`#${c}`);
+  for (const c of e.comments) out.push(...commentLines(c));
   const t = timing && e.atMs !== undefined ? ` t=+${ms(e.atMs)}` : '';
   if (e.type === 'reset') {
     out.push(`! reset ${spacedHex(e.atr)}${t ? ` ;${t}` : ''}`);
@@ -256,12 +256,30 @@ export function formatEvent(e: TraceEvent, timing = true): string[] {
   return out;
 }
 
+/** @throws TypeError for an extension name that could not be written as `@x-<name>`. */
+function checkExtra(extra: Readonly<Record<string, string>>): Record<string, string> {
+  for (const k of Object.keys(extra))
+    if (!/^[A-Za-z0-9-]+$/.test(k))
+      throw new TypeError(`extension header name ${JSON.stringify(k)}: letters, digits and - only`);
+  return { ...extra };
+}
+
+/** A header value on one line (a line end inside would start a line of another kind). */
+function field(s: string): string {
+  return s.replace(/[\r\n]+/g, ' ').trim();
+}
+
+/** `#` lines of a comment that may hold line ends. */
+function commentLines(c: string): string[] {
+  return c.split(/\r?\n|\r/).map((l) => `#${l}`);
+}
+
 function oneLine(s: string): string {
   return s.replace(/[\r\n;]+/g, ' ');
 }
 
 function formatRule(r: MaskRule): string {
-  const why = r.why ? `   # ${r.why}` : '';
+  const why = r.why ? `   # ${field(r.why)}` : '';
   return r.kind === 'command'
     ? `@mask-command ${r.command.toString()}${why}`
     : `@mask-response ${r.command.toString()} => ${r.response?.toString() ?? '*'}${why}`;

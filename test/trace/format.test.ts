@@ -227,3 +227,27 @@ describe('recording fast path', () => {
     );
   });
 });
+
+describe('format of values built in memory', () => {
+  it('line ends in names, notes, comments and errors cannot break the format', () => {
+    const t = new Trace(
+      { reader: 'Evil\n> 00 A4 04 00', tool: 'x\r\ny', notes: ['one\ntwo'], extra: { k: 'a\nb' } },
+      [
+        {
+          type: 'exchange',
+          command: Uint8Array.of(0, 0xb0, 0, 0),
+          error: 'boom; d=1ms\n< 90 00',
+          comments: ['c1\nc2'],
+          line: 0,
+        },
+      ],
+    );
+    const back = Trace.parse(t.format());
+    expect(back.header.reader).toBe('Evil > 00 A4 04 00');
+    expect(back.header.notes).toEqual(['one', 'two']);
+    expect(back.events).toHaveLength(1);
+    expect(back.exchanges[0]!.comments).toEqual(['c1', 'c2']);
+    expect(back.exchanges[0]!.error).toBe('boom  d=1ms < 90 00');
+    expect(() => new Trace({ extra: { 'bad key': 'v' } }, [])).toThrow(TypeError);
+  });
+});

@@ -155,3 +155,37 @@ describe('scriptor', () => {
     expect(malformed(() => parseScriptorScript('00 ZZ 00 00\n')).reason).toMatch(/^line 1: not a hex byte/);
   });
 });
+
+describe('importer fuzz', () => {
+  it('mutated pcsc-spy logs and scriptor outputs/scripts give a trace or MalformedDataError only', async () => {
+    const fc = (await import('fast-check')).default;
+    const inputs: [string, (t: string) => unknown][] = [
+      [vector('pcsc-spy-iso-fs-basic.log').slice(0, 6000), importPcscSpy],
+      [vector('scriptor-output-iso-fs-basic.txt'), importScriptorOutput],
+      [vector('scriptor-iso-fs-basic.script'), parseScriptorScript],
+    ];
+    for (const [base, parse] of inputs) {
+      fc.assert(
+        fc.property(
+          fc.array(fc.record({ at: fc.nat(), cut: fc.nat({ max: 12 }), ins: fc.string({ maxLength: 6 }) }), {
+            minLength: 1,
+            maxLength: 3,
+          }),
+          (ms) => {
+            let t = base;
+            for (const m of ms) {
+              const at = m.at % (t.length + 1);
+              t = t.slice(0, at) + m.ins + t.slice(at + m.cut);
+            }
+            try {
+              parse(t);
+            } catch (e) {
+              if (!(e instanceof MalformedDataError)) throw e;
+            }
+          },
+        ),
+        { numRuns: 1500, seed: 11 },
+      );
+    }
+  });
+});
