@@ -201,6 +201,36 @@ describe('interruption sweep: torn writes inside either chip', () => {
   sweepTears('svm', 'power failure');
 });
 
+describe('interruption sweep: torn writes during recovery', () => {
+  // 12: cut before the card DEBIT (recovery cancels); 13: cut after it (recovery completes).
+  for (const [cutAt, expected] of [
+    [12, 'not started'],
+    [13, 'complete'],
+  ] as const) {
+    for (const chip of ['svm', 'card'] as const) {
+      it(`cut at APDU ${cutAt}, then the ${chip} torn at every write of the recovery`, async () => {
+        let fired = true;
+        let k = 1;
+        for (; fired; k++) {
+          const w = new World({ cardBalance: CARD_BEFORE, svmBalance: SVM_BEFORE });
+          const before = untouched(w);
+          await session(w, new Plan(cutAt, () => w.powerFailure()));
+          w.powerFailure();
+          const store = w[chip].store;
+          const writes = store.writeCount;
+          store.armTear(k);
+          const r = await session(w, undefined, false);
+          fired = store.writeCount - writes >= k && r instanceof Error;
+          store.disarmTear();
+          w.powerFailure();
+          expect(await recoverAndCheck(w, before)).toBe(expected);
+        }
+        expect(k).toBeGreaterThan(2);
+      });
+    }
+  }
+});
+
 describe('recovery cases', () => {
   async function pendingAfterBegin(w: World): Promise<void> {
     // Cut right before the card DEBIT: 2 selects (meter) + select + 4 auth + READ STATE + READ PURSE
