@@ -171,7 +171,7 @@ export class Iso7816Os implements CardOs {
     this.extendedLength = o.protocol === 'T=1' && (o.extendedLength ?? true);
     const fs = new FileSystem(o.fs, o.store, o.personalise);
     const pins = new PinManager(o.store, o.pins ?? [], o.personalise);
-    const keys = new KeyStore(o.keys ?? []);
+    const keys = new KeyStore(o.keys ?? [], o.store, o.personalise);
     this.services = Object.freeze({
       store: o.store,
       fs,

@@ -130,7 +130,8 @@ function blockSize(alg: 'tdes' | 'aes'): number {
 /**
  * EXTERNAL AUTHENTICATE / MUTUAL AUTHENTICATE (82), P1 = 00, P2 = key reference; told apart by
  * the data length (1 or 2 blocks). The challenge is consumed whatever the outcome.
- * @throws SwError 6A86, 6A88, 6700, 6985 (no challenge of the right length), 6300 (wrong cryptogram).
+ * @throws SwError 6A86, 6A88, 6700, 6985 (no challenge of the right length), 6300 (wrong
+ *   cryptogram; 63Cx for a key with a retry counter), 6983 (key blocked).
  */
 export function externalOrMutualAuthenticate(apdu: CommandApdu, ctx: CommandContext): HandlerResult {
   if (apdu.p1 !== 0) throw new SwError(SW_INCORRECT_P1P2);
@@ -146,15 +147,20 @@ export function externalOrMutualAuthenticate(apdu: CommandApdu, ctx: CommandCont
   if (!challenge || challenge.length !== b)
     throw new SwError(SW_CONDITIONS_NOT_SATISFIED, 'GET CHALLENGE first');
   sec.authenticatedKeys.delete(key.ref);
+  // A key with a retry counter spends a try before the comparison (as VERIFY does).
+  const left = ctx.keys.spendTry(key);
+  const failed = () => new SwError(left === undefined ? SW_VERIFICATION_FAILED : PinManager.failedSw(left));
   if (!mutual) {
     const expected = ctx.cipher.encrypt(key.alg, 'ecb', key.key, challenge);
-    if (!equalBytes(expected, data)) throw new SwError(SW_VERIFICATION_FAILED);
+    if (!equalBytes(expected, data)) throw failed();
+    ctx.keys.restoreTries(key);
     sec.authenticatedKeys.add(key.ref);
     return;
   }
   const plain = ctx.cipher.decrypt(key.alg, 'cbc', key.key, data, new Uint8Array(b));
   const rndIfd = plain.slice(0, b);
-  if (!equalBytes(plain.subarray(b), challenge)) throw new SwError(SW_VERIFICATION_FAILED);
+  if (!equalBytes(plain.subarray(b), challenge)) throw failed();
+  ctx.keys.restoreTries(key);
   sec.authenticatedKeys.add(key.ref);
   const answer = ctx.cipher.encrypt(
     key.alg,

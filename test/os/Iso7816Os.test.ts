@@ -238,6 +238,34 @@ describe('authentication and secure messaging (§11.5, §10)', () => {
     expect(tx('0088000908' + challenge + '00')).toBe('6A88');
   });
 
+  it('a key with a retry counter: 63Cx on a wrong cryptogram, restored on success, 6983 when blocked', () => {
+    const cfg = sampleIsoConfig('T=1');
+    cfg.keys = [
+      ...(cfg.keys ?? []),
+      { ref: 0x03, alg: 'tdes', key: '00112233445566778899AABBCCDDEEFF', tries: 2 },
+    ];
+    const { tx, card } = sampleCard('T=1', cfg as unknown as Record<string, unknown>);
+    const key3 = fromHex('00112233445566778899AABBCCDDEEFF');
+    const good = () => {
+      const rnd = fromHex(tx('0084000008').slice(0, 16));
+      return tx('0082000308' + toHex(cipher.encrypt('tdes', 'ecb', key3, rnd)));
+    };
+    const bad = () => {
+      tx('0084000008');
+      return tx('0082000308' + '00'.repeat(8));
+    };
+    expect(bad()).toBe('63C1');
+    expect(good()).toBe('9000');
+    expect(bad()).toBe('63C1'); // restored to 2 by the success
+    expect(bad()).toBe('63C0');
+    const image = card.store.image();
+    expect(good()).toBe('6983');
+    expect(Buffer.compare(image, card.store.image())).toBe(0);
+    // Keys without a counter keep answering 6300.
+    tx('0084000008');
+    expect(tx('0082000108' + '00'.repeat(8))).toBe('6300');
+  });
+
   it('MUTUAL AUTHENTICATE establishes SM; protected UPDATE BINARY satisfies the sm condition', async () => {
     const { deriveSmSession } = await import('../../card/security/SecurityCommands.js');
     const { wrapCommand, unwrapResponse } = await import('../../card/security/SecureMessaging.js');
