@@ -4,6 +4,7 @@
  *   trace replay <trace> (--card <file> | --profile <id> | --reader <name>) [--json] [--save] [--raw]
  *   trace record (--card <file> | --profile <id> | --reader <name>) --out <trace>
  *                [--save] [--raw] [--no-timing] [--comment <text>] (<script> | -- <apdu hex>…)
+ *   trace record --out <trace> -- <meterpurse command…>   (channels opened through recordIfAsked)
  *   trace import (--pcsc-spy | --scriptor-output) <log> [--out <trace>]
  *   trace export <trace> --scriptor [--out <file>]
  *   trace check <trace> [--json]
@@ -31,7 +32,11 @@ import {
   importPcscSpy,
   importScriptorOutput,
   parseScriptorScript,
+  recordedCount,
+  recordIfAsked,
+  recordingPath,
   replayTrace,
+  TRACE_RECORD_ENV,
   spacedHex,
   responseText,
   type ReplayReport,
@@ -40,6 +45,7 @@ import {
 
 const USAGE = `trace replay <trace> (--card <file> | --profile <id> | --reader <name>) [--json] [--save] [--raw]
        meterpurse trace record (--card <file> | --profile <id> | --reader <name>) --out <trace> [--save] [--raw] [--no-timing] [--comment <text>] (<script> | -- <apdu hex>…)
+       meterpurse trace record --out <trace> -- <meterpurse command…>
        meterpurse trace import (--pcsc-spy | --scriptor-output) <log> [--out <trace>]
        meterpurse trace export <trace> --scriptor [--out <file>]
        meterpurse trace check <trace> [--json]`;
@@ -231,7 +237,10 @@ async function replay(args: string[], io: Io): Promise<number> {
   const target = await openTarget(targetOf(p));
   let report: ReplayReport;
   try {
-    report = await replayTrace(trace, target.channel);
+    // Under `trace record --out <actual> -- trace replay …` the card's actual answers are recorded.
+    const channel = recordIfAsked(target.channel, { tool: `meterpurse trace replay ${path}` });
+    report = await replayTrace(trace, channel);
+    if (channel !== target.channel) await channel.disconnect();
   } finally {
     await target.close();
   }
@@ -259,6 +268,48 @@ function stepsFromArgs(p: Parsed): ScriptStep[] {
   return parsed(path, () => parseScriptorScript(text));
 }
 
+/** True when the words after `--` are a meterpurse command rather than APDUs. */
+function isSubcommand(words: string[] | undefined): words is string[] {
+  const w = words?.[0];
+  return w !== undefined && !/^[0-9A-Fa-f:\s-]+$/.test(w) && !/^reset$/i.test(w);
+}
+
+/**
+ * `trace record --out <trace> -- <meterpurse command…>`: runs the command in this process with
+ * MP_TRACE_RECORD set, so every channel it opens through `recordIfAsked` is recorded.
+ */
+async function recordCommand(p: Parsed, out: string, io: Io): Promise<number> {
+  if (p.values.has('--card') || p.values.has('--profile') || p.values.has('--reader') || p.positional.length)
+    throw new UsageError(
+      'with -- <meterpurse command>, the command itself chooses its card: drop --card/--profile/--reader',
+    );
+  const words = p.afterDashes!;
+  if (words[0] === 'trace' && words[1] !== 'replay')
+    throw new UsageError('of the trace commands, only trace replay can be recorded');
+  const { main } = await import('../main.js');
+  const before = recordedCount(out);
+  const saved = process.env[TRACE_RECORD_ENV];
+  process.env[TRACE_RECORD_ENV] = out;
+  let code: number;
+  try {
+    code = await main(words, io);
+  } finally {
+    if (saved === undefined) delete process.env[TRACE_RECORD_ENV];
+    else process.env[TRACE_RECORD_ENV] = saved;
+  }
+  const n = recordedCount(out) - before;
+  if (n === 0) {
+    io.err(
+      `trace record: 'meterpurse ${words.join(' ')}' opened no card channel through the recording hook (recordIfAsked); nothing was recorded\n`,
+    );
+    return code === 0 ? 2 : code;
+  }
+  io.err(
+    `trace record: ${n} channel(s) recorded to ${out}${n > 1 ? ` and numbered siblings (${recordingPath(out, 2)}…)` : ''}\n`,
+  );
+  return code;
+}
+
 async function record(args: string[], io: Io): Promise<number> {
   const p = parseArgs(
     args,
@@ -267,6 +318,7 @@ async function record(args: string[], io: Io): Promise<number> {
   );
   const out = p.values.get('--out');
   if (!out) throw new UsageError('trace record needs --out <trace>');
+  if (isSubcommand(p.afterDashes)) return recordCommand(p, out, io);
   const steps = stepsFromArgs(p);
   const target = await openTarget(targetOf(p));
   let sink: FileTraceSink;

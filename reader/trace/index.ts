@@ -31,3 +31,4 @@ export type { MarkedDiff } from './compare.js';
 export { importPcscSpy } from './pcscSpy.js';
 export { parseScriptorScript, importScriptorOutput, exportScriptorScript, stepsOf } from './scriptor.js';
 export type { ScriptStep } from './scriptor.js';
+export { recordIfAsked, recordingPath, recordedCount, TRACE_RECORD_ENV } from './recordIfAsked.js';

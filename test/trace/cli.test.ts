@@ -226,3 +226,60 @@ describe('meterpurse trace record / export / import / check', () => {
     expect(JSON.parse(r.out)).toMatchObject({ exchanges: 19, resets: 1, rules: 1, protocol: 'T=1' });
   });
 });
+
+describe('recording a meterpurse command (MP_TRACE_RECORD hook)', () => {
+  it('trace record -- trace replay: records the card’s actual answers', async () => {
+    const out = join(dir, 'actual.trace');
+    const r = await run('trace', 'record', '--out', out, '--', 'trace', 'replay', REF, '--profile', 'iso-fs');
+    expect(r.code).toBe(0);
+    expect(r.err).toContain(`1 channel(s) recorded to ${out}`);
+    const actual = Trace.parse(readFileSync(out, 'utf8'));
+    const ref = Trace.parse(readFileSync(REF, 'utf8'));
+    expect(actual.header.tool).toBe(`meterpurse trace replay ${REF}`);
+    expect(actual.exchanges.map((e) => e.command)).toEqual(ref.exchanges.map((e) => e.command));
+    // All answers equal but the fresh challenge.
+    const differing = actual.exchanges.filter(
+      (e, i) => Buffer.compare(e.response!, ref.exchanges[i]!.response!) !== 0,
+    );
+    expect(differing.map((e) => e.command[1])).toEqual([0x84]);
+    expect(process.env.MP_TRACE_RECORD).toBeUndefined();
+  });
+
+  it('a command that opens no channel through the hook: exit 2 saying nothing was recorded', async () => {
+    const r = await run('trace', 'record', '--out', join(dir, 'none.trace'), '--', 'apdu', '00A4040000');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/opened no card channel through the recording hook/);
+    const s = await run(
+      'trace',
+      'record',
+      '--out',
+      join(dir, 'n.trace'),
+      '--card',
+      'x',
+      '--',
+      'apdu',
+      '00A4040000',
+    );
+    expect(s.code).toBe(2);
+  });
+
+  it('recordIfAsked wraps only when asked, numbering further channels', async () => {
+    const { recordIfAsked, recordingPath } = await import('../../reader/trace/index.js');
+    const { VirtualReader } = await import('../../reader/VirtualReader.js');
+    const ch = await new VirtualReader('v', buildCard('iso-fs')).connect();
+    expect(recordIfAsked(ch, {}, {})).toBe(ch);
+    const base = join(dir, 'hook.trace');
+    const a = recordIfAsked(ch, {}, { MP_TRACE_RECORD: base });
+    const b = recordIfAsked(
+      await new VirtualReader('w', buildCard('iso-fs')).connect(),
+      {},
+      { MP_TRACE_RECORD: base },
+    );
+    expect(a).not.toBe(ch);
+    await a.disconnect();
+    await b.disconnect();
+    expect(Trace.parse(readFileSync(base, 'utf8')).header.reader).toBe('v');
+    expect(Trace.parse(readFileSync(join(dir, 'hook.2.trace'), 'utf8')).header.reader).toBe('w');
+    expect(recordingPath('/a.b/c', 3)).toBe('/a.b/c.3');
+  });
+});
