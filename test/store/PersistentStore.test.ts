@@ -203,3 +203,33 @@ describe('card file container', () => {
     }
   });
 });
+
+describe('card-file decoding of random input', () => {
+  it('random bytes and mutated files only ever give MalformedDataError', async () => {
+    const fc = (await import('fast-check')).default;
+    const valid = encodeStoreFile(
+      { format: 'meterpurse-card', profile: 'iso-fs', config: {} },
+      new Uint8Array(64).fill(7),
+    );
+    const mutated = fc
+      .tuple(fc.nat(valid.length - 1), fc.nat(255), fc.nat(valid.length))
+      .map(([at, v, cut]) => {
+        const b = Uint8Array.from(valid);
+        b[at] = v;
+        return b.subarray(0, cut);
+      });
+    fc.assert(
+      fc.property(fc.oneof(fc.uint8Array({ maxLength: 200 }), mutated), (bytes) => {
+        try {
+          decodeStoreFile(bytes);
+        } catch (e) {
+          if (!(e instanceof MalformedDataError)) throw e;
+          expect(e.kind).toBe('card-file');
+          expect(e.offset).toBeGreaterThanOrEqual(0);
+          expect(e.offset).toBeLessThanOrEqual(bytes.length);
+        }
+      }),
+      { numRuns: 20000, seed: 5 },
+    );
+  });
+});
