@@ -6,12 +6,12 @@ import { responseText, spacedHex, type MaskRule, type Trace } from './Trace.js';
 
 /** One difference between a trace and a card. */
 export interface ReplayDifference {
-  /** Exchange number in the trace (1-based; resets count with the exchange that follows them). */
+  /** Exchange number in the trace (1-based; resets count with the exchange that follows them; 0 for the ATR at connection). */
   index: number;
   /** Line of the event in the trace file (0 for traces built in memory). */
   line: number;
   kind: 'response' | 'error' | 'atr';
-  /** Command hex (spaced), or 'reset'. */
+  /** Command hex (spaced), or 'reset', or 'connect' for the ATR at connection. */
   command: string;
   /** What the trace holds: response hex (`data | SW`), ATR hex, or `error: <message>`. */
   expected: string;
@@ -38,7 +38,7 @@ export interface ReplayReport {
 export interface ReplayTraceOptions {
   /** Mask rules added to those of the trace. */
   rules?: readonly MaskRule[];
-  /** Compare the ATR of each recorded reset (default true). */
+  /** Compare the ATR at connection (`@atr`) and after each recorded reset (default true). */
   compareAtr?: boolean;
 }
 
@@ -56,6 +56,19 @@ export async function replayTrace(
   const rules = [...trace.header.rules, ...(options.rules ?? [])];
   const report: ReplayReport = { exchanges: 0, resets: 0, masked: 0, differences: [], ok: true };
   let index = 0;
+  // The card at hand should be the card of the trace: its ATR at connection is compared first.
+  const atr0 = trace.header.atr;
+  if ((options.compareAtr ?? true) && atr0 && !equalBytes(channel.atr, atr0)) {
+    report.differences.push({
+      index: 0,
+      line: 0,
+      kind: 'atr',
+      command: 'connect',
+      expected: spacedHex(atr0),
+      actual: spacedHex(channel.atr),
+      marked: markDiff(atr0, channel.atr, false),
+    });
+  }
   for (const e of trace.events) {
     if (e.type === 'disconnect') continue;
     if (e.type === 'reset') {

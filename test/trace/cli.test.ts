@@ -283,3 +283,22 @@ describe('recording a meterpurse command (MP_TRACE_RECORD hook)', () => {
     expect(recordingPath('/a.b/c', 3)).toBe('/a.b/c.3');
   });
 });
+
+describe('replay details', () => {
+  it('a card of another profile: the ATR at connection is the first difference', async () => {
+    const r = await run('trace', 'replay', REF, '--profile', 'iso-fs-t0', '--json');
+    expect(r.code).toBe(1);
+    const rep = JSON.parse(r.out) as { differences: { index: number; kind: string; command: string }[] };
+    expect(rep.differences[0]).toMatchObject({ index: 0, kind: 'atr', command: 'connect' });
+  });
+
+  it('--raw turns the transport rules off: a T=0 case 4 then answers 61xx, unlike the recording', async () => {
+    const t0 = join(import.meta.dirname, '../../apdu-traces/iso-fs-t0.trace');
+    expect((await run('trace', 'replay', t0, '--profile', 'iso-fs-t0')).code).toBe(0);
+    const r = await run('trace', 'replay', t0, '--profile', 'iso-fs-t0', '--raw');
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(
+      /#1 \(line \d+\) 00 A4 04 00 08 A0 00 00 09 99 01 02 03 00\n {2}expected: .*\n {2}actual: {3}\[61\] \[16\]/,
+    );
+  });
+});
