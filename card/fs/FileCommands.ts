@@ -183,7 +183,8 @@ function recordEf(p2: number, ctx: CommandContext): EfNode {
 /**
  * The record number addressed by P1 and P2 b3-b1 (7816-4 Table 49): 100 = record P1 (00: the
  * current record); with P1 = 00, 000 first, 001 last, 010 next, 011 previous. Record
- * identifiers (P1 ≠ 00 with 0xx) and the "all records" modes are not supported (6A86).
+ * identifiers (P1 ≠ 00 with 0xx) are not supported (6A86); READ RECORD also takes 101 / 110
+ * (all records from P1 to the last / from the last to P1).
  */
 function recordNumber(apdu: CommandApdu, ctx: CommandContext, ef: EfNode): number {
   const mode = apdu.p2 & 0x07;
@@ -202,18 +203,39 @@ function recordNumber(apdu: CommandApdu, ctx: CommandContext, ef: EfNode): numbe
 }
 
 /** P1/P2 format of READ/UPDATE RECORD, checked before anything else. */
-function checkRecordP1P2(apdu: CommandApdu): void {
+function checkRecordP1P2(apdu: CommandApdu, allModes = false): void {
   const mode = apdu.p2 & 0x07;
-  if (apdu.p2 >> 3 === 31 || mode > 4 || (mode < 4 && apdu.p1 !== 0)) throw new SwError(SW_INCORRECT_P1P2);
+  const multi = allModes && (mode === 5 || mode === 6);
+  if (apdu.p2 >> 3 === 31 || (mode > 4 && !multi) || (mode < 4 && apdu.p1 !== 0) || (multi && apdu.p1 === 0))
+    throw new SwError(SW_INCORRECT_P1P2);
 }
 
 /** READ RECORD (B2). @throws SwError 6700, 6981, 6982, 6986, 6A82, 6A83, 6A86. */
 export function readRecord(apdu: CommandApdu, ctx: CommandContext): HandlerResult {
   if (apdu.ne === undefined || apdu.nc !== 0) throw new SwError(SW_WRONG_LENGTH, 'READ RECORD is case 2');
-  checkRecordP1P2(apdu);
+  checkRecordP1P2(apdu, true);
   const ef = recordEf(apdu.p2, ctx);
   requireAccess(ef.read, ctx);
   if (ctx.channel.currentEf !== ef) ctx.channel.setCurrent(ef);
+  const mode = apdu.p2 & 0x07;
+  if (mode === 5 || mode === 6) {
+    // 7816-4 Table 49: 101 all records from P1 up to the last, 110 from the last down to P1;
+    // the records are concatenated (the OS applies Le / GET RESPONSE to the whole).
+    const count = ctx.fs.recordCount(ef);
+    if (apdu.p1 > count) throw new SwError(SW_RECORD_NOT_FOUND);
+    const numbers: number[] = [];
+    for (let n = apdu.p1; n <= count; n++) numbers.push(n);
+    if (mode === 6) numbers.reverse();
+    const parts = numbers.map((n) => ctx.fs.readRecord(ef, n));
+    ctx.channel.recordPointer = numbers[numbers.length - 1];
+    const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+    let o = 0;
+    for (const p of parts) {
+      out.set(p, o);
+      o += p.length;
+    }
+    return out;
+  }
   const n = recordNumber(apdu, ctx, ef);
   const data = ctx.fs.readRecord(ef, n);
   ctx.channel.recordPointer = n;

@@ -115,6 +115,18 @@ describe('records (§11.3)', () => {
     expect(tx('00B2010C00')).toBe('6981'); // SFI 1 is transparent
   });
 
+  it('READ RECORD all records from P1 up to the last (101) and from the last down to P1 (110)', () => {
+    const { tx } = sampleCard();
+    tx(`00A4040C08${DEMO_AID}`);
+    expect(tx('00B2021500')).toBe('02'.repeat(16) + '03'.repeat(16) + '9000');
+    expect(tx('00B2011600')).toBe('03'.repeat(16) + '02'.repeat(16) + '01'.repeat(16) + '9000');
+    expect(tx('00B2001500')).toBe('6A86'); // P1 must name a record
+    expect(tx('00B2041500')).toBe('6A83');
+    expect(tx('00DC011510' + '00'.repeat(16))).toBe('6A86'); // not for UPDATE RECORD
+    // Le shorter than the whole: T=1 gives Le bytes and 61xx.
+    expect(tx('00B2011510')).toBe('01'.repeat(16) + '6120');
+  });
+
   it('cyclic: append overwrites the oldest and record 1 is the newest', () => {
     const { tx } = sampleCard();
     tx(`00A4040C08${DEMO_AID}`);
@@ -148,7 +160,7 @@ describe('records (§11.3)', () => {
       '00E2011808' + '77'.repeat(8),
       '00E2001908' + '77'.repeat(8),
       '00B201FC00',
-      '00B2011500',
+      '00B2001500',
       '00B2011700',
       '00DC001408' + '11'.repeat(8),
       '00E20018',
