@@ -104,6 +104,14 @@ const HEADER_LINE = '# meterpurse APDU trace — format: docs/trace-format.md';
 const HEX_HI = Uint8Array.from({ length: 256 }, (_, i) => '0123456789ABCDEF'.charCodeAt(i >> 4));
 const HEX_LO = Uint8Array.from({ length: 256 }, (_, i) => '0123456789ABCDEF'.charCodeAt(i & 15));
 
+let scratchBuf = Buffer.allocUnsafe(1024);
+
+/** A reused buffer of at least `n` bytes (the text is copied out by toString before any reuse). */
+function scratch(n: number): Buffer {
+  if (scratchBuf.length < n) scratchBuf = Buffer.allocUnsafe(Math.max(n, 2 * scratchBuf.length));
+  return scratchBuf;
+}
+
 /**
  * Spaced upper-case hex: `00 A4 04 00`. Recording formats every exchange on the caller's path,
  * so the text is built as ASCII bytes in one buffer rather than by concatenating strings.
@@ -111,7 +119,7 @@ const HEX_LO = Uint8Array.from({ length: 256 }, (_, i) => '0123456789ABCDEF'.cha
 export function spacedHex(bytes: Uint8Array): string {
   const n = bytes.length;
   if (n === 0) return '';
-  const out = Buffer.allocUnsafe(3 * n - 1);
+  const out = scratch(3 * n - 1);
   let o = 0;
   for (let i = 0; i < n; i++) {
     const b = bytes[i]!;
@@ -129,7 +137,7 @@ export function spacedHex(bytes: Uint8Array): string {
 export function exchangeLines(command: Uint8Array, response: Uint8Array): string {
   const nc = command.length;
   const nr = response.length;
-  const out = Buffer.allocUnsafe(3 * nc + 3 * nr + 8);
+  const out = scratch(3 * nc + 3 * nr + 8);
   let o = 0;
   out[o++] = 0x3e; // '>'
   for (let i = 0; i < nc; i++) {
