@@ -16,8 +16,6 @@ export class ChannelState {
   readonly security = new SecurityState();
   /** Response bytes still to be fetched with GET RESPONSE, and the status to give with the last part. */
   pending: { data: Uint8Array; sw: number } | undefined;
-  /** Index of the last SELECT-by-name match, for "next/previous occurrence". */
-  lastNameMatch: number | undefined;
   /** Parts of a command chain received so far (7816-4 §5.1.1.1). */
   chain:
     { cla: number; ins: number; p1: number; p2: number; parts: Uint8Array[]; length: number } | undefined;

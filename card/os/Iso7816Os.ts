@@ -442,19 +442,20 @@ export class Iso7816Os implements CardOs {
     for (const a of this.applets) if (matches(a.aid)) candidates.push(a);
     for (const d of this.services.fs.namedDfs) if (d.name && matches(d.name)) candidates.push(d);
     const occurrence = apdu.p2 & 0x03;
-    const last = ch.lastNameMatch;
+    // Next / previous are relative to what the channel has selected now (its applet, else its
+    // current DF) when that is one of the candidates; otherwise they start at the first / last.
+    const at = candidates.indexOf(ch.applet ?? ch.currentDf);
     let index: number;
     if (occurrence === 0) index = 0;
     else if (occurrence === 1) index = candidates.length - 1;
-    else if (occurrence === 2) index = last === undefined ? 0 : last + 1;
-    else index = last === undefined ? candidates.length - 1 : last - 1;
+    else if (occurrence === 2) index = at < 0 ? 0 : at + 1;
+    else index = at < 0 ? candidates.length - 1 : at - 1;
     const found = candidates[index];
     if (!found) throw new SwError(SW_FILE_NOT_FOUND);
     if ('kind' in found) {
       const r = selectResponse(found, kind, ctx);
       this.#setApplet(ch, undefined);
       ch.setCurrent(found);
-      ch.lastNameMatch = index;
       return r;
     }
     const applet = found;
@@ -474,7 +475,6 @@ export class Iso7816Os implements CardOs {
       throw e;
     }
     this.#setApplet(ch, applet);
-    ch.lastNameMatch = index;
     return kind === 'none' ? EMPTY : fciData;
   }
 
