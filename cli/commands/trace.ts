@@ -410,11 +410,13 @@ async function check(args: string[], io: Io): Promise<number> {
     errors: t.exchanges.filter((e) => e.error !== undefined).length,
     rules: t.header.rules.length,
     masks: t.exchanges.filter((e) => e.commandMask || e.responseMask).length,
+    /** A recording ends with `! disconnect`; a trace without it may have been cut between lines. */
+    ended: t.events.at(-1)?.type === 'disconnect',
   };
   if (p.flags.has('--json')) io.out(JSON.stringify(summary, null, 2) + '\n');
   else
     io.out(
-      `${path}: well-formed trace, ${summary.exchanges} exchanges (${summary.errors} errors), ${summary.resets} resets, ${summary.rules} mask rules, ${summary.masks} masked exchanges\n`,
+      `${path}: well-formed trace, ${summary.exchanges} exchanges (${summary.errors} errors), ${summary.resets} resets, ${summary.rules} mask rules, ${summary.masks} masked exchanges${summary.ended ? ', ends with ! disconnect' : '; no final ! disconnect (cut short, or written by hand)'}\n`,
     );
   return 0;
 }

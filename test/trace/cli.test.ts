@@ -223,7 +223,19 @@ describe('meterpurse trace record / export / import / check', () => {
   it('check summarises a well-formed trace', async () => {
     const r = await run('trace', 'check', REF, '--json');
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.out)).toMatchObject({ exchanges: 19, resets: 1, rules: 1, protocol: 'T=1' });
+    expect(JSON.parse(r.out)).toMatchObject({
+      exchanges: 19,
+      resets: 1,
+      rules: 1,
+      protocol: 'T=1',
+      ended: true,
+    });
+    const text = readFileSync(REF, 'utf8');
+    const cut = join(dir, 'cut-between.trace');
+    writeFileSync(cut, text.slice(0, text.indexOf('! reset')));
+    const c = await run('trace', 'check', cut);
+    expect(c.code).toBe(0);
+    expect(c.out).toMatch(/no final ! disconnect/);
   });
 });
 
