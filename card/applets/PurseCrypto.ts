@@ -190,3 +190,18 @@ export function svmStateMacInput(
 ): Uint8Array {
   return concatBytes(ascii('R'), meterId, be32(balance), be32(svmCounter), challenge);
 }
+
+/**
+ * Signed HOST CREDIT answer input (under K_svm): `'C' ‖ meter id(3) ‖ status(1) ‖ tx id(8) ‖
+ * balance after(4) ‖ balance(4) ‖ R3(8)` — R3 is the SAM's host-session challenge.
+ */
+export function hostCreditAnswerInput(
+  meterId: Uint8Array,
+  status: number,
+  txId: Uint8Array,
+  balanceAfter: number,
+  balance: number,
+  r3: Uint8Array,
+): Uint8Array {
+  return concatBytes(ascii('C'), meterId, Uint8Array.of(status), txId, be32(balanceAfter), be32(balance), r3);
+}

@@ -39,10 +39,15 @@ export const INS_HOST_INIT = 0x20;
 export const INS_HOST_COMMAND = 0x22;
 export const INS_HOST_FINISH = 0x24;
 
-/** Seed 000 command headers H. */
-export const HOST_VALUE_STORE = 0x01;
-export const HOST_TARIFF_MODE = 0x02;
-export const HOST_USAGE_CHECK = 0x03;
+/** Seed 000 command headers H (as fixed by issue 7's docs/host-protocol.md, host/protocol/constants.ts). */
+export const HOST_VALUE_STORE = 0x51;
+export const HOST_TARIFF_MODE = 0x52;
+export const HOST_USAGE_CHECK = 0x53;
+
+/** Status byte of the value-store answer (host/protocol/constants.ts VS_*). */
+export const VS_CREDITED = 0x00;
+export const VS_DUPLICATE = 0x01;
+export const VS_REFUSED_MAX_BALANCE = 0x02;
 
 // SVM proprietary instructions, CLA 80.
 export const INS_BEGIN_TRANSFER = 0x30;

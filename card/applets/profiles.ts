@@ -146,7 +146,7 @@ const SVM_LAYOUT: RecordLayout = [
   ['v.recent', 88],
   ['v.log.head', 2],
   ...Array.from({ length: SVM_LOG_RECORDS }, (_, i) => [`v.log.${i}`, 29] as const),
-  ['v.hosttx', 16 * 8],
+  ['v.hosttx', 12 * 8],
 ];
 
 function isoConfig(protocol: 'T=0' | 'T=1', atr: Uint8Array, dataSize: number): IsoCardConfig {

@@ -9,7 +9,7 @@ import type { ResponseApdu } from '../iso7816/ResponseApdu.js';
 import { MalformedDataError } from '../iso7816/errors.js';
 import { concatBytes, equalBytes } from '../util/hex.js';
 import { be32, u16, u32 } from '../applets/bytes.js';
-import { AID_SAM, AID_SVM } from '../applets/constants.js';
+import { AID_SAM, AID_SVM, HOST_VALUE_STORE } from '../applets/constants.js';
 import { PendingTransfer } from '../applets/svm/records.js';
 import * as A from './apdus.js';
 import { TransferError } from './TransferError.js';
@@ -125,38 +125,48 @@ export class MeterModules {
   }
 
   /**
-   * Seed 000 steps 14-16 for the value store command: SAM HOST COMMAND (checks S2h, decrypts the
-   * amount, authorises the SVM), SVM HOST CREDIT (exactly once per tx id), SVM READ STATE signed
-   * for R3, SAM HOST FINISH.
-   * @returns M for the host, and the amount, tx id and SVM balance after.
+   * Seed 000 steps 14-16 for the value store command (H = 51): SAM HOST COMMAND (checks S2h,
+   * decrypts EnAmnt, authorises the SVM), SVM HOST CREDIT (exactly once per tx id; signed answer
+   * for R3), SAM HOST FINISH -> M = E(status ‖ tx id ‖ balance after ‖ balance ‖ ID, Ks).
+   * @returns M for the host, and the SVM's answer in clear for the meter's display.
    * @throws TransferError on any refusal (6300 for a wrong S2h).
    */
   async hostValueStore(
     enAmnt: Uint8Array,
     s2h: Uint8Array,
-  ): Promise<{ m: Uint8Array; amount: number; txId: Uint8Array; balance: number }> {
+  ): Promise<{
+    m: Uint8Array;
+    status: number;
+    amount: number;
+    txId: Uint8Array;
+    balanceAfter: number;
+    balance: number;
+  }> {
+    const r3 = this.#r3;
+    if (!r3) throw new TransferError('SAM HOST COMMAND', undefined, 'no host session (hostInit first)');
     const s = await this.readState();
     const auth = await expectOk(
       this.sam,
-      A.hostCommand(0x01, concatBytes(enAmnt, s2h, be32(s.counter + 1))),
+      A.hostCommand(HOST_VALUE_STORE, concatBytes(enAmnt, s2h, be32(s.counter + 1))),
       'SAM HOST COMMAND',
     );
     const amount = u32(auth, 0);
     const txId = auth.slice(4, 12);
-    await expectOk(
+    const answer = await expectOk(
       this.svm,
-      A.hostCredit(amount, txId, s.counter + 1, auth.subarray(12, 20)),
+      A.hostCredit(amount, txId, s.counter + 1, auth.subarray(12, 20), r3),
       'SVM HOST CREDIT',
     );
-    const m = await this.hostFinish();
-    return { m: m.m, amount, txId, balance: m.balance };
+    const m = await expectOk(this.sam, A.hostFinish(HOST_VALUE_STORE, answer), 'SAM HOST FINISH');
+    this.#r3 = undefined;
+    return { m, status: answer[0]!, amount, txId, balanceAfter: u32(answer, 9), balance: u32(answer, 13) };
   }
 
   /**
-   * Seed 000 steps 24 / 34: the SAM checks S2h over a tariff-mode (H = 02) or usage-check (H = 03)
+   * Seed 000 steps 24 / 34: the SAM checks S2h over a tariff-mode (H = 52) or usage-check (H = 53)
    * payload and hands back the authenticated payload for the meter core to apply.
    */
-  async hostAuthenticated(h: 0x02 | 0x03, payload: Uint8Array, s2h: Uint8Array): Promise<Uint8Array> {
+  async hostAuthenticated(h: 0x52 | 0x53, payload: Uint8Array, s2h: Uint8Array): Promise<Uint8Array> {
     return expectOk(this.sam, A.hostCommand(h, concatBytes(payload, s2h)), 'SAM HOST COMMAND');
   }
 
@@ -166,7 +176,11 @@ export class MeterModules {
     if (!r3) throw new TransferError('SAM HOST FINISH', undefined, 'no host session (hostInit first)');
     const st = await expectOk(this.svm, A.readStateSigned(r3), 'SVM READ STATE (signed)');
     const mac = st.subarray(st.length - 8);
-    const m = await expectOk(this.sam, A.hostFinish(u32(st, 0), u32(st, 8), mac), 'SAM HOST FINISH');
+    const m = await expectOk(
+      this.sam,
+      A.hostFinish(0, concatBytes(st.subarray(0, 4), st.subarray(8, 12), mac)),
+      'SAM HOST FINISH',
+    );
     this.#r3 = undefined;
     return { m, balance: u32(st, 0) };
   }

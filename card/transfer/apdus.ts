@@ -255,31 +255,25 @@ export function hostCommand(h: number, data: Uint8Array): CommandApdu {
   return new CommandApdu({ cla: 0x80, ins: INS_HOST_COMMAND, p1: h, p2: 0, data, ne: LE });
 }
 
-/** SAM HOST FINISH 80 24 00 00 10 balance ‖ SVM counter ‖ MAC 00. */
-export function hostFinish(balance: number, svmCounter: number, mac: Uint8Array): CommandApdu {
-  return new CommandApdu({
-    cla: 0x80,
-    ins: INS_HOST_FINISH,
-    p1: 0,
-    p2: 0,
-    data: concatBytes(be32(balance), be32(svmCounter), mac),
-    ne: LE,
-  });
+/** SAM HOST FINISH 80 24 P1 00 Lc data 00 (P1 = 51: the SVM's HOST CREDIT answer; 00: its signed state). */
+export function hostFinish(p1: number, data: Uint8Array): CommandApdu {
+  return new CommandApdu({ cla: 0x80, ins: INS_HOST_FINISH, p1, p2: 0, data, ne: LE });
 }
 
-/** SVM HOST CREDIT 80 44 00 00 18 amount ‖ tx id ‖ SVM counter ‖ MAC 00. */
+/** SVM HOST CREDIT 80 44 00 00 20 amount ‖ tx id ‖ SVM counter ‖ MAC ‖ R3 00. */
 export function hostCredit(
   amount: number,
   txId: Uint8Array,
   svmCounter: number,
   mac: Uint8Array,
+  r3: Uint8Array,
 ): CommandApdu {
   return new CommandApdu({
     cla: 0x80,
     ins: INS_HOST_CREDIT,
     p1: 0,
     p2: 0,
-    data: concatBytes(be32(amount), txId, be32(svmCounter), mac),
+    data: concatBytes(be32(amount), txId, be32(svmCounter), mac, r3),
     ne: LE,
   });
 }

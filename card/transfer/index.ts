@@ -8,4 +8,3 @@ export { loadCard } from './loadCard.js';
 export type { LoadRequest } from './loadCard.js';
 export { CountingChannel, ExchangeCounter } from './CountingChannel.js';
 export { TransferError } from './TransferError.js';
-export { HostProtocol } from './hostProtocol.js';

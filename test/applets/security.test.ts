@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import type { CommandApdu } from '../../card/iso7816/CommandApdu.js';
 import { concatBytes, toHex } from '../../card/util/hex.js';
-import { HostProtocol } from '../../card/transfer/hostProtocol.js';
+import { HostSide } from '../transfer/hostSide.js';
 import { deriveTerminalKey } from '../../card/crypto/keyHierarchy.js';
 
 const METER = Uint8Array.of(0, 1, 0x23);
@@ -146,7 +146,7 @@ describe('one-byte changes are refused with no state change', () => {
 
   it('HOST COMMAND (EnAmnt, S2h), HOST CREDIT (amount, tx id, counter, MAC), HOST FINISH (state, MAC)', () => {
     const w = poweredWorld();
-    const host = new HostProtocol(w.issuer.crypto.cipher);
+    const host = new HostSide(w.issuer.crypto.cipher);
     const kt = deriveTerminalKey(w.issuer.crypto.cipher, w.issuer.hostKeys[1]![1], METER);
     const tx = Uint8Array.from([0x74, 0x78, 0, 0, 0, 0, 0, 1]);
     let ks: Uint8Array = new Uint8Array(16);
@@ -156,16 +156,26 @@ describe('one-byte changes are refused with no state change', () => {
       ks = host.sessionKey(kt, new Uint8Array(8).fill(1));
       r3 = r.slice(8, 16);
       const en = host.encryptAmount(ks, 700, tx);
-      return A.hostCommand(1, concatBytes(en, host.s2(ks, 1, r3, en), Uint8Array.of(0, 0, 0, 1)));
+      return A.hostCommand(0x51, concatBytes(en, host.s2(ks, 0x51, r3, en), Uint8Array.of(0, 0, 0, 1)));
     };
     // The SVM counter (last 4 bytes) is the meter's own input, bound by the SVM, not by S2h.
     sweep(w, 'sam', command, ['6300'], 24);
     const auth = ok(w.sam.os, command());
-    sweep(w, 'svm', () => A.hostCredit(700, tx, 1, auth.subarray(12, 20)), ['6300']);
+    // The R3 field (last 8 bytes) only goes into the SVM's answer MAC, which HOST FINISH checks.
+    sweep(w, 'svm', () => A.hostCredit(700, tx, 1, auth.subarray(12, 20), r3), ['6300'], 24);
     expect(svmState(w).balance).toBe(700);
     ok(w.sam.os, command());
+    const answer = ok(w.svm.os, A.hostCredit(700, tx, 1, auth.subarray(12, 20), r3)); // duplicate
+    sweep(w, 'sam', () => A.hostFinish(0x51, answer), ['6300', '6985']);
+    ok(w.sam.os, command());
     const signed = ok(w.svm.os, A.readStateSigned(r3));
-    sweep(w, 'sam', () => A.hostFinish(u32(signed, 0), u32(signed, 8), signed.subarray(16, 24)), ['6300']);
+    sweep(
+      w,
+      'sam',
+      () =>
+        A.hostFinish(0, concatBytes(signed.subarray(0, 4), signed.subarray(8, 12), signed.subarray(16, 24))),
+      ['6300'],
+    );
   });
 
   it('TOKEN REQUEST (units, SVM counter, SAM MAC)', () => {

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { CommandApdu } from '../../card/iso7816/CommandApdu.js';
 import { ResponseApdu } from '../../card/iso7816/ResponseApdu.js';
 import { concatBytes, fromHex, toHex } from '../../card/util/hex.js';
-import { HostProtocol } from '../../card/transfer/hostProtocol.js';
+import { HostSide } from '../transfer/hostSide.js';
 import { deriveTerminalKey } from '../../card/crypto/keyHierarchy.js';
 import { AID_PURSE, AID_SAM, AID_SVM } from '../../card/applets/constants.js';
 import {
@@ -247,7 +247,7 @@ export function generate(): Map<string, string> {
   });
 
   // Seed 000 value store through the SAM into the SVM (the host's side computed with KH[1]).
-  const host = new HostProtocol(c.cipher);
+  const host = new HostSide(c.cipher);
   const kt1 = deriveTerminalKey(c.cipher, w.issuer.hostKeys[1]![1], METER_ID);
   const r1 = fromHex('0102030405060708');
   const r2 = fromHex('1112131415161718');
@@ -261,10 +261,9 @@ export function generate(): Map<string, string> {
     const st = send('svm', A.readState());
     const counter = u32(st, 8) + 1;
     const en = host.encryptAmount(ks, 20_000, txId);
-    const auth = send('sam', A.hostCommand(1, concatBytes(en, host.s2(ks, 1, r3, en), be32(counter))));
-    send('svm', A.hostCredit(20_000, txId, counter, auth.subarray(12, 20)));
-    const signed = send('svm', A.readStateSigned(r3));
-    m = send('sam', A.hostFinish(u32(signed, 0), u32(signed, 8), signed.subarray(signed.length - 8)));
+    const auth = send('sam', A.hostCommand(0x51, concatBytes(en, host.s2(ks, 0x51, r3, en), be32(counter))));
+    const answer = send('svm', A.hostCredit(20_000, txId, counter, auth.subarray(12, 20), r3));
+    m = send('sam', A.hostFinish(0x51, answer));
   });
   const en = host.encryptAmount(ks, 20_000, txId);
   values('host-values', [
@@ -280,9 +279,12 @@ export function generate(): Map<string, string> {
       concatBytes(be32(20_000), txId, Uint8Array.of(0x80, 0, 0, 0)),
     ],
     ['EnAmnt', en],
-    ['S2h = MAC(Ks, 01 ‖ R3 ‖ EnAmnt)', host.s2(ks, 1, r3, en)],
+    ['S2h = MAC(Ks, 51 ‖ R3 ‖ EnAmnt)', host.s2(ks, 0x51, r3, en)],
     ['M', m],
-    ['Decrypt(M, Ks) = balance ‖ meter id ‖ 80', c.cipher.decrypt('tdes', 'ecb', ks, m)],
+    [
+      'Decrypt(M, Ks) = status ‖ tx id ‖ balance after ‖ balance ‖ meter id ‖ 80 00 00 00',
+      c.cipher.decrypt('tdes', 'cbc', ks, m),
+    ],
   ]);
   block('pin', () => {
     send('pincard', A.selectAid(AID_PURSE));

@@ -8,7 +8,7 @@ import type { CommandApdu } from '../../card/iso7816/CommandApdu.js';
 import { CardPowerLostError } from '../../card/os/CardOs.js';
 import { AID_PURSE, AID_SVM } from '../../card/applets/constants.js';
 import type { World } from '../transfer/world.js';
-import { HostProtocol } from '../../card/transfer/hostProtocol.js';
+import { HostSide } from '../transfer/hostSide.js';
 import { deriveTerminalKey } from '../../card/crypto/keyHierarchy.js';
 import { concatBytes } from '../../card/util/hex.js';
 import { A, image, ok, poweredWorld, prepareDebit, prepareLoad, u32 } from './harness.js';
@@ -87,7 +87,7 @@ describe('tearing sweeps', () => {
 
   it('HOST CREDIT', () => {
     tearSweep('svm', (w) => {
-      const host = new HostProtocol(w.issuer.crypto.cipher);
+      const host = new HostSide(w.issuer.crypto.cipher);
       const kt = deriveTerminalKey(
         w.issuer.crypto.cipher,
         w.issuer.hostKeys[0]![1],
@@ -99,9 +99,12 @@ describe('tearing sweeps', () => {
       const en = host.encryptAmount(ks, 100, tx);
       const auth = ok(
         w.sam.os,
-        A.hostCommand(1, concatBytes(en, host.s2(ks, 1, r.subarray(8, 16), en), Uint8Array.of(0, 0, 0, 1))),
+        A.hostCommand(
+          0x51,
+          concatBytes(en, host.s2(ks, 0x51, r.subarray(8, 16), en), Uint8Array.of(0, 0, 0, 1)),
+        ),
       );
-      return A.hostCredit(100, tx, 1, auth.subarray(12, 20));
+      return A.hostCredit(100, tx, 1, auth.subarray(12, 20), r.subarray(8, 16));
     });
   });
 

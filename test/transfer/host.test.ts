@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { fromHex, toHex } from '../../card/util/hex.js';
-import { HostProtocol } from '../../card/transfer/hostProtocol.js';
+import { HostSide } from './hostSide.js';
 import { TransferError } from '../../card/transfer/TransferError.js';
 import { deriveTerminalKey } from '../../card/crypto/keyHierarchy.js';
 import type { CommandApdu } from '../../card/iso7816/CommandApdu.js';
@@ -13,7 +13,7 @@ import type { CardChannel } from '../../reader/CardChannel.js';
 import { MeterModules } from '../../card/transfer/MeterModules.js';
 import { cipher, METER_ID, World } from './world.js';
 
-const host = new HostProtocol(cipher);
+const host = new HostSide(cipher);
 const R1 = fromHex('1111111111111111');
 const R2 = fromHex('2222222222222222');
 const TX = fromHex('7478000000000001');
@@ -29,8 +29,8 @@ async function valueStore(w: World, amount: number, txId = TX, n = 1) {
   const { s1t, r3 } = await m.hostInit(n, R1, R2);
   expect(s1t).toEqual(host.s1(ks, R2)); // the host authenticates the terminal
   const en = host.encryptAmount(ks, amount, txId);
-  const r = await m.hostValueStore(en, host.s2(ks, 0x01, r3, en));
-  return { ...r, report: host.decryptReport(ks, r.m), m, ks, r3 };
+  const r = await m.hostValueStore(en, host.s2(ks, 0x51, r3, en));
+  return { ...r, answer: host.valueStoreAnswer(ks, r.m), m, ks, r3 };
 }
 
 describe('seed 000 host protocol (value store)', () => {
@@ -40,7 +40,13 @@ describe('seed 000 host protocol (value store)', () => {
       const r = await valueStore(w, 5_000, TX, n);
       expect(r.amount).toBe(5_000);
       expect(toHex(r.txId)).toBe(toHex(TX));
-      expect(r.report).toEqual({ balance: 5_100, meterId: METER_ID });
+      expect(r.answer).toEqual({
+        status: 0,
+        txId: 0x7478000000000001n,
+        balanceAfter: 5_100,
+        balance: 5_100,
+        id: METER_ID,
+      });
       expect(w.svmView()).toMatchObject({ balance: 5_100, counter: 1 });
       expect(w.svmView().log[0]).toMatchObject({ type: 'host credit', amount: 5_000 });
     }
@@ -52,7 +58,7 @@ describe('seed 000 host protocol (value store)', () => {
     const ks = host.sessionKey(kt(w, 1), R1);
     const { r3 } = await m.hostInit(1, R1, R2);
     const en = host.encryptAmount(ks, 900, TX);
-    const s2h = host.s2(ks, 0x01, r3, en);
+    const s2h = host.s2(ks, 0x51, r3, en);
     s2h[7]! ^= 1;
     await expect(m.hostValueStore(en, s2h)).rejects.toMatchObject({ sw: 0x6300 });
     expect(w.svmView().balance).toBe(0);
@@ -68,7 +74,7 @@ describe('seed 000 host protocol (value store)', () => {
     const r = await valueStore(w, 10);
     const en = host.encryptAmount(r.ks, 10, fromHex('7478000000000002'));
     await m.hostInit(1, R1, R2);
-    await expect(r.m.hostValueStore(en, host.s2(r.ks, 1, r.r3, en))).rejects.toBeInstanceOf(TransferError);
+    await expect(r.m.hostValueStore(en, host.s2(r.ks, 0x51, r.r3, en))).rejects.toBeInstanceOf(TransferError);
   });
 
   it('exactly once per host tx id; replayed SVM HOST CREDIT APDUs move nothing', async () => {
@@ -76,7 +82,7 @@ describe('seed 000 host protocol (value store)', () => {
     await valueStore(w, 300);
     // The same tx id again through the whole protocol: the original result, no second credit.
     const again = await valueStore(w, 300);
-    expect(again.balance).toBe(300);
+    expect(again.answer).toMatchObject({ status: 1, balanceAfter: 300, balance: 300 });
     expect(w.svmView()).toMatchObject({ balance: 300, counter: 1 });
     // Record the SVM's HOST CREDIT APDU of a second credit.
     const recorded: CommandApdu[] = [];
@@ -96,12 +102,14 @@ describe('seed 000 host protocol (value store)', () => {
     const ks = host.sessionKey(kt(w, 1), R1);
     const { r3 } = await m.hostInit(1, R1, R2);
     const en = host.encryptAmount(ks, 50, fromHex('7478000000000002'));
-    await m.hostValueStore(en, host.s2(ks, 1, r3, en));
+    await m.hostValueStore(en, host.s2(ks, 0x51, r3, en));
     expect(recorded).toHaveLength(1);
     const credit = recorded[0]!;
     const image = () => toHex(w.svm.store.image());
     let before = image();
-    expect(toHex((await svmCh.transmit(credit)).encode())).toBe('0000015E000000029000'); // original result
+    expect(toHex((await svmCh.transmit(credit)).data).slice(0, 34)).toBe(
+      '0174780000000000020000015E0000015E',
+    ); // duplicate, original result
     expect(image()).toBe(before);
     // Once 8 newer transactions pushed the tx id out, the stale counter refuses the replay.
     for (let i = 3; i <= 10; i++)
@@ -118,13 +126,13 @@ describe('seed 000 host protocol (value store)', () => {
     const ks = host.sessionKey(kt(w, 0), R1);
     const { r3 } = await m.hostInit(0, R1, R2);
     const payload = fromHex('0201000000150000000E');
-    const bad = host.s2(ks, 0x03, r3, payload); // signed as the other header
-    await expect(m.hostAuthenticated(0x02, payload, bad)).rejects.toMatchObject({ sw: 0x6300 });
+    const bad = host.s2(ks, 0x53, r3, payload); // signed as the other header
+    await expect(m.hostAuthenticated(0x52, payload, bad)).rejects.toMatchObject({ sw: 0x6300 });
     const again = await m.hostInit(0, R1, R2);
-    const ok = await m.hostAuthenticated(0x02, payload, host.s2(ks, 0x02, again.r3, payload));
+    const ok = await m.hostAuthenticated(0x52, payload, host.s2(ks, 0x52, again.r3, payload));
     expect(ok).toEqual(payload);
     const fin = await m.hostFinish();
-    expect(host.decryptReport(ks, fin.m)).toEqual({ balance: 0, meterId: METER_ID });
+    expect(host.report(ks, fin.m)).toEqual({ balance: 0, meterId: METER_ID });
   });
 
   it('room reserved by a pending card transfer counts against the SVM maximum', async () => {
@@ -151,7 +159,12 @@ describe('seed 000 host protocol (value store)', () => {
       runCardSession(m, wrapped, { purse: 1, dateTime: fromHex('261122083000'), maxAmount: 800 }),
     ).rejects.toThrow();
     expect(w.svmView().pending).not.toBeNull();
-    await expect(valueStore(w, 300)).rejects.toMatchObject({ sw: 0x9402 });
-    expect((await valueStore(w, 200, fromHex('7478000000000009'))).balance).toBe(200);
+    // An authenticated refusal (status 02): nothing credited, the host is told so inside M.
+    expect((await valueStore(w, 300)).answer).toMatchObject({ status: 2, balanceAfter: 0, balance: 0 });
+    expect(w.svmView().balance).toBe(0);
+    expect((await valueStore(w, 200, fromHex('7478000000000009'))).answer).toMatchObject({
+      status: 0,
+      balance: 200,
+    });
   });
 });

@@ -40,11 +40,13 @@ import {
   INS_TRANSFER_AUTH,
 } from '../constants.js';
 import { deriveSessionKey } from '../../crypto/keyHierarchy.js';
+import { pad } from '../../crypto/mac.js';
 import { be32 } from '../bytes.js';
 import {
   PurseCrypto,
   cardCryptogramInput,
   debitMacInput,
+  hostCreditAnswerInput,
   hostCreditAuthInput,
   samCryptogramInput,
   svmStateMacInput,
@@ -67,6 +69,8 @@ interface HostSession {
   ks: Uint8Array;
   r3: Uint8Array;
   commanded: boolean;
+  /** The tx id of a value-store command, once decrypted. */
+  txId?: Uint8Array;
 }
 
 interface CardSession {
@@ -316,6 +320,7 @@ export class SamApplet implements Application {
       throw new SwError(SW_WRONG_DATA, 'EnAmnt does not decrypt to amount ‖ tx id ‖ padding');
     const amount = u32(plain, 0);
     const txId = plain.slice(4, 12);
+    host.txId = txId;
     wipe(plain);
     const mac = this.#crypto.mac(
       this.#keys().svm,
@@ -325,29 +330,41 @@ export class SamApplet implements Application {
   }
 
   /**
-   * HOST FINISH 80 24 00 00 10 balance(4) ‖ SVM counter(4) ‖ MAC(8) 00 -> M(8) (steps 16, 26, 36):
-   * the SVM's signed state for the challenge R3 (READ STATE P1 = 01), then
-   * M = Encrypt(Balance ‖ ID, Ks) = TDES-ECB(Ks, balance(4) ‖ meter id(3) ‖ 80). Ends the session.
+   * HOST FINISH 80 24 P1 00 Lc data 00 -> M (steps 16, 26, 36); ends the host session.
+   * - P1 = 51 (after a value store): data = the SVM's signed HOST CREDIT answer (25 bytes) for R3
+   *   and the session's tx id; M = E(status ‖ tx id ‖ balance after ‖ balance ‖ meter id, Ks).
+   * - P1 = 00: data = balance(4) ‖ SVM counter(4) ‖ MAC(8), the SVM state signed for R3 (READ STATE
+   *   P1 = 01); M = E(balance ‖ meter id, Ks).
+   * E(x, Ks) = TDES-CBC, zero IV, x padded with ISO/IEC 9797-1 method 2 (docs/host-protocol.md).
    */
   #hostFinish(c: CommandApdu): Uint8Array {
-    if (c.p1 !== 0 || c.p2 !== 0) throw new SwError(SW_INCORRECT_P1P2);
-    if (c.nc !== 16) throw new SwError(SW_WRONG_LENGTH);
+    if (c.p2 !== 0 || (c.p1 !== 0 && c.p1 !== HOST_VALUE_STORE)) throw new SwError(SW_INCORRECT_P1P2);
+    if (c.nc !== (c.p1 === 0 ? 16 : 25)) throw new SwError(SW_WRONG_LENGTH);
     const host = this.#host;
     if (!host) throw new SwError(SW_SECURITY_STATUS_NOT_SATISFIED, 'HOST INIT first');
     const d = c.dataView();
     const meterId = this.#identity().meterId;
-    const ok = this.#crypto.check(
-      this.#keys().svm,
-      d.subarray(8, 16),
-      svmStateMacInput(meterId, u32(d, 0), u32(d, 4), host.r3),
-    );
-    if (!ok) throw new SwError(SW_VERIFICATION_FAILED, 'SVM state MAC wrong');
-    const m = this.#crypto.cipher.encrypt(
-      'tdes',
-      'ecb',
-      host.ks,
-      concatBytes(d.subarray(0, 4), meterId, Uint8Array.of(0x80)),
-    );
+    const svmKey = this.#keys().svm;
+    let answer: Uint8Array;
+    if (c.p1 === 0) {
+      if (
+        !this.#crypto.check(
+          svmKey,
+          d.subarray(8, 16),
+          svmStateMacInput(meterId, u32(d, 0), u32(d, 4), host.r3),
+        )
+      )
+        throw new SwError(SW_VERIFICATION_FAILED, 'SVM state MAC wrong');
+      answer = concatBytes(d.subarray(0, 4), meterId);
+    } else {
+      if (!host.txId || !equalBytes(host.txId, d.subarray(1, 9)))
+        throw new SwError(SW_CONDITIONS_NOT_SATISFIED, 'not the value store of this session');
+      const input = hostCreditAnswerInput(meterId, d[0]!, d.subarray(1, 9), u32(d, 9), u32(d, 13), host.r3);
+      if (!this.#crypto.check(svmKey, d.subarray(17, 25), input))
+        throw new SwError(SW_VERIFICATION_FAILED, 'SVM answer MAC wrong');
+      answer = concatBytes(d.subarray(0, 17), meterId);
+    }
+    const m = this.#crypto.cipher.encrypt('tdes', 'cbc', host.ks, pad(answer, 2, 8));
     this.#endHostSession();
     return m;
   }

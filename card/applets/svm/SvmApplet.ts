@@ -35,6 +35,9 @@ import {
   INS_TOKEN_REQUEST,
   SVM_LOG_RECORDS,
   SW_INSUFFICIENT_BALANCE,
+  VS_CREDITED,
+  VS_DUPLICATE,
+  VS_REFUSED_MAX_BALANCE,
   SW_MAX_BALANCE_EXCEEDED,
   SW_NO_PENDING_TRANSFER,
   SW_REPLAY,
@@ -42,6 +45,7 @@ import {
 } from '../constants.js';
 import {
   PurseCrypto,
+  hostCreditAnswerInput,
   hostCreditAuthInput,
   svmStateMacInput,
   recordMacInput,
@@ -70,7 +74,7 @@ export const KEY_SVM_LOG_HEAD = 'v.log.head';
 export const KEY_SVM_HOST_TX = 'v.hosttx';
 /** How many host transactions the SVM remembers for exactly-once crediting. */
 export const HOST_TX_REMEMBERED = 8;
-const HOST_TX_ENTRY = 16; // tx id(8) ‖ balance after(4) ‖ SVM counter(4)
+const HOST_TX_ENTRY = 12; // tx id(8) ‖ balance after(4)
 export const keySvmLog = (slot: number): string => `v.log.${slot}`;
 
 /** How many (CSN, purse, counter) of recently credited cards the SVM remembers. */
@@ -221,17 +225,20 @@ export class SvmApplet implements Application {
   }
 
   /**
-   * HOST CREDIT 80 44 00 00 18 amount(4) ‖ host tx id(8) ‖ SVM counter + 1 (4) ‖ MAC(8) 00
-   * -> balance(4) ‖ SVM counter(4). MAC = the SAM's HOST COMMAND answer. Exactly once per tx id:
-   * a tx id among the last 8 credited gets the original result again, nothing changes.
+   * HOST CREDIT 80 44 00 00 20 amount(4) ‖ host tx id(8) ‖ SVM counter + 1 (4) ‖ MAC(8) ‖ R3(8) 00
+   * -> status(1) ‖ tx id(8) ‖ balance after(4) ‖ balance(4) ‖ MAC(K_svm, 'C' ‖ meter id ‖ status ‖
+   * tx id ‖ balance after ‖ balance ‖ R3). MAC in = the SAM's HOST COMMAND answer. Status 00 credited;
+   * 01 duplicate: a tx id among the last 8 credited gets its original balance after, nothing changes;
+   * 02 refused: the credit would pass the maximum (with room reserved by a pending card transfer).
    */
   #hostCredit(c: CommandApdu): Uint8Array {
     if (c.p1 !== 0 || c.p2 !== 0) throw new SwError(SW_INCORRECT_P1P2);
-    if (c.nc !== 24) throw new SwError(SW_WRONG_LENGTH);
+    if (c.nc !== 32) throw new SwError(SW_WRONG_LENGTH);
     const d = c.dataView();
     const amount = u32(d, 0);
     const txId = d.slice(4, 12);
     const counter = u32(d, 12);
+    const r3 = d.slice(24, 32);
     const meterId = this.#identity().meterId;
     if (
       !this.#crypto.check(
@@ -241,23 +248,33 @@ export class SvmApplet implements Application {
       )
     )
       throw new SwError(SW_VERIFICATION_FAILED, 'SAM authorisation wrong');
+    const r = this.#register();
+    const answer = (status: number, balanceAfter: number, balance: number) =>
+      concatBytes(
+        Uint8Array.of(status),
+        txId,
+        be32(balanceAfter),
+        be32(balance),
+        this.#crypto.mac(
+          this.#svmKey(),
+          hostCreditAnswerInput(meterId, status, txId, balanceAfter, balance, r3),
+        ),
+      );
     const seen = this.#store.view(KEY_SVM_HOST_TX)!;
     for (let i = 0; i + HOST_TX_ENTRY <= seen.length; i += HOST_TX_ENTRY)
-      if (equalBytes(seen.subarray(i, i + 8), txId)) return seen.slice(i + 8, i + 16);
-    const r = this.#register();
+      if (equalBytes(seen.subarray(i, i + 8), txId)) return answer(VS_DUPLICATE, u32(seen, i + 8), r.balance);
     if (counter <= r.counter) throw new SwError(SW_REPLAY, 'SVM counter already used');
     if (counter !== r.counter + 1) throw new SwError(SW_WRONG_DATA, 'SVM counter is not the next one');
     if (amount === 0) throw new SwError(SW_WRONG_DATA, 'amount 0');
     const reserved = this.#pending()?.amount ?? 0;
     if (amount > r.max - r.balance - Math.min(reserved, r.max - r.balance))
-      throw new SwError(SW_MAX_BALANCE_EXCEEDED);
+      return answer(VS_REFUSED_MAX_BALANCE, r.balance, r.balance);
     const after = new SvmRegister(r.balance + amount, r.max, counter);
-    const result = concatBytes(be32(after.balance), be32(after.counter));
     this.#store.commit([
       [KEY_SVM_REGISTER, after.encode()],
       [
         KEY_SVM_HOST_TX,
-        concatBytes(txId, result, seen.subarray(0, HOST_TX_ENTRY * (HOST_TX_REMEMBERED - 1))),
+        concatBytes(txId, be32(after.balance), seen.subarray(0, HOST_TX_ENTRY * (HOST_TX_REMEMBERED - 1))),
       ],
       ...this.#logWrites(
         new SvmLogRecord(
@@ -270,7 +287,7 @@ export class SvmApplet implements Application {
         ),
       ),
     ]);
-    return result;
+    return answer(VS_CREDITED, after.balance, after.balance);
   }
 
   /**
