@@ -7,8 +7,11 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { fromHex } from '../../card/util/hex.js';
-import { sampleIsoConfig } from '../../card/os/CardProfiles.js';
-import { PIN_OK, PUK, DEMO_AID, sampleCard } from './helpers.js';
+import { buildIsoCard, sampleIsoConfig, type IsoCardConfig } from '../../card/os/CardProfiles.js';
+import { AppletBase, type CardServices } from '../../card/os/Applet.js';
+import { MalformedDataError, SwError } from '../../card/iso7816/errors.js';
+import { SeededRng } from '../../card/crypto/rng.js';
+import { PIN_OK, PUK, DEMO_AID, cipher, sampleCard } from './helpers.js';
 
 const VALID = [
   '00A40000023F00',
@@ -47,9 +50,37 @@ const VALID = [
   '00C0000010',
   '80CA000000',
   '0CB0000010',
+  '00A4040C05F000000001',
+  '8010000002AABB',
+  '8012000010',
+  '8014000000',
 ];
 
-const WRITERS = new Set([0xd6, 0xdc, 0xe2, 0x20, 0x24, 0x2c]);
+const WRITERS = new Set([0xd6, 0xdc, 0xe2, 0x20, 0x24, 0x2c, 0x10]);
+
+/** An applet with a persistent cell, a file read, and a parser that rejects its input. */
+class FuzzApplet extends AppletBase {
+  readonly aid = Uint8Array.of(0xf0, 0, 0, 0, 1);
+  #cell = 0;
+  constructor() {
+    super();
+    this.on(0x10, (apdu, ctx) => {
+      if (apdu.nc < 1 || apdu.nc > 4) throw new SwError(0x6700);
+      ctx.store.atomic(() => ctx.store.write(this.#cell, apdu.dataView()));
+    });
+    this.on(0x12, (apdu, ctx) => {
+      const ef = ctx.fs.resolvePath(ctx.fs.mf, [0x5000, 0x5001]);
+      if (!ef || ef.kind !== 'ef') throw new SwError(0x6a82);
+      return ctx.fs.readBinary(ef, apdu.p2, apdu.ne ?? 0);
+    });
+    this.on(0x14, (apdu) => {
+      throw new MalformedDataError('bad TLV', apdu.nc, apdu.data, 'tlv');
+    });
+  }
+  install(services: CardServices): void {
+    this.#cell = services.store.allocate('fuzz:cell', 4).offset;
+  }
+}
 
 const randomBytes = fc.uint8Array({ minLength: 0, maxLength: 270 });
 const mutated = fc
@@ -93,6 +124,9 @@ const structured = fc
       0xc0,
       0x61,
       0xca,
+      0x10,
+      0x12,
+      0x14,
     ),
     p1: fc.nat(255),
     p2: fc.nat(255),
@@ -117,16 +151,27 @@ const VALID_SW1 = new Set([
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
-function run(protocol: 'T=0' | 'T=1', runs: number, perRun: number) {
+function makeCard(protocol: 'T=0' | 'T=1', withApplet: boolean) {
+  const config: IsoCardConfig = { ...sampleIsoConfig(protocol), dataSize: 2048, journalSize: 1024 };
+  if (!withApplet) return sampleCard(protocol, config as unknown as Record<string, unknown>);
+  const errors: unknown[] = [];
+  config.channels = 8;
+  const card = buildIsoCard(
+    config,
+    undefined,
+    { cipher, rng: new SeededRng('fuzz'), logger: { error: (m, e) => errors.push(e ?? m) } },
+    [new FuzzApplet()],
+  );
+  card.powerUp();
+  return { card, errors };
+}
+
+function run(protocol: 'T=0' | 'T=1', runs: number, perRun: number, withApplet = false) {
   let sent = 0;
   const stats = { ok: 0, writes: 0 };
-  const config = { ...sampleIsoConfig(protocol), dataSize: 2048, journalSize: 1024 } as unknown as Record<
-    string,
-    unknown
-  >;
   fc.assert(
     fc.property(fc.array(command, { minLength: perRun, maxLength: perRun }), (cmds) => {
-      const { card, errors } = sampleCard(protocol, config);
+      const { card, errors } = makeCard(protocol, withApplet);
       let before = card.store.image();
       for (const c of cmds) {
         const r = card.transmit(c);
@@ -156,6 +201,12 @@ function run(protocol: 'T=0' | 'T=1', runs: number, perRun: number) {
 }
 
 describe('random APDUs (fast-check)', () => {
+  it('T=1 card with an applet and 8 channels: 20,000 commands', () => {
+    const r = run('T=1', 200, 100, true);
+    expect(r.sent).toBe(20_000);
+    expect(r.ok).toBeGreaterThan(500);
+    expect(r.writes).toBeGreaterThan(100);
+  });
   it('T=1 card: 60,000 commands', () => {
     const r = run('T=1', 600, 100);
     expect(r.sent).toBe(60_000);
