@@ -15,6 +15,7 @@ import { PcscContext } from '../reader/PcscContext.js';
 import { VirtualReader } from '../reader/VirtualReader.js';
 import { createCardFile } from '../card/CardFile.js';
 import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { TEST_AID, TestCard } from '../test/reader/TestCard.js';
 import { DEMO_AID, buildCard, getProfile } from '../card/os/CardProfiles.js';
 import {
@@ -138,5 +139,6 @@ export default async function bench(): Promise<Figure[]> {
       await pcscd.stop();
     }
   }
+  if (dir) rmSync(dir, { recursive: true, force: true });
   return figures;
 }
