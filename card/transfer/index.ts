@@ -8,3 +8,4 @@ export { loadCard } from './loadCard.js';
 export type { LoadRequest } from './loadCard.js';
 export { CountingChannel, ExchangeCounter } from './CountingChannel.js';
 export { TransferError } from './TransferError.js';
+export { SvmCreditRegister } from './SvmCreditRegister.js';
