@@ -12,10 +12,26 @@ import type { Io } from '../../cli/Command.js';
 import { buildCard } from '../../card/os/CardProfiles.js';
 import { PcscContext } from '../../reader/PcscContext.js';
 import { VpcdBridge } from '../../reader/vpcd/VpcdBridge.js';
-import { Trace } from '../../reader/trace/index.js';
-import { pcscMissing, READER_0, REQUIRE_PCSC, startPcscd, type PrivatePcscd } from '../pcsc/harness.js';
+import {
+  GET_CHALLENGE_RULE,
+  Trace,
+  exportScriptorScript,
+  importScriptorOutput,
+  replayTrace,
+} from '../../reader/trace/index.js';
+import { VirtualReader } from '../../reader/VirtualReader.js';
+import { writeFileSync } from 'node:fs';
+import {
+  pcscMissing,
+  READER_0,
+  READER_1,
+  REQUIRE_PCSC,
+  runTool,
+  startPcscd,
+  type PrivatePcscd,
+} from '../pcsc/harness.js';
 
-const missing = pcscMissing([]);
+const missing = pcscMissing(['scriptor']);
 if (missing) console.warn(`trace PC/SC tests ${REQUIRE_PCSC ? 'FAIL' : 'skipped'}: ${missing}`);
 
 async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -95,6 +111,33 @@ describe.skipIf(missing !== undefined)('traces through pcscd + vpcd', () => {
     const replay = await run('trace', 'replay', out, '--profile', 'iso-fs');
     expect(replay.out).toContain('0 different — OK');
     expect(replay.code).toBe(0);
+  });
+
+  it('the scriptor export, run by the real scriptor against a fresh card, imports and replays clean in process', async () => {
+    const bridge1 = new VpcdBridge(buildCard('iso-fs'), { port: pcscd.port + 1 }).start();
+    try {
+      await bridge1.waitConnected(5000);
+      const ctx = await PcscContext.open({ timeoutMs: 5000 });
+      try {
+        await ctx.reader(READER_1).waitForCard(5000);
+      } finally {
+        ctx.close();
+      }
+      const ref = Trace.parse(
+        readFileSync(join(import.meta.dirname, '../../apdu-traces/iso-fs-basic.trace'), 'utf8'),
+      );
+      const script = join(dir, 'ref.script');
+      writeFileSync(script, exportScriptorScript(ref));
+      const r = await runTool('scriptor', ['-r', READER_1, script], pcscd.env, { timeoutMs: 30_000 });
+      expect(r.code).toBe(0);
+      const got = importScriptorOutput(r.stdout);
+      expect(got.exchanges).toHaveLength(ref.exchanges.length);
+      const reader = new VirtualReader('in-process', buildCard('iso-fs'));
+      const report = await replayTrace(got, await reader.connect(), { rules: [GET_CHALLENGE_RULE] });
+      expect(report.differences).toEqual([]);
+    } finally {
+      await bridge1.stop();
+    }
   });
 
   it('an unknown reader name: exit 2 naming it', async () => {
