@@ -105,6 +105,19 @@ describe('RecordingChannel', () => {
     expect(t.exchanges).toHaveLength(5);
   });
 
+  it('a file trace holds each exchange one event-loop turn later, without disconnect (a crash loses at most a tick)', async () => {
+    const path = join(dir, 'crash.trace');
+    const reader = new VirtualReader('Virtual 7', new TraceTestCard(counting));
+    const rec = new RecordingChannel(await reader.connect(), new FileTraceSink(path));
+    await rec.transmit(SELECT);
+    await rec.transmit(READ);
+    await new Promise((r) => setImmediate(r));
+    const t = Trace.parse(readFileSync(path, 'utf8'));
+    expect(t.exchanges.map((e) => toHex(e.command))).toEqual([toHex(SELECT.encode()), toHex(READ.encode())]);
+    expect(t.events.at(-1)!.type).toBe('exchange');
+    await rec.disconnect();
+  });
+
   it('a sink on a path that cannot be created fails at once', () => {
     expect(() => new FileTraceSink(join(dir, 'no', 'such', 'dir', 'x.trace'))).toThrow(/ENOENT/);
   });
