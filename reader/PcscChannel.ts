@@ -58,6 +58,11 @@ export class PcscChannel implements CardChannel {
     });
   }
 
+  /** True until the channel is disconnected or its card or reader is gone. */
+  get open(): boolean {
+    return !this.#closed && this.#lost === undefined;
+  }
+
   get atr(): Uint8Array {
     return this.#atr.slice();
   }

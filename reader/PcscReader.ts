@@ -1,4 +1,4 @@
-import type { CardChannel, Protocol } from './CardChannel.js';
+import { CardChannelError, type CardChannel, type Protocol } from './CardChannel.js';
 import { PcscChannel } from './PcscChannel.js';
 import type { ConnectOptions, Reader, ReaderListener } from './Reader.js';
 import { NoCardError, ReaderUnavailableError, TransportError } from './errors.js';
@@ -103,7 +103,16 @@ export class PcscReader implements Reader {
     if (!this.#present) throw new NoCardError(`no card in PC/SC reader '${this.name}'`, this.name);
     // A handle left from a card that was removed must go before a new SCardConnect: the addon
     // would otherwise report success without connecting.
-    if (a.connected) await this.release('leave', timeoutMs);
+    if (a.connected) {
+      // The addon has one card handle per reader: a second channel would cut the first one off.
+      if (this.#owner instanceof PcscChannel && this.#owner.open) {
+        throw new CardChannelError(
+          `PC/SC reader '${this.name}' already has an open channel in this process; disconnect it first`,
+          this.name,
+        );
+      }
+      await this.release('leave', timeoutMs);
+    }
     const want = options.protocol ?? 'any';
     const mask =
       want === 'T=0'

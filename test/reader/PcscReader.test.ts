@@ -171,6 +171,9 @@ describe('PC/SC backend over a scripted addon', () => {
     expect(Buffer.isBuffer(ch.atr)).toBe(false);
     expect(PCSC_RECEIVE_BUFFER).toBeGreaterThanOrEqual(65538);
     expect(readers.get('R')!.transmitLens).toEqual([PCSC_RECEIVE_BUFFER]);
+    // One card handle per reader in the addon: a second live channel is refused, not stolen.
+    await expect(reader.connect()).rejects.toThrow(/already has an open channel in this process/);
+    expect((await ch.transmit(SELECT)).sw).toBe(0x9000);
     await ch.disconnect();
     expect(readers.get('R')!.dispositions).toEqual([C.SCARD_UNPOWER_CARD]);
     ctx.close();
