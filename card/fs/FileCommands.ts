@@ -147,9 +147,10 @@ export function readBinary(apdu: CommandApdu, ctx: CommandContext): HandlerResul
   const { ef, offset } = binaryTarget(apdu, ctx);
   if (ef.isRecord) throw new SwError(SW_COMMAND_INCOMPATIBLE_WITH_FILE);
   requireAccess(ef.read, ctx);
-  ctx.channel.setCurrent(ef);
   const wildcard = apdu.ne === 65536 || (apdu.ne === 256 && !apdu.extended);
   const data = ctx.fs.readBinary(ef, offset, apdu.ne);
+  // An EF addressed by SFI becomes current only when the command succeeds.
+  if (ctx.channel.currentEf !== ef) ctx.channel.setCurrent(ef);
   if (data.length < apdu.ne && !wildcard) return new ResponseApdu(data, SW_END_OF_FILE_REACHED);
   return data;
 }
@@ -160,8 +161,8 @@ export function updateBinary(apdu: CommandApdu, ctx: CommandContext): HandlerRes
   const { ef, offset } = binaryTarget(apdu, ctx);
   if (ef.isRecord) throw new SwError(SW_COMMAND_INCOMPATIBLE_WITH_FILE);
   requireAccess(ef.update, ctx);
-  ctx.channel.setCurrent(ef);
   ctx.fs.updateBinary(ef, offset, apdu.dataView());
+  if (ctx.channel.currentEf !== ef) ctx.channel.setCurrent(ef);
 }
 
 /** The EF addressed by P2 b8-b4 of a RECORD command (00000: current EF). */
@@ -216,7 +217,6 @@ export function readRecord(apdu: CommandApdu, ctx: CommandContext): HandlerResul
   checkRecordP1P2(apdu, true);
   const ef = recordEf(apdu.p2, ctx);
   requireAccess(ef.read, ctx);
-  if (ctx.channel.currentEf !== ef) ctx.channel.setCurrent(ef);
   const mode = apdu.p2 & 0x07;
   if (mode === 5 || mode === 6) {
     // 7816-4 Table 49: 101 all records from P1 up to the last, 110 from the last down to P1;
@@ -227,7 +227,7 @@ export function readRecord(apdu: CommandApdu, ctx: CommandContext): HandlerResul
     for (let n = apdu.p1; n <= count; n++) numbers.push(n);
     if (mode === 6) numbers.reverse();
     const parts = numbers.map((n) => ctx.fs.readRecord(ef, n));
-    ctx.channel.recordPointer = numbers[numbers.length - 1];
+    setRecord(ctx, ef, numbers[numbers.length - 1]!);
     const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
     let o = 0;
     for (const p of parts) {
@@ -238,8 +238,17 @@ export function readRecord(apdu: CommandApdu, ctx: CommandContext): HandlerResul
   }
   const n = recordNumber(apdu, ctx, ef);
   const data = ctx.fs.readRecord(ef, n);
-  ctx.channel.recordPointer = n;
+  setRecord(ctx, ef, n);
   return data;
+}
+
+/**
+ * After a successful record command: the EF becomes current and `n` its current record. Only
+ * then — a refused command leaves the channel's selection as it was.
+ */
+function setRecord(ctx: CommandContext, ef: EfNode, n: number): void {
+  if (ctx.channel.currentEf !== ef) ctx.channel.setCurrent(ef);
+  ctx.channel.recordPointer = n;
 }
 
 /** UPDATE RECORD (DC). @throws SwError 6700, 6981, 6982, 6986, 6A82, 6A83, 6A86. */
@@ -248,10 +257,9 @@ export function updateRecord(apdu: CommandApdu, ctx: CommandContext): HandlerRes
   checkRecordP1P2(apdu);
   const ef = recordEf(apdu.p2, ctx);
   requireAccess(ef.update, ctx);
-  if (ctx.channel.currentEf !== ef) ctx.channel.setCurrent(ef);
   const n = recordNumber(apdu, ctx, ef);
   ctx.fs.updateRecord(ef, n, apdu.dataView());
-  ctx.channel.recordPointer = n;
+  setRecord(ctx, ef, n);
 }
 
 /** APPEND RECORD (E2): P1 = 00, P2 = SFI << 3. @throws SwError 6700, 6981, 6982, 6986, 6A82, 6A84, 6A86. */
@@ -260,7 +268,6 @@ export function appendRecord(apdu: CommandApdu, ctx: CommandContext): HandlerRes
   if (apdu.p1 !== 0 || (apdu.p2 & 0x07) !== 0) throw new SwError(SW_INCORRECT_P1P2);
   const ef = recordEf(apdu.p2, ctx);
   requireAccess(ef.append, ctx);
-  if (ctx.channel.currentEf !== ef) ctx.channel.setCurrent(ef);
   const n = ctx.fs.appendRecord(ef, apdu.dataView());
-  ctx.channel.recordPointer = n;
+  setRecord(ctx, ef, n);
 }

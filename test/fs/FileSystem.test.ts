@@ -94,6 +94,27 @@ describe('READ / UPDATE BINARY (§11.2.3, §11.2.5)', () => {
   });
 });
 
+describe('refused commands keep the selection', () => {
+  it('an SFI command that fails leaves the current EF and record pointer alone', () => {
+    const { tx, card } = sampleCard();
+    tx(`00A4040C08${DEMO_AID}`);
+    expect(tx('00B2021400')).toBe('02'.repeat(16) + '9000');
+    const ch = card.channel(0)!;
+    for (const c of [
+      '00B0830001',
+      '00D6810001AA',
+      '00B2091400',
+      '00B2011C00',
+      '00E2001808' + '00'.repeat(8),
+      '00B0860001',
+    ]) {
+      expect(tx(c).slice(-4)).not.toBe('9000');
+      expect(ch.currentEf!.fid).toBe(0x5002);
+      expect(ch.recordPointer).toBe(2);
+    }
+  });
+});
+
 describe('records (§11.3)', () => {
   it('linear fixed: read by number, first/last/next/previous, update, append until full', () => {
     const { tx } = sampleCard();
