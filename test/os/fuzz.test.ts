@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { fromHex } from '../../card/util/hex.js';
 import { buildIsoCard, sampleIsoConfig, type IsoCardConfig } from '../../card/os/CardProfiles.js';
 import { AppletBase, type CardServices } from '../../card/os/Applet.js';
+import type { Iso7816Os } from '../../card/os/Iso7816Os.js';
 import { MalformedDataError, SwError } from '../../card/iso7816/errors.js';
 import { SeededRng } from '../../card/crypto/rng.js';
 import { PIN_OK, PUK, DEMO_AID, cipher, sampleCard } from './helpers.js';
@@ -151,6 +152,24 @@ const VALID_SW1 = new Set([
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
+const ids = new WeakMap<object, number>();
+const idOf = (o: object | undefined) => {
+  if (!o) return '-';
+  if (!ids.has(o)) ids.set(o, ids.size + 1);
+  return String(ids.get(o));
+};
+/** Every channel's open state, current DF, EF, record pointer and applet, as one string. */
+function selectionOf(card: Iso7816Os): string {
+  let out = '';
+  for (let n = 0; n < card.maxChannels; n++) {
+    const ch = card.channel(n);
+    out += ch
+      ? `${n}:${idOf(ch)}/${idOf(ch.currentDf)}/${idOf(ch.currentEf)}/${ch.recordPointer ?? '-'}/${idOf(ch.applet)};`
+      : `${n}:closed;`;
+  }
+  return out;
+}
+
 function makeCard(protocol: 'T=0' | 'T=1', withApplet: boolean) {
   const config: IsoCardConfig = { ...sampleIsoConfig(protocol), dataSize: 2048, journalSize: 1024 };
   if (!withApplet) return sampleCard(protocol, config as unknown as Record<string, unknown>);
@@ -174,6 +193,7 @@ function run(protocol: 'T=0' | 'T=1', runs: number, perRun: number, withApplet =
       const { card, errors } = makeCard(protocol, withApplet);
       let before = card.store.image();
       for (const c of cmds) {
+        const selection = selectionOf(card);
         const r = card.transmit(c);
         sent++;
         // Plain checks in the hot loop (expect() per command would dominate the run time).
@@ -183,6 +203,9 @@ function run(protocol: 'T=0' | 'T=1', runs: number, perRun: number, withApplet =
         if (!VALID_SW1.has(sw1) || (sw1 === 0x90 && sw2 !== 0))
           throw new Error(`invalid SW ${hex(r.subarray(r.length - 2))} for ${hex(c)}`);
         if (errors.length > 0) throw new Error(`6F00 for ${hex(c)}: ${String(errors[0])}`);
+        // A refused command (67xx-6Exx) leaves every channel's selection as it was.
+        if (sw1 >= 0x67 && sw1 <= 0x6e && sw1 !== 0x6c && selectionOf(card) !== selection)
+          throw new Error(`selection changed by refused ${hex(c)} → ${hex(r)}`);
         if (sw1 === 0x90) stats.ok++;
         const after = card.store.image();
         if (Buffer.compare(before, after) !== 0) {
