@@ -153,9 +153,10 @@ const VALID_SW1 = new Set([
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 const ids = new WeakMap<object, number>();
+let nextId = 1;
 const idOf = (o: object | undefined) => {
   if (!o) return '-';
-  if (!ids.has(o)) ids.set(o, ids.size + 1);
+  if (!ids.has(o)) ids.set(o, nextId++);
   return String(ids.get(o));
 };
 /** Every channel's open state, current DF, EF, record pointer and applet, as one string. */
