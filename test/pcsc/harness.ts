@@ -22,6 +22,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadPcsclite } from '../../reader/internal/pcscAddon.js';
 
 export const PCSCD = '/usr/sbin/pcscd';
 export const VPCD_DRIVER = '/usr/lib/pcsc/drivers/serial/libifdvpcd.so';
@@ -50,6 +51,11 @@ export function pcscMissing(tools: string[] = []): string | undefined {
     return `vpcd is not installed (${VPCD_DRIVER}): apt-get install vsmartcard-vpcd`;
   if (!onPath('unshare') || !onPath('mount')) return 'unshare/mount (util-linux) are missing';
   for (const t of tools) if (!onPath(t)) return `${t} is not installed`;
+  try {
+    loadPcsclite();
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  }
   return undefined;
 }
 
