@@ -194,7 +194,7 @@ export class PcscReader implements Reader {
     }
   }
 
-  waitForCard(timeoutMs: number = this.timeoutMs): Promise<Uint8Array> {
+  async waitForCard(timeoutMs: number = this.timeoutMs): Promise<Uint8Array> {
     checkTimeout(timeoutMs, 'timeoutMs');
     this.#checkAvailable();
     return this.#events.waitFor(
@@ -205,7 +205,7 @@ export class PcscReader implements Reader {
     );
   }
 
-  waitForRemoval(timeoutMs: number = this.timeoutMs): Promise<void> {
+  async waitForRemoval(timeoutMs: number = this.timeoutMs): Promise<void> {
     checkTimeout(timeoutMs, 'timeoutMs');
     this.#checkAvailable();
     return this.#events

@@ -3,13 +3,15 @@ import type { ResponseApdu } from '../card/iso7816/ResponseApdu.js';
 import { CardPowerLostError, type CardOs } from '../card/os/CardOs.js';
 import { CardChannelError, type CardChannel, type Protocol } from './CardChannel.js';
 import { ApduTransport, type TransportOptions } from './ApduTransport.js';
-import { CardRemovedError, ChannelClosedError } from './errors.js';
+import { CardRemovedError, ChannelClosedError, ReaderUnavailableError } from './errors.js';
 
 /** How a `VirtualReader` channel reaches its slot; the reader owns the card and its insertion count. */
 export interface VirtualSlot {
   readonly name: string;
   /** The card in the slot and the number of the insertion it belongs to. */
   current(): { card: CardOs; insertion: number } | undefined;
+  /** Why the reader is gone (unplugged), or undefined while it is there. */
+  readonly unplugged: string | undefined;
 }
 
 /** What to do with the card on `disconnect()` (PC/SC's disposition). */
@@ -83,6 +85,7 @@ export class VirtualChannel implements CardChannel {
       throw this.#cardFailure(e, 'transmit');
     }
     // The card may have been pulled while it worked (a listener or the card itself removed it).
+    this.#checkReader();
     if (!this.#stillInserted()) {
       throw new CardRemovedError(
         `card removed from '${this.readerName}' during the command; its response is lost`,
@@ -97,12 +100,23 @@ export class VirtualChannel implements CardChannel {
     return now !== undefined && now.insertion === this.insertion;
   }
 
+  #checkReader(): void {
+    const why = this.slot.unplugged;
+    if (why !== undefined) {
+      throw new ReaderUnavailableError(
+        `reader '${this.readerName}' is gone (${why}); its card is unreachable`,
+        this.readerName,
+      );
+    }
+  }
+
   #check(operation: string): void {
     if (this.#closed)
       throw new ChannelClosedError(
         `${operation} on a disconnected channel to '${this.readerName}'`,
         this.readerName,
       );
+    this.#checkReader();
     if (!this.#stillInserted()) {
       throw new CardRemovedError(
         `card removed from '${this.readerName}'; connect again after inserting a card`,

@@ -2,7 +2,7 @@ import type { CardOs } from '../card/os/CardOs.js';
 import type { CardChannel, Protocol } from './CardChannel.js';
 import { DEFAULT_TIMEOUT_MS, type ConnectOptions, type Reader, type ReaderListener } from './Reader.js';
 import { VirtualChannel, type Disposition, type VirtualSlot } from './VirtualChannel.js';
-import { NoCardError, TransportError } from './errors.js';
+import { NoCardError, ReaderUnavailableError, TransportError } from './errors.js';
 import { readAtr } from './internal/atrInfo.js';
 import { ReaderEvents } from './internal/ReaderEvents.js';
 import { checkTimeout } from './internal/timeout.js';
@@ -27,6 +27,7 @@ export interface VirtualConnectOptions extends ConnectOptions {
 export class VirtualReader implements Reader, VirtualSlot {
   #card: CardOs | undefined;
   #insertion = 0;
+  #unplugged: string | undefined;
   readonly #events: ReaderEvents;
 
   /** @throws TypeError when `name` is empty. */
@@ -50,6 +51,29 @@ export class VirtualReader implements Reader, VirtualSlot {
 
   current(): { card: CardOs; insertion: number } | undefined {
     return this.#card ? { card: this.#card, insertion: this.#insertion } : undefined;
+  }
+
+  /** Why the reader is gone, once `unplug()` was called. */
+  get unplugged(): string | undefined {
+    return this.#unplugged;
+  }
+
+  /**
+   * Simulates pulling the reader itself (USB unplug, terminal power loss): the card loses power,
+   * listeners get 'unavailable', and every channel, connect and wait fails with
+   * `ReaderUnavailableError` from now on.
+   */
+  unplug(reason = 'reader unplugged'): void {
+    if (this.#unplugged !== undefined) return;
+    this.#unplugged = reason;
+    if (this.#card?.powered) this.#card.powerDown();
+    this.#events.emit({ type: 'unavailable', readerName: this.name, reason });
+  }
+
+  #checkPlugged(): void {
+    if (this.#unplugged !== undefined) {
+      throw new ReaderUnavailableError(`reader '${this.name}' is gone (${this.#unplugged})`, this.name);
+    }
   }
 
   /**
@@ -77,10 +101,11 @@ export class VirtualReader implements Reader, VirtualSlot {
 
   /**
    * Powers the card (cold reset when it is unpowered) and opens a channel.
-   * @throws NoCardError when the slot is empty; TransportError when the asked protocol is not
+   * @throws NoCardError when the slot is empty; ReaderUnavailableError after `unplug()`; TransportError when the asked protocol is not
    * offered by the card's ATR.
    */
   async connect(options: VirtualConnectOptions = {}): Promise<CardChannel> {
+    this.#checkPlugged();
     const card = this.#card;
     if (!card) throw new NoCardError(`no card in reader '${this.name}'`, this.name);
     const atr = card.powered ? card.atr : card.powerUp();
@@ -97,8 +122,9 @@ export class VirtualReader implements Reader, VirtualSlot {
     return new VirtualChannel(this, card, this.#insertion, protocol, atr, options);
   }
 
-  waitForCard(timeoutMs: number = DEFAULT_TIMEOUT_MS): Promise<Uint8Array> {
+  async waitForCard(timeoutMs: number = DEFAULT_TIMEOUT_MS): Promise<Uint8Array> {
     checkTimeout(timeoutMs, 'timeoutMs');
+    this.#checkPlugged();
     return this.#events.waitFor(
       () => this.#card?.atr.slice(),
       (e) => (e.type === 'inserted' ? e.atr : undefined),
@@ -107,8 +133,9 @@ export class VirtualReader implements Reader, VirtualSlot {
     );
   }
 
-  waitForRemoval(timeoutMs: number = DEFAULT_TIMEOUT_MS): Promise<void> {
+  async waitForRemoval(timeoutMs: number = DEFAULT_TIMEOUT_MS): Promise<void> {
     checkTimeout(timeoutMs, 'timeoutMs');
+    this.#checkPlugged();
     return this.#events
       .waitFor(
         () => (this.#card ? undefined : true),

@@ -10,6 +10,7 @@ import {
   CardTimeoutError,
   ChannelClosedError,
   NoCardError,
+  ReaderUnavailableError,
   TransportError,
 } from '../../reader/errors.js';
 import { ATR_T0, TEST_AID, TEST_FCI, TestCard } from './TestCard.js';
@@ -165,5 +166,29 @@ describe('VirtualReader', () => {
     const ch = await new VirtualReader('R', card).connect();
     card.powerDown();
     await expect(ch.transmit(SELECT)).rejects.toThrow(/not powered/);
+  });
+
+  it('reader unplugged mid-exchange: ReaderUnavailableError for the command, the channel, waits and connect', async () => {
+    const reader = new VirtualReader('USB reader');
+    let unplug = false;
+    const card = new TestCard({ onTransmit: () => unplug && reader.unplug('USB cable pulled') });
+    reader.insert(card);
+    const events: string[] = [];
+    reader.onEvent((e) => events.push(e.type));
+    const ch = await reader.connect();
+    const waiting = reader.waitForRemoval(5000);
+    expect((await ch.transmit(SELECT)).sw).toBe(0x9000);
+    unplug = true;
+    const err = await ch.transmit(READ).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ReaderUnavailableError);
+    expect((err as Error).message).toBe(
+      "reader 'USB reader' is gone (USB cable pulled); its card is unreachable",
+    );
+    await expect(waiting).rejects.toBeInstanceOf(ReaderUnavailableError);
+    await expect(ch.transmit(READ)).rejects.toBeInstanceOf(ReaderUnavailableError);
+    await expect(reader.connect()).rejects.toBeInstanceOf(ReaderUnavailableError);
+    await expect(reader.waitForCard(10)).rejects.toBeInstanceOf(ReaderUnavailableError);
+    expect(card.powered).toBe(false);
+    expect(events).toEqual(['unavailable']);
   });
 });
