@@ -10,9 +10,10 @@ import { meterSimulateCommand } from './commands/meter.js';
 import { apduCommand } from './commands/apdu.js';
 import { traceCommand } from './commands/trace.js';
 import { cardCommand } from './commands/card.js';
+import { hostServeCommand } from './commands/host.js';
 
 // Each command lives in its own file under commands/; add it here (one import, one entry).
-const COMMANDS: Command[] = [keysDerive, macCommand, atrCommand, cardServeCommand, readersCommand, meterSimulateCommand, apduCommand, traceCommand, cardCommand];
+const COMMANDS: Command[] = [keysDerive, macCommand, atrCommand, cardServeCommand, readersCommand, meterSimulateCommand, apduCommand, traceCommand, cardCommand, hostServeCommand];
 
 function help(io: Io): void {
   io.out('meterpurse: smart-card prepaid metering, modelled to the APDU\n\nCommands:\n');

@@ -1,0 +1,299 @@
+/**
+ * The host's database: SQLite through better-sqlite3, WAL journal, `synchronous = FULL` (a commit
+ * is on disk before it returns, so every credit is durable before it is acknowledged), numbered
+ * migrations recorded in `schema_version`. Implements the {@link CreditStore} of exactly-once
+ * delivery with a double-entry ledger:
+ *
+ * ```
+ *  payment guaranteed, credit created   Dr payments:<method>     Cr in-transit
+ *  meter confirmed the credit           Dr in-transit            Cr meter:<id>
+ *  meter refused (maximum balance)      Dr in-transit            Cr refunds:<subscriber>
+ * ```
+ * so the balance of `in-transit` always equals the sum of pending credits.
+ */
+import Database from 'better-sqlite3';
+import type { CreditStore, CreditTx, HostEvent } from '../CreditStore.js';
+
+export type HostDbErrorCode = 'corrupt' | 'locked' | 'full' | 'readonly' | 'io' | 'not-found' | 'conflict';
+
+/** A database failure, classified so the API can answer clearly. */
+export class HostDbError extends Error {
+  override readonly name = 'HostDbError';
+  constructor(
+    readonly code: HostDbErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** Maps a SQLite error to a {@link HostDbError}; other errors pass through. */
+export function classify(e: unknown): unknown {
+  const code = (e as { code?: string }).code ?? '';
+  if (!code.startsWith('SQLITE_')) return e;
+  const msg = (e as Error).message;
+  if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB')
+    return new HostDbError('corrupt', `database file is corrupt: ${msg}`, { cause: e });
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'))
+    return new HostDbError('locked', `database is locked: ${msg}`, { cause: e });
+  if (code === 'SQLITE_FULL') return new HostDbError('full', `disk or database full: ${msg}`, { cause: e });
+  if (code.startsWith('SQLITE_READONLY'))
+    return new HostDbError('readonly', `database is read-only: ${msg}`, { cause: e });
+  if (code.startsWith('SQLITE_CONSTRAINT')) return new HostDbError('conflict', msg, { cause: e });
+  return new HostDbError('io', msg, { cause: e });
+}
+
+/** Numbered migrations; entry i brings the schema to version i+1. Never edit one that shipped. */
+export const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE subscribers (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     name TEXT NOT NULL,
+     threshold INTEGER NOT NULL DEFAULT 0 CHECK (threshold >= 0),
+     topup_amount INTEGER NOT NULL DEFAULT 0 CHECK (topup_amount >= 0),
+     topup_method TEXT, topup_account TEXT,
+     created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')));
+   CREATE TABLE meters (
+     id TEXT PRIMARY KEY CHECK (length(id) = 6),
+     subscriber_id INTEGER NOT NULL REFERENCES subscribers(id),
+     key_version INTEGER NOT NULL CHECK (key_version BETWEEN 0 AND 255),
+     as_id INTEGER NOT NULL, ls_id INTEGER NOT NULL CHECK (ls_id BETWEEN 0 AND 255),
+     modem INTEGER NOT NULL CHECK (modem BETWEEN 1 AND 256),
+     last_balance INTEGER, credits_since INTEGER NOT NULL DEFAULT 0, last_seen TEXT,
+     UNIQUE (as_id, ls_id, modem));
+   CREATE TABLE cards (
+     serial TEXT PRIMARY KEY CHECK (length(serial) = 16),
+     subscriber_id INTEGER NOT NULL REFERENCES subscribers(id),
+     status TEXT NOT NULL CHECK (status IN ('active','blocked','lost','expired')),
+     blacklisted INTEGER NOT NULL DEFAULT 0);
+   CREATE TABLE credits (
+     tx_id INTEGER PRIMARY KEY AUTOINCREMENT,
+     meter_id TEXT NOT NULL REFERENCES meters(id),
+     amount INTEGER NOT NULL CHECK (amount > 0),
+     state TEXT NOT NULL CHECK (state IN ('pending','confirmed','refused')),
+     attempts INTEGER NOT NULL DEFAULT 0, balance_after INTEGER, ref TEXT NOT NULL,
+     created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')), settled_at TEXT);
+   CREATE INDEX credits_pending ON credits(state, meter_id, tx_id);
+   CREATE TABLE ledger (
+     id INTEGER PRIMARY KEY AUTOINCREMENT, tx_id INTEGER REFERENCES credits(tx_id),
+     account TEXT NOT NULL, debit INTEGER NOT NULL DEFAULT 0, credit INTEGER NOT NULL DEFAULT 0,
+     at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')));
+   CREATE TABLE payments (
+     request_id TEXT PRIMARY KEY, gateway_ref TEXT NOT NULL, subscriber_id INTEGER NOT NULL,
+     meter_id TEXT NOT NULL, amount INTEGER NOT NULL, method TEXT NOT NULL,
+     tx_id INTEGER REFERENCES credits(tx_id));
+   CREATE TABLE tariff_assignments (
+     id INTEGER PRIMARY KEY AUTOINCREMENT, meter_id TEXT NOT NULL REFERENCES meters(id),
+     activation TEXT NOT NULL, table_hex TEXT NOT NULL,
+     state TEXT NOT NULL CHECK (state IN ('pending','stored')));
+   CREATE TABLE usage_backups (
+     id INTEGER PRIMARY KEY AUTOINCREMENT, meter_id TEXT NOT NULL REFERENCES meters(id),
+     at TEXT NOT NULL, balance INTEGER NOT NULL, energy_wh INTEGER NOT NULL, flags INTEGER NOT NULL,
+     drift_s INTEGER NOT NULL, log BLOB);
+   CREATE TABLE events (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+     kind TEXT NOT NULL, meter_id TEXT, detail TEXT NOT NULL);
+   CREATE TABLE host_keys (
+     version INTEGER PRIMARY KEY CHECK (version BETWEEN 0 AND 255), key_hex TEXT NOT NULL,
+     current INTEGER NOT NULL DEFAULT 0, retired INTEGER NOT NULL DEFAULT 0);`,
+];
+
+interface CreditRow {
+  tx_id: number;
+  meter_id: string;
+  amount: number;
+  state: 'pending' | 'confirmed' | 'refused';
+  attempts: number;
+  balance_after: number | null;
+  ref: string;
+}
+const toTx = (r: CreditRow): CreditTx => ({
+  txId: BigInt(r.tx_id),
+  meterId: r.meter_id,
+  amount: r.amount,
+  state: r.state,
+  attempts: r.attempts,
+  ref: r.ref,
+  ...(r.balance_after === null ? {} : { balanceAfter: r.balance_after }),
+});
+
+export class HostDb implements CreditStore {
+  readonly db: Database.Database;
+
+  /**
+   * Opens (creating if needed) and migrates the database.
+   * @throws HostDbError 'corrupt' (not a database / failed integrity check), 'locked', 'readonly', 'io'.
+   */
+  constructor(file: string) {
+    try {
+      this.db = new Database(file, { timeout: 2000 });
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = FULL');
+      this.db.pragma('foreign_keys = ON');
+      const check = this.db.pragma('quick_check', { simple: true });
+      if (check !== 'ok') throw new HostDbError('corrupt', `integrity check failed: ${String(check)}`);
+      this.#migrate();
+    } catch (e) {
+      throw classify(e);
+    }
+  }
+
+  get schemaVersion(): number {
+    return (this.db.prepare('SELECT version FROM schema_version').get() as { version: number }).version;
+  }
+
+  #migrate(): void {
+    this.db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
+    const row = this.db.prepare('SELECT version FROM schema_version').get() as
+      { version: number } | undefined;
+    let v = row?.version ?? 0;
+    if (!row) this.db.prepare('INSERT INTO schema_version VALUES (0)').run();
+    if (v > MIGRATIONS.length)
+      throw new HostDbError(
+        'conflict',
+        `database schema ${v} is newer than this host (${MIGRATIONS.length})`,
+      );
+    for (; v < MIGRATIONS.length; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v]!);
+        this.db.prepare('UPDATE schema_version SET version = ?').run(v + 1);
+      })();
+    }
+  }
+
+  /** Runs `f` in one transaction (IMMEDIATE), classifying SQLite errors. */
+  tx<T>(f: () => T): T {
+    try {
+      return this.db.transaction(f).immediate();
+    } catch (e) {
+      throw classify(e);
+    }
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  // ---------------------------------------------------------------- CreditStore
+
+  createCredit(meterId: string, amount: number, ref: string): CreditTx {
+    return this.tx(() => this.createCreditInTx(meterId, amount, ref, 'payments:internal'));
+  }
+
+  /** Inside a caller's transaction: the pending credit and its first ledger pair. */
+  createCreditInTx(meterId: string, amount: number, ref: string, fundingAccount: string): CreditTx {
+    const r = this.db
+      .prepare('INSERT INTO credits (meter_id, amount, state, ref) VALUES (?, ?, ?, ?)')
+      .run(meterId, amount, 'pending', ref);
+    const txId = Number(r.lastInsertRowid);
+    this.#post(txId, fundingAccount, 'in-transit', amount);
+    return { txId: BigInt(txId), meterId, amount, state: 'pending', attempts: 0, ref };
+  }
+
+  #post(txId: number, debitAccount: string, creditAccount: string, amount: number): void {
+    const ins = this.db.prepare('INSERT INTO ledger (tx_id, account, debit, credit) VALUES (?, ?, ?, ?)');
+    ins.run(txId, debitAccount, amount, 0);
+    ins.run(txId, creditAccount, 0, amount);
+  }
+
+  get(txId: bigint): CreditTx | undefined {
+    const r = this.db.prepare('SELECT * FROM credits WHERE tx_id = ?').get(Number(txId)) as
+      CreditRow | undefined;
+    return r && toTx(r);
+  }
+
+  pending(meterId?: string): CreditTx[] {
+    const rows = (
+      meterId === undefined
+        ? this.db.prepare("SELECT * FROM credits WHERE state = 'pending' ORDER BY tx_id").all()
+        : this.db
+            .prepare("SELECT * FROM credits WHERE state = 'pending' AND meter_id = ? ORDER BY tx_id")
+            .all(meterId)
+    ) as CreditRow[];
+    return rows.map(toTx);
+  }
+
+  confirm(txId: bigint, balanceAfter: number): void {
+    this.tx(() => {
+      const t = this.get(txId);
+      if (!t) throw new HostDbError('not-found', `unknown tx ${txId}`);
+      if (t.state === 'confirmed') return;
+      if (t.state !== 'pending') throw new HostDbError('conflict', `tx ${txId} is ${t.state}`);
+      this.db
+        .prepare(
+          "UPDATE credits SET state = 'confirmed', balance_after = ?, settled_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE tx_id = ?",
+        )
+        .run(balanceAfter, Number(txId));
+      this.#post(Number(txId), 'in-transit', `meter:${t.meterId}`, t.amount);
+      this.db
+        .prepare('UPDATE meters SET credits_since = credits_since + ? WHERE id = ?')
+        .run(t.amount, t.meterId);
+    });
+  }
+
+  refuse(txId: bigint, reason: string): void {
+    this.tx(() => {
+      const t = this.get(txId);
+      if (!t || t.state !== 'pending') throw new HostDbError('conflict', `tx ${txId} is not pending`);
+      const sub = this.db.prepare('SELECT subscriber_id AS s FROM meters WHERE id = ?').get(t.meterId) as
+        { s: number } | undefined;
+      this.db
+        .prepare(
+          "UPDATE credits SET state = 'refused', settled_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE tx_id = ?",
+        )
+        .run(Number(txId));
+      this.#post(Number(txId), 'in-transit', `refunds:${sub?.s ?? 'unknown'}`, t.amount);
+      this.event({ kind: 'credit-refused', meterId: t.meterId, detail: `tx ${txId}: ${reason}` });
+    });
+  }
+
+  noteAttempt(txId: bigint): void {
+    this.db.prepare('UPDATE credits SET attempts = attempts + 1 WHERE tx_id = ?').run(Number(txId));
+  }
+
+  recordBalance(meterId: string, balance: number): void {
+    this.db
+      .prepare(
+        "UPDATE meters SET last_balance = ?, credits_since = 0, last_seen = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?",
+      )
+      .run(balance, meterId);
+  }
+
+  lastBalance(meterId: string): { balance: number; creditsSince: number } | undefined {
+    const r = this.db
+      .prepare('SELECT last_balance AS b, credits_since AS c FROM meters WHERE id = ?')
+      .get(meterId) as { b: number | null; c: number } | undefined;
+    return r && r.b !== null ? { balance: r.b, creditsSince: r.c } : undefined;
+  }
+
+  event(e: HostEvent): void {
+    try {
+      this.db
+        .prepare('INSERT INTO events (kind, meter_id, detail) VALUES (?, ?, ?)')
+        .run(e.kind, e.meterId ?? null, e.detail);
+    } catch (err) {
+      throw classify(err);
+    }
+  }
+
+  /** Per-account balances (debit − credit) and whether the ledger balances. */
+  ledgerReport(): {
+    accounts: Record<string, number>;
+    balanced: boolean;
+    inTransit: number;
+    pendingSum: number;
+  } {
+    const rows = this.db
+      .prepare('SELECT account, SUM(debit) - SUM(credit) AS bal FROM ledger GROUP BY account')
+      .all() as Array<{ account: string; bal: number }>;
+    const accounts = Object.fromEntries(rows.map((r) => [r.account, r.bal]));
+    const total = rows.reduce((s, r) => s + r.bal, 0);
+    const pendingSum = (
+      this.db.prepare("SELECT COALESCE(SUM(amount), 0) AS s FROM credits WHERE state = 'pending'").get() as {
+        s: number;
+      }
+    ).s;
+    return { accounts, balanced: total === 0, inTransit: -(accounts['in-transit'] ?? 0), pendingSum };
+  }
+}

@@ -1,0 +1,247 @@
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { NodeCipherProvider, SeededRng } from '../../card/crypto/index.js';
+import { HostDb, HostDbError, MIGRATIONS } from '../../host/service/HostDb.js';
+import { HostService } from '../../host/service/HostService.js';
+import { SimulatedPaymentGateway, luhn } from '../../host/service/PaymentGateway.js';
+import { buildApi } from '../../host/service/api.js';
+import { SimulatedField } from '../../host/sim/SimulatedField.js';
+
+const cipher = new NodeCipherProvider();
+const dirs: string[] = [];
+const closers: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const c of closers.splice(0)) await c();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function tmp(): string {
+  const d = mkdtempSync(join(tmpdir(), 'host-svc-'));
+  dirs.push(d);
+  return d;
+}
+
+function service(dir = tmp()) {
+  const db = new HostDb(join(dir, 'host.db'));
+  const svc = new HostService({
+    db,
+    cipher,
+    rng: new SeededRng('svc'),
+    gateway: new SimulatedPaymentGateway(),
+    field: (keys) => new SimulatedField(cipher, keys, join(dir, 'field.json')),
+  });
+  const app = buildApi(svc);
+  closers.push(
+    () => app.close(),
+    () => svc.close(),
+  );
+  return { svc, app, dir };
+}
+
+const CARD = '4111111111111111';
+
+describe('host database', () => {
+  it('migrates to the latest schema with WAL and synchronous FULL', () => {
+    const { svc } = service();
+    expect(svc.db.schemaVersion).toBe(MIGRATIONS.length);
+    expect(svc.db.db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(svc.db.db.pragma('synchronous', { simple: true })).toBe(2);
+  });
+
+  it('a corrupt file is refused with a typed error, not opened', () => {
+    const f = join(tmp(), 'bad.db');
+    writeFileSync(f, Buffer.alloc(8192, 0x5a));
+    const err = (() => {
+      try {
+        new HostDb(f);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(HostDbError);
+    expect((err as HostDbError).code).toBe('corrupt');
+  });
+
+  it('a database locked by another writer gives a typed "locked" error and no credit', async () => {
+    const { svc, app, dir } = service();
+    const sub = svc.addSubscriber({ name: 'a' });
+    svc.addMeter({ id: 'AA0001', subscriberId: sub, as: 0, ls: 1, modem: 1 });
+    const other = new Database(join(dir, 'host.db'), { timeout: 0 });
+    other.exec('BEGIN IMMEDIATE');
+    svc.db.db.pragma('busy_timeout = 50');
+    const r = await app.inject({
+      method: 'POST',
+      url: '/recharges',
+      payload: { requestId: 'r1', meterId: 'AA0001', amount: 10, method: 'card', account: CARD },
+    });
+    other.exec('ROLLBACK');
+    other.close();
+    expect(r.statusCode).toBe(503);
+    expect(r.json().error).toBe('db-locked');
+    expect(svc.db.pending()).toHaveLength(0);
+    expect(svc.field.terminal).toBeDefined();
+  });
+});
+
+describe('host API', () => {
+  it('registers, recharges by card and bank exactly once, keeps the ledger balanced', async () => {
+    const { svc, app } = service();
+    const s = await app.inject({ method: 'POST', url: '/subscribers', payload: { name: 'Kim' } });
+    expect(s.statusCode).toBe(201);
+    const sub = s.json().id as number;
+    const m = await app.inject({
+      method: 'POST',
+      url: '/meters',
+      payload: { id: 'ab0001', subscriberId: sub, ls: 3, modem: 7 },
+    });
+    expect(m.statusCode).toBe(201);
+    const r1 = await app.inject({
+      method: 'POST',
+      url: '/recharges',
+      payload: { requestId: 'p-1', meterId: 'AB0001', amount: 5000, method: 'card', account: CARD },
+    });
+    expect(r1.statusCode).toBe(200);
+    expect(r1.json()).toMatchObject({ state: 'confirmed', balance: 5000, outcome: 'confirmed' });
+    // the same request again (client retry): nothing new
+    const again = await app.inject({
+      method: 'POST',
+      url: '/recharges',
+      payload: { requestId: 'p-1', meterId: 'AB0001', amount: 5000, method: 'card', account: CARD },
+    });
+    expect(again.json()).toMatchObject({ txId: r1.json().txId, state: 'confirmed', outcome: 'repeated' });
+    const r2 = await app.inject({
+      method: 'POST',
+      url: '/recharges',
+      payload: { requestId: 'p-2', meterId: 'AB0001', amount: 700, method: 'bank', account: '12345678' },
+    });
+    expect(r2.json().balance).toBe(5700);
+    expect((svc.field as SimulatedField).meters.get('AB0001')!.balance).toBe(5700);
+    const led = (await app.inject({ method: 'GET', url: '/reports/ledger' })).json();
+    expect(led.balanced).toBe(true);
+    expect(led.accounts['meter:AB0001']).toBe(-5700);
+    expect(led.inTransit).toBe(0);
+    const meter = (await app.inject({ method: 'GET', url: '/meters/ab0001' })).json();
+    expect(meter.credits).toHaveLength(2);
+  });
+
+  it('declined payments send no value; the event is logged', async () => {
+    const { svc, app } = service();
+    const sub = svc.addSubscriber({ name: 'x' });
+    svc.addMeter({ id: 'AB0002', subscriberId: sub, as: 0, ls: 1, modem: 2 });
+    const r = await app.inject({
+      method: 'POST',
+      url: '/recharges',
+      payload: { requestId: 'd', meterId: 'AB0002', amount: 5, method: 'bank', account: '99990000' },
+    });
+    expect(r.statusCode).toBe(402);
+    expect(r.json()).toEqual({ error: 'payment-declined', message: 'insufficient funds', field: 'account' });
+    const bad = await app.inject({
+      method: 'POST',
+      url: '/recharges',
+      payload: { requestId: 'e', meterId: 'AB0002', amount: 5, method: 'card', account: '4111111111111112' },
+    });
+    expect(bad.statusCode).toBe(402);
+    expect((svc.field as SimulatedField).meters.get('AB0002')!.balance).toBe(0);
+    const ev = (await app.inject({ method: 'GET', url: '/events' })).json().events as Array<{ kind: string }>;
+    expect(ev.filter((e) => e.kind === 'payment-declined')).toHaveLength(2);
+  });
+
+  it('missing, wrong and extra fields get 400 with the field named; unknown meters 404', async () => {
+    const { app } = service();
+    const miss = await app.inject({
+      method: 'POST',
+      url: '/recharges',
+      payload: { meterId: 'AB0001', amount: 1, method: 'card', account: CARD },
+    });
+    expect(miss.statusCode).toBe(400);
+    expect(miss.json()).toMatchObject({ error: 'validation', field: 'requestId' });
+    const neg = await app.inject({
+      method: 'POST',
+      url: '/recharges',
+      payload: { requestId: 'x', meterId: 'AB0001', amount: -1, method: 'card', account: CARD },
+    });
+    expect(neg.json()).toMatchObject({ error: 'validation', field: 'amount' });
+    const str = await app.inject({
+      method: 'POST',
+      url: '/recharges',
+      payload: { requestId: 'x', meterId: 'AB0001', amount: '10', method: 'card', account: CARD },
+    });
+    expect(str.json()).toMatchObject({ error: 'validation', field: 'amount' });
+    const extra = await app.inject({
+      method: 'POST',
+      url: '/subscribers',
+      payload: { name: 'a', admin: true },
+    });
+    expect(extra.json()).toMatchObject({ error: 'validation', field: 'admin' });
+    const id = await app.inject({
+      method: 'POST',
+      url: '/meters',
+      payload: { id: 'XYZ', subscriberId: 1, ls: 1, modem: 1 },
+    });
+    expect(id.json()).toMatchObject({ error: 'validation', field: 'id' });
+    const unk = await app.inject({
+      method: 'POST',
+      url: '/recharges',
+      payload: { requestId: 'x', meterId: 'FFFFFF', amount: 1, method: 'card', account: CARD },
+    });
+    expect(unk.statusCode).toBe(404);
+    expect(unk.json()).toMatchObject({ error: 'unknown-meter', field: 'meterId' });
+    const junk = await app.inject({
+      method: 'POST',
+      url: '/subscribers',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"name":',
+    });
+    expect(junk.statusCode).toBe(400);
+    expect(junk.json().error).toBe('bad-request');
+  });
+
+  it('a usage poll stores a backup and triggers automatic top-up below the threshold', async () => {
+    const { svc, app } = service();
+    const sub = svc.addSubscriber({
+      name: 'auto',
+      threshold: 1000,
+      topupAmount: 3000,
+      topupMethod: 'card',
+      topupAccount: CARD,
+    });
+    svc.addMeter({ id: 'AC0001', subscriberId: sub, as: 0, ls: 2, modem: 1, initialBalance: 400 });
+    const p = await app.inject({ method: 'POST', url: '/meters/AC0001/poll' });
+    expect(p.statusCode).toBe(200);
+    expect(p.json().balance).toBe(400);
+    expect((svc.field as SimulatedField).meters.get('AC0001')!.balance).toBe(3400);
+    const n = svc.db.db.prepare('SELECT COUNT(*) AS n FROM usage_backups').get() as { n: number };
+    expect(n.n).toBe(1);
+    // above the threshold now: a second poll tops up nothing
+    await app.inject({ method: 'POST', url: '/meters/AC0001/poll' });
+    expect((svc.field as SimulatedField).meters.get('AC0001')!.balance).toBe(3400);
+  });
+
+  it('key management: rotation, which meters hold which version, retirement only when unused', async () => {
+    const { svc, app } = service();
+    const sub = svc.addSubscriber({ name: 'k' });
+    svc.addMeter({ id: 'AD0001', subscriberId: sub, as: 0, ls: 1, modem: 1, keyVersion: 0 });
+    svc.addMeter({ id: 'AD0002', subscriberId: sub, as: 0, ls: 1, modem: 2 });
+    const k = (await app.inject({ method: 'GET', url: '/keys' })).json();
+    expect(k.versions).toEqual([
+      { version: 0, current: false, meters: 1 },
+      { version: 1, current: true, meters: 1 },
+    ]);
+    const rot = (await app.inject({ method: 'POST', url: '/keys/rotate' })).json();
+    expect(rot.version).toBe(2);
+    const ret = await app.inject({ method: 'POST', url: '/keys/0/retire' });
+    expect(ret.statusCode).toBe(409);
+    expect(ret.json()).toMatchObject({ error: 'key-in-use', field: 'version' });
+    // meters on the old versions still work
+    const r = await app.inject({
+      method: 'POST',
+      url: '/recharges',
+      payload: { requestId: 'k1', meterId: 'AD0001', amount: 9, method: 'card', account: CARD },
+    });
+    expect(r.json().state).toBe('confirmed');
+    expect(luhn(CARD)).toBe(true);
+  });
+});
