@@ -1,0 +1,124 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+
+const main = fileURLToPath(new URL('./serveMain.ts', import.meta.url));
+const procs: ChildProcess[] = [];
+let dir = '';
+afterEach(() => {
+  for (const p of procs.splice(0)) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+async function serve(
+  db: string,
+  extra: string[] = [],
+): Promise<{ proc: ChildProcess; url: string; out: () => string }> {
+  const proc = spawn(
+    process.execPath,
+    ['--import', 'tsx', main, 'host', 'serve', '--db', db, '--port', '0', ...extra],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  procs.push(proc);
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no listen line: ${out}`)), 15000);
+    const check = () => {
+      const m = /listening on (http:\/\/[^\s]+)/.exec(out);
+      if (m) {
+        clearTimeout(t);
+        resolve(m[1]!);
+      } else if (proc.exitCode !== null) reject(new Error(`exited: ${out}`));
+      else setTimeout(check, 25);
+    };
+    check();
+  });
+  return { proc, url, out: () => out };
+}
+
+const post = async (url: string, body: unknown) =>
+  fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+function fieldBalance(file: string, id: string): number | undefined {
+  if (!existsSync(file)) return undefined;
+  try {
+    return (JSON.parse(readFileSync(file, 'utf8')) as Record<string, { state: { balance: number } }>)[id]
+      ?.state.balance;
+  } catch {
+    return undefined;
+  }
+}
+
+describe('kill -9 of the host process during a value store', () => {
+  it('after the meter credited and before the host recorded it: restart confirms it once, nothing doubled', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'host-kill-'));
+    const db = join(dir, 'host.db');
+    const field = `${db}.field.json`;
+    const a = await serve(db, ['--session-delay-ms', '1500']);
+    const sub = (await (await post(`${a.url}/subscribers`, { name: 'K' })).json()) as { id: number };
+    expect(
+      (
+        await post(`${a.url}/meters`, {
+          id: 'BEEF01',
+          subscriberId: sub.id,
+          ls: 4,
+          modem: 9,
+          initialBalance: 100,
+        })
+      ).status,
+    ).toBe(201);
+    const pending = post(`${a.url}/recharges`, {
+      requestId: 'kill-1',
+      meterId: 'BEEF01',
+      amount: 2500,
+      method: 'card',
+      account: '4111111111111111',
+    }).catch(() => undefined);
+    // wait until the meter's NVM shows the credit, then kill the host inside its session
+    for (let i = 0; i < 200 && fieldBalance(field, 'BEEF01') !== 2600; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(fieldBalance(field, 'BEEF01')).toBe(2600);
+    a.proc.kill('SIGKILL');
+    await pending;
+    await new Promise((r) => a.proc.once('exit', r));
+    const ro = new Database(db, { readonly: true });
+    expect(ro.prepare('SELECT state FROM credits').all()).toEqual([{ state: 'pending' }]);
+    ro.close();
+
+    const b = await serve(db);
+    expect(b.out()).toMatch(/recovered 1 pending credit\(s\): 1:confirmed/);
+    const meter = (await (await fetch(`${b.url}/meters/BEEF01`)).json()) as {
+      credits: Array<{ state: string; balanceAfter: number }>;
+    };
+    expect(meter.credits).toEqual([{ txId: 1, amount: 2500, state: 'confirmed', balanceAfter: 2600 }]);
+    expect(fieldBalance(field, 'BEEF01')).toBe(2600);
+    // the client retries its request after the crash: the same credit, not a new one
+    const again = (await (
+      await post(`${b.url}/recharges`, {
+        requestId: 'kill-1',
+        meterId: 'BEEF01',
+        amount: 2500,
+        method: 'card',
+        account: '4111111111111111',
+      })
+    ).json()) as { txId: string; outcome: string };
+    expect(again).toMatchObject({ txId: '1', outcome: 'repeated' });
+    expect(fieldBalance(field, 'BEEF01')).toBe(2600);
+    const ledger = (await (await fetch(`${b.url}/reports/ledger`)).json()) as {
+      balanced: boolean;
+      inTransit: number;
+    };
+    expect(ledger).toMatchObject({ balanced: true, inTransit: 0 });
+    b.proc.kill('SIGTERM');
+    await new Promise((r) => b.proc.once('exit', r));
+  }, 40_000);
+});
