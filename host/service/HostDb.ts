@@ -294,6 +294,11 @@ export class HostDb implements CreditStore {
         s: number;
       }
     ).s;
-    return { accounts, balanced: total === 0, inTransit: -(accounts['in-transit'] ?? 0), pendingSum };
+    return {
+      accounts,
+      balanced: total === 0,
+      inTransit: Math.abs(accounts['in-transit'] ?? 0) === 0 ? 0 : -accounts['in-transit']!,
+      pendingSum,
+    };
   }
 }

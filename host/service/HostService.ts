@@ -7,6 +7,7 @@ import type { BlockCipherProvider, Rng } from '../../card/crypto/types.js';
 import { HostKeyRing } from '../../card/crypto/keyHierarchy.js';
 import { fromHex, toHex } from '../../card/util/hex.js';
 import { RtcTime } from '../../meter/tariff/RtcTime.js';
+import { TariffTable } from '../../meter/tariff/TariffTable.js';
 import { HostProtocol } from '../protocol/HostProtocol.js';
 import type { Terminal } from '../protocol/Terminal.js';
 import { ValueStoreDispatcher } from '../ValueStoreDispatcher.js';
@@ -355,6 +356,51 @@ export class HostService {
       this.db.event({ kind: 'tamper-flags', meterId: m.id, detail: `flags ${info.flags.toString(16)}` });
     await this.#autoTopUp(m.id, info.balance);
     return { balance: info.balance, energyWh: info.energyWh, flags: info.flags, driftSeconds: drift };
+  }
+
+  /**
+   * Tariff mode change (seed 000 Fig. 2): the assignment is stored pending, sent, and marked stored
+   * once the meter's authenticated answer echoes the activation time.
+   */
+  async changeTariff(
+    meterId: string,
+    activation: string,
+    unitCharge: number,
+    profile: 'flat' | 'example',
+  ): Promise<{ id: number; state: string; balance: number }> {
+    const m = this.meter(meterId);
+    let at: RtcTime;
+    try {
+      at = RtcTime.parse(activation);
+    } catch (e) {
+      throw new ServiceError(400, 'validation', (e as Error).message, 'activation');
+    }
+    const table = profile === 'flat' ? TariffTable.flat(unitCharge) : TariffTable.example(unitCharge);
+    const id = Number(
+      this.db.tx(() =>
+        this.db.db
+          .prepare(
+            "INSERT INTO tariff_assignments (meter_id, activation, table_hex, state) VALUES (?, ?, ?, 'pending')",
+          )
+          .run(m.id, at.toString(), toHex(table.encode())),
+      ).lastInsertRowid,
+    );
+    const a = await this.protocol.changeTariff(
+      this.field.terminal(m.id),
+      { id: fromHex(m.id), keyVersion: m.keyVersion },
+      at,
+      table,
+    );
+    this.db.tx(() =>
+      this.db.db.prepare("UPDATE tariff_assignments SET state = 'stored' WHERE id = ?").run(id),
+    );
+    this.dispatcher.reconcile(m.id, a.balance);
+    this.db.event({
+      kind: 'tariff-stored',
+      meterId: m.id,
+      detail: `${profile} ${unitCharge} from ${at.toString()}`,
+    });
+    return { id, state: 'stored', balance: a.balance };
   }
 
   // ------------------------------------------------------------------ keys

@@ -139,6 +139,30 @@ export function buildApi(svc: HostService): FastifyInstance {
     async (req) => svc.poll(req.params.id),
   );
 
+  app.post<{
+    Params: { id: string };
+    Body: { activation: string; unitCharge: number; profile?: 'flat' | 'example' };
+  }>(
+    '/meters/:id/tariff',
+    {
+      schema: {
+        params: { type: 'object', properties: { id: hexId } },
+        body: {
+          type: 'object',
+          required: ['activation', 'unitCharge'],
+          additionalProperties: false,
+          properties: {
+            activation: { type: 'string', pattern: '^[0-9]{12}$' },
+            unitCharge: { type: 'integer', minimum: 1, maximum: 4294967295 },
+            profile: { enum: ['flat', 'example'] },
+          },
+        },
+      },
+    },
+    async (req) =>
+      svc.changeTariff(req.params.id, req.body.activation, req.body.unitCharge, req.body.profile ?? 'flat'),
+  );
+
   app.post<{ Body: { serial: string; subscriberId: number } }>(
     '/cards',
     {

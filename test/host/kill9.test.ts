@@ -87,9 +87,10 @@ describe('kill -9 of the host process during a value store', () => {
     for (let i = 0; i < 200 && fieldBalance(field, 'BEEF01') !== 2600; i++)
       await new Promise((r) => setTimeout(r, 20));
     expect(fieldBalance(field, 'BEEF01')).toBe(2600);
+    const aExited = new Promise((r) => a.proc.once('exit', r));
     a.proc.kill('SIGKILL');
     await pending;
-    await new Promise((r) => a.proc.once('exit', r));
+    await aExited;
     const ro = new Database(db, { readonly: true });
     expect(ro.prepare('SELECT state FROM credits').all()).toEqual([{ state: 'pending' }]);
     ro.close();
@@ -118,7 +119,8 @@ describe('kill -9 of the host process during a value store', () => {
       inTransit: number;
     };
     expect(ledger).toMatchObject({ balanced: true, inTransit: 0 });
+    const exited = new Promise((r) => b.proc.once('exit', r));
     b.proc.kill('SIGTERM');
-    await new Promise((r) => b.proc.once('exit', r));
-  }, 40_000);
+    await exited;
+  }, 60_000);
 });

@@ -86,6 +86,45 @@ describe('host database', () => {
   });
 });
 
+describe('host database, full disk', () => {
+  it('a full database answers 503 db-full; after space returns, recovery leaves the meter with exactly the confirmed sum', async () => {
+    const { svc, app } = service();
+    const sub = svc.addSubscriber({ name: 'f' });
+    svc.addMeter({ id: 'AF0001', subscriberId: sub, as: 0, ls: 1, modem: 1 });
+    const pages = svc.db.db.pragma('page_count', { simple: true }) as number;
+    svc.db.db.pragma(`max_page_count = ${pages}`);
+    const big = 'x'.repeat(200);
+    let r;
+    for (let i = 0; i < 200; i++) {
+      r = await app.inject({
+        method: 'POST',
+        url: '/recharges',
+        payload: {
+          requestId: `${big.slice(0, 60)}${i}`,
+          meterId: 'AF0001',
+          amount: 1,
+          method: 'card',
+          account: CARD,
+        },
+      });
+      if (r.statusCode !== 200) break;
+    }
+    expect(r!.statusCode).toBe(503);
+    expect(r!.json().error).toBe('db-full');
+    // whatever was written is either confirmed or still pending (in doubt, never lost); once space
+    // is back, recovery settles it and the meter holds exactly the confirmed sum
+    svc.db.db.pragma('max_page_count = 1073741823');
+    await svc.recover();
+    expect(svc.db.pending()).toHaveLength(0);
+    const confirmed = svc.db.db
+      .prepare("SELECT COALESCE(SUM(amount), 0) AS s, COUNT(*) AS n FROM credits WHERE state = 'confirmed'")
+      .get() as { s: number; n: number };
+    expect(confirmed.n).toBeGreaterThan(0);
+    expect((svc.field as SimulatedField).meters.get('AF0001')!.balance).toBe(confirmed.s);
+    expect(svc.db.ledgerReport()).toMatchObject({ balanced: true, inTransit: 0 });
+  });
+});
+
 describe('host API', () => {
   it('registers, recharges by card and bank exactly once, keeps the ledger balanced', async () => {
     const { svc, app } = service();
@@ -243,5 +282,27 @@ describe('host API', () => {
     });
     expect(r.json().state).toBe('confirmed');
     expect(luhn(CARD)).toBe(true);
+  });
+
+  it('a tariff change is stored pending, sent and marked stored; a bad activation is a 400 on its field', async () => {
+    const { svc, app } = service();
+    const sub = svc.addSubscriber({ name: 't' });
+    svc.addMeter({ id: 'AE0001', subscriberId: sub, as: 0, ls: 1, modem: 1 });
+    const r = await app.inject({
+      method: 'POST',
+      url: '/meters/AE0001/tariff',
+      payload: { activation: '261201000000', unitCharge: 130, profile: 'example' },
+    });
+    expect(r.statusCode).toBe(200);
+    expect(r.json()).toMatchObject({ state: 'stored', balance: 0 });
+    const row = svc.db.db.prepare('SELECT state, activation FROM tariff_assignments').get();
+    expect(row).toEqual({ state: 'stored', activation: '261201000000' });
+    const bad = await app.inject({
+      method: 'POST',
+      url: '/meters/AE0001/tariff',
+      payload: { activation: '261301000000', unitCharge: 130 },
+    });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({ error: 'validation', field: 'activation' });
   });
 });
