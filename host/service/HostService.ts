@@ -9,6 +9,12 @@ import { fromHex, toHex } from '../../card/util/hex.js';
 import { RtcTime } from '../../meter/tariff/RtcTime.js';
 import { TariffTable } from '../../meter/tariff/TariffTable.js';
 import { HostProtocol } from '../protocol/HostProtocol.js';
+import { ProtocolError } from '../protocol/errors.js';
+import { LinkTimeoutError } from '../network/errors.js';
+import { MalformedDataError } from '../../card/iso7816/errors.js';
+import { ConsumptionLog } from '../../meter/logs/ConsumptionLog.js';
+import { detect } from '../theft/TheftDetector.js';
+import type { LsReport, MeterObservation } from '../theft/TheftDetector.js';
 import type { Terminal } from '../protocol/Terminal.js';
 import { ValueStoreDispatcher } from '../ValueStoreDispatcher.js';
 import type { DeliveryOutcome } from '../ValueStoreDispatcher.js';
@@ -338,10 +344,12 @@ export class HostService {
     now = RtcTime.fromSeconds(Math.floor((Date.now() - Date.UTC(2000, 0, 1)) / 1000)),
   ): Promise<{ balance: number; energyWh: number; flags: number; driftSeconds: number }> {
     const m = this.meter(meterId);
-    const info = await this.protocol.usageCheck(
-      this.field.terminal(m.id),
-      { id: fromHex(m.id), keyVersion: m.keyVersion },
-      now,
+    const info = await this.#meterCall(m.id, () =>
+      this.protocol.usageCheck(
+        this.field.terminal(m.id),
+        { id: fromHex(m.id), keyVersion: m.keyVersion },
+        now,
+      ),
     );
     const drift = info.timer.seconds - now.seconds;
     this.db.tx(() =>
@@ -385,11 +393,13 @@ export class HostService {
           .run(m.id, at.toString(), toHex(table.encode())),
       ).lastInsertRowid,
     );
-    const a = await this.protocol.changeTariff(
-      this.field.terminal(m.id),
-      { id: fromHex(m.id), keyVersion: m.keyVersion },
-      at,
-      table,
+    const a = await this.#meterCall(m.id, () =>
+      this.protocol.changeTariff(
+        this.field.terminal(m.id),
+        { id: fromHex(m.id), keyVersion: m.keyVersion },
+        at,
+        table,
+      ),
     );
     this.db.tx(() =>
       this.db.db.prepare("UPDATE tariff_assignments SET state = 'stored' WHERE id = ?").run(id),
@@ -401,6 +411,66 @@ export class HostService {
       detail: `${profile} ${unitCharge} from ${at.toString()}`,
     });
     return { id, state: 'stored', balance: a.balance };
+  }
+
+  /** Runs one session with a meter; protocol and link failures become an event and a 502/504. */
+  async #meterCall<T>(meterId: string, f: () => Promise<T>): Promise<T> {
+    try {
+      return await f();
+    } catch (e) {
+      if (e instanceof ProtocolError || e instanceof LinkTimeoutError || e instanceof MalformedDataError) {
+        this.db.event({ kind: 'meter-session-failed', meterId, detail: e.message });
+        const timeout = e instanceof LinkTimeoutError;
+        throw new ServiceError(
+          timeout ? 504 : 502,
+          timeout ? 'meter-unreachable' : 'meter-session-failed',
+          e.message,
+        );
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * Theft check of one LS (seed 000 Fig. 3): polls every meter of the LS, takes each meter's
+   * energy since its previous backup, and compares the sum with the feeder energy measured at the
+   * transformer over the same interval; each meter is also checked against its own daily history.
+   * Findings are logged as events 'theft-suspected'.
+   */
+  async theftReport(as: number, ls: number, feederWh: number): Promise<LsReport> {
+    const ids = (
+      this.db.db
+        .prepare('SELECT id FROM meters WHERE as_id = ? AND ls_id = ? ORDER BY modem')
+        .all(as, ls) as Array<{ id: string }>
+    ).map((r) => r.id);
+    if (ids.length === 0)
+      throw new ServiceError(404, 'unknown-ls', `no meters under AS ${as} LS ${ls}`, 'ls');
+    const obs: MeterObservation[] = [];
+    for (const id of ids) {
+      const prev = this.db.db
+        .prepare('SELECT energy_wh AS e FROM usage_backups WHERE meter_id = ? ORDER BY id DESC LIMIT 1')
+        .get(id) as { e: number } | undefined;
+      const p = await this.poll(id);
+      const last = this.db.db
+        .prepare('SELECT log FROM usage_backups WHERE meter_id = ? ORDER BY id DESC LIMIT 1')
+        .get(id) as { log: Buffer };
+      const view = ConsumptionLog.decode(Uint8Array.from(last.log));
+      obs.push({
+        meterId: id,
+        energyWh: p.energyWh - (prev?.e ?? p.energyWh),
+        flags: p.flags,
+        history: [...view.days].map((d) => (d * view.totalUnit) / 1000),
+      });
+    }
+    const report = detect(ls, feederWh, obs);
+    if (report.feederFlagged)
+      this.db.event({
+        kind: 'theft-suspected',
+        detail: `AS ${as} LS ${ls}: ${report.unaccountedWh} Wh unaccounted (${report.unaccountedPermille} ‰)`,
+      });
+    for (const f of report.meters)
+      this.db.event({ kind: 'theft-suspected', meterId: f.meterId, detail: f.reasons.join('; ') });
+    return report;
   }
 
   // ------------------------------------------------------------------ keys

@@ -229,6 +229,27 @@ export function buildApi(svc: HostService): FastifyInstance {
   );
 
   app.get('/reports/ledger', async () => svc.db.ledgerReport());
+  app.post<{ Params: { as: string; ls: string }; Body: { feederWh: number } }>(
+    '/reports/theft/:as/:ls',
+    {
+      schema: {
+        params: {
+          type: 'object',
+          properties: {
+            as: { type: 'string', pattern: '^[0-9]{1,5}$' },
+            ls: { type: 'string', pattern: '^[0-9]{1,3}$' },
+          },
+        },
+        body: {
+          type: 'object',
+          required: ['feederWh'],
+          additionalProperties: false,
+          properties: { feederWh: { type: 'integer', minimum: 0 } },
+        },
+      },
+    },
+    async (req) => svc.theftReport(Number(req.params.as), Number(req.params.ls), req.body.feederWh),
+  );
   app.get('/keys', async () => svc.keys());
   app.post('/keys/rotate', async () => ({ version: svc.rotateKey() }));
   app.post<{ Params: { version: string } }>('/keys/:version/retire', async (req) => {

@@ -85,7 +85,9 @@ export function detect(
     if (m.flags & FLAG_BYPASS) reasons.push('bypass sensor');
     if (m.flags & FLAG_COVER_OPEN) reasons.push('terminal cover open');
     let z: number | undefined;
-    if (m.history.length >= minHistory) {
+    // a meter with no consumption history (median 0: new, vacant, or days closed while unpowered) is
+    // not judged against it
+    if (m.history.length >= minHistory && median(m.history) > 0) {
       z = robustZ(m.energyWh, m.history);
       if (z !== undefined && Math.abs(z) > zLimit)
         reasons.push(z < 0 ? 'consumption far below its history' : 'consumption far above its history');

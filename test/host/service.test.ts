@@ -8,6 +8,7 @@ import { HostDb, HostDbError, MIGRATIONS } from '../../host/service/HostDb.js';
 import { HostService } from '../../host/service/HostService.js';
 import { SimulatedPaymentGateway, luhn } from '../../host/service/PaymentGateway.js';
 import { buildApi } from '../../host/service/api.js';
+import { FLAG_BYPASS } from '../../host/protocol/constants.js';
 import { SimulatedField } from '../../host/sim/SimulatedField.js';
 
 const cipher = new NodeCipherProvider();
@@ -304,5 +305,58 @@ describe('host API', () => {
     });
     expect(bad.statusCode).toBe(400);
     expect(bad.json()).toMatchObject({ error: 'validation', field: 'activation' });
+  });
+
+  it('theft report per LS: feeder vs the meters since the last backup, tamper flags, events', async () => {
+    const { svc, app } = service();
+    const sub = svc.addSubscriber({ name: 'lsfive' });
+    for (let m = 1; m <= 3; m++) svc.addMeter({ id: `AF050${m}`, subscriberId: sub, as: 0, ls: 5, modem: m });
+    const base = await app.inject({ method: 'POST', url: '/reports/theft/0/5', payload: { feederWh: 0 } });
+    expect(base.json()).toMatchObject({ feederFlagged: false, metersWh: 0 });
+    const f = svc.field as SimulatedField;
+    f.meters.get('AF0501')!.consume(1000);
+    f.meters.get('AF0502')!.consume(1000);
+    f.meters.get('AF0503')!.consume(200);
+    f.meters.get('AF0503')!.flags = FLAG_BYPASS;
+    const r = (
+      await app.inject({ method: 'POST', url: '/reports/theft/0/5', payload: { feederWh: 3000 } })
+    ).json();
+    expect(r).toMatchObject({
+      ls: 5,
+      feederWh: 3000,
+      metersWh: 2200,
+      unaccountedWh: 800,
+      feederFlagged: true,
+    });
+    expect(r.meters).toEqual([{ meterId: 'AF0503', reasons: ['bypass sensor'] }]);
+    const ev = (await app.inject({ method: 'GET', url: '/events' })).json().events as Array<{
+      kind: string;
+      meterId: string | null;
+    }>;
+    expect(ev.filter((e) => e.kind === 'theft-suspected').map((e) => e.meterId)).toEqual(['AF0503', null]);
+    const none = await app.inject({ method: 'POST', url: '/reports/theft/0/9', payload: { feederWh: 1 } });
+    expect(none.statusCode).toBe(404);
+  });
+
+  it('a meter that does not hold the key version the host believes: 502, an event, no state change', async () => {
+    const { svc, app } = service();
+    const sub = svc.addSubscriber({ name: 'kv' });
+    svc.addMeter({ id: 'AF0601', subscriberId: sub, as: 0, ls: 6, modem: 1, initialBalance: 77 });
+    svc.rotateKey();
+    svc.db.db.prepare('UPDATE meters SET key_version = 2 WHERE id = ?').run('AF0601');
+    const r = await app.inject({ method: 'POST', url: '/meters/AF0601/poll' });
+    expect(r.json()).toMatchObject({ error: 'meter-session-failed' });
+    expect(r.statusCode).toBe(502);
+    const rc = await app.inject({
+      method: 'POST',
+      url: '/recharges',
+      payload: { requestId: 'kv1', meterId: 'AF0601', amount: 5, method: 'card', account: CARD },
+    });
+    expect(rc.json()).toMatchObject({ state: 'pending', outcome: 'in-doubt' });
+    expect((svc.field as SimulatedField).meters.get('AF0601')!.balance).toBe(77);
+    const ev = (await app.inject({ method: 'GET', url: '/events' })).json().events as Array<{ kind: string }>;
+    expect(ev.map((e) => e.kind)).toEqual(
+      expect.arrayContaining(['meter-session-failed', 'credit-in-doubt']),
+    );
   });
 });
