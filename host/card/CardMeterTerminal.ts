@@ -16,11 +16,13 @@ import {
   REFUSAL_NAMES,
   REFUSE_BAD_PAYLOAD,
   REFUSE_BAD_SIGNATURE,
+  REFUSE_MALFORMED,
   REFUSE_NO_SESSION,
   REFUSE_UNKNOWN_HEADER,
 } from '../protocol/constants.js';
 import { ProtocolError } from '../protocol/errors.js';
-import type { Terminal } from '../protocol/Terminal.js';
+import type { MessageEndpoint, Terminal } from '../protocol/Terminal.js';
+import { decodeMessage, encodeMessage } from '../protocol/messages.js';
 
 const SW_VERIFICATION_FAILED = 0x6300;
 const SW_SECURITY_STATUS = 0x6982;
@@ -59,4 +61,37 @@ export class CardMeterTerminal implements Terminal {
       return refusal(e);
     }
   }
+}
+
+/**
+ * The card meter as a {@link MessageEndpoint} for the power-line link: decodes the host's message,
+ * drives the applets, and answers the encoded response or a REFUSAL (never throws on bad input).
+ */
+export function cardMeterEndpoint(terminal: CardMeterTerminal): MessageEndpoint {
+  return {
+    async handle(bytes: Uint8Array): Promise<Uint8Array> {
+      let m;
+      try {
+        m = decodeMessage(bytes);
+      } catch {
+        return encodeMessage({ kind: 'refusal', reason: REFUSE_MALFORMED });
+      }
+      try {
+        if (m.kind === 'init-request') {
+          const a = await terminal.init(m.r1, m.r2, m.n);
+          return encodeMessage({ kind: 'init-response', s1t: a.s1t, r3: a.r3 });
+        }
+        if (m.kind === 'command-request')
+          return encodeMessage({
+            kind: 'command-response',
+            m: await terminal.command(m.h, m.payload, m.s2h),
+          });
+        return encodeMessage({ kind: 'refusal', reason: REFUSE_MALFORMED });
+      } catch (e) {
+        if (e instanceof ProtocolError && e.reason !== undefined)
+          return encodeMessage({ kind: 'refusal', reason: e.reason });
+        return encodeMessage({ kind: 'refusal', reason: REFUSE_BAD_PAYLOAD });
+      }
+    },
+  };
 }

@@ -80,56 +80,51 @@ export class LocalService {
   terminal(modem: number): Terminal {
     const m = this.#meters.get(modem);
     if (!m) throw new RangeError(`no meter on modem ${modem}`);
-    return terminalOverMessages(async (payload) => this.#exchange(modem, m.meterId, payload));
+    return terminalOverMessages((payload) => this.#exchange(modem, m.meterId, payload));
   }
 
   /** One request frame out, the matching answer back (or LinkTimeoutError). */
-  #exchange(modem: number, meterId: Uint8Array, payload: Uint8Array): Uint8Array {
+  async #exchange(modem: number, meterId: Uint8Array, payload: Uint8Array): Promise<Uint8Array> {
     const seq = (this.#seq = (this.#seq + 1) & 0xffff);
     const addr = { as: this.as, ls: this.ls, modem, meterId };
     this.channel.send(encodeFrame({ ...addr, response: false, seq, payload }), true);
     const deadline = this.channel.now + this.timeoutMs;
-    let answer: Uint8Array | undefined;
-    this.channel.run(deadline, (bytes, toMeter) => {
-      let f;
+    for (let f = this.channel.next(deadline); f; f = this.channel.next(deadline)) {
+      let frame;
       try {
-        f = decodeFrame(bytes);
+        frame = decodeFrame(f.bytes);
       } catch (e) {
         if (e instanceof FrameError) {
           this.stats.framesRejected++;
-          return false;
+          continue;
         }
         throw e;
       }
-      if (toMeter) {
+      if (f.toMeter) {
         // the meter modem side: only frames addressed to it, answered with the same sequence number
-        const target = this.#meters.get(f.modem);
+        const target = this.#meters.get(frame.modem);
         if (
-          f.response ||
-          f.as !== this.as ||
-          f.ls !== this.ls ||
+          frame.response ||
+          frame.as !== this.as ||
+          frame.ls !== this.ls ||
           !target ||
-          !equalBytes(target.meterId, f.meterId)
+          !equalBytes(target.meterId, frame.meterId)
         ) {
           this.stats.lateOrForeign++;
-          return false;
+          continue;
         }
-        const out = target.endpoint.handle(f.payload);
-        this.channel.send(encodeFrame({ ...f, response: true, payload: out }), false);
-        return false;
+        const out = await target.endpoint.handle(frame.payload);
+        this.channel.send(encodeFrame({ ...frame, response: true, payload: out }), false);
+        continue;
       }
-      if (!f.response || f.seq !== seq || f.modem !== modem) {
+      if (!frame.response || frame.seq !== seq || frame.modem !== modem) {
         this.stats.lateOrForeign++;
-        return false;
+        continue;
       }
-      answer = f.payload;
-      return true;
-    });
-    if (!answer) {
-      this.stats.timeouts++;
-      throw new LinkTimeoutError(modem, seq, this.timeoutMs);
+      return frame.payload;
     }
-    return answer;
+    this.stats.timeouts++;
+    throw new LinkTimeoutError(modem, seq, this.timeoutMs);
   }
 
   /**

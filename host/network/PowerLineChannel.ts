@@ -105,6 +105,27 @@ export class PowerLineChannel {
     }
   }
 
+  /**
+   * Takes the next frame arriving no later than `until` (advancing the clock to its arrival), or
+   * returns undefined and advances the clock to `until`. The async form of {@link run}.
+   */
+  next(until: number): { bytes: Uint8Array; toMeter: boolean } | undefined {
+    let best = -1;
+    for (let i = 0; i < this.#queue.length; i++) {
+      const q = this.#queue[i]!;
+      if (q.at > until) continue;
+      const b = best < 0 ? undefined : this.#queue[best]!;
+      if (!b || q.at < b.at || (q.at === b.at && q.order < b.order)) best = i;
+    }
+    if (best < 0) {
+      this.now = Math.max(this.now, until);
+      return undefined;
+    }
+    const f = this.#queue.splice(best, 1)[0]!;
+    this.now = Math.max(this.now, f.at);
+    return { bytes: f.bytes, toMeter: f.toMeter };
+  }
+
   /** Frames still on the line. */
   get inFlight(): number {
     return this.#queue.length;

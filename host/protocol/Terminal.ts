@@ -13,5 +13,6 @@ export interface Terminal {
 
 /** A terminal that answers one encoded message with one encoded message (what a modem carries). */
 export interface MessageEndpoint {
-  handle(message: Uint8Array): Uint8Array;
+  /** May answer at once (a simulator) or asynchronously (real cards behind CardChannels). */
+  handle(message: Uint8Array): Uint8Array | Promise<Uint8Array>;
 }

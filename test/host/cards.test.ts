@@ -5,11 +5,20 @@ import { IssuerKeys } from '../../card/applets/IssuerKeys.js';
 import { makeSam, makeSvm } from '../../card/applets/profiles.js';
 import { MeterModules } from '../../card/transfer/MeterModules.js';
 import { VirtualReader } from '../../reader/VirtualReader.js';
-import { CardMeterTerminal } from '../../host/card/CardMeterTerminal.js';
+import { CardMeterTerminal, cardMeterEndpoint } from '../../host/card/CardMeterTerminal.js';
+import { LocalService } from '../../host/network/LocalService.js';
+import { PowerLineChannel } from '../../host/network/PowerLineChannel.js';
+import { decodeMessage, encodeMessage } from '../../host/protocol/messages.js';
 import { HostProtocol } from '../../host/protocol/HostProtocol.js';
 import { MemoryCreditStore } from '../../host/CreditStore.js';
 import { ValueStoreDispatcher } from '../../host/ValueStoreDispatcher.js';
-import { VS_CREDITED, VS_DUPLICATE, REFUSE_BAD_SIGNATURE } from '../../host/protocol/constants.js';
+import {
+  VS_CREDITED,
+  VS_DUPLICATE,
+  REFUSE_BAD_SIGNATURE,
+  REFUSE_MALFORMED,
+  REFUSE_UNKNOWN_HEADER,
+} from '../../host/protocol/constants.js';
 import type { Terminal } from '../../host/protocol/Terminal.js';
 import { ProtocolError } from '../../host/protocol/errors.js';
 
@@ -92,5 +101,48 @@ describe('host → SAM + SVM applets through CardChannels', () => {
     const o = await d.credit('00C0DE', 500);
     expect(o).toMatchObject({ result: 'confirmed', duplicate: true, balance: 500 });
     expect((await modules.readState()).balance).toBe(500);
+  });
+
+  it('host → power-line link (loss, duplication, bit errors, re-ordering) → SAM + SVM: 30 credits, each exactly once', async () => {
+    const { modules, terminal, host, ring } = await meter();
+    const ls = new LocalService(
+      0,
+      1,
+      new PowerLineChannel(new SeededRng('card-line'), {
+        loss: 0.15,
+        duplicate: 0.2,
+        corrupt: 0.05,
+        latencyMs: [20, 200],
+      }),
+    );
+    ls.attach(1, meterId, cardMeterEndpoint(terminal), ring.current!);
+    const store = new MemoryCreditStore();
+    const d = new ValueStoreDispatcher(
+      host,
+      store,
+      { ref: () => ls.meterRef(1), terminal: () => ls.terminal(1) },
+      3,
+    );
+    for (let i = 1; i <= 30; i++) await d.credit('00C0DE', i);
+    for (let r = 0; r < 500 && store.pending().length > 0; r++) await d.recover();
+    expect(store.pending()).toHaveLength(0);
+    expect((await modules.readState()).balance).toBe((30 * 31) / 2);
+    expect(ls.stats.framesRejected + ls.stats.lateOrForeign + ls.stats.timeouts).toBeGreaterThan(0);
+  });
+
+  it('the card endpoint answers garbage and unsupported headers with refusals', async () => {
+    const { terminal } = await meter();
+    const ep = cardMeterEndpoint(terminal);
+    expect(decodeMessage(await ep.handle(fromHex('FFFF')))).toEqual({
+      kind: 'refusal',
+      reason: REFUSE_MALFORMED,
+    });
+    const cmd = encodeMessage({
+      kind: 'command-request',
+      h: 0x53,
+      payload: new Uint8Array(6),
+      s2h: new Uint8Array(8),
+    });
+    expect(decodeMessage(await ep.handle(cmd))).toEqual({ kind: 'refusal', reason: REFUSE_UNKNOWN_HEADER });
   });
 });
