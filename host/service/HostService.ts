@@ -77,6 +77,7 @@ export class HostService {
         return {
           init: (a, b, n) => t.init(a, b, n),
           command: async (h, p, s) => {
+            await sleep(delay); // authenticated, the command not yet at the meter
             const m = await t.command(h, p, s);
             await sleep(delay); // the meter has credited; the host has not yet recorded it
             return m;

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -123,4 +123,67 @@ describe('kill -9 of the host process during a value store', () => {
     b.proc.kill('SIGTERM');
     await exited;
   }, 60_000);
+
+  it('after the credit was written pending and before the meter received it: restart delivers it, nothing lost', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'host-kill-'));
+    const db = join(dir, 'host.db');
+    const field = `${db}.field.json`;
+    const a = await serve(db, ['--session-delay-ms', '1500']);
+    const sub = (await (await post(`${a.url}/subscribers`, { name: 'L' })).json()) as { id: number };
+    expect(
+      (
+        await post(`${a.url}/meters`, {
+          id: 'BEEF02',
+          subscriberId: sub.id,
+          ls: 4,
+          modem: 10,
+          initialBalance: 100,
+        })
+      ).status,
+    ).toBe(201);
+    const pending = post(`${a.url}/recharges`, {
+      requestId: 'kill-2',
+      meterId: 'BEEF02',
+      amount: 900,
+      method: 'bank',
+      account: '12345678',
+    }).catch(() => undefined);
+    const ro = new Database(db, { readonly: true });
+    for (let i = 0; i < 200 && !ro.prepare('SELECT 1 FROM credits').get(); i++)
+      await new Promise((r) => setTimeout(r, 20));
+    const aExited = new Promise((r) => a.proc.once('exit', r));
+    a.proc.kill('SIGKILL');
+    await pending;
+    await aExited;
+    expect(ro.prepare('SELECT state FROM credits').all()).toEqual([{ state: 'pending' }]);
+    ro.close();
+    expect(fieldBalance(field, 'BEEF02')).toBe(100);
+
+    const b = await serve(db);
+    expect(b.out()).toMatch(/recovered 1 pending credit\(s\): 1:confirmed/);
+    expect(fieldBalance(field, 'BEEF02')).toBe(1000);
+    const meter = (await (await fetch(`${b.url}/meters/BEEF02`)).json()) as { credits: unknown[] };
+    expect(meter.credits).toEqual([{ txId: 1, amount: 900, state: 'confirmed', balanceAfter: 1000 }]);
+    const exited = new Promise((r) => b.proc.once('exit', r));
+    b.proc.kill('SIGTERM');
+    await exited;
+  }, 60_000);
+});
+
+describe('host serve refuses a bad database file', () => {
+  it('a corrupt file: exit status 1 and a clear message', async () => {
+    const { main: run } = await import('../../cli/main.js');
+    dir = mkdtempSync(join(tmpdir(), 'host-bad-'));
+    const f = join(dir, 'bad.db');
+    writeFileSync(f, Buffer.alloc(4096, 0x42));
+    let err = '';
+    const code = await run(['host', 'serve', '--db', f, '--port', '0'], {
+      out: () => undefined,
+      err: (t) => (err += t),
+    });
+    expect(code).toBe(1);
+    expect(err).toMatch(/corrupt/);
+    expect(await run(['host', 'serve'], { out: () => undefined, err: (t) => (err += t) })).toBe(2);
+    expect(err).toMatch(/--db <file> is required/);
+  });
 });
