@@ -1,0 +1,64 @@
+/** Public API of the host (STYLE.md rule 10); see docs/host.md and docs/host-protocol.md. */
+export * from './protocol/constants.js';
+export { ProtocolError } from './protocol/errors.js';
+export type { ProtocolErrorCode } from './protocol/errors.js';
+export { encodeMessage, decodeMessage } from './protocol/messages.js';
+export type {
+  Message,
+  InitRequest,
+  InitResponse,
+  CommandRequest,
+  CommandResponse,
+  Refusal,
+} from './protocol/messages.js';
+export * from './protocol/payloads.js';
+export {
+  sig,
+  encrypt,
+  decrypt,
+  sessionKey,
+  hostOpen,
+  hostAuthenticate,
+  hostCommand,
+  hostOpenAnswer,
+  terminalOpen,
+  terminalVerify,
+} from './protocol/session.js';
+export type { HostOpened, TerminalOpened } from './protocol/session.js';
+export type { Terminal, MessageEndpoint } from './protocol/Terminal.js';
+export { terminalOverMessages } from './protocol/messageTerminal.js';
+export { HostProtocol } from './protocol/HostProtocol.js';
+export type { MeterKeyRef, SessionTrace } from './protocol/HostProtocol.js';
+export { MemoryCreditStore } from './CreditStore.js';
+export type { CreditStore, CreditTx, CreditState, HostEvent } from './CreditStore.js';
+export { ValueStoreDispatcher, meterKey } from './ValueStoreDispatcher.js';
+export type { DeliveryOutcome, MeterDirectory } from './ValueStoreDispatcher.js';
+export { SimulatedMeterTerminal, RECENT_TX } from './sim/SimulatedMeterTerminal.js';
+export { SimulatedField } from './sim/SimulatedField.js';
+export { CardMeterTerminal, cardMeterEndpoint } from './card/CardMeterTerminal.js';
+export { crc16 } from './network/crc16.js';
+export { encodeFrame, decodeFrame, FrameError, FRAME_HEADER, FRAME_MAX_PAYLOAD } from './network/Frame.js';
+export type { Frame, FrameAddress, FrameErrorCode } from './network/Frame.js';
+export { PowerLineChannel } from './network/PowerLineChannel.js';
+export type { ChannelOptions, ChannelStats } from './network/PowerLineChannel.js';
+export { LocalService, AreaService, MODEMS_PER_LS, LS_PER_AS } from './network/LocalService.js';
+export type { PollRecord, LinkStats } from './network/LocalService.js';
+export { LinkTimeoutError, UnknownMeterError } from './network/errors.js';
+export { HostDb, HostDbError, MIGRATIONS } from './service/HostDb.js';
+export { HostService, ServiceError } from './service/HostService.js';
+export { buildApi } from './service/api.js';
+export { SimulatedPaymentGateway, luhn } from './service/PaymentGateway.js';
+export type { PaymentGateway, PaymentMethod, PaymentResult } from './service/PaymentGateway.js';
+export { detect, robustZ } from './theft/TheftDetector.js';
+export type { LsReport, MeterFinding, MeterObservation, DetectorOptions } from './theft/TheftDetector.js';
+export {
+  register,
+  diHostCipher,
+  diHostRng,
+  diHostKeys,
+  diCreditStore,
+  diMeterDirectory,
+  diHostProtocol,
+  diValueStoreDispatcher,
+} from './tokens.js';
+export type { HostRegistration } from './tokens.js';
