@@ -363,6 +363,22 @@ export class HostService {
     this.dispatcher.reconcile(m.id, info.balance);
     if (info.flags)
       this.db.event({ kind: 'tamper-flags', meterId: m.id, detail: `flags ${info.flags.toString(16)}` });
+    // tariff mode check: the table in force must be the last stored assignment once it is active
+    const t = this.db.db
+      .prepare(
+        "SELECT activation, table_hex AS hex FROM tariff_assignments WHERE meter_id = ? AND state = 'stored' ORDER BY id DESC LIMIT 1",
+      )
+      .get(m.id) as { activation: string; hex: string } | undefined;
+    if (
+      t &&
+      RtcTime.parse(t.activation).seconds <= info.timer.seconds &&
+      toHex(info.table.encode()) !== t.hex
+    )
+      this.db.event({
+        kind: 'tariff-mismatch',
+        meterId: m.id,
+        detail: `meter table differs from the assignment active since ${t.activation}`,
+      });
     await this.#autoTopUp(m.id, info.balance);
     return { balance: info.balance, energyWh: info.energyWh, flags: info.flags, driftSeconds: drift };
   }

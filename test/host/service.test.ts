@@ -9,6 +9,8 @@ import { HostService } from '../../host/service/HostService.js';
 import { SimulatedPaymentGateway, luhn } from '../../host/service/PaymentGateway.js';
 import { buildApi } from '../../host/service/api.js';
 import { FLAG_BYPASS } from '../../host/protocol/constants.js';
+import { RtcTime } from '../../meter/tariff/RtcTime.js';
+import { TariffTable } from '../../meter/tariff/TariffTable.js';
 import { SimulatedField } from '../../host/sim/SimulatedField.js';
 
 const cipher = new NodeCipherProvider();
@@ -298,6 +300,23 @@ describe('host API', () => {
     expect(r.json()).toMatchObject({ state: 'stored', balance: 0 });
     const row = svc.db.db.prepare('SELECT state, activation FROM tariff_assignments').get();
     expect(row).toEqual({ state: 'stored', activation: '261201000000' });
+    // a poll after activation finds the assigned table in force: no mismatch event; a meter whose table
+    // was changed behind the host's back is reported
+    const f = svc.field as SimulatedField;
+    f.meters.get('AE0001')!.clock = RtcTime.of(2026, 12, 2).seconds;
+    await svc.poll('AE0001', RtcTime.of(2026, 12, 2, 0, 0, 5));
+    expect(
+      svc.db.db.prepare("SELECT COUNT(*) AS n FROM events WHERE kind = 'tariff-mismatch'").get(),
+    ).toEqual({ n: 0 });
+    f.meters.get('AE0001')!.restoreState({
+      ...f.meters.get('AE0001')!.exportState(),
+      table: TariffTable.flat(1).encode(),
+      pendingTable: undefined,
+    });
+    await svc.poll('AE0001', RtcTime.of(2026, 12, 2, 0, 1, 0));
+    expect(
+      svc.db.db.prepare("SELECT COUNT(*) AS n FROM events WHERE kind = 'tariff-mismatch'").get(),
+    ).toEqual({ n: 1 });
     const bad = await app.inject({
       method: 'POST',
       url: '/meters/AE0001/tariff',
