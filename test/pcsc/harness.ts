@@ -120,8 +120,15 @@ function ownerAlive(dir: string): boolean {
   }
 }
 
-/** Kills pcscd processes this harness left behind (their owner died or their directory is gone). */
+/**
+ * Kills pcscd processes this harness left behind (their owner died or their directory is gone)
+ * and removes private directories whose owner died.
+ */
 function killOrphans(): void {
+  for (const d of readdirSync(tmpdir()).filter((n) => n.startsWith('mp-pcscd-'))) {
+    const dir = join(tmpdir(), d);
+    if (!ownerAlive(dir)) rmSync(dir, { recursive: true, force: true });
+  }
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     let cmd = '';
     try {
@@ -171,12 +178,13 @@ export async function startPcscd(
   // Reusing the directory of a stopped instance keeps the socket path, which libpcsclite reads
   // only once per process.
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'mp-pcscd-'));
+  // First thing: an ownerless directory is fair game for another run's orphan cleanup.
+  writeFileSync(join(dir, 'owner.pid'), String(process.pid));
   const run = join(dir, 'run');
   const conf = join(dir, 'conf');
   rmSync(run, { recursive: true, force: true });
   mkdirSync(run, { recursive: true });
   mkdirSync(conf, { recursive: true });
-  writeFileSync(join(dir, 'owner.pid'), String(process.pid));
   mkdirSync('/run/pcscd', { recursive: true });
   const port = await freePortPair();
   const hex = `0x${port.toString(16).toUpperCase()}`;
@@ -206,8 +214,7 @@ export async function startPcscd(
       await exited;
       clearTimeout(t);
     }
-    if (options.keepDir) rmSync(join(dir, 'owner.pid'), { force: true });
-    else rmSync(dir, { recursive: true, force: true });
+    if (!options.keepDir) rmSync(dir, { recursive: true, force: true });
   };
   const deadline = Date.now() + 10_000;
   while (!(existsSync(socket) && listeningPorts().has(port) && listeningPorts().has(port + 1))) {
