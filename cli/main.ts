@@ -13,7 +13,18 @@ import { cardCommand } from './commands/card.js';
 import { hostServeCommand } from './commands/host.js';
 
 // Each command lives in its own file under commands/; add it here (one import, one entry).
-const COMMANDS: Command[] = [keysDerive, macCommand, atrCommand, cardServeCommand, readersCommand, meterSimulateCommand, apduCommand, traceCommand, cardCommand, hostServeCommand];
+const COMMANDS: Command[] = [
+  keysDerive,
+  macCommand,
+  atrCommand,
+  cardServeCommand,
+  readersCommand,
+  meterSimulateCommand,
+  apduCommand,
+  traceCommand,
+  cardCommand,
+  hostServeCommand,
+];
 
 function help(io: Io): void {
   io.out('meterpurse: smart-card prepaid metering, modelled to the APDU\n\nCommands:\n');

@@ -137,15 +137,13 @@ export class EventLog {
     const r = new StateReader(state, 'snapshot.events');
     const log = new EventLog(r.int('capacity', 1, 65535));
     const kinds = Object.keys(EVENT_CODES) as EventKind[];
-    const ring = r
-      .list('ring', log.capacity)
-      .map((e) =>
-        Object.freeze({
-          at: e.int('at', 0, RTC_MAX_SECONDS),
-          kind: e.oneOf('kind', kinds),
-          data: e.int('data', 0, 0xffffffff),
-        }),
-      );
+    const ring = r.list('ring', log.capacity).map((e) =>
+      Object.freeze({
+        at: e.int('at', 0, RTC_MAX_SECONDS),
+        kind: e.oneOf('kind', kinds),
+        data: e.int('data', 0, 0xffffffff),
+      }),
+    );
     const head = r.int('head', 0, Math.max(0, ring.length - 1));
     const dropped = r.int('dropped', 0, 0xffffffff);
     const counts = r.child('counts');
