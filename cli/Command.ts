@@ -1,3 +1,5 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
 /** Where a command writes; tests pass their own to capture output without a subprocess. */
 export interface Io {
   out(text: string): void;
@@ -22,4 +24,24 @@ export interface Command {
 /** A user error: printed as one line without a stack, exit status 2. */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
+}
+
+type OptionSpecs = NonNullable<ParseArgsConfig['options']>;
+
+/**
+ * `node:util` parseArgs in strict mode, with its errors (unknown option, missing value) turned into
+ * a UsageError (with the command's usage line when given) and exit status 2.
+ */
+export function parseOptions<const O extends OptionSpecs, const P extends boolean = false>(
+  args: string[],
+  options: O,
+  allowPositionals?: P,
+  usage?: string,
+): ReturnType<typeof parseArgs<{ args: string[]; options: O; strict: true; allowPositionals: P }>> {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: (allowPositionals ?? false) as P });
+  } catch (e) {
+    const hint = usage === undefined ? '' : `\nusage: meterpurse ${usage}`;
+    throw new UsageError(`${(e as Error).message}${hint}`);
+  }
 }

@@ -5,9 +5,8 @@
  * secrets. Importing this module registers the four profiles, so `meterpurse card serve <file>`
  * can serve these cards too.
  */
-import { parseArgs } from 'node:util';
 import type { Command, Io } from '../Command.js';
-import { UsageError } from '../Command.js';
+import { UsageError, parseOptions } from '../Command.js';
 import { createCardFile, openCardFile } from '../../card/CardFile.js';
 import { buildCard, cardOrigin } from '../../card/os/CardProfiles.js';
 import { fromHex, toHex } from '../../card/util/hex.js';
@@ -44,27 +43,22 @@ function intArg(v: string | undefined, name: string, fallback: number): number {
 }
 
 async function cardNew(args: string[], io: Io): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        profile: { type: 'string' },
-        out: { type: 'string' },
-        seed: { type: 'string' },
-        csn: { type: 'string' },
-        balance: { type: 'string' },
-        pin: { type: 'string' },
-        'meter-id': { type: 'string' },
-        'terminal-id': { type: 'string' },
-        max: { type: 'string' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}\nusage: meterpurse ${USAGE_NEW}`);
-  }
+  const { values } = parseOptions(
+    args,
+    {
+      profile: { type: 'string' },
+      out: { type: 'string' },
+      seed: { type: 'string' },
+      csn: { type: 'string' },
+      balance: { type: 'string' },
+      pin: { type: 'string' },
+      'meter-id': { type: 'string' },
+      'terminal-id': { type: 'string' },
+      max: { type: 'string' },
+    },
+    false,
+    USAGE_NEW,
+  );
   const profile = values.profile as ProfileName | undefined;
   if (!profile || !PROFILE_NAMES.includes(profile))
     throw new UsageError(`--profile must be one of ${PROFILE_NAMES.join(', ')}`);
@@ -163,18 +157,7 @@ function show(v: DeviceView, io: Io): void {
 }
 
 async function cardShow(args: string[], io: Io): Promise<number> {
-  let values;
-  let positionals;
-  try {
-    ({ values, positionals } = parseArgs({
-      args,
-      options: { json: { type: 'boolean' } },
-      strict: true,
-      allowPositionals: true,
-    }));
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}\nusage: meterpurse ${USAGE_SHOW}`);
-  }
+  const { values, positionals } = parseOptions(args, { json: { type: 'boolean' } }, true, USAGE_SHOW);
   if (positionals.length !== 1) throw new UsageError(`usage: meterpurse ${USAGE_SHOW}`);
   const path = positionals[0]!;
   let opened;

@@ -1,6 +1,5 @@
-import { parseArgs } from 'node:util';
 import type { Command, Io } from '../Command.js';
-import { UsageError } from '../Command.js';
+import { UsageError, parseOptions } from '../Command.js';
 import { NodeCipherProvider, SystemRng } from '../../card/crypto/index.js';
 import { HostDb, HostDbError } from '../../host/service/HostDb.js';
 import { HostService } from '../../host/service/HostService.js';
@@ -19,23 +18,13 @@ export const hostServeCommand: Command = {
   summary: 'run the supplier host (SQLite + HTTP/JSON API) over a simulated field of meters',
   usage: 'host serve --db <file> [--port N] [--listen <addr>] [--field <file>] [--session-delay-ms N]',
   async run(args: string[], io: Io): Promise<number> {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args,
-        options: {
-          db: { type: 'string' },
-          port: { type: 'string' },
-          listen: { type: 'string' },
-          field: { type: 'string' },
-          'session-delay-ms': { type: 'string' },
-        },
-        strict: true,
-        allowPositionals: false,
-      }));
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
+    const { values } = parseOptions(args, {
+      db: { type: 'string' },
+      port: { type: 'string' },
+      listen: { type: 'string' },
+      field: { type: 'string' },
+      'session-delay-ms': { type: 'string' },
+    });
     if (!values.db) throw new UsageError('--db <file> is required');
     const port = Number(values.port ?? '8080');
     if (!Number.isInteger(port) || port < 0 || port > 65535)

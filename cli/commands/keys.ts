@@ -1,6 +1,5 @@
-import { parseArgs } from 'node:util';
 import type { Command, Io } from '../Command.js';
-import { UsageError } from '../Command.js';
+import { UsageError, parseOptions } from '../Command.js';
 import { fromHex, toHex } from '../../card/util/hex.js';
 import { ForgeCipherProvider, NodeCipherProvider, diversify, wipe } from '../../card/crypto/index.js';
 import type { BlockCipherProvider } from '../../card/crypto/index.js';
@@ -28,22 +27,12 @@ export const keysDerive: Command = {
   summary: 'derive a diversified key (KT = E(ID, KH), Ks = E(R1, KT), card keys) and print it in hex',
   usage: 'keys derive --master <hex> --id <hex> [--alg 3des|aes] [--impl node|forge]',
   async run(args: string[], io: Io): Promise<number> {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args,
-        options: {
-          master: { type: 'string' },
-          id: { type: 'string' },
-          alg: { type: 'string' },
-          impl: { type: 'string' },
-        },
-        strict: true,
-        allowPositionals: false,
-      }));
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
+    const { values } = parseOptions(args, {
+      master: { type: 'string' },
+      id: { type: 'string' },
+      alg: { type: 'string' },
+      impl: { type: 'string' },
+    });
     const alg = values.alg ?? '3des';
     if (alg !== '3des' && alg !== 'aes') throw new UsageError(`--alg must be 3des or aes, got ${alg}`);
     const cipher = providerByName(values.impl);

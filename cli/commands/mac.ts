@@ -1,6 +1,5 @@
-import { parseArgs } from 'node:util';
 import type { Command, Io } from '../Command.js';
-import { UsageError } from '../Command.js';
+import { UsageError, parseOptions } from '../Command.js';
 import { toHex } from '../../card/util/hex.js';
 import { cmac, macIso9797Alg1, macIso9797Alg3, wipe } from '../../card/crypto/index.js';
 import { hexOption, providerByName } from './keys.js';
@@ -21,24 +20,14 @@ export const macCommand: Command = {
   usage:
     'mac --key <hex> --data <hex> --alg 9797-1-m1|9797-1-m3|cmac [--pad 1|2] [--cipher tdes|aes] [--impl node|forge]',
   async run(args: string[], io: Io): Promise<number> {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args,
-        options: {
-          key: { type: 'string' },
-          data: { type: 'string' },
-          alg: { type: 'string' },
-          pad: { type: 'string' },
-          cipher: { type: 'string' },
-          impl: { type: 'string' },
-        },
-        strict: true,
-        allowPositionals: false,
-      }));
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
+    const { values } = parseOptions(args, {
+      key: { type: 'string' },
+      data: { type: 'string' },
+      alg: { type: 'string' },
+      pad: { type: 'string' },
+      cipher: { type: 'string' },
+      impl: { type: 'string' },
+    });
     const alg = values.alg;
     if (alg === undefined) throw new UsageError(`--alg is required: ${ALGS.join(', ')}`);
     if (!(ALGS as readonly string[]).includes(alg))

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import type { Command, Io } from '../Command.js';
-import { UsageError } from '../Command.js';
+import { UsageError, parseOptions } from '../Command.js';
 import { fromHex } from '../../card/util/hex.js';
 import { TariffTableError } from '../../meter/errors.js';
 import { LOAD_PROFILES } from '../../meter/sim/LoadProfile.js';
@@ -85,26 +84,16 @@ export function makeMeterSimulateCommand(credit: CreditRegisterFactory): Command
       Object.keys(LOAD_PROFILES).join('|') +
       '] [--seed S] [--start YYMMDDhhmmss] [--credit UNITS] [--top-up UNITS] [--json]',
     async run(args: string[], io: Io): Promise<number> {
-      let values;
-      try {
-        ({ values } = parseArgs({
-          args,
-          options: {
-            days: { type: 'string' },
-            tariff: { type: 'string' },
-            load: { type: 'string' },
-            seed: { type: 'string' },
-            start: { type: 'string' },
-            credit: { type: 'string' },
-            'top-up': { type: 'string' },
-            json: { type: 'boolean' },
-          },
-          strict: true,
-          allowPositionals: false,
-        }));
-      } catch (e) {
-        throw new UsageError((e as Error).message);
-      }
+      const { values } = parseOptions(args, {
+        days: { type: 'string' },
+        tariff: { type: 'string' },
+        load: { type: 'string' },
+        seed: { type: 'string' },
+        start: { type: 'string' },
+        credit: { type: 'string' },
+        'top-up': { type: 'string' },
+        json: { type: 'boolean' },
+      });
       if (values.days === undefined) throw new UsageError('--days is required');
       const days = intOption(values.days, '--days', 0, 1, 3660);
       const seed = intOption(values.seed, '--seed', 1, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
