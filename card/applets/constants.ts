@@ -3,6 +3,7 @@
  * of the purse, SAM and SVM applets. docs/purse-spec.md is the reference; this file is its table.
  */
 import { fromHex } from '../util/hex.js';
+import { describeSw } from '../iso7816/swTable.js';
 
 /** ISO/IEC 7816-5 category F (proprietary, unregistered) AIDs: F0 ‖ ASCII name ‖ version 01. */
 export const AID_PURSE = fromHex('F04D505552534501'); // F0 "MPURSE" 01
@@ -83,6 +84,25 @@ export const SW_COUNTER_EXHAUSTED = 0x9404;
 export const SW_TRANSFER_PENDING = 0x9405;
 export const SW_NO_PENDING_TRANSFER = 0x9406;
 export const SW_REPLAY = 0x9407;
+
+const APPLET_SW_NAMES: ReadonlyMap<number, string> = new Map([
+  [SW_INSUFFICIENT_BALANCE, 'insufficient balance'],
+  [SW_MAX_BALANCE_EXCEEDED, 'maximum balance exceeded'],
+  [SW_LIMIT_EXCEEDED, 'per-transaction limit exceeded'],
+  [SW_COUNTER_EXHAUSTED, 'transaction counter exhausted'],
+  [SW_TRANSFER_PENDING, 'a transfer is pending'],
+  [SW_NO_PENDING_TRANSFER, 'no pending transfer'],
+  [SW_REPLAY, 'replay refused'],
+]);
+
+/**
+ * Describes a status word of the purse, SAM or SVM applets: their proprietary 94xx values by
+ * name ("9401: applet: insufficient balance"), every other value as ISO/IEC 7816-4 reads it.
+ */
+export function describeAppletSw(sw: number): string {
+  const name = APPLET_SW_NAMES.get(sw);
+  return name === undefined ? describeSw(sw) : `${describeSw(sw).slice(0, 4)}: applet: ${name}`;
+}
 
 /** Number of records of the card's cyclic log (the issue asks for at least 10). */
 export const LOG_RECORDS = 10;

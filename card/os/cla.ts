@@ -1,3 +1,5 @@
+import { Cla } from '../iso7816/Cla.js';
+
 /**
  * Class byte decoding (ISO/IEC 7816-4 §5.4.1, Tables 2-3).
  * ```
@@ -24,41 +26,22 @@ export interface ClassByte {
   plain: number;
 }
 
-/** @returns undefined for an RFU or invalid class byte. */
+/**
+ * The OS's view of a class byte, read by the one decoder of the ISO core (`Cla.decode`).
+ * @returns undefined for an RFU or invalid class byte (the OS answers 6E00).
+ */
 export function decodeCla(cla: number): ClassByte | undefined {
-  if (cla === 0xff || (cla & 0xe0) === 0x20) return undefined;
-  const proprietary = (cla & 0x80) !== 0;
-  if ((cla & 0x60) === 0x00) {
-    const smBits = (cla >> 2) & 3;
-    return {
-      channel: cla & 3,
-      sm: smBits >= 2,
-      headerAuthenticated: smBits === 3,
-      proprietarySm: smBits === 1,
-      chaining: (cla & 0x10) !== 0,
-      proprietary,
-      plain: cla & ~0x0c,
-    };
-  }
-  if ((cla & 0x40) !== 0) {
-    return {
-      channel: 4 + (cla & 0x0f),
-      sm: (cla & 0x20) !== 0,
-      headerAuthenticated: false,
-      proprietarySm: false,
-      chaining: (cla & 0x10) !== 0,
-      proprietary,
-      plain: cla & ~0x20,
-    };
-  }
-  // 101x xxxx: proprietary without interindustry coding.
+  const c = Cla.decode(cla);
+  if (c.invalid || c.rfu) return undefined;
+  const sm = c.secureMessaging;
   return {
-    channel: 0,
-    sm: false,
-    headerAuthenticated: false,
-    proprietarySm: false,
-    chaining: false,
-    proprietary: true,
-    plain: cla,
+    channel: c.channel,
+    sm: sm === 'header-not-processed' || sm === 'header-authenticated' || sm === 'header-not-authenticated',
+    headerAuthenticated: sm === 'header-authenticated',
+    proprietarySm: sm === 'proprietary',
+    chaining: c.chaining,
+    proprietary: c.proprietary,
+    // The CLA with the SM bits cleared; a class without a layout (A0..BF) has none to clear.
+    plain: c.layout === 'first' ? cla & ~0x0c : c.layout === 'further' ? cla & ~0x20 : cla,
   };
 }

@@ -1,4 +1,4 @@
-import { describeSw } from './internal/sw.js';
+import { describeAppletSw as describeSw } from '../applets/constants.js';
 
 /**
  * A step of a card, SAM or SVM exchange answered with an unexpected status word, or the devices'
