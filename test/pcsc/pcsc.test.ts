@@ -55,9 +55,11 @@ const apdu = (hex: string) => CommandApdu.decode(fromHex(hex));
 const spaced = (b: Uint8Array | string) =>
   (typeof b === 'string' ? b : toHex(b)).replace(/(..)(?!$)/g, '$1 ');
 
-describe.runIf(missing && REQUIRE_PCSC)('real PC/SC prerequisites', () => {
-  it('are installed (MP_REQUIRE_PCSC=1)', () => {
-    expect.fail(`MP_REQUIRE_PCSC=1 but ${missing}`);
+describe('real PC/SC prerequisites', () => {
+  // Always runs: fails when MP_REQUIRE_PCSC=1 (CI) and a tool is missing; otherwise the suite
+  // below runs, or is reported as skipped with the reason printed above.
+  it('are installed, or not required (MP_REQUIRE_PCSC unset)', () => {
+    expect(REQUIRE_PCSC && missing ? `MP_REQUIRE_PCSC=1 but ${missing}` : undefined).toBeUndefined();
   });
 });
 

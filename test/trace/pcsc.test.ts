@@ -41,9 +41,11 @@ async function run(...argv: string[]): Promise<{ code: number; out: string; err:
   return { code: await main(argv, io), out, err };
 }
 
-describe.runIf(missing && REQUIRE_PCSC)('trace PC/SC prerequisites', () => {
-  it('are installed (MP_REQUIRE_PCSC=1)', () => {
-    expect.fail(`MP_REQUIRE_PCSC=1 but ${missing}`);
+describe('trace PC/SC prerequisites', () => {
+  // Always runs: fails when MP_REQUIRE_PCSC=1 (CI) and a tool is missing; otherwise the suite
+  // below runs, or is reported as skipped with the reason printed above.
+  it('are installed, or not required (MP_REQUIRE_PCSC unset)', () => {
+    expect(REQUIRE_PCSC && missing ? `MP_REQUIRE_PCSC=1 but ${missing}` : undefined).toBeUndefined();
   });
 });
 

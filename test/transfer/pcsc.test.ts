@@ -21,9 +21,11 @@ import { NOW, World } from './world.js';
 const missing = pcscMissing(['cc']);
 if (missing) console.warn(`purse-over-PC/SC tests ${REQUIRE_PCSC ? 'FAIL' : 'skipped'}: ${missing}`);
 
-describe.runIf(missing && REQUIRE_PCSC)('purse over PC/SC prerequisites', () => {
-  it('are installed (MP_REQUIRE_PCSC=1)', () => {
-    expect.fail(`MP_REQUIRE_PCSC=1 but ${missing}`);
+describe('purse over PC/SC prerequisites', () => {
+  // Always runs: fails when MP_REQUIRE_PCSC=1 (CI) and a tool is missing; otherwise the suite
+  // below runs, or is reported as skipped with the reason printed above.
+  it('are installed, or not required (MP_REQUIRE_PCSC unset)', () => {
+    expect(REQUIRE_PCSC && missing ? `MP_REQUIRE_PCSC=1 but ${missing}` : undefined).toBeUndefined();
   });
 });
 
