@@ -45,3 +45,25 @@ export type { CreditRegisterFactory, SimulatedCredit } from './sim/SimulatedCred
 export { register, diCreditRegister, diMeter, diMeterOptions } from './tokens.js';
 export type { MeterRegistration } from './tokens.js';
 export type { MeterSnapshot } from './Meter.js';
+export {
+  CardMeter,
+  MeterCardSlot,
+  ModuleCreditRegister,
+  ModuleLink,
+  SLOT_REFUSALS,
+  cardMeterData,
+  createCardMeter,
+  createMeterOnModules,
+  purseOf,
+} from './cardslot/index.js';
+export type {
+  CardMeterOptions,
+  ChannelRole,
+  ChannelWrapper,
+  MeterCardSlotOptions,
+  MeterOnModulesOptions,
+  SimulatedCardMeter,
+  SlotOutcome,
+  SlotRefusal,
+  TransferReference,
+} from './cardslot/index.js';

@@ -33,6 +33,13 @@ export const EVENT_CODES = {
   'friendly-debt': 0x33,
   'debt-repaid': 0x34,
   commissioned: 0x40,
+  'commissioning-refused': 0x41,
+  'card-inserted': 0x50,
+  'card-credit': 0x51,
+  'card-recovered': 0x52,
+  'card-refused': 0x53,
+  'card-other-pending': 0x54,
+  'card-data-written': 0x55,
 } as const;
 
 export type EventKind = keyof typeof EVENT_CODES;

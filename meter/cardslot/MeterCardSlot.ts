@@ -1,0 +1,381 @@
+/**
+ * The meter's card slot (seed 000 Fig. 5, seed 002): a subscriber card presented to the meter moves
+ * credit from its matching purse into the meter's SVM and takes the meter data back.
+ *
+ * ```
+ * insertion → connect (ATR) → ATR parsed → SELECT purse application (FCI: CSN, expiry, purses)
+ *   → READ PURSE (status, balance) → checks: blacklist, expiry, purse present and active
+ *   → runCardSession (card/transfer): mutual authentication card ↔ meter SAM, recovery of a
+ *     pending transfer, transfer min(card balance, purse limit, SVM room) into the SVM, meter data
+ *     written onto the card (72-byte record, cardMeterData)
+ *   → credit entry in the meter core: debt and used emergency credit repaid first, new "since
+ *     last credit" period; events in the meter's log
+ * ```
+ * A refused card (`SlotRefusal`) is recorded as `card-refused` with the reason's code and changes
+ * no value: the meter keeps metering. When a refused card is the one the SVM is waiting for (a
+ * transfer of it was interrupted), the recovery is still run — it only settles what the card
+ * already agreed to — and no new transfer is made. Card removal or power failure at any instant
+ * loses nothing: the applets' recovery protocol (docs/purse-spec.md §6) settles it at the next
+ * insertion of that card.
+ */
+import { CardChannelError, type CardChannel } from '../../reader/CardChannel.js';
+import type { Reader } from '../../reader/Reader.js';
+import { VirtualReader } from '../../reader/VirtualReader.js';
+import type { CardOs } from '../../card/os/CardOs.js';
+import { Atr } from '../../card/iso7816/Atr.js';
+import { MalformedDataError } from '../../card/iso7816/errors.js';
+import { concatBytes, equalBytes, fromHex, toHex } from '../../card/util/hex.js';
+import { AID_PURSE } from '../../card/applets/constants.js';
+import { PurseState, type MeterData } from '../../card/applets/purse/records.js';
+import * as A from '../../card/transfer/apdus.js';
+import {
+  runCardSession,
+  type RecoveryResult,
+  type TransferOutcome,
+} from '../../card/transfer/CardTransfer.js';
+import { expectOk, fciField } from '../../card/transfer/MeterModules.js';
+import { TransferError } from '../../card/transfer/TransferError.js';
+import type { Meter } from '../Meter.js';
+import type { EventKind, MeterEvent } from '../events/EventLog.js';
+import { cardMeterData, NO_REFERENCE, purseOf, type TransferReference } from './cardMeterData.js';
+import type { ChannelWrapper, ModuleLink } from './ModuleLink.js';
+
+/** Why a card was refused; the code is the datum of the `card-refused` event. */
+export const SLOT_REFUSALS = {
+  'no-card': 1,
+  'unreadable-atr': 2,
+  'not-a-purse-card': 3,
+  'no-matching-purse': 4,
+  expired: 5,
+  blacklisted: 6,
+  'authentication-failed': 7,
+  'sam-refused': 8,
+  'svm-refused': 9,
+  'purse-blocked': 10,
+  'card-refused': 11,
+  'card-removed': 12,
+  'module-failure': 13,
+  'clearing-needed': 14,
+  'malformed-card-data': 15,
+  'meter-off': 16,
+} as const;
+export type SlotRefusal = keyof typeof SLOT_REFUSALS;
+
+/** What one presentation of a card did. */
+export interface SlotOutcome {
+  /** True when the session ran to its end (a transfer of 0 is still accepted: card empty or SVM full). */
+  accepted: boolean;
+  refusal?: SlotRefusal;
+  /** Human-readable reason or note (also for the display). */
+  message?: string;
+  /** Status word behind a refusal, when a card or module answered one. */
+  sw?: number;
+  /** Card serial number, hex, once read. */
+  csn?: string;
+  purse: number;
+  recovery: RecoveryResult;
+  /** Credit moved into the SVM by settling an earlier interrupted transfer. */
+  recovered: number;
+  /** Credit moved into the SVM by this insertion's transfer. */
+  amount: number;
+  /** What stays on the card's purse (known once read). */
+  leftOnCard?: number;
+  svmBalance?: number;
+  meterDataWritten: boolean;
+  /** The record written onto the card, when one was. */
+  meterData?: MeterData;
+  /** The card the SVM waits for (another card's transfer is pending), hex. */
+  awaitedCsn?: string;
+  /** Events the meter recorded during this presentation (card events and credit entry). */
+  events: MeterEvent[];
+}
+
+export interface MeterCardSlotOptions {
+  /** Purse to take from; default: the meter's commodity (electricity 01, gas 02, water 03, heat 04). */
+  purse?: number;
+  /** Card serial numbers (8 bytes, hex or bytes) refused at this meter. */
+  blacklist?: Iterable<string | Uint8Array>;
+  /** Upper bound of one transfer (e.g. what the customer asked); default: all that fits. */
+  maxAmount?: number;
+  /** Wraps the card channel (trace, fault injection). */
+  wrap?: ChannelWrapper;
+}
+
+function csnHex(csn: string | Uint8Array, name: string): string {
+  const b = typeof csn === 'string' ? fromHex(csn) : csn;
+  if (!(b instanceof Uint8Array) || b.length !== 8) throw new RangeError(`${name} must be an 8-byte CSN`);
+  return toHex(b);
+}
+
+/** The card's BCD YYMMDD expiry as a number YYMMDD, or undefined when it is not BCD. */
+function bcdDate(b: Uint8Array): number | undefined {
+  let v = 0;
+  for (const x of b) {
+    if (x >> 4 > 9 || (x & 15) > 9) return undefined;
+    v = v * 100 + (x >> 4) * 10 + (x & 15);
+  }
+  return v;
+}
+
+class Refused extends Error {
+  constructor(
+    readonly refusal: SlotRefusal,
+    message: string,
+    readonly sw?: number,
+  ) {
+    super(message);
+  }
+}
+
+/** Maps an error of the session onto a refusal. */
+function classify(e: unknown, cardReader: string): Refused {
+  if (e instanceof Refused) return e;
+  if (e instanceof TransferError) {
+    const s = e.step;
+    const msg = e.message;
+    if ((s === 'card MUTUAL AUTHENTICATE' || s === 'SAM AUTH FINISH') && e.sw === 0x6300)
+      return new Refused('authentication-failed', `card not authentic (${msg})`, e.sw);
+    if (s === 'card SELECT' && e.sw === 0x6a82) return new Refused('not-a-purse-card', msg, e.sw);
+    if (s.startsWith('SAM') || s === 'SELECT SAM') return new Refused('sam-refused', msg, e.sw);
+    if (s.startsWith('SVM') || s === 'SELECT SVM') return new Refused('svm-refused', msg, e.sw);
+    if (s === 'recovery') return new Refused('clearing-needed', msg, e.sw);
+    if (e.sw === 0x6985 && s === 'card DEBIT') return new Refused('purse-blocked', msg, e.sw);
+    return new Refused('card-refused', msg, e.sw);
+  }
+  if (e instanceof CardChannelError) {
+    if (e.readerName === undefined || e.readerName === cardReader)
+      return new Refused('card-removed', `card lost: ${e.message}; settled at its next insertion`);
+    return new Refused('module-failure', `security module lost: ${e.message}`);
+  }
+  if (e instanceof MalformedDataError) return new Refused('malformed-card-data', e.message);
+  throw e;
+}
+
+/**
+ * The card slot of one meter. It owns the card reader, and uses the meter's SAM and SVM through
+ * the meter's `ModuleLink` (serialised with the token exchanger's requests).
+ */
+export class MeterCardSlot {
+  readonly purse: number;
+  /** Refused card serial numbers, hex upper case. */
+  readonly blacklist = new Set<string>();
+  maxAmount: number | undefined;
+  #last: TransferReference = NO_REFERENCE;
+  readonly #wrap: ChannelWrapper;
+
+  /** @throws RangeError for a bad purse, CSN or maxAmount. */
+  constructor(
+    readonly meter: Meter,
+    readonly link: ModuleLink,
+    readonly reader: Reader,
+    options: MeterCardSlotOptions = {},
+  ) {
+    this.purse = options.purse ?? purseOf(meter.commodity);
+    if (!Number.isInteger(this.purse) || this.purse < 1 || this.purse > 0xff)
+      throw new RangeError(`purse must be 1..255, got ${this.purse}`);
+    for (const c of options.blacklist ?? []) this.blacklist.add(csnHex(c, 'blacklist entry'));
+    if (
+      options.maxAmount !== undefined &&
+      (!Number.isSafeInteger(options.maxAmount) || options.maxAmount < 1)
+    )
+      throw new RangeError(`maxAmount must be a positive integer, got ${options.maxAmount}`);
+    this.maxAmount = options.maxAmount;
+    this.#wrap = options.wrap ?? ((c) => c);
+  }
+
+  /** Adds a card serial number (hex or 8 bytes) to the blacklist. @throws RangeError. */
+  block(csn: string | Uint8Array): void {
+    this.blacklist.add(csnHex(csn, 'csn'));
+  }
+
+  /** The reference of the last credit transaction entered (written in the meter data). */
+  get lastReference(): TransferReference {
+    return { kind: this.#last.kind, ref: this.#last.ref.slice() };
+  }
+
+  /** Whether a card sits in the slot. */
+  get cardPresent(): boolean {
+    return this.reader.cardPresent;
+  }
+
+  /**
+   * Puts `card` into the slot (the slot must be a `VirtualReader`) and runs `present()`.
+   * @throws TypeError when the reader is not virtual; Error when the slot already holds a card.
+   */
+  insert(card: CardOs): Promise<SlotOutcome> {
+    if (!(this.reader instanceof VirtualReader))
+      throw new TypeError('insert() needs a VirtualReader slot; with a real reader use present()');
+    this.reader.insert(card);
+    return this.present();
+  }
+
+  /** Takes the card out of a virtual slot; returns it. */
+  remove(): CardOs | undefined {
+    if (!(this.reader instanceof VirtualReader)) throw new TypeError('remove() needs a VirtualReader slot');
+    return this.reader.remove();
+  }
+
+  #record(kind: EventKind, data = 0): void {
+    this.meter.events.record(this.meter.now, kind, data);
+  }
+
+  /**
+   * Runs the card session with the card in the slot (after insertion, or at power-up with a card
+   * left in). Never throws for anything the card, the modules or the user does: the outcome says
+   * what happened.
+   */
+  async present(): Promise<SlotOutcome> {
+    const meter = this.meter;
+    const ev = meter.events;
+    const mark = ev.size + ev.dropped;
+    const out: SlotOutcome = {
+      accepted: false,
+      purse: this.purse,
+      recovery: 'none',
+      recovered: 0,
+      amount: 0,
+      meterDataWritten: false,
+      events: [],
+    };
+    const finish = (): SlotOutcome => {
+      const n = ev.size + ev.dropped - mark;
+      out.events = n > 0 ? ev.entries().slice(-Math.min(n, ev.size)) : [];
+      return out;
+    };
+    if (!meter.powered) {
+      out.refusal = 'meter-off';
+      out.message = 'the meter is powered down';
+      return finish();
+    }
+    meter.setTransferState('card');
+    let svmBefore: number | undefined;
+    try {
+      if (!this.reader.cardPresent) throw new Refused('no-card', 'no card in the slot');
+      const card = this.#wrap(await this.reader.connect(), 'card');
+      try {
+        Atr.parse(card.atr);
+      } catch (e) {
+        throw new Refused('unreadable-atr', e instanceof Error ? e.message : String(e));
+      }
+      this.#record('card-inserted');
+      svmBefore = await this.link.use(async (m) => (await m.readState()).balance);
+      await this.#session(card, out);
+      out.accepted = true;
+      meter.setTransferState('done');
+    } catch (e) {
+      const r = classify(e, this.reader.name);
+      out.refusal = r.refusal;
+      out.message = r.message;
+      if (r.sw !== undefined) out.sw = r.sw;
+      this.#record('card-refused', SLOT_REFUSALS[r.refusal]);
+      meter.setTransferState('failed');
+      // A transfer may have reached the SVM before the card went: let the meter see it now.
+      if (svmBefore !== undefined && meter.powered) {
+        try {
+          const after = await this.link.use(async (m) => (await m.readState()).balance);
+          if (after > svmBefore) await meter.notifyCredit();
+        } catch {
+          /* the meter asks again at its next retry */
+        }
+      }
+    }
+    return finish();
+  }
+
+  /** SELECT, READ PURSE, checks, then the transfer session; fills `out`. */
+  async #session(card: CardChannel, out: SlotOutcome): Promise<void> {
+    const meter = this.meter;
+    const fci = await expectOk(card, A.selectAid(AID_PURSE), 'card SELECT');
+    const csn = fciField(fci, 0x5a);
+    const expiry = fciField(fci, 0x5f24);
+    const purses = fciField(fci, 0xc2);
+    if (!csn || csn.length !== 8 || !purses)
+      throw new Refused('malformed-card-data', 'card FCI lacks the CSN or the purse list');
+    const hex = toHex(csn);
+    out.csn = hex;
+    let refusal: Refused | undefined;
+    if (this.blacklist.has(hex)) refusal = new Refused('blacklisted', `card ${hex} is blacklisted`);
+    else if (expiry) {
+      const exp = bcdDate(expiry);
+      const t = meter.time;
+      const today = ((t.year - 2000) * 100 + t.month) * 100 + t.day;
+      if (exp === undefined || expiry.length !== 3)
+        refusal = new Refused('malformed-card-data', 'card expiry is not BCD YYMMDD');
+      else if (today > exp) refusal = new Refused('expired', `card expired ${toHex(expiry)} (YYMMDD)`);
+    }
+    if (!refusal && !purses.includes(this.purse))
+      refusal = new Refused('no-matching-purse', `the card has no purse ${this.purse}`);
+    if (!refusal) {
+      const st = PurseState.decode(await expectOk(card, A.readPurse(this.purse), 'card READ PURSE'));
+      out.leftOnCard = st.balance;
+      if (st.status !== 0) refusal = new Refused('purse-blocked', `purse ${this.purse} is blocked`);
+    }
+    const dateTime = meter.time.encodeBcd();
+    if (refusal) {
+      // Refused — but if the SVM waits for this very card, settle that (no new transfer, no data).
+      const pending = await this.link.use(async (m) => (await m.readState()).pending);
+      if (pending && equalBytes(pending.csn, csn) && purses.includes(pending.purse)) {
+        const o = await this.link.use((m) =>
+          runCardSession(m, card, { purse: pending.purse, dateTime, transfer: false }),
+        );
+        out.recovery = o.recovery;
+        out.recovered = o.recovered;
+        out.svmBalance = o.svmBalance;
+        if (o.recovered > 0) {
+          this.#last = {
+            kind: 1,
+            ref: concatBytes(csn, Uint8Array.of(pending.counter >> 8, pending.counter)),
+          };
+          this.#record('card-recovered', o.recovered);
+          await meter.creditEntered(this.#reference(pending.counter, csn));
+        }
+      }
+      throw refusal;
+    }
+    let written: MeterData | undefined;
+    let pendingCounter: number | undefined;
+    const o: TransferOutcome = await this.link.use(async (m) => {
+      const s = await m.readState();
+      if (s.pending && equalBytes(s.pending.csn, csn)) pendingCounter = s.pending.counter;
+      return runCardSession(m, card, {
+        purse: this.purse,
+        dateTime,
+        ...(this.maxAmount !== undefined ? { maxAmount: this.maxAmount } : {}),
+        meterData: (r) => {
+          const counter = r.counter ?? (r.recovered > 0 ? pendingCounter : undefined);
+          const last: TransferReference =
+            counter !== undefined
+              ? { kind: 1, ref: concatBytes(r.csn, Uint8Array.of(counter >> 8, counter & 0xff)) }
+              : this.#last;
+          written = cardMeterData(meter, last);
+          return written;
+        },
+      });
+    });
+    out.recovery = o.recovery;
+    out.recovered = o.recovered;
+    out.amount = o.amount;
+    out.leftOnCard = o.cardBalance;
+    out.svmBalance = o.svmBalance;
+    out.meterDataWritten = o.meterDataWritten;
+    if (written) out.meterData = written;
+    if (o.awaitedCsn) {
+      out.awaitedCsn = toHex(o.awaitedCsn);
+      out.message = `insert card ${out.awaitedCsn}: its interrupted transfer is pending`;
+      this.#record('card-other-pending');
+    }
+    if (o.recovered > 0) this.#record('card-recovered', o.recovered);
+    if (o.amount > 0) this.#record('card-credit', o.amount);
+    if (o.meterDataWritten) this.#record('card-data-written');
+    const counter = o.counter ?? (o.recovered > 0 ? pendingCounter : undefined);
+    if (counter !== undefined) {
+      this.#last = { kind: 1, ref: concatBytes(csn, Uint8Array.of(counter >> 8, counter & 0xff)) };
+      await meter.creditEntered(this.#reference(counter, csn));
+    } else if (o.recovered > 0 || o.amount > 0) await meter.notifyCredit();
+  }
+
+  /** The meter core's u32 reference code of a card transaction: CSN bytes 6–7 ‖ card counter. */
+  #reference(counter: number, csn: Uint8Array): number {
+    return ((csn[6]! << 24) | (csn[7]! << 16) | (counter & 0xffff)) >>> 0;
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * The meter's link to its two security modules — the SAM and the SVM — each in its own reader
+ * (DESIGN.md: the meter reaches them only through `CardChannel`s).
+ *
+ * - Opens `MeterModules` (SELECT SAM, SELECT SVM, pair check) lazily, on first use.
+ * - Serialises every use (`use`): a token request never interleaves with a card transfer, so
+ *   an SVM challenge or a SAM card session is never disturbed by another exchange.
+ * - After a power failure (`reset`) or a channel error the modules are opened again on the
+ *   next use: a channel of a module that lost power is dead (ISO/IEC 7816-3: a cold reset ends
+ *   every session and selection).
+ */
+import type { CardChannel } from '../../reader/CardChannel.js';
+import { CardChannelError } from '../../reader/CardChannel.js';
+import type { Reader } from '../../reader/Reader.js';
+import { MeterModules } from '../../card/transfer/MeterModules.js';
+
+/** Which device a channel leads to (for `ChannelWrapper`). */
+export type ChannelRole = 'card' | 'sam' | 'svm';
+
+/**
+ * Wraps each channel the meter opens — a trace recorder, a counter, or a test's fault injector.
+ * Default: none.
+ */
+export type ChannelWrapper = (channel: CardChannel, role: ChannelRole) => CardChannel;
+
+export class ModuleLink {
+  #modules: MeterModules | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+  #opens = 0;
+  readonly #guards: ((m: MeterModules) => Promise<void>)[] = [];
+
+  constructor(
+    readonly samReader: Reader,
+    readonly svmReader: Reader,
+    readonly wrap: ChannelWrapper = (c) => c,
+  ) {}
+
+  /** How many times the modules were opened (selected) since construction. */
+  get opens(): number {
+    return this.#opens;
+  }
+
+  /** The open modules, if any (no I/O). */
+  get current(): MeterModules | undefined {
+    return this.#modules;
+  }
+
+  async #open(): Promise<MeterModules> {
+    if (this.#modules) return this.#modules;
+    const sam = this.wrap(await this.samReader.connect(), 'sam');
+    const svm = this.wrap(await this.svmReader.connect(), 'svm');
+    this.#modules = await MeterModules.open(sam, svm);
+    this.#opens++;
+    return this.#modules;
+  }
+
+  /**
+   * Adds a step run after opening and before every use (for example, settling a token request
+   * whose answer was lost, before anything else can move the SVM counter).
+   */
+  addGuard(guard: (m: MeterModules) => Promise<void>): void {
+    this.#guards.push(guard);
+  }
+
+  /**
+   * Runs `fn` with the opened modules, after every earlier use has finished. A CardChannelError
+   * from `fn` (a module lost power or left its reader) drops the modules so the next use opens
+   * them again; the error is passed on.
+   */
+  use<T>(fn: (m: MeterModules) => Promise<T>): Promise<T> {
+    const run = async (): Promise<T> => {
+      try {
+        const m = await this.#open();
+        for (const g of this.#guards) await g(m);
+        return await fn(m);
+      } catch (e) {
+        if (e instanceof CardChannelError) this.#modules = undefined;
+        throw e;
+      }
+    };
+    const p = this.#queue.then(run, run);
+    this.#queue = p.catch(() => undefined);
+    return p;
+  }
+
+  /** Power went: the module channels are dead; the next use selects the applets again. */
+  reset(): void {
+    this.#modules = undefined;
+  }
+}
