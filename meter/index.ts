@@ -67,3 +67,5 @@ export type {
   SlotRefusal,
   TransferReference,
 } from './cardslot/index.js';
+export { CommissioningData, COMMISSIONING_MAX_BYTES } from './commissioning/CommissioningData.js';
+export { readCommissioningCard } from './commissioning/readCommissioningCard.js';

@@ -39,6 +39,9 @@ import type { Meter } from '../Meter.js';
 import type { EventKind, MeterEvent } from '../events/EventLog.js';
 import { cardMeterData, NO_REFERENCE, purseOf, type TransferReference } from './cardMeterData.js';
 import type { ChannelWrapper, ModuleLink } from './ModuleLink.js';
+import type { CommissioningData } from '../commissioning/CommissioningData.js';
+import { readCommissioningCard } from '../commissioning/readCommissioningCard.js';
+import { TariffTableError } from '../errors.js';
 
 /** Why a card was refused; the code is the datum of the `card-refused` event. */
 export const SLOT_REFUSALS = {
@@ -58,6 +61,8 @@ export const SLOT_REFUSALS = {
   'clearing-needed': 14,
   'malformed-card-data': 15,
   'meter-off': 16,
+  'wrong-meter': 17,
+  'commissioning-used-up': 18,
 } as const;
 export type SlotRefusal = keyof typeof SLOT_REFUSALS;
 
@@ -86,6 +91,8 @@ export interface SlotOutcome {
   meterData?: MeterData;
   /** The card the SVM waits for (another card's transfer is pending), hex. */
   awaitedCsn?: string;
+  /** Set when the card was a commissioning card and the meter was commissioned from it. */
+  commissioning?: CommissioningData;
   /** Events the meter recorded during this presentation (card events and credit entry). */
   events: MeterEvent[];
 }
@@ -135,7 +142,10 @@ function classify(e: unknown, cardReader: string): Refused {
     const msg = e.message;
     if ((s === 'card MUTUAL AUTHENTICATE' || s === 'SAM AUTH FINISH') && e.sw === 0x6300)
       return new Refused('authentication-failed', `card not authentic (${msg})`, e.sw);
-    if (s === 'card SELECT' && e.sw === 0x6a82) return new Refused('not-a-purse-card', msg, e.sw);
+    if ((s === 'card SELECT' || s === 'commissioning SELECT') && e.sw === 0x6a82)
+      return new Refused('not-a-purse-card', msg, e.sw);
+    if (s === 'card COMMISSION' && e.sw === 0x6985) return new Refused('commissioning-used-up', msg, e.sw);
+    if (s === 'card COMMISSION' && e.sw === 0x6a80) return new Refused('wrong-meter', msg, e.sw);
     if (s.startsWith('SAM') || s === 'SELECT SAM') return new Refused('sam-refused', msg, e.sw);
     if (s.startsWith('SVM') || s === 'SELECT SVM') return new Refused('svm-refused', msg, e.sw);
     if (s === 'recovery') return new Refused('clearing-needed', msg, e.sw);
@@ -147,7 +157,8 @@ function classify(e: unknown, cardReader: string): Refused {
       return new Refused('card-removed', `card lost: ${e.message}; settled at its next insertion`);
     return new Refused('module-failure', `security module lost: ${e.message}`);
   }
-  if (e instanceof MalformedDataError) return new Refused('malformed-card-data', e.message);
+  if (e instanceof MalformedDataError || e instanceof TariffTableError)
+    return new Refused('malformed-card-data', e.message);
   throw e;
 }
 
@@ -238,6 +249,10 @@ export class MeterCardSlot {
       events: [],
     };
     const finish = (): SlotOutcome => {
+      if (out.commissioning) {
+        out.events = ev.entries(); // commissioning zeroed the log: all of it is this presentation's
+        return out;
+      }
       const n = ev.size + ev.dropped - mark;
       out.events = n > 0 ? ev.entries().slice(-Math.min(n, ev.size)) : [];
       return out;
@@ -285,7 +300,10 @@ export class MeterCardSlot {
   /** SELECT, READ PURSE, checks, then the transfer session; fills `out`. */
   async #session(card: CardChannel, out: SlotOutcome): Promise<void> {
     const meter = this.meter;
-    const fci = await expectOk(card, A.selectAid(AID_PURSE), 'card SELECT');
+    const sel = await card.transmit(A.selectAid(AID_PURSE));
+    if (sel.sw === 0x6a82) return this.#commission(card, out);
+    if (sel.sw !== 0x9000) throw new TransferError('card SELECT', sel.sw);
+    const fci = sel.data;
     const csn = fciField(fci, 0x5a);
     const expiry = fciField(fci, 0x5f24);
     const purses = fciField(fci, 0xc2);
@@ -372,6 +390,37 @@ export class MeterCardSlot {
       this.#last = { kind: 1, ref: concatBytes(csn, Uint8Array.of(counter >> 8, counter & 0xff)) };
       await meter.creditEntered(this.#reference(counter, csn));
     } else if (o.recovered > 0 || o.amount > 0) await meter.notifyCredit();
+  }
+
+  /**
+   * Not a purse card: perhaps the commissioning card (seed 002). Authenticated by the meter's SAM;
+   * its meter identity must be the SAM's. The meter is then commissioned: identity, tariffs and
+   * prices, emergency-credit value, registers and logs zeroed, the initial test credit in the
+   * token tank, the transaction's reference code kept. The SVM's balance is not touched (it is
+   * value, and only a host credit or a card purse can change it).
+   */
+  async #commission(card: CardChannel, out: SlotOutcome): Promise<void> {
+    const meter = this.meter;
+    const { csn, data, samMeterId } = await this.link.use(async (m) => ({
+      ...(await readCommissioningCard(m, card)),
+      samMeterId: m.meterId,
+    }));
+    out.csn = toHex(csn);
+    if (!equalBytes(data.meterId, samMeterId))
+      throw new Refused(
+        'wrong-meter',
+        `commissioning card is for meter ${toHex(data.meterId)}, this meter's SAM is ${toHex(samMeterId)}`,
+      );
+    meter.commission({
+      meterId: data.meterId,
+      tariff: data.tariff,
+      emergencyCredit: data.emergencyCredit,
+      initialCredit: data.initialCredit,
+      ...(data.time ? { time: data.time } : {}),
+    });
+    this.#last = NO_REFERENCE;
+    out.commissioning = data;
+    await meter.creditEntered(data.reference);
   }
 
   /** The meter core's u32 reference code of a card transaction: CSN bytes 6–7 ‖ card counter. */
