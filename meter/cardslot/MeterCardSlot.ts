@@ -204,6 +204,45 @@ export class MeterCardSlot {
     return { kind: this.#last.kind, ref: this.#last.ref.slice() };
   }
 
+  /**
+   * A host value store was entered (seed 000 over the power line): the next meter data written
+   * onto a card names it (kind 02, host tx id ‖ 00 00).
+   * @throws RangeError unless `txId` is 8 bytes.
+   */
+  noteHostCredit(txId: Uint8Array): void {
+    if (!(txId instanceof Uint8Array) || txId.length !== 8) throw new RangeError('txId must be 8 bytes');
+    this.#last = { kind: 2, ref: concatBytes(txId, new Uint8Array(2)) };
+  }
+
+  /** The slot's non-volatile state (blacklist, last reference) as JSON-safe data. */
+  saveState(): { blacklist: string[]; lastKind: number; lastRef: string } {
+    return {
+      blacklist: [...this.blacklist].sort(),
+      lastKind: this.#last.kind,
+      lastRef: toHex(this.#last.ref),
+    };
+  }
+
+  /**
+   * Loads `saveState()` output (checked before anything is set).
+   * @throws RangeError naming the bad field.
+   */
+  loadState(state: { blacklist: unknown; lastKind: unknown; lastRef: unknown }): void {
+    if (!Array.isArray(state.blacklist)) throw new RangeError('state.blacklist must be an array');
+    const list = state.blacklist.map((c, i) => {
+      if (typeof c !== 'string') throw new RangeError(`state.blacklist[${i}] must be a hex CSN`);
+      return csnHex(c, `state.blacklist[${i}]`);
+    });
+    const kind = state.lastKind;
+    if (kind !== 0 && kind !== 1 && kind !== 2) throw new RangeError('state.lastKind must be 0, 1 or 2');
+    if (typeof state.lastRef !== 'string') throw new RangeError('state.lastRef must be hex');
+    const ref = fromHex(state.lastRef);
+    if (ref.length !== 10) throw new RangeError('state.lastRef must be 10 bytes');
+    this.blacklist.clear();
+    for (const c of list) this.blacklist.add(c);
+    this.#last = { kind, ref };
+  }
+
   /** Whether a card sits in the slot. */
   get cardPresent(): boolean {
     return this.reader.cardPresent;
