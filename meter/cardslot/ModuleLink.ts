@@ -64,8 +64,8 @@ export class ModuleLink {
 
   /**
    * Runs `fn` with the opened modules, after every earlier use has finished. A CardChannelError
-   * from `fn` (a module lost power or left its reader) drops the modules so the next use opens
-   * them again; the error is passed on.
+   * of the SAM's or SVM's reader (a module lost power or left its reader) drops the modules so
+   * the next use opens them again; every error is passed on.
    */
   use<T>(fn: (m: MeterModules) => Promise<T>): Promise<T> {
     const run = async (): Promise<T> => {
@@ -74,7 +74,14 @@ export class ModuleLink {
         for (const g of this.#guards) await g(m);
         return await fn(m);
       } catch (e) {
-        if (e instanceof CardChannelError) this.#modules = undefined;
+        // A module's channel failed (not the card's, whose errors pass through here too).
+        if (
+          e instanceof CardChannelError &&
+          (e.readerName === undefined ||
+            e.readerName === this.samReader.name ||
+            e.readerName === this.svmReader.name)
+        )
+          this.#modules = undefined;
         throw e;
       }
     };
