@@ -250,9 +250,9 @@ export class MeterCardSlot {
 
   /**
    * Puts `card` into the slot (the slot must be a `VirtualReader`) and runs `present()`.
-   * @throws TypeError when the reader is not virtual; Error when the slot already holds a card.
+   * Rejects with TypeError when the reader is not virtual, Error when the slot already holds a card.
    */
-  insert(card: CardOs): Promise<SlotOutcome> {
+  async insert(card: CardOs): Promise<SlotOutcome> {
     if (!(this.reader instanceof VirtualReader))
       throw new TypeError('insert() needs a VirtualReader slot; with a real reader use present()');
     this.reader.insert(card);
