@@ -11,6 +11,7 @@ import { apduCommand } from './commands/apdu.js';
 import { traceCommand } from './commands/trace.js';
 import { cardCommand } from './commands/card.js';
 import { hostServeCommand } from './commands/host.js';
+import { demoCommand } from './commands/demo.js';
 
 // Each command lives in its own file under commands/; add it here (one import, one entry).
 const COMMANDS: Command[] = [
@@ -24,6 +25,7 @@ const COMMANDS: Command[] = [
   traceCommand,
   cardCommand,
   hostServeCommand,
+  demoCommand,
 ];
 
 function help(io: Io): void {

@@ -1,0 +1,450 @@
+/**
+ * The end-to-end story behind `npm start` (`meterpurse demo`): every part of the system, real, on
+ * embedded defaults — no network beyond 127.0.0.1, no reader, no configuration.
+ *
+ *  1 the supplier's host starts for real: SQLite (WAL) in a temporary folder, HTTP/JSON API on an
+ *    ephemeral 127.0.0.1 port; the subscriber, the meter and the card are registered through it
+ *  2 a personalisation bureau makes a subscriber card (five purses, T=1 ATR)
+ *  3 the vending point loads the electricity and gas purses (LOAD with the issuer's credit key)
+ *  4 the card goes into the electricity meter's slot: ATR, mutual authentication with the meter's
+ *    SAM, DEBIT, SVM credit, meter data written back onto the card
+ *  5 days of a household, minute by minute: tariff steps, token requests to the SVM (each one
+ *    authorised by the SAM), low-credit warning, cut-off, emergency credit
+ *  6 the host sells credit over the power line (seed 000 value store, lossy framed link) into the
+ *    same SVM: exactly once, emergency credit repaid first
+ *  7 the card back at the vending point shows the meter's readings (seed 002)
+ *  8 the offline gas meter takes the gas purse and closes its valve when it runs dry
+ *  9 the books: value issued = value on the card + in the SVMs + consumed; the ledger balances
+ *
+ * Everything random is seeded (`seed`), so the same seed tells the same story byte for byte
+ * (except the port number and the folder name).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { NodeCipherProvider } from '../../card/crypto/NodeCipherProvider.js';
+import { SeededRng } from '../../card/crypto/rng.js';
+import { toHex } from '../../card/util/hex.js';
+import { IssuerKeys } from '../../card/applets/IssuerKeys.js';
+import { PURSE_NAMES } from '../../card/applets/constants.js';
+import { defaultPurses, makeSubscriberCard } from '../../card/applets/profiles.js';
+import { readDevice, type SubscriberView, type SvmView } from '../../card/applets/inspect.js';
+import { loadCard } from '../../card/transfer/loadCard.js';
+import { CardMeterTerminal, cardMeterEndpoint } from '../../host/card/CardMeterTerminal.js';
+import { HostDb } from '../../host/service/HostDb.js';
+import { HostService } from '../../host/service/HostService.js';
+import { buildApi } from '../../host/service/api.js';
+import { SimulatedPaymentGateway } from '../../host/service/PaymentGateway.js';
+import { LocalService } from '../../host/network/LocalService.js';
+import { PowerLineChannel } from '../../host/network/PowerLineChannel.js';
+import { VirtualReader } from '../../reader/VirtualReader.js';
+import { createCardMeter, type SimulatedCardMeter } from '../../meter/cardslot/createCardMeter.js';
+import type { SlotOutcome } from '../../meter/cardslot/MeterCardSlot.js';
+import { RtcTime, DAY_SECONDS, civilOf } from '../../meter/tariff/RtcTime.js';
+import { TariffTable } from '../../meter/tariff/TariffTable.js';
+import { LoadGenerator, LOAD_PROFILES } from '../../meter/sim/LoadProfile.js';
+import { renderDisplay } from '../../meter/Display.js';
+
+export interface DemoOptions {
+  seed: string;
+  /** Days of household consumption at the electricity meter. */
+  days: number;
+  /** Keep the temporary folder (database) instead of deleting it. */
+  keep?: boolean;
+}
+
+export interface DemoResult {
+  issued: number;
+  onCard: number;
+  inSvms: number;
+  inMeters: number;
+  consumed: number;
+  balanced: boolean;
+  ledgerBalanced: boolean;
+  hostCredits: number;
+  cardMeterData: SubscriberView['meterData'];
+  electricity: { energyWh: number; tokenRequests: number; cutoffs: number; emergencyUses: number };
+  gas: { volumeL: number; valveClosed: boolean };
+  dbPath: string;
+}
+
+const ELECTRICITY = 1;
+const GAS = 2;
+const eur = (cents: number) => `${(cents / 100).toFixed(2)} EUR`;
+
+/**
+ * Where a meter's value is: in its SVM, or drawn out of it by token requests. What was drawn is
+ * either paid for consumption or still in the meter (token, tank, emergency credit net of what
+ * is owed back).
+ */
+function heldByMeter(cm: SimulatedCardMeter): {
+  svm: number;
+  drawn: number;
+  inMeter: number;
+  consumed: number;
+} {
+  const svm = (readDevice(cm.svm.store) as SvmView).balance;
+  const ex = cm.meter.exchanger;
+  return { svm, drawn: ex.drawn, inMeter: ex.localCredit, consumed: ex.charged };
+}
+
+/** One electricity minute-step of a household; returns mWh metered. */
+async function householdMinutes(
+  cm: SimulatedCardMeter,
+  load: LoadGenerator,
+  minutes: number,
+  onMinute: (t: number) => Promise<void> | void,
+): Promise<void> {
+  const m = cm.meter;
+  let rem = 0;
+  for (let i = 0; i < minutes; i++) {
+    const t = m.now;
+    const sod = t % DAY_SECONDS;
+    const dn = Math.floor(t / DAY_SECONDS);
+    const rest = m.schedule.active.dayType(dn) !== 'weekday';
+    const w = load.watts((sod / 60) | 0, civilOf(dn).month, rest);
+    let q = 0;
+    if (m.supply.connected) {
+      const acc = w * 50 + rem; // W over 60 s in mWh = W·50/3, remainder carried
+      q = Math.floor(acc / 3);
+      rem = acc - q * 3;
+    }
+    if (m.step(t + 60, q)) await m.service();
+    await onMinute(t + 60);
+  }
+}
+
+/** The host reaches this meter's SAM and SVM (through the meter's module link) over the power line. */
+class LinkedTerminal extends CardMeterTerminal {
+  constructor(private readonly cm: SimulatedCardMeter) {
+    super(undefined as never);
+  }
+  override init(r1: Uint8Array, r2: Uint8Array, n: number) {
+    return this.cm.link.use((m) => new CardMeterTerminal(m).init(r1, r2, n));
+  }
+  override async command(h: number, payload: Uint8Array, s2h: Uint8Array) {
+    let txId: Uint8Array | undefined;
+    const answer = await this.cm.link.use((m) => {
+      // The same modules, but keep the value store's tx id for the meter's records.
+      const seen = new Proxy(m, {
+        get(target, p) {
+          if (p === 'hostValueStore')
+            return async (e: Uint8Array, s: Uint8Array) => {
+              const r = await target.hostValueStore(e, s);
+              txId = r.txId;
+              return r;
+            };
+          const v: unknown = Reflect.get(target, p, target);
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      });
+      return new CardMeterTerminal(seen).command(h, payload, s2h);
+    });
+    if (txId) {
+      // Credit entry (seed 002): the next meter data written onto a card names this transaction.
+      this.cm.slot.noteHostCredit(txId);
+      await this.cm.meter.creditEntered(new DataView(txId.buffer, txId.byteOffset + 4, 4).getUint32(0));
+    }
+    await this.cm.meter.service();
+    return answer;
+  }
+}
+
+async function api<T>(base: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  const r = await fetch(base + path, {
+    method,
+    ...(body === undefined
+      ? {}
+      : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+  });
+  const text = await r.text();
+  if (!r.ok) throw new Error(`host ${method} ${path}: HTTP ${r.status} ${text}`);
+  return (text ? JSON.parse(text) : undefined) as T;
+}
+
+export async function runDemo(o: DemoOptions, say: (line: string) => void): Promise<DemoResult> {
+  const cipher = new NodeCipherProvider();
+  const issuer = IssuerKeys.demo(cipher, o.seed);
+  const rng = (name: string) => new SeededRng(`demo:${o.seed}:${name}`);
+  const start = RtcTime.of(2026, 11, 2, 8, 0); // a Monday morning
+  const dir = mkdtempSync(join(tmpdir(), 'meterpurse-demo-'));
+  const dbPath = join(dir, 'host.db');
+  const h = (title: string) => say(`\n== ${title}`);
+  const at = (t: number) => fmtTime(RtcTime.fromSeconds(t));
+
+  say(`meterpurse demo — seed "${o.seed}"; keys: the demo issuer (public test keys, never real secrets)`);
+
+  // ---- 1 host ----
+  h('1. The supplier host starts');
+  const db = new HostDb(dbPath);
+  // Key ceremony: the host holds the same KH versions the meters' SAMs were personalised from.
+  db.tx(() => {
+    for (const [v, k] of issuer.hostKeys)
+      db.db
+        .prepare('INSERT INTO host_keys (version, key_hex, current) VALUES (?, ?, ?)')
+        .run(v, toHex(k), v === issuer.hostKeys.at(-1)![0] ? 1 : 0);
+  });
+  const meterId = Uint8Array.of(0x00, 0x01, 0x23);
+  const meterHex = toHex(meterId);
+  const elec = await createCardMeter({
+    meter: {
+      start,
+      tariff: TariffTable.example(30), // 30 cents/kWh at 100 %; steps 50/75/100/200/300 %
+      friendly: { nightFrom: 22 * 60, nightTo: 7 * 60, weekends: false, holidays: false },
+    },
+    issuer,
+    meterId,
+    seed: `demo:${o.seed}:electricity`,
+    svmMax: 20_000,
+  });
+  const line = new PowerLineChannel(rng('power-line'), {
+    loss: 0.2,
+    duplicate: 0.1,
+    corrupt: 0.05,
+    latencyMs: [1, 3],
+  });
+  const ls = new LocalService(0, 1, line);
+  const svc = new HostService({
+    db,
+    cipher,
+    rng: rng('host'),
+    gateway: new SimulatedPaymentGateway(),
+    field: (keys) => ({
+      terminal: () => ls.terminal(7),
+      install: (id) => {
+        if (id !== meterHex) throw new Error(`the demo field has only meter ${meterHex}`);
+        ls.attach(7, meterId, cardMeterEndpoint(new LinkedTerminal(elec)), keys().current!);
+      },
+    }),
+  });
+  const app = buildApi(svc);
+  const base = await app.listen({ port: 0, host: '127.0.0.1' });
+  say(`SQLite ${dbPath} (WAL, synchronous FULL); HTTP API ${base}`);
+  try {
+    const sub = await api<{ id: number }>(base, 'POST', '/subscribers', { name: 'A. Householder' });
+    await api(base, 'POST', '/meters', { id: meterHex, subscriberId: sub.id, as: 0, ls: 1, modem: 7 });
+    say(`POST /subscribers → #${sub.id}; POST /meters → meter ${meterHex} at AS 0 / LS 1 / modem 7`);
+
+    // ---- 2 bureau ----
+    h('2. The personalisation bureau makes a subscriber card');
+    const csn = Uint8Array.from([0x4d, 0x50, 0, 0, 0, 0, 0x10, 0x01]);
+    const card = makeSubscriberCard(issuer, { csn, purses: defaultPurses(0), rng: rng('card') });
+    await api(base, 'POST', '/cards', { serial: toHex(csn), subscriberId: sub.id });
+    say(`CSN ${toHex(csn)}, ATR ${toHex(card.os.powerUp())}, purses ${PURSE_NAMES_LIST}`);
+
+    // ---- 3 vending ----
+    h('3. The vending point loads the card');
+    const vending = new VirtualReader('vending point', card.os);
+    const vch = await vending.connect();
+    const when = start.encodeBcd();
+    const loads = [
+      { purse: ELECTRICITY, amount: 3000 },
+      { purse: GAS, amount: 1500 },
+    ];
+    for (const l of loads) {
+      const r = await loadCard(vch, issuer, {
+        ...l,
+        terminalId: Uint8Array.of(0x56, 0x45, 0x4e, 0x44),
+        dateTime: when,
+      });
+      say(`LOAD ${PURSE_NAMES[l.purse]} ${eur(l.amount)} → balance ${eur(r.balance)}, counter ${r.counter}`);
+    }
+    await vch.disconnect();
+    vending.remove();
+    const issued = loads.reduce((s, l) => s + l.amount, 0);
+
+    // ---- 4 electricity meter, card slot ----
+    h(`4. The card goes into electricity meter ${meterHex}`);
+    const o1 = await elec.slot.insert(card.os);
+    reportSlot(o1, say);
+    elec.slot.remove();
+    await elec.meter.service();
+    say(
+      `the meter was installed empty with its relay open; now: relay ${elec.meter.supply.connected ? 'closed' : 'open'}`,
+    );
+
+    // ---- 5 household ----
+    h(`5. ${o.days} days of a household at the electricity meter; the host tops up over the power line`);
+    const load = new LoadGenerator(LOAD_PROFILES.household!, 7);
+    let pressed = elec.meter.cutoffs;
+    const cutoffsBefore = pressed;
+    let emergencyUses = 0;
+    let lowSeen = elec.meter.events.count('low-credit');
+    let hostCredits = 0;
+    let requestNo = 0;
+    await householdMinutes(elec, load, o.days * 1440, async (t) => {
+      const m = elec.meter;
+      const low = m.events.count('low-credit');
+      if (low > lowSeen) say(`${at(t)} low-credit warning: ${eur(m.exchanger.credit)} left in the meter`);
+      lowSeen = low;
+      if (!m.supply.connected && m.cutoffs > pressed) {
+        pressed = m.cutoffs;
+        say(`${at(t)} credit exhausted: relay open`);
+        if (m.pressEmergencyCredit()) {
+          emergencyUses++;
+          say(`${at(t)} emergency-credit button: ${eur(m.exchanger.emergencyCredit)} granted, relay closed`);
+        } else if (hostCredits === 0) {
+          // ---- 6 host over the power line ----
+          hostCredits++;
+          const req = {
+            requestId: `demo-${++requestNo}`,
+            meterId: meterHex,
+            amount: 2000,
+            method: 'card',
+            account: '4111111111111111',
+          };
+          type Answer = { txId: string; state: string; outcome: string; balance?: number };
+          const r = await api<Answer>(base, 'POST', '/recharges', req);
+          say(
+            `${at(t)} POST /recharges 20.00 EUR, card payment guaranteed → value store tx ${r.txId} over the power line (R1 R2 n → S1t R3 → S2h EnAmnt → M): ${r.state}, SVM ${eur(r.balance ?? 0)}; relay ${m.supply.connected ? 'closed' : 'open'}`,
+          );
+          const again = await api<Answer>(base, 'POST', '/recharges', req);
+          say(
+            `${at(t)} the same request again (as after a lost HTTP answer) → tx ${again.txId} ${again.outcome}: not credited twice`,
+          );
+        }
+      }
+    });
+    const m = elec.meter;
+    const steps = m.schedule.active.steps;
+    say(
+      `energy ${(m.total / 1e6).toFixed(3)} kWh: ` +
+        m.byStep
+          .map((q, i) => `${steps[i]} % ${(q / 1e6).toFixed(2)}`)
+          .filter((_, i) => m.byStep[i]! > 0)
+          .join(', ') +
+        ` kWh`,
+    );
+    say(
+      `paid ${eur(m.exchanger.charged)}; ${m.exchanger.requests} token requests to the SVM, each authorised by the SAM; cut-offs ${m.cutoffs - cutoffsBefore}, minutes off ${Math.floor(m.offSeconds / 60)}`,
+    );
+    say(
+      `power line: ${line.stats.sent} frames sent, ${line.stats.lost} lost, ${line.stats.duplicated} duplicated, ${line.stats.corrupted} corrupted; the LS dropped ${ls.stats.framesRejected + ls.stats.lateOrForeign} and retried ${ls.stats.timeouts} times`,
+    );
+    say('display:');
+    for (const line of renderDisplay(m.display())
+      .split('\n')
+      .filter((l) => l.trim()))
+      say(`  ${line}`);
+
+    // ---- 7 card back at the vending point ----
+    h('6. The card back in the electricity meter, then at the vending point');
+    const o2 = await elec.slot.insert(card.os);
+    reportSlot(o2, say);
+    elec.slot.remove();
+    const view = readDevice(card.store) as SubscriberView;
+    const md = view.meterData[0];
+    if (md) for (const l of describeMeterData(md)) say(l);
+
+    // ---- 8 gas ----
+    h('7. The card in the offline gas meter');
+    const gas = await createCardMeter({
+      meter: { start: elec.meter.now, commodity: 'gas', tariff: TariffTable.flat(110) }, // 1.10 EUR per m³
+      issuer,
+      meterId: Uint8Array.of(0x00, 0x02, 0x42),
+      seed: `demo:${o.seed}:gas`,
+    });
+    const g1 = await gas.slot.insert(card.os);
+    reportSlot(g1, say);
+    gas.slot.remove();
+    // A boiler: 1.2 m³ a day, in the first quarter of every hour, until the valve closes.
+    let minutes = 0;
+    while (gas.meter.supply.connected && minutes < 60 * 24 * 40) {
+      const q = minutes % 60 < 15 ? 3_333 : 0; // mL per minute
+      if (gas.meter.step(gas.meter.now + 60, q)) await gas.meter.service();
+      minutes++;
+    }
+    say(
+      `${fmtTime(gas.meter.time)}: ${(gas.meter.total / 1e6).toFixed(3)} m³ used, paid ${eur(gas.meter.exchanger.charged)}; valve ${gas.meter.supply.connected ? 'open' : 'closed (credit exhausted)'}`,
+    );
+
+    // ---- 9 books ----
+    h('8. The books');
+    const onCard = (readDevice(card.store) as SubscriberView).purses.reduce((s, p) => s + p.balance, 0);
+    const e = heldByMeter(elec);
+    const gm = heldByMeter(gas);
+    const hostIn = hostCredits * 2000;
+    const total = onCard + e.svm + gm.svm + e.drawn + gm.drawn;
+    const metersAgree = e.drawn === e.consumed + e.inMeter && gm.drawn === gm.consumed + gm.inMeter;
+    const balanced = total === issued + hostIn && metersAgree;
+    const ledger = await api<{ balanced: boolean }>(base, 'GET', '/reports/ledger');
+    say(`issued: card loads ${eur(issued)} + power-line credits ${eur(hostIn)} = ${eur(issued + hostIn)}`);
+    say(
+      `held: card ${eur(onCard)} + SVMs ${eur(e.svm + gm.svm)} + drawn by the meters ${eur(e.drawn + gm.drawn)} = ${eur(total)}`,
+    );
+    say(
+      `drawn = paid for energy and gas ${eur(e.consumed + gm.consumed)} + net credit in the meters ${eur(e.inMeter + gm.inMeter)} (token + tank + emergency left − emergency owed − debt)${metersAgree ? '' : ' — DOES NOT ADD UP'}`,
+    );
+    say(
+      `${balanced ? 'balanced: not a cent created or lost' : 'NOT BALANCED'}; host ledger ${ledger.balanced ? 'balanced' : 'NOT balanced'}`,
+    );
+    return {
+      issued: issued + hostIn,
+      onCard,
+      inSvms: e.svm + gm.svm,
+      inMeters: e.inMeter + gm.inMeter,
+      consumed: e.consumed + gm.consumed,
+      balanced,
+      ledgerBalanced: ledger.balanced,
+      hostCredits,
+      cardMeterData: view.meterData,
+      electricity: {
+        energyWh: Math.floor(m.total / 1000),
+        tokenRequests: m.exchanger.requests,
+        cutoffs: m.cutoffs,
+        emergencyUses,
+      },
+      gas: { volumeL: Math.floor(gas.meter.total / 1000), valveClosed: !gas.meter.supply.connected },
+      dbPath,
+    };
+  } finally {
+    await app.close();
+    svc.close();
+    if (!o.keep) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The vending point's reading of a meter-data record (card/applets/inspect.ts view). */
+function describeMeterData(md: Record<string, unknown>): string[] {
+  const regs = (md.tariffRegisters as number[]).map((x) => (x / 1000).toFixed(3)).join(' / ');
+  const last = md.lastTransfer as { kind: number; ref: string };
+  const lastText =
+    last.kind === 1
+      ? `card ${last.ref.slice(0, 16)} counter ${parseInt(last.ref.slice(16), 16)}`
+      : last.kind === 2
+        ? `host value store tx ${BigInt(`0x${last.ref.slice(0, 16)}`)}`
+        : 'none';
+  const flags = Object.entries(md.events as Record<string, boolean>)
+    .filter(([, v]) => v)
+    .map(([k]) => k);
+  return [
+    `meter data on the card, written by meter ${String(md.meterId)} at ${String(md.dateTime)}:`,
+    `  cumulative ${((md.cumulative as number) / 1000).toFixed(3)} kWh; per tariff register ${regs} kWh`,
+    `  since the last credit ${((md.sinceLastCredit as number) / 1000).toFixed(3)} kWh; last credit: ${lastText}`,
+    `  emergency credit ${eur(md.emergencyLimit as number)}, used ${eur(md.emergencyUsed as number)}; prices ${(md.tariffPrices as number[]).join(' / ')} c/kWh; flags ${flags.length ? flags.join(', ') : 'none'}`,
+  ];
+}
+
+/** "2026-11-10 14:27". */
+function fmtTime(t: RtcTime): string {
+  const s = t.toString(); // YYMMDDhhmmss
+  return `20${s.slice(0, 2)}-${s.slice(2, 4)}-${s.slice(4, 6)} ${s.slice(6, 8)}:${s.slice(8, 10)}`;
+}
+
+const PURSE_NAMES_LIST = [1, 2, 3, 4, 5].map((p) => PURSE_NAMES[p]).join(', ');
+
+function reportSlot(o: SlotOutcome, say: (l: string) => void): void {
+  if (!o.accepted) {
+    say(`card refused: ${o.refusal} — ${o.message ?? ''}`);
+    return;
+  }
+  const parts = [
+    `card ${o.csn}`,
+    o.recovery !== 'none' ? `recovery ${o.recovery} (${eur(o.recovered)})` : undefined,
+    `moved ${eur(o.amount)} into the SVM`,
+    `left on the card ${eur(o.leftOnCard ?? 0)}`,
+    `SVM ${eur(o.svmBalance ?? 0)}`,
+    o.meterDataWritten ? 'meter data written onto the card' : undefined,
+  ].filter(Boolean);
+  say(parts.join('; '));
+}
