@@ -5,28 +5,17 @@ import { CountingChannel, ExchangeCounter } from '../card/transfer/CountingChann
 import { defaultPurses, makeSubscriberCard } from '../card/applets/profiles.js';
 import { SeededRng } from '../card/crypto/rng.js';
 import { createCardMeter } from '../meter/cardslot/createCardMeter.js';
-import { LoadGenerator, LOAD_PROFILES } from '../meter/sim/LoadProfile.js';
-import { civilOf, DAY_SECONDS, RtcTime } from '../meter/tariff/RtcTime.js';
+import { RtcTime } from '../meter/tariff/RtcTime.js';
 import { TariffTable } from '../meter/tariff/TariffTable.js';
 import { percentiles } from './measure.js';
 import type { Figure } from './run.js';
+import { householdMinuteLoads } from '../meter/sim/minuteLoads.js';
 
 const START = RtcTime.of(2026, 1, 1).seconds;
 const MINUTES_PER_YEAR = 525_600;
 
-function loads(days: number, seed: number, table: TariffTable): Uint32Array {
-  const g = new LoadGenerator(LOAD_PROFILES.household!, seed);
-  const out = new Uint32Array(days * 1440);
-  let rem = 0;
-  for (let m = 0; m < out.length; m++) {
-    const t = START + m * 60;
-    const dn = Math.floor(t / DAY_SECONDS);
-    const acc = g.watts(m % 1440, civilOf(dn).month, table.dayType(dn) !== 'weekday') * 50 + rem;
-    out[m] = Math.floor(acc / 3);
-    rem = acc - out[m]! * 3;
-  }
-  return out;
-}
+const loads = (days: number, seed: number, table: TariffTable) =>
+  householdMinuteLoads(START, days, seed, table);
 
 export default async function bench(): Promise<Figure[]> {
   const table = TariffTable.example();

@@ -73,8 +73,8 @@ async function selectCard(card: CardChannel): Promise<CardSession> {
   return { csn, purses };
 }
 
-/** GET CHALLENGE, AUTH INIT, MUTUAL AUTHENTICATE, AUTH FINISH. */
-async function authenticate(m: MeterModules, card: CardChannel, csn: Uint8Array): Promise<void> {
+/** Mutual authentication of a card and the meter's SAM: GET CHALLENGE, AUTH INIT, MUTUAL AUTHENTICATE, AUTH FINISH. */
+export async function authenticate(m: MeterModules, card: CardChannel, csn: Uint8Array): Promise<void> {
   const rc = await expectOk(card, A.getChallenge(), 'card GET CHALLENGE');
   const init = await expectOk(m.sam, A.authInit(csn, rc), 'SAM AUTH INIT');
   const sCard = await expectOk(

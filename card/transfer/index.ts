@@ -1,6 +1,6 @@
 /** Public API of the card-to-SVM transfer and the terminal-side exchanges (STYLE.md rule 10). */
 export * as apdus from './apdus.js';
-export { runCardSession, awaitedCardMessage } from './CardTransfer.js';
+export { runCardSession, awaitedCardMessage, authenticate } from './CardTransfer.js';
 export type { TransferRequest, TransferOutcome, RecoveryResult } from './CardTransfer.js';
 export { MeterModules, decodeSvmState, expectOk, fciField } from './MeterModules.js';
 export type { SvmState } from './MeterModules.js';

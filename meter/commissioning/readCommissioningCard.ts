@@ -7,6 +7,7 @@ import { CommandApdu } from '../../card/iso7816/CommandApdu.js';
 import * as A from '../../card/transfer/apdus.js';
 import { expectOk, fciField, type MeterModules } from '../../card/transfer/MeterModules.js';
 import { TransferError } from '../../card/transfer/TransferError.js';
+import { authenticate } from '../../card/transfer/CardTransfer.js';
 import { AID_COMMISSIONING, INS_COMMISSION } from '../../card/applets/commissioning/CommissioningApplet.js';
 import { CommissioningData } from './CommissioningData.js';
 
@@ -23,14 +24,7 @@ export async function readCommissioningCard(
   const csn = fciField(fci, 0x5a);
   if (!csn || csn.length !== 8)
     throw new TransferError('commissioning SELECT', undefined, 'FCI lacks the CSN');
-  const rc = await expectOk(card, A.getChallenge(), 'card GET CHALLENGE');
-  const init = await expectOk(m.sam, A.authInit(csn, rc), 'SAM AUTH INIT');
-  const sCard = await expectOk(
-    card,
-    A.mutualAuthenticate(init.subarray(0, 8), init.subarray(8, 16)),
-    'card MUTUAL AUTHENTICATE',
-  );
-  await expectOk(m.sam, A.authFinish(sCard), 'SAM AUTH FINISH');
+  await authenticate(m, card, csn);
   const payload = await expectOk(
     card,
     new CommandApdu({ cla: 0x80, ins: INS_COMMISSION, p1: 0, p2: 0, data: m.meterId, ne: 256 }),
