@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command, Io } from '../Command.js';
 import { UsageError, parseOptions } from '../Command.js';
+import { createSvmCredit, type SvmCredit } from '../../meter/sim/SvmCredit.js';
 import { fromHex } from '../../card/util/hex.js';
 import { TariffTableError } from '../../meter/errors.js';
 import { LOAD_PROFILES } from '../../meter/sim/LoadProfile.js';
@@ -82,7 +83,7 @@ export function makeMeterSimulateCommand(credit: CreditRegisterFactory): Command
     usage:
       'meter simulate --days N [--tariff file(.json|.hex|.bin)] [--load ' +
       Object.keys(LOAD_PROFILES).join('|') +
-      '] [--seed S] [--start YYMMDDhhmmss] [--credit UNITS] [--top-up UNITS] [--json]',
+      '] [--seed S] [--start YYMMDDhhmmss] [--credit UNITS] [--top-up UNITS] [--register memory|svm] [--json]',
     async run(args: string[], io: Io): Promise<number> {
       const { values } = parseOptions(args, {
         days: { type: 'string' },
@@ -92,6 +93,7 @@ export function makeMeterSimulateCommand(credit: CreditRegisterFactory): Command
         start: { type: 'string' },
         credit: { type: 'string' },
         'top-up': { type: 'string' },
+        register: { type: 'string' },
         json: { type: 'boolean' },
       });
       if (values.days === undefined) throw new UsageError('--days is required');
@@ -100,11 +102,17 @@ export function makeMeterSimulateCommand(credit: CreditRegisterFactory): Command
       const load = values.load ?? 'household';
       if (!(load in LOAD_PROFILES))
         throw new UsageError(`--load must be one of ${Object.keys(LOAD_PROFILES).join(', ')}, got ${load}`);
+      const kind = values.register ?? 'memory';
+      if (kind !== 'memory' && kind !== 'svm')
+        throw new UsageError(`--register must be memory or svm, got ${kind}`);
+      let svm: SvmCredit | undefined;
+      const factory: CreditRegisterFactory =
+        kind === 'svm' ? (units) => (svm = createSvmCredit(units, `sim:${seed}`)) : credit;
       const result = await simulate({
         days,
         seed,
         load,
-        credit,
+        credit: factory,
         ...(values.tariff !== undefined ? { tariff: readTariff(values.tariff) } : {}),
         ...(values.start !== undefined ? { start: RtcTime.parse(values.start) } : {}),
         initialCredit: intOption(values.credit, '--credit', 5000, 0, Number.MAX_SAFE_INTEGER),
@@ -113,7 +121,16 @@ export function makeMeterSimulateCommand(credit: CreditRegisterFactory): Command
         if (e instanceof RangeError) throw new UsageError(e.message);
         throw e;
       });
-      io.out(values.json ? JSON.stringify(result, null, 2) + '\n' : text(result));
+      const register = svm ? { register: 'svm', apdus: svm.apdus() } : { register: 'memory' as const };
+      if (values.json) io.out(JSON.stringify({ ...result, ...register }, null, 2) + '\n');
+      else {
+        io.out(text(result));
+        io.out(
+          svm
+            ? `credit register   the SVM applet, token requests authorised by the SAM applet; top-ups by card (vending LOAD, card-to-SVM transfer): ${svm.apdus()} APDUs\n`
+            : 'credit register   in memory (--register svm: the real SAM + SVM applets)\n',
+        );
+      }
       return 0;
     },
   };
