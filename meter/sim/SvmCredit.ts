@@ -16,6 +16,7 @@ import { defaultPurses, makeSam, makeSubscriberCard, makeSvm } from '../../card/
 import { loadCard } from '../../card/transfer/loadCard.js';
 import { runCardSession } from '../../card/transfer/CardTransfer.js';
 import { TransferError } from '../../card/transfer/TransferError.js';
+import { CountingChannel, ExchangeCounter } from '../../card/transfer/CountingChannel.js';
 import { ModuleLink } from '../cardslot/ModuleLink.js';
 import { ModuleCreditRegister } from '../cardslot/ModuleCreditRegister.js';
 import type { SimulatedCredit } from './SimulatedCredit.js';
@@ -44,24 +45,8 @@ export function createSvmCredit(initialUnits: number, seed = 'sim'): SvmCredit {
     max: SVM_MAX,
     balance: initialUnits,
   });
-  let apdus = 0;
-  const count = (c: CardChannel): CardChannel => ({
-    get readerName() {
-      return c.readerName;
-    },
-    get atr() {
-      return c.atr;
-    },
-    get protocol() {
-      return c.protocol;
-    },
-    transmit(cmd) {
-      apdus++;
-      return c.transmit(cmd);
-    },
-    reset: () => c.reset(),
-    disconnect: () => c.disconnect(),
-  });
+  const counter = new ExchangeCounter();
+  const count = (c: CardChannel): CardChannel => new CountingChannel(c, counter);
   const link = new ModuleLink(new VirtualReader('SAM', sam.os), new VirtualReader('SVM', svm.os), count);
   const card = makeSubscriberCard(issuer, {
     csn: Uint8Array.of(0x4d, 0x50, 0, 0, 0, 0, 0, 1),
@@ -72,7 +57,7 @@ export function createSvmCredit(initialUnits: number, seed = 'sim'): SvmCredit {
   let topUps = 0;
   return {
     register: new ModuleCreditRegister(link),
-    apdus: () => apdus,
+    apdus: () => counter.apdus,
     async topUp(units: number): Promise<void> {
       if (!Number.isInteger(units) || units < 0)
         throw new RangeError(`units must be a non-negative integer, got ${units}`);
