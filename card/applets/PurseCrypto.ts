@@ -9,6 +9,7 @@ import type { BlockCipherProvider } from '../crypto/types.js';
 import { macIso9797Alg1, verifyMac } from '../crypto/mac.js';
 import { deriveSessionKey, diversify } from '../crypto/keyHierarchy.js';
 import { concatBytes } from '../util/hex.js';
+import { wipe } from '../crypto/wipe.js';
 import { ascii, be16, be32 } from './bytes.js';
 
 /** The fields a debit, a load and their log record share. */
@@ -48,6 +49,26 @@ export class PurseCrypto {
    */
   sessionKey(cardKey: Uint8Array, rc: Uint8Array, rs: Uint8Array): Uint8Array {
     return deriveSessionKey(this.cipher, cardKey, concatBytes(rc, rs), 'tdes');
+  }
+
+  /**
+   * The card's side of MUTUAL AUTHENTICATE (docs/purse-spec.md §3.4): SK_auth from K_auth and both
+   * challenges, the SAM's cryptogram checked, the card's made.
+   * @returns SK_auth and S_card, or undefined (SK_auth wiped) when S_sam is wrong.
+   */
+  cardAuthenticate(
+    kAuth: Uint8Array,
+    rc: Uint8Array,
+    rs: Uint8Array,
+    sSam: Uint8Array,
+    csn: Uint8Array,
+  ): { skAuth: Uint8Array; sCard: Uint8Array } | undefined {
+    const skAuth = this.sessionKey(kAuth, rc, rs);
+    if (!this.check(skAuth, sSam, samCryptogramInput(rc, rs, csn))) {
+      wipe(skAuth);
+      return undefined;
+    }
+    return { skAuth, sCard: this.mac(skAuth, cardCryptogramInput(rc, rs, csn)) };
   }
 
   /** SK_credit = diversify(K_credit, RC): E_K(RC) ‖ E_K(RC ⊕ FF..FF) with parity. */

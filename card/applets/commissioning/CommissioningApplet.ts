@@ -36,7 +36,7 @@ import { wipe } from '../../crypto/wipe.js';
 import { concatBytes, fromHex } from '../../util/hex.js';
 import type { Application } from '../platform/RuntimeApplet.js';
 import type { RecordStore } from '../platform/RecordStore.js';
-import { PurseCrypto, cardCryptogramInput, samCryptogramInput } from '../PurseCrypto.js';
+import { PurseCrypto } from '../PurseCrypto.js';
 import { INS_GET_CHALLENGE, INS_MUTUAL_AUTHENTICATE } from '../constants.js';
 
 export const AID_COMMISSIONING = fromHex('F04D50434F4D01');
@@ -126,15 +126,11 @@ export class CommissioningApplet implements Application {
       const d = c.dataView();
       const rs = d.slice(0, 8);
       const csn = this.#store.view('c.csn')!;
-      const sk = this.#crypto.sessionKey(this.#store.view('c.key')!, rc, rs);
-      try {
-        if (!this.#crypto.check(sk, d.subarray(8, 16), samCryptogramInput(rc, rs, csn)))
-          throw new SwError(SW_VERIFICATION_FAILED, 'SAM cryptogram wrong');
-        this.#session = true;
-        return this.#crypto.mac(sk, cardCryptogramInput(rc, rs, csn));
-      } finally {
-        wipe(sk);
-      }
+      const auth = this.#crypto.cardAuthenticate(this.#store.view('c.key')!, rc, rs, d.subarray(8, 16), csn);
+      if (!auth) throw new SwError(SW_VERIFICATION_FAILED, 'SAM cryptogram wrong');
+      wipe(auth.skAuth); // COMMISSION carries no MAC: the session is only a flag
+      this.#session = true;
+      return auth.sCard;
     }
     if (c.cla === 0x80 && c.ins === INS_COMMISSION) {
       if (c.p1 !== 0 || c.p2 !== 0) throw new SwError(SW_INCORRECT_P1P2);

@@ -51,12 +51,10 @@ import {
 } from '../constants.js';
 import {
   PurseCrypto,
-  cardCryptogramInput,
   debitMacInput,
   loadMacInput,
   loadReceiptInput,
   recordMacInput,
-  samCryptogramInput,
   statusMacInput,
   type TransactionFields,
 } from '../PurseCrypto.js';
@@ -262,15 +260,11 @@ export class PurseApplet implements Application {
     const sSam = d.subarray(8, 16);
     const id = this.#identity();
     const keys = this.#keys();
-    const skAuth = this.#crypto.sessionKey(keys.auth, rc, rs);
-    if (!this.#crypto.check(skAuth, sSam, samCryptogramInput(rc, rs, id.csn))) {
-      wipe(skAuth);
-      throw new SwError(SW_VERIFICATION_FAILED, 'SAM cryptogram wrong');
-    }
+    const auth = this.#crypto.cardAuthenticate(keys.auth, rc, rs, sSam, id.csn);
+    if (!auth) throw new SwError(SW_VERIFICATION_FAILED, 'SAM cryptogram wrong');
     const skDebit = this.#crypto.sessionKey(keys.debit, rc, rs);
-    const sCard = this.#crypto.mac(skAuth, cardCryptogramInput(rc, rs, id.csn));
-    this.#session = { skAuth, skDebit };
-    return sCard;
+    this.#session = { skAuth: auth.skAuth, skDebit };
+    return auth.sCard;
   }
 
   #purse(p2: number): PurseState {
