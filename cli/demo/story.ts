@@ -31,6 +31,7 @@ import { defaultPurses, makeSubscriberCard } from '../../card/applets/profiles.j
 import { readDevice, type SubscriberView, type SvmView } from '../../card/applets/inspect.js';
 import { loadCard } from '../../card/transfer/loadCard.js';
 import { CardMeterTerminal, cardMeterEndpoint } from '../../host/card/CardMeterTerminal.js';
+import type { Terminal } from '../../host/protocol/Terminal.js';
 import { HostDb } from '../../host/service/HostDb.js';
 import { HostService } from '../../host/service/HostService.js';
 import { buildApi } from '../../host/service/api.js';
@@ -115,31 +116,19 @@ async function householdMinutes(
 }
 
 /** The host reaches this meter's SAM and SVM (through the meter's module link) over the power line. */
-class LinkedTerminal extends CardMeterTerminal {
-  constructor(private readonly cm: SimulatedCardMeter) {
-    super(undefined as never);
-  }
-  override init(r1: Uint8Array, r2: Uint8Array, n: number) {
+class LinkedTerminal implements Terminal {
+  constructor(private readonly cm: SimulatedCardMeter) {}
+
+  init(r1: Uint8Array, r2: Uint8Array, n: number) {
     return this.cm.link.use((m) => new CardMeterTerminal(m).init(r1, r2, n));
   }
-  override async command(h: number, payload: Uint8Array, s2h: Uint8Array) {
+
+  async command(h: number, payload: Uint8Array, s2h: Uint8Array) {
     let txId: Uint8Array | undefined;
-    const answer = await this.cm.link.use((m) => {
-      // The same modules, but keep the value store's tx id for the meter's records.
-      const seen = new Proxy(m, {
-        get(target, p) {
-          if (p === 'hostValueStore')
-            return async (e: Uint8Array, s: Uint8Array) => {
-              const r = await target.hostValueStore(e, s);
-              txId = r.txId;
-              return r;
-            };
-          const v: unknown = Reflect.get(target, p, target);
-          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-        },
-      });
-      return new CardMeterTerminal(seen).command(h, payload, s2h);
-    });
+    const answer = await this.cm.link.use((m) =>
+      new CardMeterTerminal(m, (e) => void (txId = e.txId)).command(h, payload, s2h),
+    );
+    // Outside the link's queue: entering the credit makes the meter ask the SVM for tokens.
     if (txId) {
       // Credit entry (seed 002): the next meter data written onto a card names this transaction.
       this.cm.slot.noteHostCredit(txId);

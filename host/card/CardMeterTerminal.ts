@@ -41,8 +41,23 @@ function refusal(e: unknown): never {
   throw e;
 }
 
+/** What the SVM did in a value store, for the meter's own records (seed 002 credit entry). */
+export interface ValueStoreEntry {
+  readonly txId: Uint8Array;
+  readonly amount: number;
+  readonly status: number;
+  readonly balance: number;
+}
+
 export class CardMeterTerminal implements Terminal {
-  constructor(readonly modules: MeterModules) {}
+  /**
+   * @param onValueStore called after the SVM answered a value store (before M goes back), e.g. so
+   *   the meter core can enter the credit; never for a refused session.
+   */
+  constructor(
+    readonly modules: MeterModules,
+    readonly onValueStore?: (e: ValueStoreEntry) => Promise<void> | void,
+  ) {}
 
   async init(r1: Uint8Array, r2: Uint8Array, n: number): Promise<{ s1t: Uint8Array; r3: Uint8Array }> {
     try {
@@ -56,7 +71,9 @@ export class CardMeterTerminal implements Terminal {
     if (h !== H_VALUE_STORE)
       throw new ProtocolError('refused', REFUSAL_NAMES[REFUSE_UNKNOWN_HEADER]!, REFUSE_UNKNOWN_HEADER);
     try {
-      return (await this.modules.hostValueStore(payload, s2h)).m;
+      const r = await this.modules.hostValueStore(payload, s2h);
+      await this.onValueStore?.({ txId: r.txId, amount: r.amount, status: r.status, balance: r.balance });
+      return r.m;
     } catch (e) {
       return refusal(e);
     }
@@ -64,10 +81,11 @@ export class CardMeterTerminal implements Terminal {
 }
 
 /**
- * The card meter as a {@link MessageEndpoint} for the power-line link: decodes the host's message,
+ * A terminal over the card modules (a {@link CardMeterTerminal}, or one that reaches them through
+ * a meter's module link) as a {@link MessageEndpoint} for the power-line link: decodes the host's message,
  * drives the applets, and answers the encoded response or a REFUSAL (never throws on bad input).
  */
-export function cardMeterEndpoint(terminal: CardMeterTerminal): MessageEndpoint {
+export function cardMeterEndpoint(terminal: Terminal): MessageEndpoint {
   return {
     async handle(bytes: Uint8Array): Promise<Uint8Array> {
       let m;
