@@ -89,7 +89,7 @@ function heldByMeter(cm: SimulatedCardMeter): {
   return { svm, drawn: ex.drawn, inMeter: ex.localCredit, consumed: ex.charged };
 }
 
-/** One electricity minute-step of a household; returns mWh metered. */
+/** Runs `minutes` of a seeded household at the meter; nothing is drawn while the supply is off. */
 async function householdMinutes(
   cm: SimulatedCardMeter,
   load: LoadGenerator,

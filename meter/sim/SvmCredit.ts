@@ -11,6 +11,7 @@ import { VirtualReader } from '../../reader/VirtualReader.js';
 import { NodeCipherProvider } from '../../card/crypto/NodeCipherProvider.js';
 import { SeededRng } from '../../card/crypto/rng.js';
 import { IssuerKeys } from '../../card/applets/IssuerKeys.js';
+import { bcdDateTime } from '../../card/applets/bytes.js';
 import { PURSE_ELECTRICITY } from '../../card/applets/constants.js';
 import { defaultPurses, makeSam, makeSubscriberCard, makeSvm } from '../../card/applets/profiles.js';
 import { loadCard } from '../../card/transfer/loadCard.js';
@@ -65,9 +66,8 @@ export function createSvmCredit(initialUnits: number, seed = 'sim'): SvmCredit {
       const ch = count(await cardReader.connect());
       try {
         // The vending and meter clocks are not modelled here: the n-th top-up is stamped
-        // 2026-01-01 at minute n (BCD), which keeps every log record distinct.
-        const n = topUps++;
-        const dateTime = Uint8Array.of(0x26, 0x01, 0x01, bcd(Math.floor(n / 60) % 24), bcd(n % 60), 0);
+        // 2026-01-01 00:00 plus n minutes, which keeps every log record distinct.
+        const dateTime = bcdDateTime(Date.UTC(2026, 0, 1) + topUps++ * 60_000);
         const terminalId = Uint8Array.of(0x56, 0x45, 0x4e, 0x44);
         await loadCard(ch, issuer, { purse: PURSE_ELECTRICITY, amount: units, terminalId, dateTime });
         const o = await link.use((m) =>
@@ -81,5 +81,3 @@ export function createSvmCredit(initialUnits: number, seed = 'sim'): SvmCredit {
     },
   };
 }
-
-const bcd = (x: number): number => ((Math.floor(x / 10) << 4) | (x % 10)) & 0xff;
