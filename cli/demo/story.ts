@@ -166,13 +166,6 @@ export async function runDemo(o: DemoOptions, say: (line: string) => void): Prom
   // ---- 1 host ----
   h('1. The supplier host starts');
   const db = new HostDb(dbPath);
-  // Key ceremony: the host holds the same KH versions the meters' SAMs were personalised from.
-  db.tx(() => {
-    for (const [v, k] of issuer.hostKeys)
-      db.db
-        .prepare('INSERT INTO host_keys (version, key_hex, current) VALUES (?, ?, ?)')
-        .run(v, toHex(k), v === issuer.hostKeys.at(-1)![0] ? 1 : 0);
-  });
   const meterId = Uint8Array.of(0x00, 0x01, 0x23);
   const meterHex = toHex(meterId);
   const elec = await createCardMeter({
@@ -198,6 +191,8 @@ export async function runDemo(o: DemoOptions, say: (line: string) => void): Prom
     cipher,
     rng: rng('host'),
     gateway: new SimulatedPaymentGateway(),
+    // Key ceremony: the host holds the same KH versions the meters' SAMs were personalised from.
+    initialKeys: issuer.hostKeys,
     field: (keys) => ({
       terminal: () => ls.terminal(7),
       install: (id) => {

@@ -48,6 +48,12 @@ export interface HostServiceOptions {
   field: (keys: () => HostKeyRing) => FieldPort;
   /** Real wait inside every value-store session (tests use it to kill the process mid-session). */
   sessionDelayMs?: number;
+  /**
+   * KH versions to start a new database with (the key ceremony: the same KH the meters' SAMs were
+   * personalised from); the highest becomes current. Default: KH[0] and KH[1] drawn from `rng`.
+   * Ignored when the database already holds keys.
+   */
+  initialKeys?: ReadonlyArray<readonly [number, Uint8Array]>;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -92,13 +98,16 @@ export class HostService {
       .prepare('SELECT version, key_hex, current FROM host_keys WHERE retired = 0 ORDER BY version')
       .all() as Array<{ version: number; key_hex: string; current: number }>;
     if (rows.length === 0) {
+      const keys = this.#o.initialKeys ?? [
+        [0, this.#o.rng.bytes(16)],
+        [1, this.#o.rng.bytes(16)],
+      ];
+      const current = Math.max(...keys.map(([v]) => v));
       this.db.tx(() => {
-        this.db.db
-          .prepare('INSERT INTO host_keys (version, key_hex, current) VALUES (0, ?, 0)')
-          .run(toHex(this.#o.rng.bytes(16)));
-        this.db.db
-          .prepare('INSERT INTO host_keys (version, key_hex, current) VALUES (1, ?, 1)')
-          .run(toHex(this.#o.rng.bytes(16)));
+        const insert = this.db.db.prepare(
+          'INSERT INTO host_keys (version, key_hex, current) VALUES (?, ?, ?)',
+        );
+        for (const [v, k] of keys) insert.run(v, toHex(k), v === current ? 1 : 0);
       });
       rows = this.db.db
         .prepare('SELECT version, key_hex, current FROM host_keys WHERE retired = 0 ORDER BY version')
