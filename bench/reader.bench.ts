@@ -13,7 +13,7 @@ import { fromHex, toHex } from '../card/util/hex.js';
 import type { CardChannel } from '../reader/CardChannel.js';
 import { PcscContext } from '../reader/PcscContext.js';
 import { VirtualReader } from '../reader/VirtualReader.js';
-import { createCardFile } from '../card/CardFile.js';
+import { createCardFile } from '../cli/cardfile/index.js';
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
 import { TEST_AID, TestCard } from '../test/reader/TestCard.js';
@@ -101,8 +101,10 @@ export default async function bench(): Promise<Figure[]> {
     dir = pcscd.dir;
     process.env.PCSCLITE_CSOCK_NAME = pcscd.socket;
     const cardFile = join(pcscd.dir, 'bench.card');
-    createCardFile(cardFile, demoCard());
-    const served = await startCardServe(cardFile, pcscd.port, pcscd.env);
+    // A throwaway card key in the bench's folder, not the user's config directory.
+    const env = { ...pcscd.env, MP_CONFIG_DIR: pcscd.dir };
+    createCardFile(cardFile, demoCard(), { keyFile: join(pcscd.dir, 'card.key') });
+    const served = await startCardServe(cardFile, pcscd.port, env);
     const vicc = startVicc(pcscd.port + 1, pcscd.env);
     const ctx = await PcscContext.open({ timeoutMs: 10_000 });
     try {

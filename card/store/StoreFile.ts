@@ -1,34 +1,41 @@
 /**
- * The on-disk form of a card: a JSON header (what is needed to rebuild the card) and the
- * persistent image, guarded by a magic, a version and a CRC-32.
+ * The container of a card file: a JSON header and a body, guarded by a magic, a version and a
+ * CRC-32. The CRC only catches accidental damage — anyone can recompute it — so what the body
+ * holds and who may change it is the business of the card-file layer (`cli/cardfile/`), which
+ * seals the body with AES-256-GCM. This module is pure: no file I/O happens inside `card/`.
  *
  * ```
  *  0      4  magic        "MPCF" (4D 50 43 46)
- *  4      2  version      0001
+ *  4      2  version      0001 (legacy: the body is the image in clear)
+ *                         0002 (the header says how the body is sealed, see cli/cardfile/)
  *  6      4  M            header length
  *  10     M  header       UTF-8 JSON object
- *  10+M   4  N            image length
- *  14+M   N  image        PersistentStore.image()
+ *  10+M   4  N            body length
+ *  14+M   N  body         v1: PersistentStore.image(); v2: sealed or lab body
  *  14+M+N 4  CRC-32       over bytes 0 .. 13+M+N (IEEE, as zip)
  * ```
- * Files are written atomically: to a temporary file in the same directory, fsync'd, renamed over
- * the target, and the directory fsync'd; a reader therefore sees the old file or the new one,
- * never a half-written one.
+ * Writing (atomically) is `cli/cardfile/writeFileAtomic.ts`.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
 import { MalformedDataError } from '../iso7816/errors.js';
 import { crc32 } from './crc32.js';
 
 export const STORE_FILE_MAGIC = Uint8Array.of(0x4d, 0x50, 0x43, 0x46);
-export const STORE_FILE_VERSION = 1;
+/** The version `encodeStoreFile` writes by default. */
+export const STORE_FILE_VERSION = 2;
+/** Versions `decodeStoreFile` reads. */
+export const STORE_FILE_VERSIONS: readonly number[] = [1, 2];
 /** Upper bound on a header, so a damaged length cannot make us allocate gigabytes. */
 const MAX_HEADER = 1 << 20;
 const MAX_IMAGE = (16 << 20) + (1 << 20);
 
 export interface StoreFileContents {
+  /** The container version (1 or 2). */
+  version: number;
   header: Record<string, unknown>;
+  /** The body: the image for version 1, a sealed or lab body for version 2. */
   image: Uint8Array;
+  /** Length of the header JSON (M): bytes 0 .. 14+M are what a seal authenticates in clear. */
+  headerLength: number;
 }
 
 function fail(reason: string, offset: number, raw: Uint8Array): never {
@@ -37,17 +44,24 @@ function fail(reason: string, offset: number, raw: Uint8Array): never {
 
 /**
  * Encodes a card file.
- * @throws TypeError when the header is not a plain object or the image not a Uint8Array.
+ * @throws TypeError when the header is not a plain object or the image not a Uint8Array;
+ *   RangeError for a version this build cannot write.
  */
-export function encodeStoreFile(header: Record<string, unknown>, image: Uint8Array): Uint8Array {
+export function encodeStoreFile(
+  header: Record<string, unknown>,
+  image: Uint8Array,
+  version: number = STORE_FILE_VERSION,
+): Uint8Array {
   if (typeof header !== 'object' || header === null || Array.isArray(header))
     throw new TypeError('header must be an object');
   if (!(image instanceof Uint8Array)) throw new TypeError('image must be a Uint8Array');
+  if (!STORE_FILE_VERSIONS.includes(version))
+    throw new RangeError(`version must be one of ${STORE_FILE_VERSIONS.join(', ')}, got ${version}`);
   const json = new TextEncoder().encode(JSON.stringify(header));
   const out = new Uint8Array(14 + json.length + image.length + 4);
   const dv = new DataView(out.buffer);
   out.set(STORE_FILE_MAGIC, 0);
-  dv.setUint16(4, STORE_FILE_VERSION);
+  dv.setUint16(4, version);
   dv.setUint32(6, json.length);
   out.set(json, 10);
   dv.setUint32(10 + json.length, image.length);
@@ -69,8 +83,8 @@ export function decodeStoreFile(bytes: Uint8Array): StoreFileContents {
   if (n < 10) fail('truncated header fields', n, bytes);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = dv.getUint16(4);
-  if (version !== STORE_FILE_VERSION)
-    fail(`unsupported version ${version} (this build reads ${STORE_FILE_VERSION})`, 4, bytes);
+  if (!STORE_FILE_VERSIONS.includes(version))
+    fail(`unsupported version ${version} (this build reads ${STORE_FILE_VERSIONS.join(', ')})`, 4, bytes);
   const m = dv.getUint32(6);
   if (m > MAX_HEADER) fail(`header length ${m} exceeds ${MAX_HEADER}`, 6, bytes);
   if (n < 14 + m)
@@ -96,54 +110,10 @@ export function decodeStoreFile(bytes: Uint8Array): StoreFileContents {
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header))
     fail('header is not a JSON object', 10, bytes);
-  return { header: header as Record<string, unknown>, image: bytes.slice(14 + m, 14 + m + imageLength) };
-}
-
-/**
- * Writes `bytes` to `path` atomically (temp file + fsync + rename + directory fsync).
- * @throws the Node.js system error when the directory is not writable; the target is then untouched.
- */
-export function writeFileAtomic(path: string, bytes: Uint8Array): void {
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    let off = 0;
-    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-    fsyncSync(fd);
-  } catch (e) {
-    closeSync(fd);
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // the temp file may not exist any more; nothing else to clean
-    }
-    throw e;
-  }
-  closeSync(fd);
-  renameSync(tmp, path);
-  try {
-    const dfd = openSync(dir, 'r');
-    try {
-      fsyncSync(dfd);
-    } finally {
-      closeSync(dfd);
-    }
-  } catch {
-    // Some file systems do not allow fsync on a directory; the rename itself is still atomic.
-  }
-}
-
-/**
- * Reads and decodes a card file.
- * @throws MalformedDataError (kind 'card-file') for a damaged file; the Node.js system error
- *   (ENOENT, EACCES) when it cannot be read.
- */
-export function readStoreFile(path: string): StoreFileContents {
-  return decodeStoreFile(new Uint8Array(readFileSync(path)));
-}
-
-/** Encodes and writes a card file atomically. */
-export function writeStoreFile(path: string, header: Record<string, unknown>, image: Uint8Array): void {
-  writeFileAtomic(path, encodeStoreFile(header, image));
+  return {
+    version,
+    header: header as Record<string, unknown>,
+    image: bytes.slice(14 + m, 14 + m + imageLength),
+    headerLength: m,
+  };
 }

@@ -5,11 +5,9 @@ export { StoreCapacityError, StoreStateError } from './errors.js';
 export {
   STORE_FILE_MAGIC,
   STORE_FILE_VERSION,
+  STORE_FILE_VERSIONS,
   encodeStoreFile,
   decodeStoreFile,
-  readStoreFile,
-  writeStoreFile,
-  writeFileAtomic,
 } from './StoreFile.js';
 export type { StoreFileContents } from './StoreFile.js';
 export { crc32 } from './crc32.js';

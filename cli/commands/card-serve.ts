@@ -2,7 +2,7 @@ import type { Command, Io } from '../Command.js';
 import { UsageError } from '../Command.js';
 import type { CardOs } from '../../card/os/CardOs.js';
 import { toHex } from '../../card/util/hex.js';
-import { openCardFile } from '../../card/CardFile.js';
+import { openCardFile, type CardFileOptions } from '../cardfile/index.js';
 import {
   VPCD_DEFAULT_HOST,
   VPCD_DEFAULT_PORT,
@@ -16,6 +16,8 @@ export interface CardFileHandle {
   save(): void | Promise<void>;
   /** When the runtime says whether anything changed since the last save, only then is it saved. */
   readonly dirty?: boolean;
+  /** false for a lab (unsealed) card file: the command warns that anyone can edit it. */
+  readonly sealed?: boolean;
 }
 
 export type CardFileOpener = (path: string) => CardFileHandle | Promise<CardFileHandle>;
@@ -47,6 +49,10 @@ export async function serveCardFile(path: string, options: ServeOptions): Promis
   } catch (e) {
     throw new UsageError(`cannot open card file '${path}': ${e instanceof Error ? e.message : String(e)}`);
   }
+  if (handle.sealed === false)
+    io.err(
+      `card serve: WARNING: '${path}' is an UNSEALED LAB card file (--unsealed): anyone who can write it can change the card\n`,
+    );
   let saveFailed = false;
   let saving: Promise<void> = Promise.resolve();
   const failed = (why: string, e: unknown): void => {
@@ -126,14 +132,15 @@ export function parseVpcdAddress(text: string): { host: string; port: number } {
   return { host: m[1] ?? m[2]!, port };
 }
 
-/** `meterpurse card serve <card-file> [--vpcd host:port]` */
+/** `meterpurse card serve <card-file> [--vpcd host:port] [--key-file PATH] [--unsealed] [--moved]` */
 export const cardServeCommand: Command = {
   path: ['card', 'serve'],
   summary: "serve a card file as a card in vpcd's reader (PC/SC), saving its state",
-  usage: `card serve <card-file> [--vpcd ${VPCD_DEFAULT_HOST}:${VPCD_DEFAULT_PORT}]`,
+  usage: `card serve <card-file> [--vpcd ${VPCD_DEFAULT_HOST}:${VPCD_DEFAULT_PORT}] [--key-file <path>] [--unsealed] [--moved]`,
   async run(args, io) {
     let file: string | undefined;
     let address = { host: VPCD_DEFAULT_HOST, port: VPCD_DEFAULT_PORT };
+    const fileOptions: CardFileOptions = {};
     for (let i = 0; i < args.length; i++) {
       const a = args[i]!;
       if (a === '--vpcd') {
@@ -141,6 +148,13 @@ export const cardServeCommand: Command = {
         if (v === undefined) throw new UsageError('--vpcd needs host:port');
         address = parseVpcdAddress(v);
       } else if (a.startsWith('--vpcd=')) address = parseVpcdAddress(a.slice(7));
+      else if (a === '--key-file') {
+        const v = args[++i];
+        if (v === undefined) throw new UsageError('--key-file needs a path');
+        fileOptions.keyFile = v;
+      } else if (a.startsWith('--key-file=')) fileOptions.keyFile = a.slice(11);
+      else if (a === '--unsealed') fileOptions.unsealed = true;
+      else if (a === '--moved') fileOptions.moved = true;
       else if (a.startsWith('-')) throw new UsageError(`unknown option '${a}'`);
       else if (file === undefined) file = a;
       else throw new UsageError(`one card file only, got '${file}' and '${a}'`);
@@ -152,7 +166,12 @@ export const cardServeCommand: Command = {
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     try {
-      return await serveCardFile(file, { ...address, io, signal: stop.signal });
+      return await serveCardFile(file, {
+        ...address,
+        io,
+        signal: stop.signal,
+        open: (p) => openCardFile(p, fileOptions),
+      });
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);

@@ -1,13 +1,22 @@
 /**
  * `meterpurse card new --profile subscriber|subscriber-t0|sam|svm --out <file> [--seed S] ...` and
- * `meterpurse card show <file> [--json]`: purse-system cards as files (the runtime's card-file
- * container), personalised with the documented seeded demo issuer — public test keys, never real
- * secrets. Importing this module registers the four profiles, so `meterpurse card serve <file>`
- * can serve these cards too.
+ * `meterpurse card show <file> [--json]`, `card seal` / `card unseal`: purse-system cards as
+ * files, sealed under the card key (cli/cardfile/), personalised with the documented seeded demo
+ * issuer — public test keys, never real secrets. `--unsealed` is lab mode: unsealed files anyone
+ * can edit, for fault injection. Importing this module registers the four profiles, so
+ * `meterpurse card serve <file>` can serve these cards too.
  */
 import type { Command, Io } from '../Command.js';
 import { UsageError, parseOptions } from '../Command.js';
-import { createCardFile, openCardFile } from '../../card/CardFile.js';
+import { dirname } from 'node:path';
+import {
+  canonicalPath,
+  createCardFile,
+  openCardFile,
+  type CardFileOptions,
+  type CardFileSeal,
+  type OpenedCardFile,
+} from '../cardfile/index.js';
 import { buildCard, cardOrigin } from '../../card/os/CardProfiles.js';
 import { fromHex, toHex } from '../../card/util/hex.js';
 import { NodeCipherProvider } from '../../card/crypto/NodeCipherProvider.js';
@@ -20,8 +29,60 @@ import { loadCard } from '../../card/transfer/loadCard.js';
 import { VirtualReader } from '../../reader/VirtualReader.js';
 
 const USAGE_NEW =
-  'card new --profile subscriber|subscriber-t0|sam|svm --out <file> [--seed <S>] [--csn <hex8>] [--balance <n>] [--pin <digits>] [--meter-id <hex3>] [--terminal-id <hex4>] [--max <n>]';
-const USAGE_SHOW = 'card show <file> [--json]';
+  'card new --profile subscriber|subscriber-t0|sam|svm --out <file> [--seed <S>] [--csn <hex8>] [--balance <n>] [--pin <digits>] [--meter-id <hex3>] [--terminal-id <hex4>] [--max <n>] [--key-file <path>] [--unsealed]';
+const USAGE_SHOW = 'card show <file> [--json] [--key-file <path>] [--unsealed] [--moved]';
+const USAGE_SEAL = 'card seal <lab-file> --out <file> [--key-file <path>]';
+const USAGE_UNSEAL = 'card unseal <file> --out <lab-file> [--key-file <path>] [--moved]';
+
+/** The options every card-file command takes: where the key is, lab mode, a deliberate move. */
+export const CARD_FILE_OPTIONS = {
+  'key-file': { type: 'string' },
+  unsealed: { type: 'boolean' },
+  moved: { type: 'boolean' },
+} as const;
+
+/** What the user asked for, as `openCardFile` / `createCardFile` options. */
+export function cardFileOptions(values: {
+  'key-file'?: string | undefined;
+  unsealed?: boolean | undefined;
+  moved?: boolean | undefined;
+}): CardFileOptions {
+  return {
+    ...(values['key-file'] !== undefined ? { keyFile: values['key-file'] } : {}),
+    ...(values.unsealed ? { unsealed: true } : {}),
+    ...(values.moved ? { moved: true } : {}),
+  };
+}
+
+/** One line saying how a card file is protected. */
+export function describeSeal(s: CardFileSeal): string {
+  return s.sealed
+    ? `sealed (AES-256-GCM) under card key ${s.keyId} from ${s.keySource}; card id ${s.cardId}, generation ${s.generation}`
+    : 'UNSEALED LAB FILE (--unsealed): anyone can edit it, nothing but a CRC guards it';
+}
+
+/**
+ * Warns when the key file sits in the card file's folder: whoever can edit the card could then
+ * read the key, and the seal protects nothing.
+ */
+function warnKeyBeside(seal: CardFileSeal, cardPath: string, io: Io): void {
+  if (seal.keyFile !== undefined && dirname(canonicalPath(seal.keyFile)) === dirname(canonicalPath(cardPath)))
+    io.err(
+      `card: WARNING: the card key ${seal.keyFile} is in the same folder as ${cardPath}; keep it where whoever can edit card files cannot reach it\n`,
+    );
+}
+
+/**
+ * Opens a card file for a command; every way it can fail is one UsageError line naming the file.
+ * @throws UsageError
+ */
+export function openForCommand(path: string, options: CardFileOptions): OpenedCardFile {
+  try {
+    return openCardFile(path, options);
+  } catch (e) {
+    throw new UsageError(`cannot open card file '${path}': ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
 
 function hexArg(v: string | undefined, name: string, length: number, fallback: string): string {
   const s = v ?? fallback;
@@ -55,6 +116,8 @@ async function cardNew(args: string[], io: Io): Promise<number> {
       'meter-id': { type: 'string' },
       'terminal-id': { type: 'string' },
       max: { type: 'string' },
+      'key-file': { type: 'string' },
+      unsealed: { type: 'boolean' },
     },
     false,
     USAGE_NEW,
@@ -111,8 +174,18 @@ async function cardNew(args: string[], io: Io): Promise<number> {
     }
     reader.remove();
   }
-  createCardFile(values.out, card);
-  io.out(`created ${profile} card file ${values.out}\n`);
+  let seal: CardFileSeal;
+  try {
+    seal = createCardFile(values.out, card, {
+      ...cardFileOptions(values),
+      onKeyCreated: (p) =>
+        io.out(`created card key file ${p} (mode 0600; keep it away from the card files)\n`),
+    });
+  } catch (e) {
+    throw new UsageError(`cannot write card file '${values.out}': ${(e as Error).message}`);
+  }
+  io.out(`created ${profile} card file ${values.out}: ${describeSeal(seal)}\n`);
+  warnKeyBeside(seal, values.out, io);
   io.out(
     `keys: the seeded DEMO issuer "${seed}" (IssuerKeys.demo, docs/purse-spec.md §2) — public test keys, never real secrets\n`,
   );
@@ -157,42 +230,106 @@ function show(v: DeviceView, io: Io): void {
 }
 
 async function cardShow(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseOptions(args, { json: { type: 'boolean' } }, true, USAGE_SHOW);
+  const { values, positionals } = parseOptions(
+    args,
+    { json: { type: 'boolean' }, ...CARD_FILE_OPTIONS },
+    true,
+    USAGE_SHOW,
+  );
   if (positionals.length !== 1) throw new UsageError(`usage: meterpurse ${USAGE_SHOW}`);
   const path = positionals[0]!;
-  let opened;
-  try {
-    opened = openCardFile(path);
-  } catch (e) {
-    throw new UsageError(`cannot open card file '${path}': ${(e as Error).message}`);
-  }
+  const opened = openForCommand(path, cardFileOptions(values));
   const origin = cardOrigin(opened.card);
   const profile = origin?.profile as ProfileName | undefined;
   if (!profile || !PROFILE_NAMES.includes(profile))
     throw new UsageError(`'${path}' holds a ${origin?.profile ?? 'unknown'} card, not a purse-system card`);
-  opened.card.powerUp(); // recovers a transaction torn before the file was saved (in memory only)
-  const view = readDevice(deviceOf(opened.card, profile).store);
+  let view: DeviceView;
+  try {
+    opened.card.powerUp(); // recovers a transaction torn before the file was saved (in memory only)
+    view = readDevice(deviceOf(opened.card, profile).store);
+  } catch (e) {
+    // Only a lab file can get here with contents the applets do not expect.
+    throw new UsageError(`cannot read the card in '${path}': ${e instanceof Error ? e.message : String(e)}`);
+  }
   const seed = origin?.config['demoIssuerSeed'];
+  const file = opened.sealed
+    ? { sealed: true, cardId: opened.cardId, keyId: opened.keyId, generation: opened.generation }
+    : { sealed: false, lab: true };
   if (values.json) {
-    io.out(`${JSON.stringify({ profile, demoIssuerSeed: seed ?? null, ...view }, null, 2)}\n`);
+    io.out(`${JSON.stringify({ profile, demoIssuerSeed: seed ?? null, file, ...view }, null, 2)}\n`);
     return 0;
   }
   io.out(
     `${path}: ${profile} card${typeof seed === 'string' ? ` (demo issuer "${seed}": public test keys)` : ''}\n`,
   );
+  io.out(`file: ${describeSeal(opened)}\n`);
   show(view, io);
   return 0;
 }
 
-/** `meterpurse card new` / `meterpurse card show` (`card serve` is its own command). */
+/** `card seal <lab-file> --out <file>`: a lab file made into a sealed card (a new card id). */
+async function cardSeal(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseOptions(
+    args,
+    { out: { type: 'string' }, 'key-file': { type: 'string' } },
+    true,
+    USAGE_SEAL,
+  );
+  if (positionals.length !== 1 || !values.out) throw new UsageError(`usage: meterpurse ${USAGE_SEAL}`);
+  const from = positionals[0]!;
+  const opened = openForCommand(from, { unsealed: true, ...cardFileOptions(values) });
+  if (opened.sealed) throw new UsageError(`'${from}' is sealed already`);
+  let seal: CardFileSeal;
+  try {
+    seal = createCardFile(values.out, opened.card, {
+      ...cardFileOptions(values),
+      onKeyCreated: (p) =>
+        io.out(`created card key file ${p} (mode 0600; keep it away from the card files)\n`),
+    });
+  } catch (e) {
+    throw new UsageError(`cannot write card file '${values.out}': ${(e as Error).message}`);
+  }
+  io.out(`sealed ${from} into ${values.out}: ${describeSeal(seal)}\n`);
+  warnKeyBeside(seal, values.out, io);
+  return 0;
+}
+
+/** `card unseal <file> --out <lab-file>`: a lab copy of a sealed card, for fault injection. */
+async function cardUnseal(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseOptions(
+    args,
+    { out: { type: 'string' }, 'key-file': { type: 'string' }, moved: { type: 'boolean' } },
+    true,
+    USAGE_UNSEAL,
+  );
+  if (positionals.length !== 1 || !values.out) throw new UsageError(`usage: meterpurse ${USAGE_UNSEAL}`);
+  const from = positionals[0]!;
+  const opened = openForCommand(from, cardFileOptions(values));
+  try {
+    createCardFile(values.out, opened.card, { unsealed: true });
+  } catch (e) {
+    throw new UsageError(`cannot write card file '${values.out}': ${(e as Error).message}`);
+  }
+  io.out(
+    `wrote an UNSEALED LAB copy of ${from} to ${values.out}: anyone can edit it (lab mode, --unsealed)\n`,
+  );
+  return 0;
+}
+
+/** `meterpurse card new|show|seal|unseal` (`card serve` is its own command). */
 export const cardCommand: Command = {
   path: ['card'],
-  summary: 'create a purse-system card file (new) or show its purses, counters, logs and meter data (show)',
-  usage: `${USAGE_NEW}\n       meterpurse ${USAGE_SHOW}`,
+  summary:
+    'create a sealed purse-system card file (new), show its purses, counters, logs and meter data (show), convert lab files (seal, unseal)',
+  usage: `${USAGE_NEW}\n       meterpurse ${USAGE_SHOW}\n       meterpurse ${USAGE_SEAL}\n       meterpurse ${USAGE_UNSEAL}`,
   async run(args: string[], io: Io): Promise<number> {
     const [sub, ...rest] = args;
     if (sub === 'new') return cardNew(rest, io);
     if (sub === 'show') return cardShow(rest, io);
-    throw new UsageError(`unknown sub-command '${sub ?? ''}': use 'card new', 'card show' or 'card serve'`);
+    if (sub === 'seal') return cardSeal(rest, io);
+    if (sub === 'unseal') return cardUnseal(rest, io);
+    throw new UsageError(
+      `unknown sub-command '${sub ?? ''}': use 'card new', 'card show', 'card seal', 'card unseal' or 'card serve'`,
+    );
   },
 };

@@ -4,6 +4,7 @@
  *   trace replay <trace> (--card <file> | --profile <id> | --reader <name>) [--json] [--save] [--raw]
  *   trace record (--card <file> | --profile <id> | --reader <name>) --out <trace>
  *                [--save] [--raw] [--no-timing] [--comment <text>] (<script> | -- <apdu hex>…)
+ *   (a card file takes the card-file options of `card show`: --key-file <path>, --unsealed, --moved)
  *   trace record --out <trace> -- <meterpurse command…>   (channels opened through recordIfAsked)
  *   trace import (--pcsc-spy | --scriptor-output) <log> [--out <trace>]
  *   trace export <trace> --scriptor [--out <file>]
@@ -18,7 +19,7 @@ import { UsageError } from '../Command.js';
 import { CommandApdu } from '../../card/iso7816/CommandApdu.js';
 import { MalformedDataError } from '../../card/iso7816/errors.js';
 import { fromHex } from '../../card/util/hex.js';
-import { openCardFile } from '../../card/CardFile.js';
+import { openCardFile, type CardFileOptions } from '../cardfile/index.js';
 import { buildCard, listProfiles } from '../../card/os/CardProfiles.js';
 import { CardChannelError, type CardChannel } from '../../reader/CardChannel.js';
 import type { ConnectOptions } from '../../reader/Reader.js';
@@ -48,11 +49,14 @@ const USAGE = `trace replay <trace> (--card <file> | --profile <id> | --reader <
        meterpurse trace record --out <trace> -- <meterpurse command…>
        meterpurse trace import (--pcsc-spy | --scriptor-output) <log> [--out <trace>]
        meterpurse trace export <trace> --scriptor [--out <file>]
-       meterpurse trace check <trace> [--json]`;
+       meterpurse trace check <trace> [--json]
+       (with --card <file>: [--key-file <path>] [--unsealed] [--moved], as for card show)`;
 
 /** Where the commands go: a card file, a fresh card of a profile, or a PC/SC reader. */
 export interface Target {
   card?: string;
+  /** How to open `card`: key file, lab mode, a deliberate move (cli/cardfile/). */
+  cardOptions?: CardFileOptions;
   profile?: string;
   reader?: string;
   save: boolean;
@@ -109,7 +113,7 @@ export async function openTarget(t: Target): Promise<OpenTarget> {
     const path = t.card;
     let handle: ReturnType<typeof openCardFile>;
     try {
-      handle = openCardFile(path);
+      handle = openCardFile(path, t.cardOptions);
     } catch (e) {
       throw new UsageError(`cannot open card file '${path}': ${(e as Error).message}`);
     }
@@ -203,6 +207,16 @@ function targetOf(p: Parsed): Target {
   const profile = p.values.get('--profile');
   const reader = p.values.get('--reader');
   if (card !== undefined) t.card = card;
+  const keyFile = p.values.get('--key-file');
+  const cardOptions: CardFileOptions = {
+    ...(keyFile !== undefined ? { keyFile } : {}),
+    ...(p.flags.has('--unsealed') ? { unsealed: true } : {}),
+    ...(p.flags.has('--moved') ? { moved: true } : {}),
+  };
+  if (Object.keys(cardOptions).length > 0) {
+    if (card === undefined) throw new UsageError('--key-file, --unsealed and --moved go with --card <file>');
+    t.cardOptions = cardOptions;
+  }
   if (profile !== undefined) t.profile = profile;
   if (reader !== undefined) t.reader = reader;
   return t;
@@ -229,7 +243,11 @@ function printReport(path: string, target: string, r: ReplayReport, io: Io): voi
 }
 
 async function replay(args: string[], io: Io): Promise<number> {
-  const p = parseArgs(args, ['--json', '--save', '--raw'], ['--card', '--profile', '--reader']);
+  const p = parseArgs(
+    args,
+    ['--json', '--save', '--raw', '--unsealed', '--moved'],
+    ['--card', '--profile', '--reader', '--key-file'],
+  );
   if (p.positional.length !== 1 || p.afterDashes) throw new UsageError('trace replay wants one trace file');
   const path = p.positional[0]!;
   const trace = loadTrace(path);
@@ -313,8 +331,8 @@ async function recordCommand(p: Parsed, out: string, io: Io): Promise<number> {
 async function record(args: string[], io: Io): Promise<number> {
   const p = parseArgs(
     args,
-    ['--save', '--raw', '--no-timing'],
-    ['--card', '--profile', '--reader', '--out', '--comment'],
+    ['--save', '--raw', '--no-timing', '--unsealed', '--moved'],
+    ['--card', '--profile', '--reader', '--out', '--comment', '--key-file'],
   );
   const out = p.values.get('--out');
   if (!out) throw new UsageError('trace record needs --out <trace>');

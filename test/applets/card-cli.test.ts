@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cardCommand } from '../../cli/commands/card.js';
 import { UsageError } from '../../cli/Command.js';
-import { openCardFile } from '../../card/CardFile.js';
+import { openCardFile } from '../../cli/cardfile/index.js';
 import { deviceOf } from '../../card/applets/profiles.js';
 import { readDevice, type SubscriberView, type SvmView } from '../../card/applets/inspect.js';
 import { VirtualReader } from '../../reader/VirtualReader.js';

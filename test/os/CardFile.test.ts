@@ -2,11 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createCardFile, openCardFile } from '../../card/CardFile.js';
+import { CardFileError, createCardFile, openCardFile } from '../../cli/cardfile/index.js';
 import { MalformedDataError } from '../../card/iso7816/errors.js';
 import { CardPowerLostError } from '../../card/os/CardOs.js';
 import { buildCard, getProfile, listProfiles } from '../../card/os/CardProfiles.js';
-import { encodeStoreFile } from '../../card/store/StoreFile.js';
+import { decodeStoreFile, encodeStoreFile } from '../../card/store/StoreFile.js';
 import { DEMO_AID, PIN_BAD, PIN_OK, send } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mp-cardfile-'));
@@ -53,7 +53,7 @@ describe('card files', () => {
     expect(send(b.card, '00B0810003')).toBe('ABCDEF9000');
   });
 
-  it('damaged files and bad headers are MalformedDataError (kind card-file)', () => {
+  it('damaged files and bad headers are one CardFileError (a MalformedDataError of kind card-file)', () => {
     const path = join(dir, 'bad.card');
     createCardFile(path, buildCard('iso-fs'));
     const raw = new Uint8Array(readFileSync(path));
@@ -63,29 +63,57 @@ describe('card files', () => {
     flipped[200]! ^= 0x40;
     writeFileSync(path, flipped);
     expect(() => openCardFile(path)).toThrow(/checksum/);
-    writeFileSync(
-      path,
-      encodeStoreFile({ format: 'meterpurse-card', profile: 'nope', config: {} }, new Uint8Array(4)),
-    );
-    expect(() => openCardFile(path)).toThrow(/unknown card profile/);
+    const lab = (header: Record<string, unknown>, image: Uint8Array) =>
+      encodeStoreFile({ format: 'meterpurse-card', seal: 'none', ...header }, image);
+    writeFileSync(path, lab({ profile: 'nope', config: {} }, new Uint8Array(4)));
+    expect(() => openCardFile(path, { unsealed: true })).toThrow(/unknown card profile/);
     writeFileSync(path, encodeStoreFile({ hello: 1 }, new Uint8Array(4)));
     expect(() => openCardFile(path)).toThrow(MalformedDataError);
-    // The right profile but an image of the wrong size.
+    writeFileSync(path, encodeStoreFile({ format: 'meterpurse-card', seal: 'rot13' }, new Uint8Array(4)));
+    expect(() => openCardFile(path)).toThrow(/unknown seal "rot13"/);
+    // The right profile but an image of the wrong size (lab mode: only a CRC guards it).
     writeFileSync(
       path,
-      encodeStoreFile(
-        { format: 'meterpurse-card', profile: 'iso-fs', config: getProfile('iso-fs').defaultConfig() },
-        new Uint8Array(4),
-      ),
+      lab({ profile: 'iso-fs', config: getProfile('iso-fs').defaultConfig() }, new Uint8Array(4)),
     );
-    try {
-      openCardFile(path);
-      expect.unreachable();
-    } catch (e) {
-      expect(e).toBeInstanceOf(MalformedDataError);
-      expect((e as MalformedDataError).kind).toBe('card-file');
+    for (const unsealed of [false, true]) {
+      try {
+        openCardFile(path, { unsealed });
+        expect.unreachable();
+      } catch (e) {
+        expect(e).toBeInstanceOf(CardFileError);
+        expect((e as CardFileError).kind).toBe('card-file');
+        expect((e as CardFileError).problem).toBe(unsealed ? 'damaged' : 'unsealed');
+      }
     }
     expect(() => openCardFile(join(dir, 'missing.card'))).toThrow(/ENOENT/);
+  });
+
+  it('a card file is sealed by default and says so; a lab file only on request', () => {
+    const sealedPath = join(dir, 'sealed.card');
+    const labPath = join(dir, 'lab.card');
+    const made = createCardFile(sealedPath, buildCard('iso-fs'));
+    expect(made).toMatchObject({
+      sealed: true,
+      generation: 0,
+      cardId: expect.stringMatching(/^[0-9a-f]{32}$/),
+    });
+    expect(decodeStoreFile(new Uint8Array(readFileSync(sealedPath))).header).toMatchObject({
+      format: 'meterpurse-card',
+      seal: 'aes-256-gcm',
+      cardId: made.cardId,
+      generation: 0,
+    });
+    const opened = openCardFile(sealedPath);
+    expect(opened).toMatchObject({ sealed: true, cardId: made.cardId, generation: 0 });
+    opened.save();
+    expect(openCardFile(sealedPath).generation).toBe(1);
+    expect(createCardFile(labPath, buildCard('iso-fs'), { unsealed: true })).toEqual({ sealed: false });
+    expect(decodeStoreFile(new Uint8Array(readFileSync(labPath))).header['lab']).toMatch(
+      /^UNSEALED LAB FILE/,
+    );
+    expect(() => openCardFile(labPath)).toThrow(CardFileError);
+    expect(openCardFile(labPath, { unsealed: true }).sealed).toBe(false);
   });
 
   it('cards from a card file do not share state', () => {

@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createCardFile, openCardFile } from '../../card/CardFile.js';
+import { createCardFile, openCardFile } from '../../cli/cardfile/index.js';
 import { DEMO_AID, buildCard, getProfile } from '../../card/os/CardProfiles.js';
 import { VirtualReader } from '../../reader/VirtualReader.js';
 import { CommandApdu } from '../../card/iso7816/CommandApdu.js';

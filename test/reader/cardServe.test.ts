@@ -13,7 +13,7 @@ import {
   type CardFileHandle,
 } from '../../cli/commands/card-serve.js';
 import { FakeVpcd } from './FakeVpcd.js';
-import { createCardFile, openCardFile } from '../../card/CardFile.js';
+import { createCardFile, openCardFile } from '../../cli/cardfile/index.js';
 import { DEMO_AID, buildCard, getProfile } from '../../card/os/CardProfiles.js';
 import { CommandApdu } from '../../card/iso7816/CommandApdu.js';
 import { VirtualReader } from '../../reader/VirtualReader.js';

@@ -7,12 +7,8 @@ import { MalformedDataError } from '../../card/iso7816/errors.js';
 import { PersistentStore } from '../../card/store/PersistentStore.js';
 import { StoreCapacityError, StoreStateError } from '../../card/store/errors.js';
 import { crc32 } from '../../card/store/crc32.js';
-import {
-  decodeStoreFile,
-  encodeStoreFile,
-  readStoreFile,
-  writeStoreFile,
-} from '../../card/store/StoreFile.js';
+import { decodeStoreFile, encodeStoreFile } from '../../card/store/StoreFile.js';
+import { writeFileAtomic } from '../../cli/cardfile/writeFileAtomic.js';
 import { equalBytes, toHex } from '../../card/util/hex.js';
 
 const data = (s: PersistentStore) => s.read(0, s.dataSize);
@@ -164,10 +160,11 @@ describe('card file container', () => {
   it('round-trips header and image through an atomic write, leaving no temp file', () => {
     const path = join(dir, 'a.card');
     const image = Uint8Array.from({ length: 300 }, (_, i) => i & 0xff);
-    writeStoreFile(path, { profile: 'x', n: 1 }, image);
-    writeStoreFile(path, { profile: 'y', n: 2 }, image);
-    const back = readStoreFile(path);
+    writeFileAtomic(path, encodeStoreFile({ profile: 'x', n: 1 }, image));
+    writeFileAtomic(path, encodeStoreFile({ profile: 'y', n: 2 }, image, 1));
+    const back = decodeStoreFile(new Uint8Array(readFileSync(path)));
     expect(back.header).toEqual({ profile: 'y', n: 2 });
+    expect(back.version).toBe(1);
     expect(toHex(back.image)).toBe(toHex(image));
     expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
@@ -189,12 +186,12 @@ describe('card file container', () => {
 
   it('a corrupt file on disk reports the offset and kind', () => {
     const path = join(dir, 'b.card');
-    writeStoreFile(path, { p: 1 }, new Uint8Array(8));
+    writeFileAtomic(path, encodeStoreFile({ p: 1 }, new Uint8Array(8)));
     const raw = new Uint8Array(readFileSync(path));
     raw[raw.length - 6]! ^= 0xff;
     writeFileSync(path, raw);
     try {
-      readStoreFile(path);
+      decodeStoreFile(new Uint8Array(readFileSync(path)));
       expect.unreachable();
     } catch (e) {
       expect(e).toBeInstanceOf(MalformedDataError);

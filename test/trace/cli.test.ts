@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../cli/main.js';
 import type { Io } from '../../cli/Command.js';
-import { createCardFile, openCardFile } from '../../card/CardFile.js';
+import { createCardFile, openCardFile } from '../../cli/cardfile/index.js';
 import { buildCard } from '../../card/os/CardProfiles.js';
 import { Trace } from '../../reader/trace/index.js';
 

@@ -11,12 +11,14 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createCardFile } from '../../../card/CardFile.js';
+import { createCardFile } from '../../../cli/cardfile/index.js';
 import { buildCard } from '../../../card/os/CardProfiles.js';
 import { Trace, exportScriptorScript } from '../../../reader/trace/index.js';
 import { READER_0, REPO, runTool, startCardServe, startPcscd } from '../../pcsc/harness.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mp-scriptor-'));
+// A throwaway card key for this card (and the card serve child, which inherits the environment).
+process.env.MP_CONFIG_DIR = dir;
 const card = join(dir, 'iso-fs.card');
 createCardFile(card, buildCard('iso-fs'));
 const script = join(dir, 'iso-fs-basic.scriptor');
