@@ -6,6 +6,7 @@
 import { SwError } from '../iso7816/errors.js';
 import { SW_AUTHENTICATION_METHOD_BLOCKED, SW_REFERENCED_DATA_NOT_FOUND } from '../iso7816/sw.js';
 import type { PersistentStore, StoreRegion } from '../store/PersistentStore.js';
+import { StoreStateError } from '../store/errors.js';
 import type { BlockAlgorithm } from '../crypto/types.js';
 import { fromHex } from '../util/hex.js';
 
@@ -96,7 +97,8 @@ export class KeyStore {
 
   /**
    * Spends one try before a cryptogram is compared (committed first, like a PIN try).
-   * @throws SwError 6983 when the key is blocked; CardPowerLostError on a tear.
+   * @throws SwError 6983 when the key is blocked; CardPowerLostError on a tear; StoreStateError
+   *   inside an open transaction.
    * @returns the tries left after this one, or undefined for a key without a counter.
    */
   spendTry(key: CardKey): number | undefined {
@@ -105,6 +107,10 @@ export class KeyStore {
     if (left === 0) throw new SwError(SW_AUTHENTICATION_METHOD_BLOCKED, `key ${key.ref} is blocked`);
     const store = this.#store;
     const at = key.counter.offset;
+    // Its own transaction, never joined to an open one: the try must be durable before the
+    // cryptogram is compared (see PinManager.check).
+    if (store.inTransaction)
+      throw new StoreStateError('a key try must be committed in a transaction of its own');
     store.atomic(() => store.writeByte(at, left - 1));
     return left - 1;
   }

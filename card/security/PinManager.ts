@@ -9,8 +9,10 @@
  *  1 .. L     reference data (L = length)
  * ```
  * The counter is decremented and committed BEFORE the comparison, and restored in a second
- * transaction only when the comparison succeeds: a tear during a verification can cost a try,
- * never give a free one.
+ * transaction only when the comparison succeeds; whatever a right PIN unlocks (CHANGE REFERENCE
+ * DATA's new value, RESET RETRY COUNTER's reset) is written in that same second transaction. A
+ * tear during a verification can cost a try, never give a free one, and never tells a right PIN
+ * from a wrong one unless a try was spent or the whole command went through.
  */
 import { SwError } from '../iso7816/errors.js';
 import {
@@ -20,6 +22,7 @@ import {
   SW_WRONG_LENGTH,
 } from '../iso7816/sw.js';
 import type { PersistentStore, StoreRegion } from '../store/PersistentStore.js';
+import { StoreStateError } from '../store/errors.js';
 import { equalBytes, fromHex } from '../util/hex.js';
 
 export interface PinSpec {
@@ -101,21 +104,40 @@ export class PinManager {
   }
 
   /**
-   * Compares `candidate` with the reference data, spending a try first (see the module comment).
+   * Compares `candidate` with the reference data, spending a try first (see the module comment);
+   * the comparison is constant-time. `onSuccess` runs inside the transaction that restores the
+   * counter, so what a right PIN unlocks (a new value, another PIN's reset) lands in the same
+   * commit: a tear can never leave the try given back without the rest of the command.
    * @throws SwError 6983 when blocked, 6700 when the block has the wrong length (no try spent).
+   * @throws StoreStateError when called inside an open transaction: the spent try would not be
+   *   durable before the comparison.
    * @throws CardPowerLostError when a tear cuts either transaction.
    */
-  check(pin: Pin, candidate: Uint8Array): VerifyOutcome {
+  check(pin: Pin, candidate: Uint8Array, onSuccess?: () => void): VerifyOutcome {
     if (candidate.length !== pin.length)
       throw new SwError(SW_WRONG_LENGTH, `PIN block must be ${pin.length} bytes`);
     const left = this.triesLeft(pin);
     if (left === 0) throw new SwError(SW_AUTHENTICATION_METHOD_BLOCKED);
     const off = pin.region.offset;
-    this.#store.atomic(() => this.#store.writeByte(off, left - 1));
+    this.#ownTransaction(() => this.#store.writeByte(off, left - 1));
     const ok = equalBytes(this.#store.read(off + 1, pin.length), candidate);
     if (!ok) return { ok: false, triesLeft: left - 1 };
-    this.#store.atomic(() => this.#store.writeByte(off, pin.maxTries));
+    this.#ownTransaction(() => {
+      this.#store.writeByte(off, pin.maxTries);
+      onSuccess?.();
+    });
     return { ok: true };
+  }
+
+  /**
+   * A transaction of its own, committed on return. `store.atomic` would silently join a
+   * transaction the caller left open, and then the spent try would reach the image only with
+   * the caller's commit, after the comparison: the tearing hole this class exists to close.
+   */
+  #ownTransaction(fn: () => void): void {
+    if (this.#store.inTransaction)
+      throw new StoreStateError('a PIN try must be committed in a transaction of its own');
+    this.#store.atomic(fn);
   }
 
   /** Replaces the reference data and resets the counter, in one transaction. */

@@ -88,9 +88,12 @@ export function changeReferenceData(apdu: CommandApdu, ctx: CommandContext): Han
   if (data.length !== 2 * pin.length)
     throw new SwError(SW_WRONG_LENGTH, `old ‖ new is ${2 * pin.length} bytes`);
   sec.verifiedPins.delete(pin.ref);
-  const r = ctx.pins.check(pin, data.subarray(0, pin.length));
+  // The new value is written in the commit that restores the counter: a tear between the two
+  // would leave the try given back (the old PIN shown right) without the change being made.
+  const r = ctx.pins.check(pin, data.subarray(0, pin.length), () =>
+    ctx.pins.setValue(pin, data.subarray(pin.length)),
+  );
   if (!r.ok) throw new SwError(PinManager.failedSw(r.triesLeft));
-  ctx.pins.setValue(pin, data.subarray(pin.length));
   sec.verifiedPins.add(pin.ref);
 }
 
@@ -107,10 +110,12 @@ export function resetRetryCounter(apdu: CommandApdu, ctx: CommandContext): Handl
   const data = apdu.dataView();
   const expected = apdu.p1 === 0x00 ? puk.length + pin.length : puk.length;
   if (data.length !== expected) throw new SwError(SW_WRONG_LENGTH);
-  const r = ctx.pins.check(puk, data.subarray(0, puk.length));
+  // The PIN is reset in the commit that restores the PUK's counter (as in CHANGE REFERENCE DATA).
+  const r = ctx.pins.check(puk, data.subarray(0, puk.length), () => {
+    if (apdu.p1 === 0x00) ctx.pins.setValue(pin, data.subarray(puk.length));
+    else ctx.pins.resetCounter(pin);
+  });
   if (!r.ok) throw new SwError(PinManager.failedSw(r.triesLeft));
-  if (apdu.p1 === 0x00) ctx.pins.setValue(pin, data.subarray(puk.length));
-  else ctx.pins.resetCounter(pin);
   ctx.channel.security.verifiedPins.delete(pin.ref);
 }
 
