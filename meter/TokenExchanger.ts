@@ -278,8 +278,11 @@ export class TokenExchanger {
         this.#refuse(now, e);
         return;
       }
+      // Booked and acknowledged in one synchronous turn: a snapshot holds these units either in
+      // the register's state (not yet acknowledged) or in ours, never in both or neither.
       this.#drawn += granted;
       this.#apply(granted);
+      this.#register.acknowledge?.(granted);
       let bal: number;
       try {
         bal = await this.#register.balance();

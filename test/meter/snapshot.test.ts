@@ -148,7 +148,7 @@ describe('NVM snapshot', () => {
     expect(() => Meter.restore(damaged(['supply', 'reason'], 'credit'), reg)).toThrow(
       /snapshot\.supply\.reason/,
     );
-    expect(() => Meter.restore(damaged(['version'], 2), reg)).toThrow(/snapshot\.version/);
+    expect(() => Meter.restore(damaged(['version'], 3), reg)).toThrow(/snapshot\.version/);
     expect(() => Meter.restore(damaged(['tariff'], '0100'), reg)).toThrow(MalformedDataError);
     expect(() => Meter.restore(damaged(['meterId'], 'zz'), reg)).toThrow(/snapshot\.meterId/);
   });
