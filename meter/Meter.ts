@@ -1,10 +1,17 @@
 import { fromHex, toHex } from '../card/util/hex.js';
 import type { CreditRegister } from './CreditRegister.js';
 import { type DisplayModel, type SupplyState } from './Display.js';
-import { ClockBackwardsError, MeterStateError } from './errors.js';
+import {
+  ClockBackwardsError,
+  COMMISSIONING_REFUSALS,
+  CommissioningError,
+  MeterStateError,
+  type CommissioningRefusal,
+} from './errors.js';
+import { checkCommissioningCredit } from './commissioning/CommissioningData.js';
 import { EventLog, type EventKind } from './events/EventLog.js';
 import { FriendlyHours, type FriendlyHoursSpec } from './FriendlyHours.js';
-import { StateReader, type StateObject } from './internal/state.js';
+import { StateReader, type StateObject, type StateValue } from './internal/state.js';
 import { ConsumptionLog, type ConsumptionLogOptions } from './logs/ConsumptionLog.js';
 import { MeterReadings, READING_FLAGS } from './MeterReadings.js';
 import { SupplySwitch } from './SupplySwitch.js';
@@ -29,6 +36,12 @@ export interface MeterOptions {
   friendly?: FriendlyHoursSpec;
   eventCapacity?: number;
   log?: ConsumptionLogOptions;
+  /**
+   * Whether the meter has been commissioned already (and so refuses commissioning until it is
+   * decommissioned); default false — a meter as it leaves the factory, waiting for its
+   * commissioning card.
+   */
+  commissioned?: boolean;
 }
 
 /** Sensor levels seen during a step; each change of level is an event. */
@@ -58,8 +71,13 @@ export interface Commissioning {
 /**
  * The meter's whole state as it would sit in non-volatile memory: plain JSON-safe data (tariff
  * tables in their binary form as hex). `Meter.restore` rebuilds an identical meter from it.
+ * Version 2 added `register` (the credit register's own state, e.g. its token-request journal, or
+ * null); version 1 images, which have none, still load.
  */
 export type MeterSnapshot = StateObject;
+
+/** The snapshot version `Meter.snapshot()` writes. */
+export const SNAPSHOT_VERSION = 2;
 
 const TRANSFER_STATES: readonly TransferState[] = ['idle', 'card', 'host', 'done', 'failed'];
 const COMMODITIES: readonly Commodity[] = ['electricity', 'gas', 'water', 'heat'];
@@ -72,6 +90,13 @@ function seconds(t: number | RtcTime, name: string): number {
   if (!Number.isSafeInteger(s) || s < 0)
     throw new RangeError(`${name} must be an RTC second ≥ 0 or an RtcTime, got ${String(t)}`);
   return s;
+}
+
+function registerState(v: StateValue | undefined): StateObject | null {
+  if (v === null) return null;
+  if (v === undefined || typeof v !== 'object' || Array.isArray(v))
+    throw new RangeError('snapshot.register must be null or an object');
+  return v;
 }
 
 function meterIdArg(id: Uint8Array | undefined): Uint8Array {
@@ -129,6 +154,7 @@ export class Meter {
   #dayCache = -1;
   #dayTypeCache: DayType = 'weekday';
   #transfer: TransferState = 'idle';
+  #commissioned = false;
   #queue: Promise<void> = Promise.resolve();
 
   /** @throws RangeError / TypeError naming a bad option. */
@@ -146,6 +172,9 @@ export class Meter {
     this.friendly = new FriendlyHours(options.friendly ?? {});
     this.#register = register;
     this.#exOptions = { ...options.exchanger };
+    if (options.commissioned !== undefined && typeof options.commissioned !== 'boolean')
+      throw new TypeError('commissioned must be a boolean');
+    this.#commissioned = options.commissioned ?? false;
     this.#logOptions = { ...options.log };
     this.#exchanger = this.#newExchanger(this.#exOptions);
     this.#log = new ConsumptionLog(this.#now, this.#logOptions);
@@ -493,13 +522,28 @@ export class Meter {
   /**
    * The commissioning card (seed 002): identity, tariff table (number of tariffs and their prices),
    * emergency-credit value; all registers and logs zeroed; the initial test credit in the tank.
-   * @throws TypeError / RangeError naming a bad field.
+   * Once: a commissioned meter refuses until `decommission`. Everything is checked before anything
+   * changes.
+   * @throws TypeError / RangeError naming a bad field; CommissioningError, recorded as
+   *   `commissioning-refused` (datum COMMISSIONING_REFUSALS[code]): 'already-commissioned', or
+   *   'credit-above-ceiling' for an initial credit above MAX_INITIAL_CREDIT or an emergency credit
+   *   above MAX_EMERGENCY_CREDIT (10 000 units each, meter/commissioning/CommissioningData).
    */
   commission(c: Commissioning): void {
     const id = meterIdArg(c.meterId);
     if (!(c.tariff instanceof TariffTable)) throw new TypeError('tariff must be a TariffTable');
     if (!Number.isSafeInteger(c.initialCredit) || c.initialCredit < 0)
       throw new RangeError(`initialCredit must be a safe non-negative integer, got ${c.initialCredit}`);
+    if (this.#commissioned)
+      this.#refuseCommissioning(
+        new CommissioningError('already-commissioned', 'the meter is commissioned: decommission it first'),
+      );
+    try {
+      checkCommissioningCredit(c.initialCredit, c.emergencyCredit);
+    } catch (e) {
+      if (e instanceof CommissioningError) this.#refuseCommissioning(e);
+      throw e;
+    }
     const ex = this.#newExchanger({ ...this.#exOptions, emergencyCredit: c.emergencyCredit });
     if (c.time !== undefined) {
       const s = seconds(c.time, 'time');
@@ -520,17 +564,53 @@ export class Meter {
     this.#friendlyDebtNoted = false;
     this.#dayCache = -1;
     this.supply.connect();
+    this.#commissioned = true;
     this.#record('commissioned', c.initialCredit);
   }
 
   /**
-   * The whole state — RTC, registers, token exchanger, logs, events, relay, tariffs — as it sits in
-   * NVM. A meter restored from it behaves exactly as this one would from here on.
+   * Whether the meter is commissioned: set by `commission`, cleared only by `decommission`. A
+   * commissioned meter refuses every commissioning payload.
+   */
+  get commissioned(): boolean {
+    return this.#commissioned;
+  }
+
+  /**
+   * The decommissioning card (docs/meter.md, Commissioning): the meter leaves service under
+   * `reference` and takes a commissioning card again. Registers, logs, tariffs and credit stay
+   * as they are until that card zeroes them; records `decommissioned` (datum: the reference).
+   * @throws RangeError unless `reference` is a u32; CommissioningError ('not-commissioned', recorded
+   *   as `commissioning-refused`) when the meter is not commissioned.
+   */
+  decommission(reference: number): void {
+    if (!Number.isInteger(reference) || reference < 0 || reference > 0xffffffff)
+      throw new RangeError(`reference must be a u32, got ${reference}`);
+    if (!this.#commissioned)
+      this.#refuseCommissioning(
+        new CommissioningError('not-commissioned', 'the meter is not commissioned: nothing to decommission'),
+      );
+    this.#commissioned = false;
+    this.#record('decommissioned', reference);
+  }
+
+  /** Records the refusal (`commissioning-refused`, datum its code) and throws it. */
+  #refuseCommissioning(e: CommissioningError): never {
+    const code: CommissioningRefusal = e.code;
+    this.#record('commissioning-refused', COMMISSIONING_REFUSALS[code]);
+    throw e;
+  }
+
+  /**
+   * The whole state — RTC, registers, token exchanger, logs, events, relay, tariffs, and the credit
+   * register's own state when it keeps one — as it sits in NVM. A meter restored from it behaves
+   * exactly as this one would from here on. Synchronous, so it is one consistent image even while a
+   * token request is in flight (see `CreditRegister`, persistence).
    */
   snapshot(): MeterSnapshot {
     const pending = this.schedule.pending;
     return {
-      version: 1,
+      version: SNAPSHOT_VERSION,
       commodity: this.commodity,
       meterId: toHex(this.#meterId),
       now: this.#now,
@@ -549,6 +629,7 @@ export class Meter {
       theft: this.#theft,
       friendlyDebtNoted: this.#friendlyDebtNoted,
       transfer: this.#transfer,
+      commissioned: this.#commissioned,
       friendly: {
         nightFrom: this.friendly.nightFrom,
         nightTo: this.friendly.nightTo,
@@ -562,18 +643,25 @@ export class Meter {
       log: this.#log.saveState(),
       events: this.events.saveState(),
       supply: this.supply.saveState(),
+      register: this.#register.saveState ? this.#register.saveState() : null,
     };
   }
 
   /**
    * Rebuilds a meter from `snapshot()` output (for example after it went through JSON), on the
-   * given credit register.
-   * @throws RangeError naming the first bad field; MalformedDataError or TariffTableError for a bad
-   * tariff table in it.
+   * given credit register, and gives the register its saved state (`snapshot.register`, last, after
+   * every other field was checked): a token request the old meter never saw answered is settled by
+   * the register's first use.
+   * @throws RangeError naming the first bad field (`snapshot.register.…` for the register's state);
+   * MalformedDataError or TariffTableError for a bad tariff table in it; TypeError when the snapshot
+   * holds register state and `register` cannot load it (its journal would be lost).
    */
   static restore(snapshot: MeterSnapshot, register: CreditRegister): Meter {
     const r = new StateReader(snapshot, 'snapshot');
-    r.int('version', 1, 1);
+    const version = r.int('version', 1, SNAPSHOT_VERSION);
+    const regState = version >= 2 ? registerState(snapshot['register']) : null;
+    if (regState !== null && typeof register.loadState !== 'function')
+      throw new TypeError('register must implement loadState: snapshot.register holds its state');
     const ex = r.child('exchanger');
     const lg = r.child('log');
     const fr = r.child('friendly');
@@ -623,6 +711,8 @@ export class Meter {
       theft: r.bool('theft'),
       friendlyDebtNoted: r.bool('friendlyDebtNoted'),
       transfer: r.oneOf('transfer', TRANSFER_STATES),
+      // Images written before commissioning was locked have no flag: not commissioned.
+      commissioned: snapshot['commissioned'] === undefined ? false : r.bool('commissioned'),
       log: ConsumptionLog.fromState(snapshot['log'] as StateObject),
       events: EventLog.fromState(snapshot['events'] as StateObject),
       connected: supply.bool('connected'),
@@ -650,8 +740,10 @@ export class Meter {
     m.#theft = v.theft;
     m.#friendlyDebtNoted = v.friendlyDebtNoted;
     m.#transfer = v.transfer;
+    m.#commissioned = v.commissioned;
     m.#log = v.log;
     m.#events = v.events;
+    if (regState !== null) register.loadState?.(regState);
     return m;
   }
 

@@ -82,3 +82,34 @@ export class MeterStateError extends Error {
     super(message);
   }
 }
+
+/**
+ * Why a commissioning or decommissioning card was refused, with the datum the `commissioning-refused`
+ * event carries (the same number is the card slot's `card-refused` code, SLOT_REFUSALS).
+ */
+export const COMMISSIONING_REFUSALS = {
+  /** A commissioned meter takes no commissioning payload until it is decommissioned. */
+  'already-commissioned': 19,
+  /** A decommissioning payload for a meter that is not commissioned. */
+  'not-commissioned': 20,
+  /** Initial test credit or emergency credit above the documented ceiling (CommissioningData). */
+  'credit-above-ceiling': 21,
+  /** The meter's SAM did not vouch for the payload (COMMISSION CHECK answered 6300). */
+  'payload-not-authentic': 22,
+  /** The card's FCI names another utility (purse id) than the meter's. */
+  'other-utility': 23,
+} as const;
+export type CommissioningRefusal = keyof typeof COMMISSIONING_REFUSALS;
+
+/** A commissioning payload refused before it changed anything. */
+export class CommissioningError extends Error {
+  override readonly name = 'CommissioningError';
+  constructor(
+    readonly code: CommissioningRefusal,
+    message: string,
+    /** Status word behind the refusal, when a card or the SAM answered one. */
+    readonly sw?: number,
+  ) {
+    super(message);
+  }
+}

@@ -1,7 +1,14 @@
 // Public API of the meter core (STYLE.md rule 10).
-export type { CreditRegister } from './CreditRegister.js';
-export { ClockBackwardsError, CreditRefusedError, MeterStateError, TariffTableError } from './errors.js';
-export type { TariffTableErrorCode } from './errors.js';
+export type { CreditRegister, CreditRegisterState } from './CreditRegister.js';
+export {
+  ClockBackwardsError,
+  COMMISSIONING_REFUSALS,
+  CommissioningError,
+  CreditRefusedError,
+  MeterStateError,
+  TariffTableError,
+} from './errors.js';
+export type { CommissioningRefusal, TariffTableErrorCode } from './errors.js';
 export { EventLog, EVENT_CODES } from './events/EventLog.js';
 export type { EventKind, MeterEvent } from './events/EventLog.js';
 export { ConsumptionLog, LOG_ENCODED_SIZE } from './logs/ConsumptionLog.js';
@@ -10,7 +17,7 @@ export { renderDisplay } from './Display.js';
 export type { DisplayModel, SupplyState } from './Display.js';
 export { FriendlyHours } from './FriendlyHours.js';
 export type { FriendlyHoursSpec } from './FriendlyHours.js';
-export { Meter } from './Meter.js';
+export { Meter, SNAPSHOT_VERSION } from './Meter.js';
 export type { Commissioning, Commodity, MeterOptions, Sensors, TransferState } from './Meter.js';
 export { MeterReadings, READING_FLAGS } from './MeterReadings.js';
 export type { StepReading } from './MeterReadings.js';
@@ -67,5 +74,15 @@ export type {
   SlotRefusal,
   TransferReference,
 } from './cardslot/index.js';
-export { CommissioningData, COMMISSIONING_MAX_BYTES } from './commissioning/CommissioningData.js';
-export { readCommissioningCard } from './commissioning/readCommissioningCard.js';
+export {
+  CommissioningData,
+  COMMISSIONING_MAX_BYTES,
+  MAX_EMERGENCY_CREDIT,
+  MAX_INITIAL_CREDIT,
+} from './commissioning/CommissioningData.js';
+export { decodeCommissioningPayload, DecommissioningData } from './commissioning/DecommissioningData.js';
+export {
+  authenticateCommissioningCard,
+  readCommissioningCard,
+} from './commissioning/readCommissioningCard.js';
+export type { CommissioningRead } from './commissioning/readCommissioningCard.js';

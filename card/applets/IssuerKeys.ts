@@ -1,29 +1,45 @@
 /**
- * The issuer's master keys and the personalisation data they give each card, SAM and SVM.
+ * The master keys of a card scheme, one key domain per utility, and the personalisation data they
+ * give each card, SAM and SVM (docs/purse-spec.md §2).
+ *
+ * A multi-purse card is shared by several utilities (purse 01 electricity, 02 gas, 03 water,
+ * 04 heat, 05 hot water; any id 1..15). Each utility u has its own masters, so no utility's
+ * equipment holds a key that opens another utility's purse:
  *
  * ```
- *   MK_auth   -> K_auth(CSN)   card + every SAM (SAM holds MK_auth and diversifies per card)
- *   MK_debit  -> K_debit(CSN)  card + meter SAMs (the "amount reduction key" of seed 000)
- *   MK_credit -> K_credit(CSN) card + issuer/vending only — never in a meter SAM
- *   MK_proof  -> K_proof(CSN)  card + SVMs (verify proofs) — never in a SAM
- *   MK_svm    -> K_svm(meter id)  one meter's SAM and SVM (pairwise)
- *   KH[n]     -> KT[n](meter id)  seed 000 terminal keys, in the SAM (>= 2 versions)
+ *   per utility u (= purse id):
+ *   MK_auth[u]   -> K_auth[u](CSN)    card + u's SAMs     mutual authentication for purse u only
+ *   MK_debit[u]  -> K_debit[u](CSN)   card + u's SAMs     DEBIT of purse u
+ *   MK_credit[u] -> K_credit[u](CSN)  card + u's vending  LOAD of purse u — never in a meter SAM
+ *   MK_proof[u]  -> K_proof[u](CSN)   card + u's SVMs     debit proofs, log MACs, signed status
+ *   MK_svm[u]    -> K_svm(meter id)   one meter's SAM and SVM (pairwise)
+ *                   K_core = diversify(K_svm, "CORE")     that meter's core (token requests)
+ *   MK_comm[u]   -> K_comm(CSN)       u's commissioning cards + u's SAMs — never a subscriber card
+ *   KH[u][n]     -> KT[n](meter id)   seed 000 terminal keys, in the SAM (>= 2 versions)
  * ```
  * K(x) = diversify(MK, x) of card/crypto/keyHierarchy.ts (EMV option A shape, odd parity).
  *
- * The consequence the tests check: a SAM holds MK_auth, MK_debit and K_svm only, so it can take
- * value off a card but can neither load a card (no K_credit) nor forge a debit proof (no K_proof);
- * an SVM holds MK_proof and K_svm, so it can check proofs but cannot debit a card.
+ * What the split guarantees (test/attacks/ proves each): a SAM of utility u holds MK_auth[u],
+ * MK_debit[u], MK_comm[u] and its meter's K_svm only, so it can take value off purse u of a card
+ * and nothing else — it can neither load a card (no K_credit), forge a debit proof (no K_proof),
+ * nor touch another utility's purse; an SVM holds MK_proof[u] and K_svm, so it can check proofs
+ * but cannot debit a card; a subscriber card holds no key that makes a commissioning card.
  */
 import type { BlockCipherProvider } from '../crypto/types.js';
 import { SeededRng } from '../crypto/rng.js';
 import { adjustDesParity, deriveTerminalKey } from '../crypto/keyHierarchy.js';
 import { wipe } from '../crypto/wipe.js';
+import { ascii } from './bytes.js';
 import { PurseCrypto } from './PurseCrypto.js';
 
 const KEY_LENGTH = 16;
+/** Purse (utility) ids a scheme may use. */
+export const MIN_PURSE_ID = 1;
+export const MAX_PURSE_ID = 15;
+/** The diversification input of K_core from K_svm. */
+const CORE_LABEL = ascii('CORE');
 
-/** Keys personalised into a subscriber card. */
+/** The keys a subscriber card holds for one of its purses. */
 export interface CardKeySet {
   auth: Uint8Array;
   debit: Uint8Array;
@@ -31,19 +47,36 @@ export interface CardKeySet {
   proof: Uint8Array;
 }
 
-/** Keys personalised into a meter SAM. */
+/** Keys personalised into a meter SAM of one utility. */
 export interface SamKeySet {
+  /** The purse (utility) this SAM serves; it refuses every other. */
+  purse: number;
   mkAuth: Uint8Array;
   mkDebit: Uint8Array;
+  /** MK_comm: authenticates the utility's commissioning cards. */
+  mkCommission: Uint8Array;
   svm: Uint8Array;
   /** Seed 000 terminal keys KT[n] by version n. */
   terminal: ReadonlyArray<readonly [number, Uint8Array]>;
 }
 
-/** Keys personalised into an SVM. */
+/** Keys personalised into an SVM of one utility. */
 export interface SvmKeySet {
+  purse: number;
   mkProof: Uint8Array;
   svm: Uint8Array;
+}
+
+/** The masters of one utility. */
+export interface UtilityMasters {
+  auth: Uint8Array;
+  debit: Uint8Array;
+  credit: Uint8Array;
+  proof: Uint8Array;
+  svm: Uint8Array;
+  commission: Uint8Array;
+  /** Seed 000 host master keys KH[n], by version. */
+  host: ReadonlyArray<readonly [number, Uint8Array]>;
 }
 
 function key(value: Uint8Array, name: string): Uint8Array {
@@ -52,124 +85,206 @@ function key(value: Uint8Array, name: string): Uint8Array {
   return Uint8Array.from(value);
 }
 
-/** The master keys of one issuer. */
+function checkPurse(purse: number): void {
+  if (!Number.isInteger(purse) || purse < MIN_PURSE_ID || purse > MAX_PURSE_ID)
+    throw new RangeError(`purse must be ${MIN_PURSE_ID}..${MAX_PURSE_ID}, got ${purse}`);
+}
+
+/** The master keys of a scheme: one `UtilityMasters` per purse id. */
 export class IssuerKeys {
-  readonly mkAuth: Uint8Array;
-  readonly mkDebit: Uint8Array;
-  readonly mkCredit: Uint8Array;
-  readonly mkProof: Uint8Array;
-  readonly mkSvm: Uint8Array;
-  /** Seed 000 host master keys KH[n], by version. */
-  readonly hostKeys: ReadonlyArray<readonly [number, Uint8Array]>;
+  readonly #utilities = new Map<number, UtilityMasters>();
   /** Set for the seeded demo issuer: its keys are public test data, never real secrets. */
   readonly demoSeed: string | undefined;
   readonly #crypto: PurseCrypto;
 
   /**
-   * @throws RangeError naming the key whose length is not 16, or when two masters are equal
-   *   (the separation of debit, credit and proof keys is what stops a SAM creating value).
+   * @throws RangeError naming the key whose length is not 16, a purse id outside 1..15, or when
+   *   two masters anywhere in the scheme are equal (key separation is what stops a SAM creating
+   *   value and one utility touching another's purse).
    */
   constructor(
     cipher: BlockCipherProvider,
-    masters: {
-      auth: Uint8Array;
-      debit: Uint8Array;
-      credit: Uint8Array;
-      proof: Uint8Array;
-      svm: Uint8Array;
-      host: ReadonlyArray<readonly [number, Uint8Array]>;
-    },
+    utilities: ReadonlyArray<readonly [number, UtilityMasters]>,
     demoSeed?: string,
   ) {
     this.#crypto = new PurseCrypto(cipher);
-    this.mkAuth = key(masters.auth, 'auth');
-    this.mkDebit = key(masters.debit, 'debit');
-    this.mkCredit = key(masters.credit, 'credit');
-    this.mkProof = key(masters.proof, 'proof');
-    this.mkSvm = key(masters.svm, 'svm');
-    const all = [this.mkAuth, this.mkDebit, this.mkCredit, this.mkProof, this.mkSvm].map((k) =>
-      Buffer.from(k).toString('hex'),
-    );
-    if (new Set(all).size !== all.length) throw new RangeError('master keys must all be different');
-    if (masters.host.length < 1) throw new RangeError('host must hold at least one KH version');
-    this.hostKeys = masters.host.map(([n, k]) => [n, key(k, `host[${n}]`)] as const);
+    if (utilities.length < 1) throw new RangeError('a scheme has at least one utility');
+    const seen = new Set<string>();
+    for (const [purse, m] of utilities) {
+      checkPurse(purse);
+      if (this.#utilities.has(purse)) throw new RangeError(`purse ${purse} is given twice`);
+      const w = `utility ${purse}`;
+      if (m.host.length < 1) throw new RangeError(`${w}: host must hold at least one KH version`);
+      const u: UtilityMasters = {
+        auth: key(m.auth, `${w} auth`),
+        debit: key(m.debit, `${w} debit`),
+        credit: key(m.credit, `${w} credit`),
+        proof: key(m.proof, `${w} proof`),
+        svm: key(m.svm, `${w} svm`),
+        commission: key(m.commission, `${w} commission`),
+        host: m.host.map(([n, k]) => [n, key(k, `${w} host[${n}]`)] as const),
+      };
+      for (const k of [u.auth, u.debit, u.credit, u.proof, u.svm, u.commission]) {
+        const hex = Buffer.from(k).toString('hex');
+        if (seen.has(hex)) throw new RangeError('master keys must all be different');
+        seen.add(hex);
+      }
+      this.#utilities.set(purse, u);
+    }
     this.demoSeed = demoSeed;
   }
 
   /**
-   * The documented demo issuer: every master key drawn from
-   * `SeededRng("meterpurse-demo-issuer:" + seed)` in the order auth, debit, credit, proof, svm,
-   * KH[0], KH[1] (16 bytes each, DES parity adjusted). Public test data — never real secrets.
+   * The documented demo issuer, with utilities 1..15. The masters of utility u are drawn from
+   * `SeededRng("meterpurse-demo-issuer:" + seed)` for u = 1 and from
+   * `SeededRng("meterpurse-demo-issuer:" + seed + ":" + u)` otherwise, in the order auth, debit,
+   * credit, proof, svm, KH[0], KH[1], commission (16 bytes each, DES parity adjusted).
+   * Public test data — never real secrets.
    */
   static demo(cipher: BlockCipherProvider, seed = '0'): IssuerKeys {
-    const rng = new SeededRng(`meterpurse-demo-issuer:${seed}`);
-    const k = () => adjustDesParity(rng.bytes(KEY_LENGTH));
-    return new IssuerKeys(
-      cipher,
-      {
-        auth: k(),
-        debit: k(),
-        credit: k(),
-        proof: k(),
-        svm: k(),
-        host: [
-          [0, k()],
-          [1, k()],
-        ],
-      },
-      seed,
-    );
+    const utilities: [number, UtilityMasters][] = [];
+    for (let u = MIN_PURSE_ID; u <= MAX_PURSE_ID; u++) {
+      const rng = new SeededRng(`meterpurse-demo-issuer:${seed}${u === 1 ? '' : `:${u}`}`);
+      const k = () => adjustDesParity(rng.bytes(KEY_LENGTH));
+      const [auth, debit, credit, proof, svm, kh0, kh1, commission] = Array.from({ length: 8 }, k) as [
+        Uint8Array,
+        Uint8Array,
+        Uint8Array,
+        Uint8Array,
+        Uint8Array,
+        Uint8Array,
+        Uint8Array,
+        Uint8Array,
+      ];
+      utilities.push([
+        u,
+        {
+          auth,
+          debit,
+          credit,
+          proof,
+          svm,
+          commission,
+          host: [
+            [0, kh0],
+            [1, kh1],
+          ],
+        },
+      ]);
+    }
+    return new IssuerKeys(cipher, utilities, seed);
   }
 
   get crypto(): PurseCrypto {
     return this.#crypto;
   }
 
-  /** The four keys of the card with serial number `csn` (8 bytes). */
-  cardKeys(csn: Uint8Array): CardKeySet {
+  /** The purse ids this scheme has keys for, ascending. */
+  get purses(): number[] {
+    return [...this.#utilities.keys()].sort((a, b) => a - b);
+  }
+
+  /**
+   * The masters of utility `purse` (a copy: wiping it does not wipe the scheme's).
+   * @throws RangeError when the scheme has no such utility.
+   */
+  utility(purse: number): UtilityMasters {
+    const u = this.#masters(purse);
+    return {
+      auth: u.auth.slice(),
+      debit: u.debit.slice(),
+      credit: u.credit.slice(),
+      proof: u.proof.slice(),
+      svm: u.svm.slice(),
+      commission: u.commission.slice(),
+      host: u.host.map(([n, k]) => [n, k.slice()] as const),
+    };
+  }
+
+  #masters(purse: number): UtilityMasters {
+    checkPurse(purse);
+    const u = this.#utilities.get(purse);
+    if (!u) throw new RangeError(`the scheme has no keys for purse ${purse}`);
+    return u;
+  }
+
+  /** The four keys of purse `purse` on the card with serial number `csn` (8 bytes). */
+  cardKeys(csn: Uint8Array, purse: number): CardKeySet {
     if (!(csn instanceof Uint8Array) || csn.length !== 8) throw new RangeError('csn must be 8 bytes');
+    const u = this.#masters(purse);
     const c = this.#crypto;
     return {
-      auth: c.cardKey(this.mkAuth, csn),
-      debit: c.cardKey(this.mkDebit, csn),
-      credit: c.cardKey(this.mkCredit, csn),
-      proof: c.cardKey(this.mkProof, csn),
+      auth: c.cardKey(u.auth, csn),
+      debit: c.cardKey(u.debit, csn),
+      credit: c.cardKey(u.credit, csn),
+      proof: c.cardKey(u.proof, csn),
     };
   }
 
-  /** K_svm of the meter `meterId` (3 bytes), shared by its SAM and SVM. */
-  svmKey(meterId: Uint8Array): Uint8Array {
+  /** K_credit(CSN) of purse `purse`: what a vending point of that utility makes LOAD cryptograms with. */
+  creditKey(csn: Uint8Array, purse: number): Uint8Array {
+    if (!(csn instanceof Uint8Array) || csn.length !== 8) throw new RangeError('csn must be 8 bytes');
+    return this.#crypto.cardKey(this.#masters(purse).credit, csn);
+  }
+
+  /** Every purse's keys of the card `csn`: what a subscriber card is personalised with. */
+  cardKeySets(csn: Uint8Array, purses: readonly number[]): Map<number, CardKeySet> {
+    return new Map(purses.map((p) => [p, this.cardKeys(csn, p)] as const));
+  }
+
+  /** K_comm(CSN) of utility `purse`: what its commissioning card `csn` holds. */
+  commissioningKey(csn: Uint8Array, purse: number): Uint8Array {
+    if (!(csn instanceof Uint8Array) || csn.length !== 8) throw new RangeError('csn must be 8 bytes');
+    return this.#crypto.cardKey(this.#masters(purse).commission, csn);
+  }
+
+  /** K_svm of the meter `meterId` (3 bytes) of utility `purse`, shared by its SAM and SVM. */
+  svmKey(meterId: Uint8Array, purse: number): Uint8Array {
     if (!(meterId instanceof Uint8Array) || meterId.length !== 3)
       throw new RangeError('meterId must be 3 bytes');
-    return this.#crypto.cardKey(this.mkSvm, meterId);
+    return this.#crypto.cardKey(this.#masters(purse).svm, meterId);
   }
 
-  /** What a meter SAM is given: never MK_credit, never MK_proof. */
-  samKeys(meterId: Uint8Array): SamKeySet {
+  /**
+   * K_core of the meter `meterId`: the key its meter core uses to ask its SAM for token
+   * authorisations and to check the SVM's grants (docs/purse-spec.md §8). Derived one way from
+   * K_svm, so the SAM and SVM derive it themselves and a core that gives it up does not give K_svm.
+   */
+  coreKey(meterId: Uint8Array, purse: number): Uint8Array {
+    const svm = this.svmKey(meterId, purse);
+    try {
+      return deriveCoreKey(this.#crypto, svm);
+    } finally {
+      wipe(svm);
+    }
+  }
+
+  /** What a meter SAM of utility `purse` is given: never MK_credit, never MK_proof, no other utility. */
+  samKeys(meterId: Uint8Array, purse: number): SamKeySet {
+    const u = this.#masters(purse);
     return {
-      mkAuth: Uint8Array.from(this.mkAuth),
-      mkDebit: Uint8Array.from(this.mkDebit),
-      svm: this.svmKey(meterId),
-      terminal: this.hostKeys.map(
-        ([n, kh]) => [n, deriveTerminalKey(this.#crypto.cipher, kh, meterId)] as const,
-      ),
+      purse,
+      mkAuth: u.auth.slice(),
+      mkDebit: u.debit.slice(),
+      mkCommission: u.commission.slice(),
+      svm: this.svmKey(meterId, purse),
+      terminal: u.host.map(([n, kh]) => [n, deriveTerminalKey(this.#crypto.cipher, kh, meterId)] as const),
     };
   }
 
-  /** What an SVM is given. */
-  svmKeys(meterId: Uint8Array): SvmKeySet {
-    return { mkProof: Uint8Array.from(this.mkProof), svm: this.svmKey(meterId) };
+  /** What an SVM of utility `purse` is given. */
+  svmKeys(meterId: Uint8Array, purse: number): SvmKeySet {
+    return { purse, mkProof: this.#masters(purse).proof.slice(), svm: this.svmKey(meterId, purse) };
   }
 
-  /** Zero-fills the masters. */
+  /** Zero-fills every master. */
   wipe(): void {
-    wipe(
-      this.mkAuth,
-      this.mkDebit,
-      this.mkCredit,
-      this.mkProof,
-      this.mkSvm,
-      ...this.hostKeys.map(([, k]) => k),
-    );
+    for (const u of this.#utilities.values())
+      wipe(u.auth, u.debit, u.credit, u.proof, u.svm, u.commission, ...u.host.map(([, k]) => k));
   }
+}
+
+/** K_core = diversify(K_svm, "CORE") (see IssuerKeys.coreKey). */
+export function deriveCoreKey(crypto: PurseCrypto, svmKey: Uint8Array): Uint8Array {
+  return crypto.cardKey(svmKey, CORE_LABEL);
 }

@@ -190,16 +190,51 @@ export function tokenAuthInput(meterId: Uint8Array, units: number, svmCounter: n
 }
 
 /**
+ * The meter core's TOKEN AUTH request input (under K_core): `'Q' ‖ meter id(3) ‖ units(2) ‖ SVM
+ * counter(4)` — the core proves to its SAM that it, not some other device on the bus, asks.
+ */
+export function tokenCoreInput(meterId: Uint8Array, units: number, svmCounter: number): Uint8Array {
+  return concatBytes(ascii('Q'), meterId, be16(units), be32(svmCounter));
+}
+
+/**
+ * The SVM's TOKEN REQUEST grant input (under K_core): `'G' ‖ meter id(3) ‖ granted(2) ‖ balance
+ * after(4) ‖ SVM counter(4)` — the core checks that the units it hands out were really granted.
+ */
+export function tokenGrantInput(
+  meterId: Uint8Array,
+  granted: number,
+  balanceAfter: number,
+  svmCounter: number,
+): Uint8Array {
+  return concatBytes(ascii('G'), meterId, be16(granted), be32(balanceAfter), be32(svmCounter));
+}
+
+/**
+ * The SVM state signed for the meter core (under K_core): `'V' ‖ meter id(3) ‖ balance(4) ‖ SVM
+ * counter(4) ‖ the core's challenge(8)` — what the core trusts when it settles a lost token answer.
+ */
+export function coreStateInput(
+  meterId: Uint8Array,
+  balance: number,
+  svmCounter: number,
+  challenge: Uint8Array,
+): Uint8Array {
+  return concatBytes(ascii('V'), meterId, be32(balance), be32(svmCounter), challenge);
+}
+
+/**
  * HOST CREDIT authorisation input (under K_svm):
- * `'H' ‖ meter id(3) ‖ amount(4) ‖ host tx id(8) ‖ SVM counter(4)`.
+ * `'H' ‖ meter id(3) ‖ amount(4) ‖ host tx id(8) ‖ RV(8)` — RV is the SVM's own single-use
+ * challenge, so the authorisation is good for one HOST CREDIT in that one SVM, now, and never again.
  */
 export function hostCreditAuthInput(
   meterId: Uint8Array,
   amount: number,
   txId: Uint8Array,
-  svmCounter: number,
+  rv: Uint8Array,
 ): Uint8Array {
-  return concatBytes(ascii('H'), meterId, be32(amount), txId, be32(svmCounter));
+  return concatBytes(ascii('H'), meterId, be32(amount), txId, rv);
 }
 
 /** Signed SVM state input (under K_svm): `'R' ‖ meter id(3) ‖ balance(4) ‖ SVM counter(4) ‖ challenge(8)`. */

@@ -108,3 +108,5 @@ export function describeAppletSw(sw: number): string {
 export const LOG_RECORDS = 10;
 /** Number of records of the SVM's cyclic log. */
 export const SVM_LOG_RECORDS = 16;
+/** SAM COMMISSION CHECK: vouches for a commissioning card's payload (docs/purse-spec.md). */
+export const INS_COMMISSION_CHECK = 0x1a;

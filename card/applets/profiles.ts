@@ -110,22 +110,24 @@ export interface MeterModuleConfig {
   demoIssuerSeed?: string;
   meterId: string;
   terminalId: string;
+  /** The utility (purse id 1..15) whose keys the module holds; default 1 (electricity). */
+  purse?: number;
   /** SVM only. */
   max?: number;
   balance?: number;
 }
 
 const PURSE_INS = [0x84, 0x82, 0xb2, 0xdc, 0x20, 0x24, 0x5c, 0x54, 0x52];
-const SAM_INS = [0x10, 0x12, 0x14, 0x18, 0x20, 0x22, 0x24];
+const SAM_INS = [0x10, 0x12, 0x14, 0x18, 0x1a, 0x20, 0x22, 0x24];
 const SVM_INS = [0x84, 0x5c, 0x30, 0x32, 0x36, 0x40, 0x44];
 
 function purseLayout(purses: readonly number[]): RecordLayout {
   const l: [string, number][] = [
     ['p.identity', 19 + 15],
-    ['p.keys', 64],
     ['p.log.head', 2],
     ['p.pin', 10],
   ];
+  for (const id of purses) l.push([`p.keys.${id.toString(16).padStart(2, '0')}`, 64]);
   for (const id of purses) l.push([`p.purse.${id.toString(16).padStart(2, '0')}`, 17]);
   for (let i = 0; i < LOG_RECORDS; i++) l.push([`p.log.${i}`, 38]);
   purses.forEach((_, i) => l.push([`p.meter.${i + 1}`, 72]));
@@ -134,13 +136,13 @@ function purseLayout(purses: readonly number[]): RecordLayout {
 
 const SAM_LAYOUT: RecordLayout = [
   ['s.identity', 7],
-  ['s.keys', 48],
+  ['s.keys', 65],
   ['s.kt', 17 * 8],
 ];
 
 const SVM_LAYOUT: RecordLayout = [
   ['v.identity', 7],
-  ['v.keys', 32],
+  ['v.keys', 33],
   ['v.register', 12],
   ['v.pending', 29],
   ['v.recent', 88],
@@ -203,7 +205,10 @@ function buildSubscriber(
         expiry: hexField(cfg.expiry ?? '301231', 'expiry', 3),
         profileVersion: 1,
         keyVersion: 1,
-        keys: issuerFor(cfg, cipher, issuer).cardKeys(csn),
+        keys: issuerFor(cfg, cipher, issuer).cardKeySets(
+          csn,
+          purses.map((x) => x.id),
+        ),
         purses,
         ...(cfg.pin ? { pin: cfg.pin } : {}),
       }),
@@ -232,7 +237,7 @@ function buildSam(
       SamApplet.personalise(store, {
         meterId,
         terminalId,
-        keys: issuerFor(cfg, cipher, issuer).samKeys(meterId),
+        keys: issuerFor(cfg, cipher, issuer).samKeys(meterId, cfg.purse ?? 1),
       }),
   });
   const os = buildIsoCard(isoConfig('T=1', ATR_SAM, 1024), image, { cipher, rng }, [applet]);
@@ -258,7 +263,7 @@ function buildSvm(
       SvmApplet.personalise(store, {
         meterId,
         terminalId,
-        keys: issuerFor(cfg, cipher, issuer).svmKeys(meterId),
+        keys: issuerFor(cfg, cipher, issuer).svmKeys(meterId, cfg.purse ?? 1),
         max: cfg.max ?? 1_000_000,
         ...(cfg.balance !== undefined ? { balance: cfg.balance } : {}),
       }),
@@ -404,6 +409,8 @@ export function makeSubscriberCard(issuer: IssuerKeys, o: SubscriberOptions): De
 export interface MeterDeviceOptions {
   meterId: Uint8Array;
   terminalId: Uint8Array;
+  /** The utility (purse id) whose keys the module holds; default 1 (electricity). */
+  purse?: number;
   rng?: Rng;
   cipher?: BlockCipherProvider;
 }
@@ -414,6 +421,7 @@ export function makeSam(issuer: IssuerKeys, o: MeterDeviceOptions): Device<SamAp
     ...demoOf(issuer),
     meterId: toHex(o.meterId),
     terminalId: toHex(o.terminalId),
+    ...(o.purse !== undefined ? { purse: o.purse } : {}),
   };
   const cipher = o.cipher ?? issuer.crypto.cipher;
   const rng = o.rng ?? new SystemRng();
@@ -433,6 +441,7 @@ export function makeSvm(
     ...demoOf(issuer),
     meterId: toHex(o.meterId),
     terminalId: toHex(o.terminalId),
+    ...(o.purse !== undefined ? { purse: o.purse } : {}),
     max: o.max,
     ...(o.balance !== undefined ? { balance: o.balance } : {}),
   };

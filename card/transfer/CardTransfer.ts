@@ -73,13 +73,22 @@ async function selectCard(card: CardChannel): Promise<CardSession> {
   return { csn, purses };
 }
 
-/** Mutual authentication of a card and the meter's SAM: GET CHALLENGE, AUTH INIT, MUTUAL AUTHENTICATE, AUTH FINISH. */
-export async function authenticate(m: MeterModules, card: CardChannel, csn: Uint8Array): Promise<void> {
+/**
+ * Mutual authentication of a card and the meter's SAM: GET CHALLENGE, AUTH INIT, MUTUAL
+ * AUTHENTICATE, AUTH FINISH — for the SAM's own utility's purse (`m.purse`), the only one whose
+ * keys it holds. `domain` 00 is a subscriber card, 01 a commissioning card.
+ */
+export async function authenticate(
+  m: MeterModules,
+  card: CardChannel,
+  csn: Uint8Array,
+  domain = 0,
+): Promise<void> {
   const rc = await expectOk(card, A.getChallenge(), 'card GET CHALLENGE');
-  const init = await expectOk(m.sam, A.authInit(csn, rc), 'SAM AUTH INIT');
+  const init = await expectOk(m.sam, A.authInit(csn, rc, domain), 'SAM AUTH INIT');
   const sCard = await expectOk(
     card,
-    A.mutualAuthenticate(init.subarray(0, 8), init.subarray(8, 16)),
+    A.mutualAuthenticate(init.subarray(0, 8), init.subarray(8, 16), m.purse),
     'card MUTUAL AUTHENTICATE',
   );
   await expectOk(m.sam, A.authFinish(sCard), 'SAM AUTH FINISH');
@@ -161,6 +170,12 @@ export async function runCardSession(
   const { csn } = session;
   const purseIndex = session.purses.indexOf(req.purse);
   if (purseIndex < 0) throw new TransferError('card SELECT', undefined, `the card has no purse ${req.purse}`);
+  if (req.purse !== m.purse)
+    throw new TransferError(
+      'card SELECT',
+      undefined,
+      `this meter's SAM serves purse ${m.purse}, not ${req.purse}`,
+    );
   await authenticate(m, card, csn);
 
   let state = await m.readState();
@@ -187,7 +202,8 @@ export async function runCardSession(
     req.transfer !== false &&
     recovery !== 'other-card-pending' &&
     purse.status === 0 &&
-    purse.counter < 0xffff
+    purse.counter < 0xffff &&
+    state.counter < 0xffffffff
   ) {
     amount = Math.min(
       purse.balance,

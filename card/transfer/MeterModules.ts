@@ -8,7 +8,11 @@ import type { CommandApdu } from '../iso7816/CommandApdu.js';
 import type { ResponseApdu } from '../iso7816/ResponseApdu.js';
 import { MalformedDataError } from '../iso7816/errors.js';
 import { concatBytes, equalBytes } from '../util/hex.js';
-import { be32, u16, u32 } from '../applets/bytes.js';
+import { u16, u32 } from '../applets/bytes.js';
+import type { BlockCipherProvider } from '../crypto/types.js';
+import { PurseCrypto, coreStateInput, tokenCoreInput, tokenGrantInput } from '../applets/PurseCrypto.js';
+import type { Rng } from '../crypto/types.js';
+import { SystemRng } from '../crypto/rng.js';
 import { AID_SAM, AID_SVM, HOST_VALUE_STORE } from '../applets/constants.js';
 import { PendingTransfer } from '../applets/svm/records.js';
 import * as A from './apdus.js';
@@ -71,31 +75,114 @@ export function decodeSvmState(d: Uint8Array): SvmState {
   return s;
 }
 
+/**
+ * The meter core's own key K_core (IssuerKeys.coreKey): with it the core asks its SAM for token
+ * authorisations and checks the SVM's grants (docs/purse-spec.md §8). Held by the meter core,
+ * never by a card.
+ */
+export interface MeterCore {
+  key: Uint8Array;
+  cipher: BlockCipherProvider;
+  /** The core's challenges for signed SVM states; default system randomness. */
+  rng?: Rng;
+}
+
 /** The SAM and SVM of one meter, selected. */
 export class MeterModules {
   #r3: Uint8Array | undefined;
+  readonly #core: { key: Uint8Array; crypto: PurseCrypto; rng: Rng } | undefined;
 
   private constructor(
     readonly sam: CardChannel,
     readonly svm: CardChannel,
     readonly meterId: Uint8Array,
     readonly terminalId: Uint8Array,
-  ) {}
+    /** The purse (utility) the SAM and SVM serve: the only purse this meter can take value from. */
+    readonly purse: number,
+    core: MeterCore | undefined,
+  ) {
+    this.#core = core
+      ? { key: core.key.slice(), crypto: new PurseCrypto(core.cipher), rng: core.rng ?? new SystemRng() }
+      : undefined;
+  }
 
   /**
-   * Selects the SAM and SVM applets (at meter power-up) and checks they are a pair.
-   * @throws TransferError when a selection fails or the two belong to different meters.
+   * Selects the SAM and SVM applets (at meter power-up) and checks they are a pair of one utility.
+   * `core` is the meter core's key, needed for token requests only.
+   * @throws TransferError when a selection fails or the two belong to different meters or utilities.
    */
-  static async open(sam: CardChannel, svm: CardChannel): Promise<MeterModules> {
+  static async open(sam: CardChannel, svm: CardChannel, core?: MeterCore): Promise<MeterModules> {
     const samFci = await expectOk(sam, A.selectAid(AID_SAM), 'SELECT SAM');
     const svmFci = await expectOk(svm, A.selectAid(AID_SVM), 'SELECT SVM');
     const meterId = fciField(samFci, 0xc4);
     const terminalId = fciField(samFci, 0xc5);
-    if (!meterId || !terminalId)
-      throw new TransferError('SELECT SAM', undefined, 'FCI lacks meter id / terminal id');
+    const purse = fciField(samFci, 0xc7);
+    if (!meterId || !terminalId || purse?.length !== 1)
+      throw new TransferError('SELECT SAM', undefined, 'FCI lacks meter id / terminal id / purse');
     if (!equalBytes(meterId, fciField(svmFci, 0xc4) ?? new Uint8Array(0)))
       throw new TransferError('SELECT SVM', undefined, 'the SVM belongs to another meter');
-    return new MeterModules(sam, svm, meterId, terminalId);
+    if (!equalBytes(purse, fciField(svmFci, 0xc7) ?? new Uint8Array(0)))
+      throw new TransferError('SELECT SVM', undefined, 'the SVM serves another utility than the SAM');
+    return new MeterModules(sam, svm, meterId, terminalId, purse[0]!, core);
+  }
+
+  #coreKey(step: string): { key: Uint8Array; crypto: PurseCrypto; rng: Rng } {
+    if (!this.#core) throw new TransferError(step, undefined, 'no meter core key: token requests need one');
+    return this.#core;
+  }
+
+  /**
+   * SAM TOKEN AUTH for `units` at SVM counter `counter` (the current one + 1), asked by the meter
+   * core with its MAC under K_core. @returns the SAM's authorisation for TOKEN REQUEST.
+   */
+  async authoriseTokens(units: number, counter: number): Promise<Uint8Array> {
+    const c = this.#coreKey('SAM TOKEN AUTH');
+    const coreMac = c.crypto.mac(c.key, tokenCoreInput(this.meterId, units, counter));
+    return expectOk(this.sam, A.tokenAuth(units, counter, coreMac), 'SAM TOKEN AUTH');
+  }
+
+  /**
+   * SVM TOKEN REQUEST with the SAM's authorisation; the grant is checked against its MAC under
+   * K_core before the core believes it.
+   * @throws TransferError on a refusal or a grant whose MAC is wrong (nothing is handed out).
+   */
+  async takeTokens(
+    units: number,
+    counter: number,
+    mac: Uint8Array,
+  ): Promise<{ granted: number; balance: number }> {
+    const c = this.#coreKey('SVM TOKEN REQUEST');
+    const r = await expectOk(this.svm, A.tokenRequest(units, counter, mac), 'SVM TOKEN REQUEST');
+    if (r.length !== 14)
+      throw new TransferError('SVM TOKEN REQUEST', undefined, `answer is ${r.length} bytes, not 14`);
+    const granted = u16(r, 0);
+    const balance = u32(r, 2);
+    if (!c.crypto.check(c.key, r.subarray(6, 14), tokenGrantInput(this.meterId, granted, balance, counter)))
+      throw new TransferError('SVM TOKEN REQUEST', undefined, "grant MAC wrong: not this meter's SVM");
+    return { granted, balance };
+  }
+
+  /**
+   * READ STATE signed for the meter core (P1 = 02, the core's fresh challenge, MAC under K_core):
+   * what the core trusts when it settles a token request whose answer it lost.
+   * @throws TransferError when the MAC is wrong (not this meter's SVM, or a forged answer).
+   */
+  async readStateVerified(): Promise<SvmState> {
+    const c = this.#coreKey('SVM READ STATE (signed)');
+    const challenge = c.rng.bytes(8);
+    const r = await expectOk(this.svm, A.readStateForCore(challenge), 'SVM READ STATE (signed)');
+    if (r.length < 24)
+      throw new TransferError('SVM READ STATE (signed)', undefined, `answer is ${r.length} bytes`);
+    const st = decodeSvmState(r.subarray(0, r.length - 8));
+    if (
+      !c.crypto.check(
+        c.key,
+        r.subarray(r.length - 8),
+        coreStateInput(this.meterId, st.balance, st.counter, challenge),
+      )
+    )
+      throw new TransferError('SVM READ STATE (signed)', undefined, "state MAC wrong: not this meter's SVM");
+    return st;
   }
 
   async readState(): Promise<SvmState> {
@@ -109,9 +196,8 @@ export class MeterModules {
    */
   async requestTokens(units: number): Promise<{ granted: number; balance: number }> {
     const s = await this.readState();
-    const mac = await expectOk(this.sam, A.tokenAuth(units, s.counter + 1), 'SAM TOKEN AUTH');
-    const r = await expectOk(this.svm, A.tokenRequest(units, s.counter + 1, mac), 'SVM TOKEN REQUEST');
-    return { granted: u16(r, 0), balance: u32(r, 2) };
+    const mac = await this.authoriseTokens(units, s.counter + 1);
+    return this.takeTokens(units, s.counter + 1, mac);
   }
 
   /**
@@ -125,9 +211,10 @@ export class MeterModules {
   }
 
   /**
-   * Seed 000 steps 14-16 for the value store command (H = 51): SAM HOST COMMAND (checks S2h,
-   * decrypts EnAmnt, authorises the SVM), SVM HOST CREDIT (exactly once per tx id; signed answer
-   * for R3), SAM HOST FINISH -> M = E(status ‖ tx id ‖ balance after ‖ balance ‖ ID, Ks).
+   * Seed 000 steps 14-16 for the value store command (H = 51): SVM GET CHALLENGE (RV), SAM HOST
+   * COMMAND (checks S2h, decrypts EnAmnt, authorises the SVM for RV), SVM HOST CREDIT (exactly once
+   * per tx id; signed answer for R3), SAM HOST FINISH -> M = E(status ‖ tx id ‖ balance after ‖
+   * balance ‖ ID, Ks).
    * @returns M for the host, and the SVM's answer in clear for the meter's display.
    * @throws TransferError on any refusal (6300 for a wrong S2h).
    */
@@ -144,17 +231,17 @@ export class MeterModules {
   }> {
     const r3 = this.#r3;
     if (!r3) throw new TransferError('SAM HOST COMMAND', undefined, 'no host session (hostInit first)');
-    const s = await this.readState();
+    const rv = await expectOk(this.svm, A.getChallenge(), 'SVM GET CHALLENGE');
     const auth = await expectOk(
       this.sam,
-      A.hostCommand(HOST_VALUE_STORE, concatBytes(enAmnt, s2h, be32(s.counter + 1))),
+      A.hostCommand(HOST_VALUE_STORE, concatBytes(enAmnt, s2h, rv)),
       'SAM HOST COMMAND',
     );
     const amount = u32(auth, 0);
     const txId = auth.slice(4, 12);
     const answer = await expectOk(
       this.svm,
-      A.hostCredit(amount, txId, s.counter + 1, auth.subarray(12, 20), r3),
+      A.hostCredit(amount, txId, auth.subarray(12, 20), r3),
       'SVM HOST CREDIT',
     );
     const m = await expectOk(this.sam, A.hostFinish(HOST_VALUE_STORE, answer), 'SAM HOST FINISH');

@@ -7,11 +7,8 @@
  * difference of the balances; only when the counter did not move is the error passed on.
  */
 import { CardChannelError } from '../../reader/CardChannel.js';
-import { u16 } from '../applets/bytes.js';
 import { SW_INSUFFICIENT_BALANCE } from '../applets/constants.js';
-import * as A from './apdus.js';
 import type { MeterModules } from './MeterModules.js';
-import { expectOk } from './MeterModules.js';
 import { TransferError } from './TransferError.js';
 
 export class SvmCreditRegister {
@@ -25,18 +22,17 @@ export class SvmCreditRegister {
     if (!Number.isInteger(units) || units < 1 || units > 0xffff)
       throw new RangeError(`units must be 1..65535, got ${units}`);
     const m = this.modules;
-    const before = await m.readState();
+    const before = await m.readStateVerified();
     if (before.balance === 0) return 0;
     const counter = before.counter + 1;
-    const mac = await expectOk(m.sam, A.tokenAuth(units, counter), 'SAM TOKEN AUTH');
+    const mac = await m.authoriseTokens(units, counter);
     try {
-      const r = await expectOk(m.svm, A.tokenRequest(units, counter, mac), 'SVM TOKEN REQUEST');
-      return u16(r, 0);
+      return (await m.takeTokens(units, counter, mac)).granted;
     } catch (e) {
       if (e instanceof TransferError && e.sw === SW_INSUFFICIENT_BALANCE) return 0;
       if (!(e instanceof CardChannelError)) throw e;
       // The answer was lost: did the SVM do it?
-      const after = await m.readState();
+      const after = await m.readStateVerified();
       if (after.counter === counter) return before.balance - after.balance;
       throw e;
     }

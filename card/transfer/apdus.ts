@@ -45,13 +45,13 @@ export function getChallenge(): CommandApdu {
   return new CommandApdu({ cla: 0x00, ins: INS_GET_CHALLENGE, p1: 0, p2: 0, ne: 8 });
 }
 
-/** MUTUAL AUTHENTICATE 00 82 00 00 10 RS ‖ S_sam 08. */
-export function mutualAuthenticate(rs: Uint8Array, sSam: Uint8Array): CommandApdu {
+/** MUTUAL AUTHENTICATE 00 82 00 purse 10 RS ‖ S_sam 08 (P2 = the key reference: the purse). */
+export function mutualAuthenticate(rs: Uint8Array, sSam: Uint8Array, purse: number): CommandApdu {
   return new CommandApdu({
     cla: 0x00,
     ins: INS_MUTUAL_AUTHENTICATE,
     p1: 0,
-    p2: 0,
+    p2: purse,
     data: concatBytes(rs, sSam),
     ne: 8,
   });
@@ -137,9 +137,9 @@ export function changePin(oldBlock: Uint8Array, newBlock: Uint8Array): CommandAp
   });
 }
 
-/** SAM AUTH INIT 80 10 00 00 10 CSN ‖ RC 00. */
-export function authInit(csn: Uint8Array, rc: Uint8Array): CommandApdu {
-  return new CommandApdu({ cla: 0x80, ins: INS_AUTH_INIT, p1: 0, p2: 0, data: concatBytes(csn, rc), ne: LE });
+/** SAM AUTH INIT 80 10 P1 00 10 CSN ‖ RC 00; P1 = 00 subscriber card, 01 commissioning card. */
+export function authInit(csn: Uint8Array, rc: Uint8Array, p1 = 0): CommandApdu {
+  return new CommandApdu({ cla: 0x80, ins: INS_AUTH_INIT, p1, p2: 0, data: concatBytes(csn, rc), ne: LE });
 }
 
 /** SAM AUTH FINISH 80 12 00 00 08 S_card. */
@@ -165,14 +165,14 @@ export function transferAuth(
   });
 }
 
-/** SAM TOKEN AUTH 80 18 00 00 06 units SVM counter 00. */
-export function tokenAuth(units: number, svmCounter: number): CommandApdu {
+/** SAM TOKEN AUTH 80 18 00 00 0E units ‖ SVM counter ‖ core MAC 00. */
+export function tokenAuth(units: number, svmCounter: number, coreMac: Uint8Array): CommandApdu {
   return new CommandApdu({
     cla: 0x80,
     ins: INS_TOKEN_AUTH,
     p1: 0,
     p2: 0,
-    data: concatBytes(be16(units), be32(svmCounter)),
+    data: concatBytes(be16(units), be32(svmCounter), coreMac),
     ne: LE,
   });
 }
@@ -240,6 +240,11 @@ export function tokenRequest(units: number, svmCounter: number, mac: Uint8Array)
   });
 }
 
+/** SVM READ STATE 80 5C 02 00 08 challenge 00: the state signed with K_core for the meter core. */
+export function readStateForCore(challenge: Uint8Array): CommandApdu {
+  return new CommandApdu({ cla: 0x80, ins: INS_READ_STATE, p1: 2, p2: 0, data: challenge, ne: LE });
+}
+
 /** SVM READ STATE 80 5C 01 00 08 challenge 00: the state signed with K_svm for the SAM's R3. */
 export function readStateSigned(challenge: Uint8Array): CommandApdu {
   return new CommandApdu({ cla: 0x80, ins: INS_READ_STATE, p1: 1, p2: 0, data: challenge, ne: LE });
@@ -260,20 +265,14 @@ export function hostFinish(p1: number, data: Uint8Array): CommandApdu {
   return new CommandApdu({ cla: 0x80, ins: INS_HOST_FINISH, p1, p2: 0, data, ne: LE });
 }
 
-/** SVM HOST CREDIT 80 44 00 00 20 amount ‖ tx id ‖ SVM counter ‖ MAC ‖ R3 00. */
-export function hostCredit(
-  amount: number,
-  txId: Uint8Array,
-  svmCounter: number,
-  mac: Uint8Array,
-  r3: Uint8Array,
-): CommandApdu {
+/** SVM HOST CREDIT 80 44 00 00 1C amount ‖ tx id ‖ MAC ‖ R3 00 (after SVM GET CHALLENGE). */
+export function hostCredit(amount: number, txId: Uint8Array, mac: Uint8Array, r3: Uint8Array): CommandApdu {
   return new CommandApdu({
     cla: 0x80,
     ins: INS_HOST_CREDIT,
     p1: 0,
     p2: 0,
-    data: concatBytes(be32(amount), txId, be32(svmCounter), mac, r3),
+    data: concatBytes(be32(amount), txId, mac, r3),
     ne: LE,
   });
 }

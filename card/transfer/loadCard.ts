@@ -48,7 +48,7 @@ export async function loadCard(
     dateTime: req.dateTime,
   };
   const c = issuer.crypto;
-  const kCredit = c.cardKey(issuer.mkCredit, csn);
+  const kCredit = issuer.creditKey(csn, req.purse);
   const sk = c.creditSessionKey(kCredit, rc);
   try {
     const r = await expectOk(

@@ -192,7 +192,7 @@ export async function runDemo(o: DemoOptions, say: (line: string) => void): Prom
     rng: rng('host'),
     gateway: new SimulatedPaymentGateway(),
     // Key ceremony: the host holds the same KH versions the meters' SAMs were personalised from.
-    initialKeys: issuer.hostKeys,
+    initialKeys: issuer.utility(1).host,
     field: (keys) => ({
       terminal: () => ls.terminal(7),
       install: (id) => {

@@ -14,7 +14,15 @@
 import Database from 'better-sqlite3';
 import type { CreditStore, CreditTx, HostEvent } from '../CreditStore.js';
 
-export type HostDbErrorCode = 'corrupt' | 'locked' | 'full' | 'readonly' | 'io' | 'not-found' | 'conflict';
+export type HostDbErrorCode =
+  'corrupt' | 'locked' | 'full' | 'readonly' | 'io' | 'not-found' | 'conflict' | 'exhausted';
+
+/**
+ * The highest host transaction id ever handed out. Ids are u64 on the wire but travel through
+ * JavaScript numbers here, so the sequence ends at 2^53 - 1: past it a credit is refused before
+ * anything is written (the host's terminal state; a new sequence needs new meters' SVM memories).
+ */
+export const MAX_TX_ID = Number.MAX_SAFE_INTEGER;
 
 /** A database failure, classified so the API can answer clearly. */
 export class HostDbError extends Error {
@@ -183,6 +191,10 @@ export class HostDb implements CreditStore {
 
   /** Inside a caller's transaction: the pending credit and its first ledger pair. */
   createCreditInTx(meterId: string, amount: number, ref: string, fundingAccount: string): CreditTx {
+    const last = this.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'credits'").get() as
+      { seq: number } | undefined;
+    if (last && last.seq >= MAX_TX_ID)
+      throw new HostDbError('exhausted', `host transaction ids exhausted (last ${last.seq})`);
     const r = this.db
       .prepare('INSERT INTO credits (meter_id, amount, state, ref) VALUES (?, ?, ?, ?)')
       .run(meterId, amount, 'pending', ref);

@@ -39,9 +39,10 @@ import type { Meter } from '../Meter.js';
 import type { EventKind, MeterEvent } from '../events/EventLog.js';
 import { cardMeterData, NO_REFERENCE, purseOf, type TransferReference } from './cardMeterData.js';
 import type { ChannelWrapper, ModuleLink } from './ModuleLink.js';
-import type { CommissioningData } from '../commissioning/CommissioningData.js';
+import { CommissioningData } from '../commissioning/CommissioningData.js';
+import type { DecommissioningData } from '../commissioning/DecommissioningData.js';
 import { readCommissioningCard } from '../commissioning/readCommissioningCard.js';
-import { TariffTableError } from '../errors.js';
+import { COMMISSIONING_REFUSALS, CommissioningError, TariffTableError } from '../errors.js';
 
 /** Why a card was refused; the code is the datum of the `card-refused` event. */
 export const SLOT_REFUSALS = {
@@ -63,6 +64,7 @@ export const SLOT_REFUSALS = {
   'meter-off': 16,
   'wrong-meter': 17,
   'commissioning-used-up': 18,
+  ...COMMISSIONING_REFUSALS,
 } as const;
 export type SlotRefusal = keyof typeof SLOT_REFUSALS;
 
@@ -93,6 +95,8 @@ export interface SlotOutcome {
   awaitedCsn?: string;
   /** Set when the card was a commissioning card and the meter was commissioned from it. */
   commissioning?: CommissioningData;
+  /** Set when the card was a decommissioning card and the meter was decommissioned by it. */
+  decommissioning?: DecommissioningData;
   /** Events the meter recorded during this presentation (card events and credit entry). */
   events: MeterEvent[];
 }
@@ -129,6 +133,8 @@ class Refused extends Error {
     readonly refusal: SlotRefusal,
     message: string,
     readonly sw?: number,
+    /** The meter core recorded the refusal itself (`commissioning-refused`). */
+    readonly recorded = false,
   ) {
     super(message);
   }
@@ -145,7 +151,8 @@ function classify(e: unknown, cardReader: string): Refused {
     if ((s === 'card SELECT' || s === 'commissioning SELECT') && e.sw === 0x6a82)
       return new Refused('not-a-purse-card', msg, e.sw);
     if (s === 'card COMMISSION' && e.sw === 0x6985) return new Refused('commissioning-used-up', msg, e.sw);
-    if (s === 'card COMMISSION' && e.sw === 0x6a80) return new Refused('wrong-meter', msg, e.sw);
+    if ((s === 'card COMMISSION' || s === 'SAM COMMISSION CHECK') && e.sw === 0x6a80)
+      return new Refused('wrong-meter', msg, e.sw);
     if (s.startsWith('SAM') || s === 'SELECT SAM') return new Refused('sam-refused', msg, e.sw);
     if (s.startsWith('SVM') || s === 'SELECT SVM') return new Refused('svm-refused', msg, e.sw);
     if (s === 'recovery') return new Refused('clearing-needed', msg, e.sw);
@@ -157,6 +164,7 @@ function classify(e: unknown, cardReader: string): Refused {
       return new Refused('card-removed', `card lost: ${e.message}; settled at its next insertion`);
     return new Refused('module-failure', `security module lost: ${e.message}`);
   }
+  if (e instanceof CommissioningError) return new Refused(e.code, e.message, e.sw);
   if (e instanceof MalformedDataError || e instanceof TariffTableError)
     return new Refused('malformed-card-data', e.message);
   throw e;
@@ -321,6 +329,8 @@ export class MeterCardSlot {
       out.refusal = r.refusal;
       out.message = r.message;
       if (r.sw !== undefined) out.sw = r.sw;
+      if (r.refusal in COMMISSIONING_REFUSALS && !r.recorded)
+        this.#record('commissioning-refused', SLOT_REFUSALS[r.refusal]);
       this.#record('card-refused', SLOT_REFUSALS[r.refusal]);
       meter.setTransferState('failed');
       // A transfer may have reached the SVM before the card went: let the meter see it now.
@@ -432,16 +442,19 @@ export class MeterCardSlot {
   }
 
   /**
-   * Not a purse card: perhaps the commissioning card (seed 002). Authenticated by the meter's SAM;
-   * its meter identity must be the SAM's. The meter is then commissioned: identity, tariffs and
-   * prices, emergency-credit value, registers and logs zeroed, the initial test credit in the
-   * token tank, the transaction's reference code kept. The SVM's balance is not touched (it is
-   * value, and only a host credit or a card purse can change it).
+   * Not a purse card: perhaps the commissioning card (seed 002) of this meter's utility,
+   * authenticated by the meter's SAM in the commissioning key domain; its payload MAC'd in that
+   * session and vouched for by the SAM (COMMISSION CHECK); its meter identity must be the SAM's.
+   * An uncommissioned meter is then commissioned: identity, tariffs and prices, emergency-credit
+   * value, registers and logs zeroed, the initial test credit (≤ 10 000 units) in the token tank,
+   * the transaction's reference code kept. A commissioned meter takes only a decommissioning
+   * payload (it then waits for a commissioning card again). The SVM's balance is not touched (it
+   * is value, and only a host credit or a card purse can change it).
    */
   async #commission(card: CardChannel, out: SlotOutcome): Promise<void> {
     const meter = this.meter;
     const { csn, data, samMeterId } = await this.link.use(async (m) => ({
-      ...(await readCommissioningCard(m, card)),
+      ...(await readCommissioningCard(m, card, { purse: this.purse, commissioned: meter.commissioned })),
       samMeterId: m.meterId,
     }));
     out.csn = toHex(csn);
@@ -450,13 +463,25 @@ export class MeterCardSlot {
         'wrong-meter',
         `commissioning card is for meter ${toHex(data.meterId)}, this meter's SAM is ${toHex(samMeterId)}`,
       );
-    meter.commission({
-      meterId: data.meterId,
-      tariff: data.tariff,
-      emergencyCredit: data.emergencyCredit,
-      initialCredit: data.initialCredit,
-      ...(data.time ? { time: data.time } : {}),
-    });
+    try {
+      if (data instanceof CommissioningData) {
+        meter.commission({
+          meterId: data.meterId,
+          tariff: data.tariff,
+          emergencyCredit: data.emergencyCredit,
+          initialCredit: data.initialCredit,
+          ...(data.time ? { time: data.time } : {}),
+        });
+      } else {
+        meter.decommission(data.reference);
+        out.decommissioning = data;
+        return;
+      }
+    } catch (e) {
+      // The core refused (its state or a ceiling) and recorded it: nothing changed.
+      if (e instanceof CommissioningError) throw new Refused(e.code, e.message, e.sw, true);
+      throw e;
+    }
     this.#last = NO_REFERENCE;
     out.commissioning = data;
     await meter.creditEntered(data.reference);

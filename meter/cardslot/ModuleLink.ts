@@ -12,7 +12,7 @@
 import type { CardChannel } from '../../reader/CardChannel.js';
 import { CardChannelError } from '../../reader/CardChannel.js';
 import type { Reader } from '../../reader/Reader.js';
-import { MeterModules } from '../../card/transfer/MeterModules.js';
+import { MeterModules, type MeterCore } from '../../card/transfer/MeterModules.js';
 
 /** Which device a channel leads to (for `ChannelWrapper`). */
 export type ChannelRole = 'card' | 'sam' | 'svm';
@@ -33,6 +33,8 @@ export class ModuleLink {
     readonly samReader: Reader,
     readonly svmReader: Reader,
     readonly wrap: ChannelWrapper = (c) => c,
+    /** The meter core's key K_core: token requests need it (MeterModules.open). */
+    readonly core?: MeterCore,
   ) {}
 
   /** How many times the modules were opened (selected) since construction. */
@@ -49,7 +51,7 @@ export class ModuleLink {
     if (this.#modules) return this.#modules;
     const sam = this.wrap(await this.samReader.connect(), 'sam');
     const svm = this.wrap(await this.svmReader.connect(), 'svm');
-    this.#modules = await MeterModules.open(sam, svm);
+    this.#modules = await MeterModules.open(sam, svm, this.core);
     this.#opens++;
     return this.#modules;
   }

@@ -22,8 +22,10 @@ import { IssuerKeys } from '../../card/applets/IssuerKeys.js';
 import { makeSam, makeSvm, type Device } from '../../card/applets/profiles.js';
 import type { SamApplet } from '../../card/applets/sam/SamApplet.js';
 import type { SvmApplet } from '../../card/applets/svm/SvmApplet.js';
-import { Meter, type MeterOptions } from '../Meter.js';
+import { Meter, type MeterOptions, type MeterSnapshot } from '../Meter.js';
 import { ModuleCreditRegister } from './ModuleCreditRegister.js';
+import type { MeterCore } from '../../card/transfer/MeterModules.js';
+import { purseOf } from './cardMeterData.js';
 import { ModuleLink, type ChannelWrapper } from './ModuleLink.js';
 import { MeterCardSlot, type MeterCardSlotOptions, type SlotOutcome } from './MeterCardSlot.js';
 
@@ -45,9 +47,13 @@ export class CardMeter {
     return this.link.current?.svm;
   }
 
-  /** Power-up: selects the SAM and SVM, reads the SVM and fills the token tank. */
+  /**
+   * Power-up: selects the SAM and SVM (which settles a token request a restored register's journal
+   * names), tells the core when units were recovered, reads the SVM and fills the token tank.
+   */
   async start(): Promise<void> {
     await this.link.use(() => Promise.resolve());
+    if (this.register.recovered > 0) await this.meter.notifyCredit();
     await this.meter.service();
   }
 
@@ -91,26 +97,41 @@ export class CardMeter {
 }
 
 export interface MeterOnModulesOptions {
-  /** Meter core options; `meterId` defaults to the SAM's. */
-  meter: MeterOptions;
+  /** Meter core options of a new meter; `meterId` defaults to the SAM's. Not used with `snapshot`. */
+  meter?: MeterOptions;
+  /**
+   * A restart: the meter core is `Meter.restore`d from this NVM image (its credit register's
+   * journal and owed units included) instead of built from `meter`.
+   */
+  snapshot?: MeterSnapshot;
   samReader: Reader;
   svmReader: Reader;
   /** The card slot's reader. */
   cardReader: Reader;
+  /** The meter core's key K_core (IssuerKeys.coreKey), without which no token request is authorised. */
+  core?: MeterCore;
   slot?: MeterCardSlotOptions;
   /** Wraps every channel (card, SAM, SVM): trace recorders, counters, fault injection. */
   wrap?: ChannelWrapper;
 }
 
 /**
- * A meter over a SAM and an SVM in the given readers; selects them and fills the token tank.
- * @throws TransferError when the SAM and SVM cannot be selected or belong to different meters.
+ * A meter over a SAM and an SVM in the given readers — new from `meter`, or restarted from
+ * `snapshot` — selects them (which settles a restored token-request journal) and fills the token
+ * tank.
+ * @throws TypeError when neither `meter` nor `snapshot` is given; what `Meter.restore` throws for a
+ *   bad snapshot; TransferError when the SAM and SVM cannot be selected or belong to different
+ *   meters.
  */
 export async function createMeterOnModules(o: MeterOnModulesOptions): Promise<CardMeter> {
-  const link = new ModuleLink(o.samReader, o.svmReader, o.wrap);
+  if (o.snapshot === undefined && o.meter === undefined)
+    throw new TypeError('meter or snapshot must be given');
+  const link = new ModuleLink(o.samReader, o.svmReader, o.wrap, o.core);
   const register = new ModuleCreditRegister(link);
+  // Restored before the first use of the modules, so that this use settles a journal first.
+  const restored = o.snapshot !== undefined ? Meter.restore(o.snapshot, register) : undefined;
   const meterId = await link.use((m) => Promise.resolve(m.meterId));
-  const meter = new Meter({ meterId, ...o.meter }, register);
+  const meter = restored ?? new Meter({ meterId, ...o.meter! }, register);
   const slot = new MeterCardSlot(meter, link, o.cardReader, {
     ...o.slot,
     ...(o.wrap && !o.slot?.wrap ? { wrap: o.wrap } : {}),
@@ -129,6 +150,11 @@ export interface CardMeterOptions {
   meterId?: Uint8Array;
   /** 4 bytes; default 00 ‖ meterId. */
   terminalId?: Uint8Array;
+  /**
+   * The utility (purse id) whose keys the SAM and SVM are personalised with; default the purse of
+   * the meter's commodity. The slot can take value from this purse only, whatever it is pointed at.
+   */
+  utility?: number;
   /** SVM maximum balance, default 100 000 units. */
   svmMax?: number;
   /** SVM balance at personalisation (a test credit), default 0. */
@@ -159,7 +185,8 @@ export async function createCardMeter(o: CardMeterOptions): Promise<SimulatedCar
   const terminalId = o.terminalId ?? Uint8Array.of(0, ...meterId);
   const rng = (name: string): Rng =>
     o.seed !== undefined ? new SeededRng(`${o.seed}:${name}`) : new SystemRng();
-  const ids = { meterId, terminalId };
+  const purse = o.utility ?? purseOf(o.meter.commodity ?? 'electricity');
+  const ids = { meterId, terminalId, purse };
   const sam = makeSam(issuer, { ...ids, rng: rng('sam') });
   const svm = makeSvm(issuer, {
     ...ids,
@@ -173,6 +200,7 @@ export async function createCardMeter(o: CardMeterOptions): Promise<SimulatedCar
     samReader: new VirtualReader(`SAM ${hex}`, sam.os),
     svmReader: new VirtualReader(`SVM ${hex}`, svm.os),
     cardReader: new VirtualReader(`card slot ${hex}`),
+    core: { key: issuer.coreKey(meterId, purse), cipher: issuer.crypto.cipher },
     ...(o.slot ? { slot: o.slot } : {}),
     ...(o.wrap ? { wrap: o.wrap } : {}),
   });

@@ -34,6 +34,7 @@ export const EVENT_CODES = {
   'debt-repaid': 0x34,
   commissioned: 0x40,
   'commissioning-refused': 0x41,
+  decommissioned: 0x42,
   'card-inserted': 0x50,
   'card-credit': 0x51,
   'card-recovered': 0x52,

@@ -48,7 +48,10 @@ export function createSvmCredit(initialUnits: number, seed = 'sim'): SvmCredit {
   });
   const counter = new ExchangeCounter();
   const count = (c: CardChannel): CardChannel => new CountingChannel(c, counter);
-  const link = new ModuleLink(new VirtualReader('SAM', sam.os), new VirtualReader('SVM', svm.os), count);
+  const link = new ModuleLink(new VirtualReader('SAM', sam.os), new VirtualReader('SVM', svm.os), count, {
+    key: issuer.coreKey(ids.meterId, PURSE_ELECTRICITY),
+    cipher: issuer.crypto.cipher,
+  });
   const card = makeSubscriberCard(issuer, {
     csn: Uint8Array.of(0x4d, 0x50, 0, 0, 0, 0, 0, 1),
     purses: defaultPurses(0),

@@ -10,11 +10,22 @@ import type { CardOs } from '../../card/os/CardOs.js';
 import { AID_PURSE, AID_SAM, AID_SVM } from '../../card/applets/constants.js';
 import type { RegionRecordStore } from '../../card/applets/platform/RegionRecordStore.js';
 import { toHex } from '../../card/util/hex.js';
-import { debitMacInput, loadMacInput } from '../../card/applets/PurseCrypto.js';
+import { debitMacInput, loadMacInput, tokenCoreInput } from '../../card/applets/PurseCrypto.js';
 import { PurseState } from '../../card/applets/purse/records.js';
 import { u16, u32 } from '../../card/applets/bytes.js';
 import * as A from '../../card/transfer/apdus.js';
-import { CSN, NOW, TERMINAL_ID, VENDING_TERMINAL, World, type WorldOptions } from '../transfer/world.js';
+import {
+  CSN,
+  METER_ID,
+  NOW,
+  TERMINAL_ID,
+  VENDING_TERMINAL,
+  World,
+  type WorldOptions,
+} from '../transfer/world.js';
+import { HostSide } from '../transfer/hostSide.js';
+import { deriveTerminalKey } from '../../card/crypto/keyHierarchy.js';
+import { concatBytes } from '../../card/util/hex.js';
 
 export { CSN, NOW, TERMINAL_ID, VENDING_TERMINAL, World };
 
@@ -57,11 +68,36 @@ export function poweredWorld(o: WorldOptions = {}): World {
   return w;
 }
 
-/** Mutual authentication card <-> SAM; returns both challenges. */
+/**
+ * One seed 000 value-store attempt up to the SVM: HOST INIT (R1, R2 filled with `seed`, `seed + 1`),
+ * the host's EnAmnt and S2h under KH[1], SVM GET CHALLENGE, SAM HOST COMMAND. Returns the HOST CREDIT
+ * to send (not sent) and the pieces an attacker could keep.
+ */
+export function hostAuthorise(w: World, amount: number, txId: Uint8Array, seed: number) {
+  const host = new HostSide(w.issuer.crypto.cipher);
+  const kt = deriveTerminalKey(w.issuer.crypto.cipher, w.issuer.utility(1).host[1]![1], METER_ID);
+  const r1 = new Uint8Array(8).fill(seed);
+  const init = ok(w.sam.os, A.hostInit(1, r1, new Uint8Array(8).fill(seed + 1)));
+  const r3 = init.slice(8, 16);
+  const ks = host.sessionKey(kt, r1);
+  const en = host.encryptAmount(ks, amount, txId);
+  const rv = ok(w.svm.os, A.getChallenge());
+  const auth = ok(w.sam.os, A.hostCommand(0x51, concatBytes(en, host.s2(ks, 0x51, r3, en), rv)));
+  return { r3, rv, auth, credit: A.hostCredit(amount, txId, auth.subarray(12, 20), r3) };
+}
+
+/** SAM TOKEN AUTH as this world's meter core asks for it (with its MAC under K_core). */
+export function coreTokenAuth(w: World, units: number, counter: number): CommandApdu {
+  const c = w.issuer.crypto;
+  const meterId = Uint8Array.of(0, 1, 0x23);
+  return A.tokenAuth(units, counter, c.mac(w.core().key, tokenCoreInput(meterId, units, counter)));
+}
+
+/** Mutual authentication card <-> SAM (for the SAM's purse, 01); returns both challenges. */
 export function authenticate(w: World): { rc: Uint8Array; rs: Uint8Array } {
   const rc = ok(w.card.os, A.getChallenge());
   const init = ok(w.sam.os, A.authInit(CSN, rc));
-  const sCard = ok(w.card.os, A.mutualAuthenticate(init.subarray(0, 8), init.subarray(8, 16)));
+  const sCard = ok(w.card.os, A.mutualAuthenticate(init.subarray(0, 8), init.subarray(8, 16), 1));
   ok(w.sam.os, A.authFinish(sCard));
   return { rc, rs: init.slice(0, 8) };
 }
@@ -79,7 +115,7 @@ export function issuerDebit(
 ): CommandApdu {
   const { rc, rs } = authenticate(w);
   const c = w.issuer.crypto;
-  const sk = c.sessionKey(c.cardKey(w.issuer.mkDebit, CSN), rc, rs);
+  const sk = c.sessionKey(w.issuer.cardKeys(CSN, purseId).debit, rc, rs);
   const rv = new Uint8Array(8);
   const t = {
     csn: CSN,
@@ -125,7 +161,7 @@ export function prepareLoad(w: World, amount: number, purseId = 1): CommandApdu 
   const p = purse(w, purseId);
   const rc = ok(w.card.os, A.getChallenge());
   const c = w.issuer.crypto;
-  const sk = c.creditSessionKey(c.cardKey(w.issuer.mkCredit, CSN), rc);
+  const sk = c.creditSessionKey(w.issuer.creditKey(CSN, purseId), rc);
   const t = {
     csn: CSN,
     purse: purseId,

@@ -51,18 +51,22 @@ describe('purse applet: SELECT, GET CHALLENGE, MUTUAL AUTHENTICATE', () => {
     const init = ok(w.sam.os, A.authInit(CSN, rc));
     const bad = init.slice();
     bad[15]! ^= 1;
-    expect(sw(tx(w.card.os, A.mutualAuthenticate(bad.subarray(0, 8), bad.subarray(8, 16))))).toBe('6300');
+    expect(sw(tx(w.card.os, A.mutualAuthenticate(bad.subarray(0, 8), bad.subarray(8, 16), 1)))).toBe('6300');
     // The challenge is single-use: the correct cryptogram now finds no challenge.
-    expect(sw(tx(w.card.os, A.mutualAuthenticate(init.subarray(0, 8), init.subarray(8, 16))))).toBe('6985');
+    expect(sw(tx(w.card.os, A.mutualAuthenticate(init.subarray(0, 8), init.subarray(8, 16), 1)))).toBe(
+      '6985',
+    );
     expect(sw(tx(w.card.os, A.updateMeterData(1, new Uint8Array(72))))).toBe('6982');
-    expect(sw(tx(w.card.os, Uint8Array.of(0x00, 0x82, 0, 0, 4, 1, 2, 3, 4)))).toBe('6700');
+    expect(sw(tx(w.card.os, Uint8Array.of(0x00, 0x82, 0, 1, 4, 1, 2, 3, 4)))).toBe('6700');
+    // P2 names the purse whose key set authenticates: 00 (no purse) is 6A86.
+    expect(sw(tx(w.card.os, Uint8Array.of(0x00, 0x82, 0, 0, 4, 1, 2, 3, 4)))).toBe('6A86');
   });
 
   it('MUTUAL AUTHENTICATE: the SAM checks the card cryptogram (6300 for a wrong one)', () => {
     const w = poweredWorld();
     const rc = ok(w.card.os, A.getChallenge());
     const init = ok(w.sam.os, A.authInit(CSN, rc));
-    const sCard = ok(w.card.os, A.mutualAuthenticate(init.subarray(0, 8), init.subarray(8, 16)));
+    const sCard = ok(w.card.os, A.mutualAuthenticate(init.subarray(0, 8), init.subarray(8, 16), 1));
     sCard[0]! ^= 0x80;
     expect(sw(tx(w.sam.os, A.authFinish(sCard)))).toBe('6300');
     // No session any more in the SAM: no transfer authorisation.
@@ -78,7 +82,7 @@ describe('purse applet: READ PURSE', () => {
     const rv = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]);
     const signed = ok(w.card.os, A.readPurse(3, rv));
     expect(signed.length).toBe(25);
-    const kProof = w.issuer.cardKeys(CSN).proof;
+    const kProof = w.issuer.cardKeys(CSN, 3).proof;
     expect(w.issuer.crypto.check(kProof, signed.subarray(17), statusMacInput(CSN, 3, 1234, 0, rv))).toBe(
       true,
     );
@@ -105,7 +109,7 @@ describe('purse applet: DEBIT', () => {
     expect(rec).toMatchObject({ type: 2, purse: 1, amount: 1200, balanceAfter: 3800, counter: 1 });
     expect(rec.mac).toEqual(r.subarray(6));
     const fields = { csn: CSN, purse: 1, amount: 1200, counter: 1, terminalId: TERMINAL_ID, dateTime: NOW };
-    const kProof = w.issuer.cardKeys(CSN).proof;
+    const kProof = w.issuer.cardKeys(CSN, 1).proof;
     expect(w.issuer.crypto.check(kProof, rec.mac, recordMacInput('D', fields, 3800, d.rv))).toBe(true);
     expect(purse(w).balance).toBe(3800);
   });

@@ -31,6 +31,7 @@ import {
   svmState,
   tx,
   u32,
+  coreTokenAuth,
 } from './harness.js';
 
 const hexSw = (sw: number) => sw.toString(16).toUpperCase();
@@ -68,7 +69,7 @@ describe('one-byte changes are refused with no state change', () => {
       () => {
         const rc = ok(w.card.os, A.getChallenge());
         init = ok(w.sam.os, A.authInit(CSN, rc));
-        return A.mutualAuthenticate(init.subarray(0, 8), init.subarray(8, 16));
+        return A.mutualAuthenticate(init.subarray(0, 8), init.subarray(8, 16), 1);
       },
       ['6300'],
     );
@@ -79,7 +80,7 @@ describe('one-byte changes are refused with no state change', () => {
       () => {
         const rc = ok(w.card.os, A.getChallenge());
         init = ok(w.sam.os, A.authInit(CSN, rc));
-        sCard = ok(w.card.os, A.mutualAuthenticate(init.subarray(0, 8), init.subarray(8, 16)));
+        sCard = ok(w.card.os, A.mutualAuthenticate(init.subarray(0, 8), init.subarray(8, 16), 1));
         return A.authFinish(sCard);
       },
       ['6300'],
@@ -144,28 +145,32 @@ describe('one-byte changes are refused with no state change', () => {
     sweep(w, 'svm', () => A.cancelWithRecord(rec), ['6300', '6A80']);
   });
 
-  it('HOST COMMAND (EnAmnt, S2h), HOST CREDIT (amount, tx id, counter, MAC), HOST FINISH (state, MAC)', () => {
+  it('HOST COMMAND (EnAmnt, S2h), HOST CREDIT (amount, tx id, MAC over the SVM challenge), HOST FINISH (state, MAC)', () => {
     const w = poweredWorld();
     const host = new HostSide(w.issuer.crypto.cipher);
-    const kt = deriveTerminalKey(w.issuer.crypto.cipher, w.issuer.hostKeys[1]![1], METER);
+    const kt = deriveTerminalKey(w.issuer.crypto.cipher, w.issuer.utility(1).host[1]![1], METER);
     const tx = Uint8Array.from([0x74, 0x78, 0, 0, 0, 0, 0, 1]);
     let ks: Uint8Array = new Uint8Array(16);
     let r3: Uint8Array = new Uint8Array(8);
-    const command = () => {
+    const command = (rv: Uint8Array = new Uint8Array(8)) => {
       const r = ok(w.sam.os, A.hostInit(1, new Uint8Array(8).fill(1), new Uint8Array(8).fill(2)));
       ks = host.sessionKey(kt, new Uint8Array(8).fill(1));
       r3 = r.slice(8, 16);
       const en = host.encryptAmount(ks, 700, tx);
-      return A.hostCommand(0x51, concatBytes(en, host.s2(ks, 0x51, r3, en), Uint8Array.of(0, 0, 0, 1)));
+      return A.hostCommand(0x51, concatBytes(en, host.s2(ks, 0x51, r3, en), rv));
     };
-    // The SVM counter (last 4 bytes) is the meter's own input, bound by the SVM, not by S2h.
+    // The SVM challenge (last 8 bytes) is the SVM's own, bound by the SVM, not by S2h.
     sweep(w, 'sam', command, ['6300'], 24);
-    const auth = ok(w.sam.os, command());
+    // A fresh SVM challenge and SAM authorisation for each attempt (the challenge is single-use).
+    const credit = () => {
+      const rv = ok(w.svm.os, A.getChallenge());
+      const auth = ok(w.sam.os, command(rv));
+      return A.hostCredit(700, tx, auth.subarray(12, 20), r3);
+    };
     // The R3 field (last 8 bytes) only goes into the SVM's answer MAC, which HOST FINISH checks.
-    sweep(w, 'svm', () => A.hostCredit(700, tx, 1, auth.subarray(12, 20), r3), ['6300'], 24);
+    sweep(w, 'svm', credit, ['6300'], 20);
     expect(svmState(w).balance).toBe(700);
-    ok(w.sam.os, command());
-    const answer = ok(w.svm.os, A.hostCredit(700, tx, 1, auth.subarray(12, 20), r3)); // duplicate
+    const answer = ok(w.svm.os, credit()); // duplicate
     sweep(w, 'sam', () => A.hostFinish(0x51, answer), ['6300', '6985']);
     ok(w.sam.os, command());
     const signed = ok(w.svm.os, A.readStateSigned(r3));
@@ -180,7 +185,7 @@ describe('one-byte changes are refused with no state change', () => {
 
   it('TOKEN REQUEST (units, SVM counter, SAM MAC)', () => {
     const w = poweredWorld({ svmBalance: 1000 });
-    const mac = ok(w.sam.os, A.tokenAuth(100, 1));
+    const mac = ok(w.sam.os, coreTokenAuth(w, 100, 1));
     sweep(w, 'svm', () => A.tokenRequest(100, 1, mac), ['6300']);
     expect(svmState(w)).toMatchObject({ balance: 900, counter: 1 });
   });
@@ -226,7 +231,7 @@ describe('replays are refused', () => {
 
   it('a recorded TOKEN REQUEST', () => {
     const w = poweredWorld({ svmBalance: 1000 });
-    const req = A.tokenRequest(100, 1, ok(w.sam.os, A.tokenAuth(100, 1)));
+    const req = A.tokenRequest(100, 1, ok(w.sam.os, coreTokenAuth(w, 100, 1)));
     ok(w.svm.os, req);
     const before = image(w.svm.store);
     expect(hexSw(tx(w.svm.os, req).sw)).toBe('9407');
@@ -242,7 +247,7 @@ describe('replays are refused', () => {
     };
     const rc = send('card', A.getChallenge());
     const init = send('sam', A.authInit(CSN, rc));
-    const sCard = send('card', A.mutualAuthenticate(init.subarray(0, 8), init.subarray(8, 16)));
+    const sCard = send('card', A.mutualAuthenticate(init.subarray(0, 8), init.subarray(8, 16), 1));
     send('sam', A.authFinish(sCard));
     const rv = send('svm', A.getChallenge());
     const auth = send('sam', A.transferAuth(1, 400, 1, NOW, rv));
@@ -261,20 +266,20 @@ describe('replays are refused', () => {
 describe('a SAM cannot create value', () => {
   it('holds no credit key and no proof key', () => {
     const w = poweredWorld();
-    const sam = w.issuer.samKeys(Uint8Array.of(0, 1, 0x23));
-    const card = w.issuer.cardKeys(CSN);
+    const sam = w.issuer.samKeys(Uint8Array.of(0, 1, 0x23), 1);
+    const card = w.issuer.cardKeys(CSN, 1);
+    const u = w.issuer.utility(1);
     const held = [sam.mkAuth, sam.mkDebit, sam.svm, ...sam.terminal.map(([, k]) => k)].map((k) => k.join());
-    for (const k of [w.issuer.mkCredit, w.issuer.mkProof, card.credit, card.proof])
-      expect(held).not.toContain(k.join());
+    for (const k of [u.credit, u.proof, card.credit, card.proof]) expect(held).not.toContain(k.join());
     const stored = toHex(w.sam.os.store.image());
-    for (const k of [w.issuer.mkCredit, w.issuer.mkProof, card.credit, card.proof])
+    for (const k of [u.credit, u.proof, card.credit, card.proof])
       expect(stored).not.toContain(Buffer.from(k).toString('hex').toUpperCase());
   });
 
   it('its best LOAD attempts (every key and session key it has, its own MACs) are refused: 6300, no change', () => {
     const w = poweredWorld({ cardBalance: 0 });
     const c = w.issuer.crypto;
-    const sam = w.issuer.samKeys(Uint8Array.of(0, 1, 0x23));
+    const sam = w.issuer.samKeys(Uint8Array.of(0, 1, 0x23), 1);
     const before = image(w.card.store);
     const attempts: ((rc: Uint8Array) => Uint8Array)[] = [];
     const t = (amount: number) => ({
@@ -324,7 +329,7 @@ describe('a SAM cannot create value', () => {
   it('cannot make a debit proof the SVM accepts without a real card debit', () => {
     const w = poweredWorld({ cardBalance: 900 });
     const c = w.issuer.crypto;
-    const sam = w.issuer.samKeys(Uint8Array.of(0, 1, 0x23));
+    const sam = w.issuer.samKeys(Uint8Array.of(0, 1, 0x23), 1);
     const d = prepareDebit(w, 500);
     ok(w.svm.os, d.begin);
     const before = image(w.svm.store);

@@ -19,6 +19,9 @@ import {
   loadMacInput,
   recordMacInput,
   samCryptogramInput,
+  hostCreditAuthInput,
+  tokenCoreInput,
+  tokenGrantInput,
   transferAuthInput,
 } from '../../card/applets/PurseCrypto.js';
 import { MeterData } from '../../card/applets/purse/records.js';
@@ -90,19 +93,23 @@ export function generate(): Map<string, string> {
     blocks.set(name, v.map(([k, x]) => `${k} = ${spaced(x)}`).join('\n'));
 
   const c = w.issuer.crypto;
-  const keys = w.issuer.cardKeys(CSN);
+  const keys = w.issuer.cardKeys(CSN, 1);
+  const u1 = w.issuer.utility(1);
   values('keys', [
-    ['MK_auth', w.issuer.mkAuth],
-    ['MK_debit', w.issuer.mkDebit],
-    ['MK_credit', w.issuer.mkCredit],
-    ['MK_proof', w.issuer.mkProof],
-    ['MK_svm', w.issuer.mkSvm],
+    ['MK_auth[01]', u1.auth],
+    ['MK_debit[01]', u1.debit],
+    ['MK_credit[01]', u1.credit],
+    ['MK_proof[01]', u1.proof],
+    ['MK_svm[01]', u1.svm],
+    ['MK_comm[01]', u1.commission],
     ['CSN', CSN],
-    ['K_auth', keys.auth],
-    ['K_debit', keys.debit],
-    ['K_credit', keys.credit],
-    ['K_proof', keys.proof],
-    ['K_svm', w.issuer.svmKey(METER_ID)],
+    ['K_auth[01]', keys.auth],
+    ['K_debit[01]', keys.debit],
+    ['K_credit[01]', keys.credit],
+    ['K_proof[01]', keys.proof],
+    ['K_auth[02] (the gas purse: another utility, another key)', w.issuer.cardKeys(CSN, 2).auth],
+    ['K_svm', w.issuer.svmKey(METER_ID, 1)],
+    ['K_core = diversify(K_svm, "CORE")', w.issuer.coreKey(METER_ID, 1)],
   ]);
 
   block('select', () => {
@@ -117,7 +124,7 @@ export function generate(): Map<string, string> {
     rc = send('card', A.getChallenge());
     const init = send('sam', A.authInit(CSN, rc));
     rs = init.slice(0, 8);
-    const sCard = send('card', A.mutualAuthenticate(init.subarray(0, 8), init.subarray(8, 16)));
+    const sCard = send('card', A.mutualAuthenticate(init.subarray(0, 8), init.subarray(8, 16), 1));
     send('sam', A.authFinish(sCard));
   });
   const skAuth = c.sessionKey(keys.auth, rc, rs);
@@ -153,7 +160,7 @@ export function generate(): Map<string, string> {
     ['DEBIT MAC input', debitMacInput(t, rv)],
     ['DEBIT MAC', c.mac(skDebit, debitMacInput(t, rv))],
     ['SVM authorisation input', transferAuthInput(rv, CSN, 1, 2500, 1, NOW)],
-    ['SVM authorisation', c.mac(w.issuer.svmKey(METER_ID), transferAuthInput(rv, CSN, 1, 2500, 1, NOW))],
+    ['SVM authorisation', c.mac(w.issuer.svmKey(METER_ID, 1), transferAuthInput(rv, CSN, 1, 2500, 1, NOW))],
     ['proof input', recordMacInput('D', t, 7500, rv)],
     ['proof', c.mac(keys.proof, recordMacInput('D', t, 7500, rv))],
   ]);
@@ -182,10 +189,18 @@ export function generate(): Map<string, string> {
     send('card', A.readLogRecord(2));
   });
 
+  const kCore = w.issuer.coreKey(METER_ID, 1);
+  let grant = new Uint8Array(0) as Uint8Array;
   block('token', () => {
-    const mac = send('sam', A.tokenAuth(100, 2));
-    send('svm', A.tokenRequest(100, 2, mac));
+    const mac = send('sam', A.tokenAuth(100, 2, c.mac(kCore, tokenCoreInput(METER_ID, 100, 2))));
+    grant = send('svm', A.tokenRequest(100, 2, mac));
   });
+  values('token-values', [
+    ['core MAC input', tokenCoreInput(METER_ID, 100, 2)],
+    ['core MAC', c.mac(kCore, tokenCoreInput(METER_ID, 100, 2))],
+    ['grant MAC input', tokenGrantInput(METER_ID, 100, u32(grant, 2), 2)],
+    ['grant MAC', grant.subarray(6, 14)],
+  ]);
 
   let rcLoad: Uint8Array = new Uint8Array(0);
   block('load', () => {
@@ -205,7 +220,7 @@ export function generate(): Map<string, string> {
   block('cancel-status', () => {
     const rc2 = send('card', A.getChallenge());
     const init = send('sam', A.authInit(CSN, rc2));
-    const sCard = send('card', A.mutualAuthenticate(init.subarray(0, 8), init.subarray(8, 16)));
+    const sCard = send('card', A.mutualAuthenticate(init.subarray(0, 8), init.subarray(8, 16), 1));
     send('sam', A.authFinish(sCard));
     const rv2 = send('svm', A.getChallenge());
     const auth = send('sam', A.transferAuth(1, 1000, 2, NOW, rv2));
@@ -221,7 +236,7 @@ export function generate(): Map<string, string> {
   block('cancel-record', () => {
     const rc2 = send('card', A.getChallenge());
     const init = send('sam', A.authInit(CSN, rc2));
-    const sCard = send('card', A.mutualAuthenticate(init.subarray(0, 8), init.subarray(8, 16)));
+    const sCard = send('card', A.mutualAuthenticate(init.subarray(0, 8), init.subarray(8, 16), 1));
     send('sam', A.authFinish(sCard));
     const rv2 = send('svm', A.getChallenge());
     const auth = send('sam', A.transferAuth(1, 1000, 2, NOW, rv2));
@@ -241,33 +256,33 @@ export function generate(): Map<string, string> {
     send('card', A.debit(1, 1, TERMINAL_ID, NOW, new Uint8Array(8), new Uint8Array(8)));
     send('card', A.load(1, 1, VENDING_TERMINAL, NOW, new Uint8Array(8)));
     send('card', A.getChallenge());
-    send('card', A.mutualAuthenticate(new Uint8Array(8), new Uint8Array(8)));
+    send('card', A.mutualAuthenticate(new Uint8Array(8), new Uint8Array(8), 1));
     send('card', A.readPurse(9));
     send('svm', A.completeTransfer(0, new Uint8Array(8)));
   });
 
   // Seed 000 value store through the SAM into the SVM (the host's side computed with KH[1]).
   const host = new HostSide(c.cipher);
-  const kt1 = deriveTerminalKey(c.cipher, w.issuer.hostKeys[1]![1], METER_ID);
+  const kt1 = deriveTerminalKey(c.cipher, u1.host[1]![1], METER_ID);
   const r1 = fromHex('0102030405060708');
   const r2 = fromHex('1112131415161718');
   const txId = fromHex('0000000000004242');
   const ks = host.sessionKey(kt1, r1);
   let m = new Uint8Array(0) as Uint8Array;
   let r3 = new Uint8Array(0) as Uint8Array;
+  let hostRv = new Uint8Array(0) as Uint8Array;
   block('host', () => {
     const init = send('sam', A.hostInit(1, r1, r2));
     r3 = init.slice(8, 16);
-    const st = send('svm', A.readState());
-    const counter = u32(st, 8) + 1;
+    hostRv = send('svm', A.getChallenge());
     const en = host.encryptAmount(ks, 20_000, txId);
-    const auth = send('sam', A.hostCommand(0x51, concatBytes(en, host.s2(ks, 0x51, r3, en), be32(counter))));
-    const answer = send('svm', A.hostCredit(20_000, txId, counter, auth.subarray(12, 20), r3));
+    const auth = send('sam', A.hostCommand(0x51, concatBytes(en, host.s2(ks, 0x51, r3, en), hostRv)));
+    const answer = send('svm', A.hostCredit(20_000, txId, auth.subarray(12, 20), r3));
     m = send('sam', A.hostFinish(0x51, answer));
   });
   const en = host.encryptAmount(ks, 20_000, txId);
   values('host-values', [
-    ['KH[1]', w.issuer.hostKeys[1]![1]],
+    ['KH[1]', u1.host[1]![1]],
     ['KT[1] = diversify(KH[1], meter id)', kt1],
     ['R1', r1],
     ['R2', r2],
@@ -280,6 +295,8 @@ export function generate(): Map<string, string> {
     ],
     ['EnAmnt', en],
     ['S2h = MAC(Ks, 51 ‖ R3 ‖ EnAmnt)', host.s2(ks, 0x51, r3, en)],
+    ['RV (the SVM challenge)', hostRv],
+    ['HOST CREDIT authorisation input', hostCreditAuthInput(METER_ID, 20_000, txId, hostRv)],
     ['M', m],
     [
       'Decrypt(M, Ks) = status ‖ tx id ‖ balance after ‖ balance ‖ meter id ‖ 80 00 00 00',

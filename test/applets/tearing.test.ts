@@ -11,7 +11,7 @@ import type { World } from '../transfer/world.js';
 import { HostSide } from '../transfer/hostSide.js';
 import { deriveTerminalKey } from '../../card/crypto/keyHierarchy.js';
 import { concatBytes } from '../../card/util/hex.js';
-import { A, image, ok, poweredWorld, prepareDebit, prepareLoad, u32 } from './harness.js';
+import { A, coreTokenAuth, image, ok, poweredWorld, prepareDebit, prepareLoad, u32 } from './harness.js';
 
 /**
  * Builds a fresh world per k, prepares the command, tears after the k-th write, powers up again and
@@ -60,7 +60,7 @@ describe('tearing sweeps', () => {
   });
 
   it('TOKEN REQUEST', () => {
-    tearSweep('svm', (w) => A.tokenRequest(100, 1, ok(w.sam.os, A.tokenAuth(100, 1))));
+    tearSweep('svm', (w) => A.tokenRequest(100, 1, ok(w.sam.os, coreTokenAuth(w, 100, 1))));
   });
 
   it('BEGIN TRANSFER', () => {
@@ -90,21 +90,19 @@ describe('tearing sweeps', () => {
       const host = new HostSide(w.issuer.crypto.cipher);
       const kt = deriveTerminalKey(
         w.issuer.crypto.cipher,
-        w.issuer.hostKeys[0]![1],
+        w.issuer.utility(1).host[0]![1],
         Uint8Array.of(0, 1, 0x23),
       );
+      const rv = ok(w.svm.os, A.getChallenge());
       const r = ok(w.sam.os, A.hostInit(0, new Uint8Array(8), new Uint8Array(8)));
       const ks = host.sessionKey(kt, new Uint8Array(8));
       const tx = new Uint8Array(8).fill(9);
       const en = host.encryptAmount(ks, 100, tx);
       const auth = ok(
         w.sam.os,
-        A.hostCommand(
-          0x51,
-          concatBytes(en, host.s2(ks, 0x51, r.subarray(8, 16), en), Uint8Array.of(0, 0, 0, 1)),
-        ),
+        A.hostCommand(0x51, concatBytes(en, host.s2(ks, 0x51, r.subarray(8, 16), en), rv)),
       );
-      return A.hostCredit(100, tx, 1, auth.subarray(12, 20), r.subarray(8, 16));
+      return A.hostCredit(100, tx, auth.subarray(12, 20), r.subarray(8, 16));
     });
   });
 

@@ -38,7 +38,7 @@ async function meter() {
     await new VirtualReader('SAM', sam.os).connect(),
     await new VirtualReader('SVM', svm.os).connect(),
   );
-  const ring = HostKeyRing.of(issuer.hostKeys);
+  const ring = HostKeyRing.of(issuer.utility(1).host);
   return {
     modules,
     terminal: new CardMeterTerminal(modules),

@@ -8,6 +8,7 @@ import { CommissioningData } from '../../meter/commissioning/CommissioningData.j
 import { RtcTime } from '../../meter/tariff/RtcTime.js';
 import { TariffTable } from '../../meter/tariff/TariffTable.js';
 import { SLOT_REFUSALS } from '../../meter/cardslot/MeterCardSlot.js';
+import { Meter, type MeterSnapshot } from '../../meter/Meter.js';
 import { demoIssuer, meterSide, newMeter, svmView } from './cardWorld.js';
 
 const COM_CSN = fromHex('4D43000000000001');
@@ -131,6 +132,18 @@ describe('commissioning card in the meter slot', () => {
       SLOT_REFUSALS['commissioning-used-up'],
     );
     expect(m.total).toBe(10_000);
+  });
+
+  it('the commissioned lock is part of the NVM image; images without it load as not commissioned', async () => {
+    const cm = await newMeter();
+    expect(cm.meter.commissioned).toBe(false);
+    expect(await cm.slot.insert(comCard(cm.issuer, payload()).os)).toMatchObject({ accepted: true });
+    const snap = JSON.parse(JSON.stringify(cm.meter.snapshot())) as MeterSnapshot;
+    expect(snap['commissioned']).toBe(true);
+    expect(Meter.restore(snap, cm.register).commissioned).toBe(true);
+    delete snap['commissioned'];
+    expect(Meter.restore(snap, cm.register).commissioned).toBe(false);
+    expect(() => Meter.restore({ ...snap, commissioned: 1 }, cm.register)).toThrow(RangeError);
   });
 
   it('a commissioning card for another meter is refused without spending a use', async () => {

@@ -42,7 +42,11 @@ describe("SvmCreditRegister (the meter core's CreditRegister over SAM + SVM)", (
   it('a lost answer after the SVM debited still reports the units (none lost)', async () => {
     const w = new World({ svmBalance: 250 });
     const state = { lose: true };
-    const m = await MeterModules.open(await w.samReader.connect(), lossy(await w.svmReader.connect(), state));
+    const m = await MeterModules.open(
+      await w.samReader.connect(),
+      lossy(await w.svmReader.connect(), state),
+      w.core(),
+    );
     const reg = new SvmCreditRegister(m);
     expect(await reg.requestTokens(100)).toBe(100);
     expect(w.svmView()).toMatchObject({ balance: 150, counter: 1 });
@@ -60,7 +64,9 @@ describe("SvmCreditRegister (the meter core's CreditRegister over SAM + SVM)", (
       reset: () => svm.reset(),
       disconnect: () => svm.disconnect(),
     };
-    const reg = new SvmCreditRegister(await MeterModules.open(await w.samReader.connect(), dropping));
+    const reg = new SvmCreditRegister(
+      await MeterModules.open(await w.samReader.connect(), dropping, w.core()),
+    );
     await expect(reg.requestTokens(100)).rejects.toBeInstanceOf(CardChannelError);
     expect(w.svmView()).toMatchObject({ balance: 250, counter: 0 });
   });

@@ -79,7 +79,11 @@ function meterData(o: { csn: Uint8Array; counter?: number }): MeterData {
 async function session(w: World, plan?: Plan, transfer = true): Promise<TransferOutcome | Error> {
   try {
     const wrap = (c: CardChannel) => (plan ? new CutChannel(c, plan) : c);
-    const m = await MeterModules.open(wrap(await w.samReader.connect()), wrap(await w.svmReader.connect()));
+    const m = await MeterModules.open(
+      wrap(await w.samReader.connect()),
+      wrap(await w.svmReader.connect()),
+      w.core(),
+    );
     const card = wrap(await w.cardChannel());
     return await runCardSession(m, card, { purse: PURSE, dateTime: NOW, transfer, meterData });
   } catch (e) {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { runCardSession } from '../../card/transfer/CardTransfer.js';
 import { loadCard } from '../../card/transfer/loadCard.js';
-import { PURSE_ELECTRICITY, PURSE_GAS } from '../../card/applets/constants.js';
+import { PURSE_ELECTRICITY } from '../../card/applets/constants.js';
 import { MeterData } from '../../card/applets/purse/records.js';
 import { concatBytes } from '../../card/util/hex.js';
 import { NOW, METER_ID, VENDING_TERMINAL, World } from './world.js';
@@ -57,13 +57,13 @@ describe('card-to-SVM transfer', () => {
   it('moves only what fits when the SVM is near its maximum (partial transfer)', async () => {
     const w = new World({ cardBalance: 10_000, svmBalance: 97_000, svmMax: 100_000 });
     const o = await runCardSession(await w.meter(), await w.cardChannel(), {
-      purse: PURSE_GAS,
+      purse: PURSE_ELECTRICITY,
       dateTime: NOW,
     });
     expect(o).toMatchObject({ amount: 3_000, cardBalance: 7_000, svmBalance: 100_000 });
     // Full SVM: nothing more moves, nothing fails.
     const o2 = await runCardSession(await w.meter(), await w.cardChannel(), {
-      purse: PURSE_GAS,
+      purse: PURSE_ELECTRICITY,
       dateTime: NOW,
     });
     expect(o2).toMatchObject({ amount: 0, cardBalance: 7_000, svmBalance: 100_000 });

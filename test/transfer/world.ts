@@ -19,7 +19,7 @@ import type { PurseApplet } from '../../card/applets/purse/PurseApplet.js';
 import type { SamApplet } from '../../card/applets/sam/SamApplet.js';
 import type { SvmApplet } from '../../card/applets/svm/SvmApplet.js';
 import { readDevice, type SubscriberView, type SvmView } from '../../card/applets/inspect.js';
-import { MeterModules } from '../../card/transfer/MeterModules.js';
+import { MeterModules, type MeterCore } from '../../card/transfer/MeterModules.js';
 import type { PurseInit } from '../../card/applets/purse/PurseApplet.js';
 
 export const cipher = new NodeCipherProvider();
@@ -30,7 +30,10 @@ export const VENDING_TERMINAL = fromHex('56454E44'); // "VEND"
 export const NOW = fromHex('261122083000'); // 2026-11-22 08:30:00
 
 export interface WorldOptions {
+  /** Seeds the demo issuer's keys and (unless `chipSeed` is given) the chips' RNGs. */
   seed?: string;
+  /** Seeds the chips' RNGs only: the same cards and modules with other challenges. */
+  chipSeed?: string;
   cardBalance?: number;
   svmBalance?: number;
   svmMax?: number;
@@ -50,8 +53,9 @@ export class World {
   readonly svmReader: VirtualReader;
 
   constructor(o: WorldOptions = {}) {
-    const seed = o.seed ?? 'test';
-    this.issuer = IssuerKeys.demo(cipher, seed);
+    const keySeed = o.seed ?? 'test';
+    const seed = o.chipSeed ?? keySeed;
+    this.issuer = IssuerKeys.demo(cipher, keySeed);
     this.card = makeSubscriberCard(this.issuer, {
       csn: o.csn ?? CSN,
       protocol: o.protocol ?? 'T=1',
@@ -76,8 +80,13 @@ export class World {
     return this.cardReader.connect();
   }
 
+  /** The meter core's key (K_core) of this world's meter. */
+  core(): MeterCore {
+    return { key: this.issuer.coreKey(METER_ID, 1), cipher };
+  }
+
   async meter(): Promise<MeterModules> {
-    return MeterModules.open(await this.samReader.connect(), await this.svmReader.connect());
+    return MeterModules.open(await this.samReader.connect(), await this.svmReader.connect(), this.core());
   }
 
   cardView(): SubscriberView {

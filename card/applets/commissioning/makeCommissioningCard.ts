@@ -1,6 +1,7 @@
 /**
- * A personalised commissioning card (CommissioningApplet) of an issuer, on the card runtime.
- * ATR (T=1) `3B 89 80 01 80 F7 F04D50434F4D01 TCK`: category 80, COMPACT-TLV tag F = the AID.
+ * A personalised commissioning card (CommissioningApplet) of an issuer's utility, on the card
+ * runtime. ATR (T=1) `3B 89 80 01 80 F7 F04D50434F4D01 TCK`: category 80, COMPACT-TLV tag F = the
+ * AID.
  */
 import type { BlockCipherProvider, Rng } from '../../crypto/types.js';
 import { SystemRng } from '../../crypto/rng.js';
@@ -27,7 +28,12 @@ export const ATR_COMMISSIONING = withTck([0x3b, 0x89, 0x80, 0x01, 0x80, 0xf7, ..
 
 export interface CommissioningCardOptions {
   csn: Uint8Array;
-  /** The payload (meter/commissioning CommissioningData.encode()), 1…255 bytes. */
+  /** The utility (purse id) whose meters the card commissions; default 1 (electricity). */
+  purse?: number;
+  /**
+   * The payload (meter/commissioning CommissioningData or DecommissioningData `.encode()`),
+   * 4…247 bytes.
+   */
   payload: Uint8Array;
   /** How many meters it may commission; default 1. */
   uses?: number;
@@ -41,10 +47,31 @@ export interface CommissioningCard {
   readonly store: RegionRecordStore;
 }
 
-/** @throws RangeError naming a bad field. */
+/**
+ * The card of utility `purse` (default 1) holding K_comm(CSN) = IssuerKeys.commissioningKey.
+ * @throws RangeError naming a bad field.
+ */
 export function makeCommissioningCard(issuer: IssuerKeys, o: CommissioningCardOptions): CommissioningCard {
   if (!(o.csn instanceof Uint8Array) || o.csn.length !== 8) throw new RangeError('csn must be 8 bytes');
-  const keys = issuer.cardKeys(o.csn);
+  const purse = o.purse ?? 1;
+  return buildCommissioningCard(issuer.commissioningKey(o.csn, purse), {
+    ...o,
+    purse,
+    cipher: o.cipher ?? issuer.crypto.cipher,
+  });
+}
+
+/**
+ * A commissioning card personalised with whatever 16-byte key it is given (what someone holding
+ * only a key, not the issuer, could make — e.g. the attack tests' card built from a subscriber
+ * card's K_auth). Issuers use `makeCommissioningCard`.
+ * @throws RangeError naming a bad field.
+ */
+export function buildCommissioningCard(
+  key: Uint8Array,
+  o: CommissioningCardOptions & { cipher: BlockCipherProvider },
+): CommissioningCard {
+  if (!(o.csn instanceof Uint8Array) || o.csn.length !== 8) throw new RangeError('csn must be 8 bytes');
   const applet = new RuntimeApplet<CommissioningApplet>({
     aid: AID_COMMISSIONING,
     ins: COMMISSIONING_INS,
@@ -54,7 +81,8 @@ export function makeCommissioningCard(issuer: IssuerKeys, o: CommissioningCardOp
     personalise: (store) =>
       CommissioningApplet.personalise(store, {
         csn: o.csn,
-        kAuth: keys.auth,
+        purse: o.purse ?? 1,
+        kComm: key,
         uses: o.uses ?? 1,
         payload: o.payload,
       }),
@@ -70,7 +98,7 @@ export function makeCommissioningCard(issuer: IssuerKeys, o: CommissioningCardOp
       fs: { type: 'df', fid: '3F00', children: [] },
     },
     undefined,
-    { cipher: o.cipher ?? issuer.crypto.cipher, rng: o.rng ?? new SystemRng() },
+    { cipher: o.cipher, rng: o.rng ?? new SystemRng() },
     [applet],
   );
   return { os, applet: applet.app, store: applet.records };

@@ -1,10 +1,12 @@
 /**
  * The multi-purse subscriber card application (docs/purse-spec.md §3 is the reference).
  *
- * Persistent records in the chip's store (prefix `p.`): identity, keys, one purse state per purse,
- * the cyclic log (10 slots + head), one meter-data record per purse, the PIN. Volatile: the card
- * challenge RC, the SAM session (SK_auth, SK_debit) and the PIN-verified flag — all lost on reset,
- * power loss or SELECT.
+ * Persistent records in the chip's store (prefix `p.`): identity, one key set per purse (each purse
+ * belongs to one utility and has its own K_auth, K_debit, K_credit, K_proof — docs/purse-spec.md
+ * §2), one purse state per purse, the cyclic log (10 slots + head), one meter-data record per purse,
+ * the PIN. Volatile: the card challenge RC, the SAM session (its purse, SK_auth, SK_debit) and the
+ * PIN-verified flag — all lost on reset, power loss or SELECT. A SAM session opens one purse: its
+ * DEBIT and its meter-data record, nothing of another utility's.
  *
  * Every command that changes persistent state ends in exactly one `store.commit` (atomic).
  */
@@ -62,7 +64,7 @@ import type { CardKeySet } from '../IssuerKeys.js';
 import { CardIdentity, LOG_TYPE_DEBIT, LOG_TYPE_LOAD, LogRecord, MeterData, PurseState } from './records.js';
 
 export const KEY_IDENTITY = 'p.identity';
-export const KEY_KEYS = 'p.keys';
+export const keyKeys = (purse: number): string => `p.keys.${purse.toString(16).padStart(2, '0')}`;
 export const KEY_LOG_HEAD = 'p.log.head';
 export const KEY_PIN = 'p.pin';
 export const keyPurse = (id: number): string => `p.purse.${id.toString(16).padStart(2, '0')}`;
@@ -85,7 +87,8 @@ export interface PursePersonalisation {
   expiry: Uint8Array;
   profileVersion: number;
   keyVersion: number;
-  keys: CardKeySet;
+  /** The key set of every purse, by purse id (IssuerKeys.cardKeySets). */
+  keys: ReadonlyMap<number, CardKeySet>;
   purses: PurseInit[];
   /** 4..8 ASCII digits; when given, DEBIT and LOAD need a VERIFY first (seed 004). */
   pin?: string;
@@ -102,6 +105,7 @@ function pinBlock(pin: string): Uint8Array {
 }
 
 interface Session {
+  purse: number;
   skAuth: Uint8Array;
   skDebit: Uint8Array;
 }
@@ -143,9 +147,13 @@ export class PurseApplet implements Application {
     );
     const writes: StoreWrite[] = [
       [KEY_IDENTITY, identity.encode()],
-      [KEY_KEYS, concatBytes(p.keys.auth, p.keys.debit, p.keys.credit, p.keys.proof)],
       [KEY_LOG_HEAD, Uint8Array.of(0, 0)],
     ];
+    for (const x of p.purses) {
+      const k = p.keys.get(x.id);
+      if (!k) throw new RangeError(`keys: no key set for purse ${x.id}`);
+      writes.push([keyKeys(x.id), concatBytes(k.auth, k.debit, k.credit, k.proof)]);
+    }
     for (const x of p.purses) {
       const balance = x.balance ?? 0;
       if (balance > x.max) throw new RangeError(`purse ${x.id}: balance above max`);
@@ -172,8 +180,9 @@ export class PurseApplet implements Application {
     return CardIdentity.decode(this.#store.view(KEY_IDENTITY)!);
   }
 
-  #keys(): CardKeySet {
-    const k = this.#store.view(KEY_KEYS)!;
+  /** The key set of purse `purse` (present whenever the purse is). */
+  #keys(purse: number): CardKeySet {
+    const k = this.#store.view(keyKeys(purse))!;
     return { auth: k.slice(0, 16), debit: k.slice(16, 32), credit: k.slice(32, 48), proof: k.slice(48, 64) };
   }
 
@@ -249,21 +258,25 @@ export class PurseApplet implements Application {
     return rc;
   }
 
-  /** MUTUAL AUTHENTICATE 00 82 00 00 10 RS(8) ‖ S_sam(8) 08 (ISO/IEC 7816-4 §11.5.4) -> S_card(8). */
+  /**
+   * MUTUAL AUTHENTICATE 00 82 00 purse 10 RS(8) ‖ S_sam(8) 08 (ISO/IEC 7816-4 §11.5.4: P2 = the key
+   * reference, here the purse whose key set is used) -> S_card(8). Opens a session for that purse.
+   */
   #mutualAuthenticate(c: CommandApdu): Uint8Array {
-    if (c.p1 !== 0 || c.p2 !== 0) throw new SwError(SW_INCORRECT_P1P2);
+    if (c.p1 !== 0 || c.p2 === 0) throw new SwError(SW_INCORRECT_P1P2);
     if (c.nc !== 16) throw new SwError(SW_WRONG_LENGTH);
     this.#endSession();
     const rc = this.#takeChallenge();
+    this.#purse(c.p2);
     const d = c.dataView();
     const rs = d.slice(0, 8);
     const sSam = d.subarray(8, 16);
     const id = this.#identity();
-    const keys = this.#keys();
+    const keys = this.#keys(c.p2);
     const auth = this.#crypto.cardAuthenticate(keys.auth, rc, rs, sSam, id.csn);
     if (!auth) throw new SwError(SW_VERIFICATION_FAILED, 'SAM cryptogram wrong');
     const skDebit = this.#crypto.sessionKey(keys.debit, rc, rs);
-    this.#session = { skAuth: auth.skAuth, skDebit };
+    this.#session = { purse: c.p2, skAuth: auth.skAuth, skDebit };
     return auth.sCard;
   }
 
@@ -286,7 +299,7 @@ export class PurseApplet implements Application {
     this.#endSession();
     const id = this.#identity();
     const mac = this.#crypto.mac(
-      this.#keys().proof,
+      this.#keys(c.p2).proof,
       statusMacInput(id.csn, c.p2, purse.balance, purse.counter, c.dataView()),
     );
     return concatBytes(purse.encode(), mac);
@@ -319,6 +332,9 @@ export class PurseApplet implements Application {
     if (c.nc !== 30) throw new SwError(SW_WRONG_LENGTH);
     const session = this.#session;
     if (!session) throw new SwError(SW_SECURITY_STATUS_NOT_SATISFIED, 'no SAM session');
+    // The session's keys are purse `session.purse`'s: another utility's SAM can never debit this purse.
+    if (session.purse !== c.p2)
+      throw new SwError(SW_SECURITY_STATUS_NOT_SATISFIED, `the SAM session is for purse ${session.purse}`);
     const id = this.#identity();
     this.#checkPin(id);
     if (purse.status !== 0) throw new SwError(SW_CONDITIONS_NOT_SATISFIED, 'purse blocked');
@@ -336,7 +352,7 @@ export class PurseApplet implements Application {
     if (t.amount > purse.limit) throw new SwError(SW_LIMIT_EXCEEDED);
     if (t.amount > purse.balance) throw new SwError(SW_INSUFFICIENT_BALANCE);
     const after = purse.balance - t.amount;
-    const proof = this.#crypto.mac(this.#keys().proof, recordMacInput('D', t, after, rv));
+    const proof = this.#crypto.mac(this.#keys(c.p2).proof, recordMacInput('D', t, after, rv));
     const record = new LogRecord(
       LOG_TYPE_DEBIT,
       t.purse,
@@ -367,7 +383,7 @@ export class PurseApplet implements Application {
     if (purse.counter >= 0xffff) throw new SwError(SW_COUNTER_EXHAUSTED);
     const d = c.dataView();
     const t = this.#fields(c, id, purse.counter + 1);
-    const keys = this.#keys();
+    const keys = this.#keys(c.p2);
     const sk = this.#crypto.creditSessionKey(keys.credit, rc);
     try {
       if (!verifyMac(this.#crypto.mac(sk, loadMacInput(t)), d.subarray(14, 22)))
@@ -440,7 +456,11 @@ export class PurseApplet implements Application {
     if (c.p2 !== ((SFI_METER_DATA << 3) | 4) || c.p1 === 0) throw new SwError(SW_INCORRECT_P1P2);
     if (!this.#store.view(keyMeterData(c.p1))) throw new SwError(SW_RECORD_NOT_FOUND);
     if (c.nc !== MeterData.LENGTH) throw new SwError(SW_WRONG_LENGTH);
-    if (!this.#session) throw new SwError(SW_SECURITY_STATUS_NOT_SATISFIED, 'no SAM session');
+    const session = this.#session;
+    if (!session) throw new SwError(SW_SECURITY_STATUS_NOT_SATISFIED, 'no SAM session');
+    // Record n belongs to the n-th purse: a meter writes its own utility's record only.
+    if (this.#identity().purses[c.p1 - 1] !== session.purse)
+      throw new SwError(SW_SECURITY_STATUS_NOT_SATISFIED, `record ${c.p1} is not purse ${session.purse}'s`);
     this.#store.commit([[keyMeterData(c.p1), c.data]]);
     return EMPTY;
   }
@@ -452,21 +472,40 @@ export class PurseApplet implements Application {
     return rec;
   }
 
-  /** Checks a PIN block, counting tries persistently. @throws SwError 63Cx / 6983. */
-  #checkPinBlock(rec: Uint8Array, block: Uint8Array): void {
-    const tries = rec[0]!;
-    if (tries === 0) throw new SwError(SW_AUTHENTICATION_METHOD_BLOCKED);
-    if (verifyMac(rec.subarray(2, 10), block)) {
-      if (tries !== rec[1])
-        this.#store.commit([[KEY_PIN, concatBytes(Uint8Array.of(rec[1]!), rec.subarray(1))]]);
-      return;
-    }
+  /**
+   * Checks `block` against the PIN record `rec` = tries left(1) ‖ maximum(1) ‖ PIN block(8) and,
+   * when it is right, sets the verified flag (and `replacement` as the new PIN block).
+   *
+   * Why in this order: the try is spent in a commit of its own BEFORE the comparison, and given
+   * back only when the PIN was right, in a second commit that also writes `replacement` (CHANGE
+   * REFERENCE DATA is then all or nothing). A power cut before the first commit point leaves the
+   * card as it was and the comparison never ran; a cut after it has cost a try, right PIN or
+   * wrong, unless the second commit got through, which is the whole command. So no tear tells
+   * a right PIN from a wrong one without a try spent (docs/purse-spec.md §3.10). Comparing the
+   * other way round (compare, then write only on a wrong PIN) let a tear at that write answer
+   * "wrong" for free. `verifyMac` compares in constant time.
+   * @throws SwError 6983 blocked (or the last try failed), 63Cx wrong PIN with x tries left.
+   * @throws CardPowerLostError from either commit.
+   */
+  #checkPinBlock(rec: Uint8Array, block: Uint8Array, replacement?: Uint8Array): void {
     this.#pinVerified = false;
-    this.#store.commit([[KEY_PIN, concatBytes(Uint8Array.of(tries - 1), rec.subarray(1))]]);
-    throw new SwError(tries - 1 === 0 ? SW_AUTHENTICATION_METHOD_BLOCKED : SW_COUNTER_BASE | (tries - 1));
+    const tries = rec[0]!;
+    const max = rec[1]!;
+    const reference = rec.subarray(2, 10);
+    if (tries === 0) throw new SwError(SW_AUTHENTICATION_METHOD_BLOCKED);
+    this.#store.commit([[KEY_PIN, concatBytes(Uint8Array.of(tries - 1, max), reference)]]);
+    if (!verifyMac(reference, block))
+      throw new SwError(tries - 1 === 0 ? SW_AUTHENTICATION_METHOD_BLOCKED : SW_COUNTER_BASE | (tries - 1));
+    this.#store.commit([[KEY_PIN, concatBytes(Uint8Array.of(max, max), replacement ?? reference)]]);
+    this.#pinVerified = true;
   }
 
-  /** VERIFY 00 20 00 01 [08 PIN block] (ISO/IEC 7816-4 §11.5.6); empty data asks the tries left. */
+  /**
+   * VERIFY 00 20 00 01 [08 PIN block] (ISO/IEC 7816-4 §11.5.6); empty data asks the tries left.
+   * The question compares nothing and writes nothing: it answers the committed counter (what a
+   * power-up would also find) and this session's verified flag, which only a completed VERIFY or
+   * CHANGE REFERENCE DATA sets and any reset clears.
+   */
   #verify(c: CommandApdu): Uint8Array {
     const rec = this.#pinRecord(c);
     if (c.nc === 0) {
@@ -475,7 +514,6 @@ export class PurseApplet implements Application {
     }
     if (c.nc !== 8) throw new SwError(SW_WRONG_LENGTH);
     this.#checkPinBlock(rec, c.dataView());
-    this.#pinVerified = true;
     return EMPTY;
   }
 
@@ -486,9 +524,8 @@ export class PurseApplet implements Application {
     const d = c.dataView();
     const fresh = d.subarray(8, 16);
     if (!isPinBlock(fresh)) throw new SwError(SW_WRONG_DATA, 'new PIN must be 4..8 digits padded with FF');
-    this.#checkPinBlock(rec, d.subarray(0, 8));
-    this.#store.commit([[KEY_PIN, concatBytes(Uint8Array.of(rec[1]!, rec[1]!), fresh)]]);
-    this.#pinVerified = true;
+    // The new block goes into the commit that gives the try back: one commit, all or nothing.
+    this.#checkPinBlock(rec, d.subarray(0, 8), fresh);
     return EMPTY;
   }
 }

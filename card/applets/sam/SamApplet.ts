@@ -1,11 +1,14 @@
 /**
  * The meter SAM application (docs/purse-spec.md §4): mutual authentication with a subscriber card,
  * the DEBIT MAC for the card and the matching BEGIN TRANSFER authorisation for the SVM in one
- * command, and TOKEN REQUEST authorisations. It holds MK_auth, MK_debit and its meter's K_svm —
- * never MK_credit, never MK_proof — so nothing it computes can load a card or forge a debit proof.
+ * command, and TOKEN REQUEST authorisations for its own meter core. A SAM serves ONE utility (one
+ * purse id): it holds that utility's MK_auth, MK_debit, MK_comm and its meter's K_svm — never
+ * MK_credit, never MK_proof, never another utility's key — so nothing it computes can load a card,
+ * forge a debit proof, or touch another utility's purse.
  *
- * Persistent records (prefix `s.`): identity (meter id, terminal id), keys, terminal keys KT[n].
- * Nothing in the SAM changes during a transfer; its card session is volatile.
+ * Persistent records (prefix `s.`): identity (meter id, terminal id), keys (purse ‖ MK_auth ‖
+ * MK_debit ‖ K_svm ‖ MK_comm), terminal keys KT[n]. Nothing in the SAM changes during a transfer;
+ * its card session is volatile.
  */
 import type { CommandApdu } from '../../iso7816/CommandApdu.js';
 import { SwError } from '../../iso7816/errors.js';
@@ -26,6 +29,7 @@ import { concatBytes, equalBytes } from '../../util/hex.js';
 import type { Application } from '../platform/RuntimeApplet.js';
 import type { RecordStore } from '../platform/RecordStore.js';
 import { checkDateTime, u16, u32 } from '../bytes.js';
+import { deriveCoreKey } from '../IssuerKeys.js';
 import {
   AID_SAM,
   HOST_TARIFF_MODE,
@@ -33,6 +37,7 @@ import {
   HOST_VALUE_STORE,
   INS_AUTH_FINISH,
   INS_AUTH_INIT,
+  INS_COMMISSION_CHECK,
   INS_HOST_COMMAND,
   INS_HOST_FINISH,
   INS_HOST_INIT,
@@ -51,9 +56,11 @@ import {
   samCryptogramInput,
   svmStateMacInput,
   tokenAuthInput,
+  tokenCoreInput,
   transferAuthInput,
 } from '../PurseCrypto.js';
 import type { SamKeySet } from '../IssuerKeys.js';
+import { commissionMacInput } from '../commissioning/commissionMac.js';
 
 export const KEY_SAM_IDENTITY = 's.identity';
 export const KEY_SAM_KEYS = 's.keys';
@@ -73,7 +80,13 @@ interface HostSession {
   txId?: Uint8Array;
 }
 
+/** AUTH INIT P1: which key domain the card in the session belongs to. */
+export const AUTH_SUBSCRIBER = 0x00;
+export const AUTH_COMMISSIONING = 0x01;
+
 interface CardSession {
+  /** AUTH_SUBSCRIBER (MK_auth) or AUTH_COMMISSIONING (MK_comm). */
+  domain: number;
   csn: Uint8Array;
   rc: Uint8Array;
   rs: Uint8Array;
@@ -89,7 +102,8 @@ export class SamApplet implements Application {
   readonly #rng: Rng;
   #session: CardSession | undefined;
   #host: HostSession | undefined;
-  #cardKeys: { csn: Uint8Array; kAuth: Uint8Array; kDebit: Uint8Array } | undefined;
+  #cardKeys: { csn: Uint8Array; domain: number; kAuth: Uint8Array; kDebit: Uint8Array } | undefined;
+  #coreKey: Uint8Array | undefined;
 
   constructor(store: RecordStore, cipher: BlockCipherProvider, rng: Rng) {
     this.#store = store;
@@ -102,9 +116,20 @@ export class SamApplet implements Application {
     if (p.meterId.length !== 3) throw new RangeError('meterId must be 3 bytes');
     if (p.terminalId.length !== 4) throw new RangeError('terminalId must be 4 bytes');
     if (p.keys.terminal.length < 2) throw new RangeError('a SAM holds at least two KT versions');
+    if (!Number.isInteger(p.keys.purse) || p.keys.purse < 1 || p.keys.purse > 15)
+      throw new RangeError(`keys.purse must be 1..15, got ${p.keys.purse}`);
     store.commit([
       [KEY_SAM_IDENTITY, concatBytes(p.meterId, p.terminalId)],
-      [KEY_SAM_KEYS, concatBytes(p.keys.mkAuth, p.keys.mkDebit, p.keys.svm)],
+      [
+        KEY_SAM_KEYS,
+        concatBytes(
+          Uint8Array.of(p.keys.purse),
+          p.keys.mkAuth,
+          p.keys.mkDebit,
+          p.keys.svm,
+          p.keys.mkCommission,
+        ),
+      ],
       [
         KEY_SAM_TERMINAL_KEYS,
         concatBytes(...p.keys.terminal.map(([n, k]) => concatBytes(Uint8Array.of(n), k))),
@@ -117,6 +142,8 @@ export class SamApplet implements Application {
     this.#endHostSession();
     if (this.#cardKeys) wipe(this.#cardKeys.kAuth, this.#cardKeys.kDebit);
     this.#cardKeys = undefined;
+    if (this.#coreKey) wipe(this.#coreKey);
+    this.#coreKey = undefined;
   }
 
   #endCardSession(): void {
@@ -135,12 +162,39 @@ export class SamApplet implements Application {
     return { meterId: b.slice(0, 3), terminalId: b.slice(3, 7) };
   }
 
-  #keys(): { mkAuth: Uint8Array; mkDebit: Uint8Array; svm: Uint8Array } {
+  #keys(): {
+    purse: number;
+    mkAuth: Uint8Array;
+    mkDebit: Uint8Array;
+    svm: Uint8Array;
+    mkCommission: Uint8Array;
+  } {
     const k = this.#store.view(KEY_SAM_KEYS)!;
-    return { mkAuth: k.slice(0, 16), mkDebit: k.slice(16, 32), svm: k.slice(32, 48) };
+    return {
+      purse: k[0]!,
+      mkAuth: k.slice(1, 17),
+      mkDebit: k.slice(17, 33),
+      svm: k.slice(33, 49),
+      mkCommission: k.slice(49, 65),
+    };
   }
 
-  /** FCI: 6F { 84 AID, A5 { C4 meter id(3), C5 terminal id(4), C6 KT versions } }. */
+  /** The purse (utility) this SAM serves. */
+  #purse(): number {
+    return this.#store.view(KEY_SAM_KEYS)![0]!;
+  }
+
+  /** K_core of this meter (derived from K_svm, kept in RAM until reset). */
+  #core(): Uint8Array {
+    if (!this.#coreKey) {
+      const svm = this.#keys().svm;
+      this.#coreKey = deriveCoreKey(this.#crypto, svm);
+      wipe(svm);
+    }
+    return this.#coreKey;
+  }
+
+  /** FCI: 6F { 84 AID, A5 { C4 meter id(3), C5 terminal id(4), C6 KT versions, C7 purse(1) } }. */
   select(): Uint8Array {
     const id = this.#identity();
     const kt = this.#store.view(KEY_SAM_TERMINAL_KEYS)!;
@@ -153,6 +207,7 @@ export class SamApplet implements Application {
       id.terminalId,
       Uint8Array.of(0xc6, versions.length),
       Uint8Array.from(versions),
+      Uint8Array.of(0xc7, 1, this.#purse()),
     );
     const body = concatBytes(
       Uint8Array.of(0x84, this.aid.length),
@@ -174,6 +229,8 @@ export class SamApplet implements Application {
           return this.#transferAuth(c);
         case INS_TOKEN_AUTH:
           return this.#tokenAuth(c);
+        case INS_COMMISSION_CHECK:
+          return this.#commissionCheck(c);
         case INS_HOST_INIT:
           return this.#hostInit(c);
         case INS_HOST_COMMAND:
@@ -185,9 +242,14 @@ export class SamApplet implements Application {
     throw new SwError(SW_INS_NOT_SUPPORTED);
   }
 
-  /** AUTH INIT 80 10 00 00 10 CSN(8) ‖ RC(8) 00 -> RS(8) ‖ S_sam(8). Starts a new card session. */
+  /**
+   * AUTH INIT 80 10 P1 00 10 CSN(8) ‖ RC(8) 00 -> RS(8) ‖ S_sam(8). Starts a new card session with
+   * a subscriber card (P1 = 00: K_auth from MK_auth) or a commissioning card (P1 = 01: K_comm from
+   * MK_comm) of this SAM's utility.
+   */
   #authInit(c: CommandApdu): Uint8Array {
-    if (c.p1 !== 0 || c.p2 !== 0) throw new SwError(SW_INCORRECT_P1P2);
+    if ((c.p1 !== AUTH_SUBSCRIBER && c.p1 !== AUTH_COMMISSIONING) || c.p2 !== 0)
+      throw new SwError(SW_INCORRECT_P1P2);
     if (c.nc !== 16) throw new SwError(SW_WRONG_LENGTH);
     this.#endCardSession();
     const d = c.dataView();
@@ -196,20 +258,27 @@ export class SamApplet implements Application {
     const rs = this.#rng.bytes(8);
     const keys = this.#keys();
     // The card keys of the last card are kept in RAM (a meter sees the same card again and again).
+    const domain = c.p1;
     let ck = this.#cardKeys;
-    if (!ck || !equalBytes(ck.csn, csn)) {
+    if (!ck || ck.domain !== domain || !equalBytes(ck.csn, csn)) {
       if (ck) wipe(ck.kAuth, ck.kDebit);
-      ck = {
-        csn,
-        kAuth: this.#crypto.cardKey(keys.mkAuth, csn),
-        kDebit: this.#crypto.cardKey(keys.mkDebit, csn),
-      };
+      ck =
+        domain === AUTH_SUBSCRIBER
+          ? {
+              csn,
+              domain,
+              kAuth: this.#crypto.cardKey(keys.mkAuth, csn),
+              kDebit: this.#crypto.cardKey(keys.mkDebit, csn),
+            }
+          : { csn, domain, kAuth: this.#crypto.cardKey(keys.mkCommission, csn), kDebit: new Uint8Array(16) };
       this.#cardKeys = ck;
     }
+    wipe(keys.mkAuth, keys.mkDebit, keys.mkCommission, keys.svm);
     const { kAuth, kDebit } = ck;
     const skAuth = this.#crypto.sessionKey(kAuth, rc, rs);
-    const skDebit = this.#crypto.sessionKey(kDebit, rc, rs);
-    this.#session = { csn, rc, rs, skAuth, skDebit, authenticated: false };
+    // A commissioning card has no debit key: its session can never authorise a debit.
+    const skDebit = domain === AUTH_SUBSCRIBER ? this.#crypto.sessionKey(kDebit, rc, rs) : new Uint8Array(16);
+    this.#session = { domain, csn, rc, rs, skAuth, skDebit, authenticated: false };
     return concatBytes(rs, this.#crypto.mac(skAuth, samCryptogramInput(rc, rs, csn)));
   }
 
@@ -234,8 +303,12 @@ export class SamApplet implements Application {
   #transferAuth(c: CommandApdu): Uint8Array {
     if (c.p1 !== 0 || c.p2 === 0) throw new SwError(SW_INCORRECT_P1P2);
     if (c.nc !== 20) throw new SwError(SW_WRONG_LENGTH);
+    // Key separation: this SAM signs for its own utility's purse only.
+    if (c.p2 !== this.#purse())
+      throw new SwError(SW_REFERENCED_DATA_NOT_FOUND, `this SAM holds no key for purse ${c.p2}`);
     const s = this.#session;
-    if (!s?.authenticated) throw new SwError(SW_SECURITY_STATUS_NOT_SATISFIED, 'no authenticated card');
+    if (!s?.authenticated || s.domain !== AUTH_SUBSCRIBER)
+      throw new SwError(SW_SECURITY_STATUS_NOT_SATISFIED, 'no authenticated subscriber card');
     const d = c.dataView();
     const amount = u32(d, 0);
     const counter = u16(d, 4);
@@ -255,14 +328,50 @@ export class SamApplet implements Application {
     return concatBytes(debitMac, samMac);
   }
 
-  /** TOKEN AUTH 80 18 00 00 06 units(2) SVM counter(4) 00 -> authorisation(8). */
+  /**
+   * TOKEN AUTH 80 18 00 00 0E units(2) ‖ SVM counter(4) ‖ core MAC(8) 00 -> authorisation(8).
+   * The core MAC = MAC(K_core, 'Q' ‖ meter id ‖ units ‖ SVM counter) proves the request comes from
+   * this meter's own core (6300 otherwise): the SAM is no open oracle for anything on the bus.
+   */
   #tokenAuth(c: CommandApdu): Uint8Array {
     if (c.p1 !== 0 || c.p2 !== 0) throw new SwError(SW_INCORRECT_P1P2);
-    if (c.nc !== 6) throw new SwError(SW_WRONG_LENGTH);
+    if (c.nc !== 14) throw new SwError(SW_WRONG_LENGTH);
     const d = c.dataView();
     const units = u16(d, 0);
+    const counter = u32(d, 2);
+    const meterId = this.#identity().meterId;
+    if (!this.#crypto.check(this.#core(), d.subarray(6, 14), tokenCoreInput(meterId, units, counter)))
+      throw new SwError(SW_VERIFICATION_FAILED, 'meter core MAC wrong');
     if (units === 0) throw new SwError(SW_WRONG_DATA, 'units must be > 0');
-    return this.#crypto.mac(this.#keys().svm, tokenAuthInput(this.#identity().meterId, units, u32(d, 2)));
+    if (counter === 0) throw new SwError(SW_WRONG_DATA, 'SVM counter must be > 0');
+    return this.#crypto.mac(this.#keys().svm, tokenAuthInput(meterId, units, counter));
+  }
+
+  /**
+   * COMMISSION CHECK 80 1A 00 00 Lc payload ‖ MAC(8) -> 9000: vouches for a commissioning card's
+   * answer to COMMISSION, so the meter core applies only a payload this SAM checked. Only in an
+   * authenticated commissioning session (AUTH INIT P1 = 01; 6982 otherwise — a subscriber card's
+   * session never qualifies); MAC = MAC(SK_comm, 'M' ‖ this SAM's meter id ‖ payload) with the
+   * session's key (6300 otherwise: a changed byte, or a payload recorded in another session or at
+   * another meter); payload bytes 1–3 must be this meter's id (6A80). The session ends whatever the
+   * answer: one payload per authentication.
+   */
+  #commissionCheck(c: CommandApdu): Uint8Array {
+    if (c.p1 !== 0 || c.p2 !== 0) throw new SwError(SW_INCORRECT_P1P2);
+    if (c.nc < 4 + 8) throw new SwError(SW_WRONG_LENGTH);
+    const s = this.#session;
+    if (!s?.authenticated || s.domain !== AUTH_COMMISSIONING)
+      throw new SwError(SW_SECURITY_STATUS_NOT_SATISFIED, 'no authenticated commissioning card');
+    const d = c.dataView();
+    const payload = d.subarray(0, d.length - 8);
+    const meterId = this.#identity().meterId;
+    const mac = d.subarray(d.length - 8);
+    const ok = this.#crypto.check(s.skAuth, mac, commissionMacInput(meterId, payload));
+    this.#endCardSession();
+    if (!ok) throw new SwError(SW_VERIFICATION_FAILED, 'commissioning payload MAC wrong');
+    if (!equalBytes(payload.subarray(1, 4), meterId))
+      throw new SwError(SW_WRONG_DATA, 'the payload is for another meter');
+    return new Uint8Array(0);
   }
 
   #terminalKey(n: number): Uint8Array {
@@ -289,10 +398,11 @@ export class SamApplet implements Application {
   }
 
   /**
-   * HOST COMMAND 80 22 H 00 Lc payload ‖ S2h(8) [‖ SVM counter + 1 (4) when H = 01] 00 (steps 14, 24, 34):
-   * checks S2h = Sig(H ‖ R3 ‖ payload, Ks). H = 01 value store: payload = EnAmnt (16) =
+   * HOST COMMAND 80 22 H 00 Lc payload ‖ S2h(8) [‖ SVM challenge RV (8) when H = 51] 00 (steps 14,
+   * 24, 34): checks S2h = Sig(H ‖ R3 ‖ payload, Ks). H = 51 value store: payload = EnAmnt (16) =
    * TDES-CBC(Ks, amount(4) ‖ host tx id(8) ‖ 80 00 00 00); the answer is amount ‖ tx id ‖ the SVM's
-   * HOST CREDIT authorisation MAC(K_svm, 'H' ‖ meter id ‖ amount ‖ tx id ‖ SVM counter).
+   * HOST CREDIT authorisation MAC(K_svm, 'H' ‖ meter id ‖ amount ‖ tx id ‖ RV): bound to the SVM's
+   * single-use challenge, so it cannot be kept and applied later, twice, or in another SVM.
    * H = 02 tariff mode / 03 usage and timer check: the answer is the authenticated payload.
    * One command per host session.
    */
@@ -304,8 +414,8 @@ export class SamApplet implements Application {
     if (!host) throw new SwError(SW_SECURITY_STATUS_NOT_SATISFIED, 'HOST INIT first');
     if (host.commanded) throw new SwError(SW_CONDITIONS_NOT_SATISFIED, 'one command per host session');
     const d = c.dataView();
-    const tail = h === HOST_VALUE_STORE ? 4 : 0;
-    if (d.length < 8 + tail || (h === HOST_VALUE_STORE && d.length !== 28))
+    const tail = h === HOST_VALUE_STORE ? 8 : 0;
+    if (d.length < 8 + tail || (h === HOST_VALUE_STORE && d.length !== 32))
       throw new SwError(SW_WRONG_LENGTH);
     const payload = d.subarray(0, d.length - 8 - tail);
     const s2h = d.subarray(d.length - 8 - tail, d.length - tail);
@@ -324,7 +434,7 @@ export class SamApplet implements Application {
     wipe(plain);
     const mac = this.#crypto.mac(
       this.#keys().svm,
-      hostCreditAuthInput(this.#identity().meterId, amount, txId, u32(d, 24)),
+      hostCreditAuthInput(this.#identity().meterId, amount, txId, d.subarray(24, 32)),
     );
     return concatBytes(be32(amount), txId, mac);
   }

@@ -1,8 +1,14 @@
 /**
  * The stored value module of a meter (docs/purse-spec.md §5): its credit register, credited from a
  * card purse only with a SAM authorisation AND the card's debit proof, emptied into the token
- * exchanger only with a SAM authorisation. It holds MK_proof (to check card proofs) and its
- * meter's K_svm; it cannot debit a card.
+ * exchanger only with a SAM authorisation. It serves one utility (one purse id): it holds that
+ * utility's MK_proof (to check card proofs) and its meter's K_svm; it cannot debit a card, and it
+ * credits from its own utility's purse only.
+ *
+ * Counters: the SVM counter (u32) moves on every credit and token; at FFFFFFFF every operation that
+ * would move it is refused before it starts (9404), so nothing is ever left half done; the balance
+ * stays readable (READ STATE, signed for the host) for the issuer to move to a new SVM. Host
+ * transaction ids: each is applied at most once for the SVM's whole life (strictly increasing).
  *
  * The card-to-SVM transfer spans two chips, so the SVM keeps a pending-transfer record (one slot)
  * from BEGIN TRANSFER until the card's proof arrives (COMPLETE) or the card proves that the debit
@@ -14,6 +20,7 @@ import {
   SW_CONDITIONS_NOT_SATISFIED,
   SW_INCORRECT_P1P2,
   SW_INS_NOT_SUPPORTED,
+  SW_REFERENCED_DATA_NOT_FOUND,
   SW_VERIFICATION_FAILED,
   SW_WRONG_DATA,
   SW_WRONG_LENGTH,
@@ -42,6 +49,7 @@ import {
   SW_NO_PENDING_TRANSFER,
   SW_REPLAY,
   SW_TRANSFER_PENDING,
+  SW_COUNTER_EXHAUSTED,
 } from '../constants.js';
 import {
   PurseCrypto,
@@ -51,9 +59,11 @@ import {
   recordMacInput,
   statusMacInput,
   tokenAuthInput,
+  tokenGrantInput,
   transferAuthInput,
+  coreStateInput,
 } from '../PurseCrypto.js';
-import type { SvmKeySet } from '../IssuerKeys.js';
+import { deriveCoreKey, type SvmKeySet } from '../IssuerKeys.js';
 import { LOG_TYPE_DEBIT, LOG_TYPE_LOAD, LogRecord } from '../purse/records.js';
 import {
   PendingTransfer,
@@ -72,8 +82,12 @@ export const KEY_SVM_PENDING = 'v.pending';
 export const KEY_SVM_RECENT = 'v.recent';
 export const KEY_SVM_LOG_HEAD = 'v.log.head';
 export const KEY_SVM_HOST_TX = 'v.hosttx';
-/** How many host transactions the SVM remembers for exactly-once crediting. */
+/**
+ * How many host transactions the SVM remembers with their balance after, to answer a repeat
+ * "duplicate" with the original figure. Older ids are refused outright (9407): ids only grow.
+ */
 export const HOST_TX_REMEMBERED = 8;
+const COUNTER_MAX = 0xffffffff;
 const HOST_TX_ENTRY = 12; // tx id(8) ‖ balance after(4)
 export const keySvmLog = (slot: number): string => `v.log.${slot}`;
 
@@ -97,6 +111,7 @@ export class SvmApplet implements Application {
   readonly #rng: Rng;
   #rv: Uint8Array | undefined;
   #proofCache: { csn: Uint8Array; key: Uint8Array } | undefined;
+  #coreKey: Uint8Array | undefined;
 
   constructor(store: RecordStore, cipher: BlockCipherProvider, rng: Rng) {
     this.#store = store;
@@ -110,9 +125,13 @@ export class SvmApplet implements Application {
     if (p.terminalId.length !== 4) throw new RangeError('terminalId must be 4 bytes');
     const balance = p.balance ?? 0;
     if (balance > p.max) throw new RangeError('balance must not exceed max');
+    if (!Number.isInteger(p.keys.purse) || p.keys.purse < 1 || p.keys.purse > 15)
+      throw new RangeError(`keys.purse must be 1..15, got ${p.keys.purse}`);
+    if (!Number.isInteger(p.max) || p.max < 0 || p.max > COUNTER_MAX)
+      throw new RangeError(`max must be 0..${COUNTER_MAX}, got ${p.max}`);
     store.commit([
       [KEY_SVM_IDENTITY, concatBytes(p.meterId, p.terminalId)],
-      [KEY_SVM_KEYS, concatBytes(p.keys.mkProof, p.keys.svm)],
+      [KEY_SVM_KEYS, concatBytes(Uint8Array.of(p.keys.purse), p.keys.mkProof, p.keys.svm)],
       [KEY_SVM_REGISTER, new SvmRegister(balance, p.max, 0).encode()],
       [KEY_SVM_RECENT, EMPTY],
       [KEY_SVM_HOST_TX, EMPTY],
@@ -125,6 +144,23 @@ export class SvmApplet implements Application {
     this.#rv = undefined;
     if (this.#proofCache) wipe(this.#proofCache.key);
     this.#proofCache = undefined;
+    if (this.#coreKey) wipe(this.#coreKey);
+    this.#coreKey = undefined;
+  }
+
+  /** The purse (utility) this SVM serves. */
+  #purse(): number {
+    return this.#store.view(KEY_SVM_KEYS)![0]!;
+  }
+
+  /** K_core of this meter (derived from K_svm, kept in RAM until reset). */
+  #core(): Uint8Array {
+    if (!this.#coreKey) {
+      const svm = this.#svmKey();
+      this.#coreKey = deriveCoreKey(this.#crypto, svm);
+      wipe(svm);
+    }
+    return this.#coreKey;
   }
 
   #identity(): { meterId: Uint8Array; terminalId: Uint8Array } {
@@ -146,19 +182,25 @@ export class SvmApplet implements Application {
     const c = this.#proofCache;
     if (c && equalBytes(c.csn, csn)) return c.key.slice();
     if (c) wipe(c.key);
-    const key = this.#crypto.cardKey(this.#store.view(KEY_SVM_KEYS)!.slice(0, 16), csn);
+    const key = this.#crypto.cardKey(this.#store.view(KEY_SVM_KEYS)!.slice(1, 17), csn);
     this.#proofCache = { csn: csn.slice(), key };
     return key.slice();
   }
 
   #svmKey(): Uint8Array {
-    return this.#store.view(KEY_SVM_KEYS)!.slice(16, 32);
+    return this.#store.view(KEY_SVM_KEYS)!.slice(17, 33);
   }
 
-  /** FCI: 6F { 84 AID, A5 { C4 meter id(3), C5 terminal id(4) } }. */
+  /** FCI: 6F { 84 AID, A5 { C4 meter id(3), C5 terminal id(4), C7 purse(1) } }. */
   select(): Uint8Array {
     const id = this.#identity();
-    const a5 = concatBytes(Uint8Array.of(0xc4, 3), id.meterId, Uint8Array.of(0xc5, 4), id.terminalId);
+    const a5 = concatBytes(
+      Uint8Array.of(0xc4, 3),
+      id.meterId,
+      Uint8Array.of(0xc5, 4),
+      id.terminalId,
+      Uint8Array.of(0xc7, 1, this.#purse()),
+    );
     const body = concatBytes(
       Uint8Array.of(0x84, this.aid.length),
       this.aid,
@@ -209,14 +251,20 @@ export class SvmApplet implements Application {
    * [‖ CSN(8) ‖ purse(1) ‖ amount(4) ‖ expected card counter(2) when the flag is 01].
    */
   #readState(c: CommandApdu): Uint8Array {
-    if ((c.p1 !== 0 && c.p1 !== 1) || c.p2 !== 0) throw new SwError(SW_INCORRECT_P1P2);
-    if (c.nc !== (c.p1 === 1 ? 8 : 0)) throw new SwError(SW_WRONG_LENGTH);
+    if (c.p1 > 2 || c.p2 !== 0) throw new SwError(SW_INCORRECT_P1P2);
+    if (c.nc !== (c.p1 === 0 ? 0 : 8)) throw new SwError(SW_WRONG_LENGTH);
     const r = this.#register();
     const p = this.#pending();
     const meterId = this.#identity().meterId;
     const head = concatBytes(r.encode(), meterId, Uint8Array.of(p ? 1 : 0));
     const state = p ? concatBytes(head, p.encode().subarray(0, 15)) : head;
     if (c.p1 === 0) return state;
+    // P1 = 02: signed for the meter core's own challenge, under K_core.
+    if (c.p1 === 2)
+      return concatBytes(
+        state,
+        this.#crypto.mac(this.#core(), coreStateInput(meterId, r.balance, r.counter, c.dataView())),
+      );
     // P1 = 01: signed for the SAM's host session (challenge R3), read by HOST FINISH.
     return concatBytes(
       state,
@@ -225,27 +273,29 @@ export class SvmApplet implements Application {
   }
 
   /**
-   * HOST CREDIT 80 44 00 00 20 amount(4) ‖ host tx id(8) ‖ SVM counter + 1 (4) ‖ MAC(8) ‖ R3(8) 00
+   * HOST CREDIT 80 44 00 00 1C amount(4) ‖ host tx id(8) ‖ MAC(8) ‖ R3(8) 00, after GET CHALLENGE
    * -> status(1) ‖ tx id(8) ‖ balance after(4) ‖ balance(4) ‖ MAC(K_svm, 'C' ‖ meter id ‖ status ‖
-   * tx id ‖ balance after ‖ balance ‖ R3). MAC in = the SAM's HOST COMMAND answer. Status 00 credited;
-   * 01 duplicate: a tx id among the last 8 credited gets its original balance after, nothing changes;
-   * 02 refused: the credit would pass the maximum (with room reserved by a pending card transfer).
+   * tx id ‖ balance after ‖ balance ‖ R3). MAC in = the SAM's HOST COMMAND answer, an authorisation
+   * over this SVM's challenge RV (taken whatever the outcome), so it is good here, now, once.
+   *
+   * Exactly once for life: host tx ids only grow (the host sends one meter's credits in order).
+   * Status 00 credited (the id becomes the highest seen); 01 duplicate: the id is one of the last 8
+   * credited, answered with its original balance after, nothing changes; an id not above the
+   * highest credited and not remembered is refused 9407 (it was applied or settled long ago; gaps
+   * are normal: the host numbers all meters' credits from one sequence); 02 refused: the credit would
+   * pass the maximum (with room reserved by a pending card transfer), the id is not consumed.
    */
   #hostCredit(c: CommandApdu): Uint8Array {
     if (c.p1 !== 0 || c.p2 !== 0) throw new SwError(SW_INCORRECT_P1P2);
-    if (c.nc !== 32) throw new SwError(SW_WRONG_LENGTH);
+    if (c.nc !== 28) throw new SwError(SW_WRONG_LENGTH);
+    const rv = this.#takeChallenge();
     const d = c.dataView();
     const amount = u32(d, 0);
     const txId = d.slice(4, 12);
-    const counter = u32(d, 12);
-    const r3 = d.slice(24, 32);
+    const r3 = d.slice(20, 28);
     const meterId = this.#identity().meterId;
     if (
-      !this.#crypto.check(
-        this.#svmKey(),
-        d.subarray(16, 24),
-        hostCreditAuthInput(meterId, amount, txId, counter),
-      )
+      !this.#crypto.check(this.#svmKey(), d.subarray(12, 20), hostCreditAuthInput(meterId, amount, txId, rv))
     )
       throw new SwError(SW_VERIFICATION_FAILED, 'SAM authorisation wrong');
     const r = this.#register();
@@ -263,13 +313,15 @@ export class SvmApplet implements Application {
     const seen = this.#store.view(KEY_SVM_HOST_TX)!;
     for (let i = 0; i + HOST_TX_ENTRY <= seen.length; i += HOST_TX_ENTRY)
       if (equalBytes(seen.subarray(i, i + 8), txId)) return answer(VS_DUPLICATE, u32(seen, i + 8), r.balance);
-    if (counter <= r.counter) throw new SwError(SW_REPLAY, 'SVM counter already used');
-    if (counter !== r.counter + 1) throw new SwError(SW_WRONG_DATA, 'SVM counter is not the next one');
+    // The newest remembered id is the highest ever credited (ids only grow).
+    if (seen.length >= HOST_TX_ENTRY && compareBytes(txId, seen.subarray(0, 8)) <= 0)
+      throw new SwError(SW_REPLAY, 'host tx id not above the last credited');
+    if (r.counter >= COUNTER_MAX) throw new SwError(SW_COUNTER_EXHAUSTED, 'SVM counter exhausted');
     if (amount === 0) throw new SwError(SW_WRONG_DATA, 'amount 0');
     const reserved = this.#pending()?.amount ?? 0;
     if (amount > r.max - r.balance - Math.min(reserved, r.max - r.balance))
       return answer(VS_REFUSED_MAX_BALANCE, r.balance, r.balance);
-    const after = new SvmRegister(r.balance + amount, r.max, counter);
+    const after = new SvmRegister(r.balance + amount, r.max, r.counter + 1);
     this.#store.commit([
       [KEY_SVM_REGISTER, after.encode()],
       [
@@ -282,7 +334,7 @@ export class SvmApplet implements Application {
           concatBytes(txId, new Uint8Array(2)),
           amount,
           after.balance,
-          counter,
+          after.counter,
           new Uint8Array(6),
         ),
       ),
@@ -314,8 +366,12 @@ export class SvmApplet implements Application {
     )
       throw new SwError(SW_VERIFICATION_FAILED, 'SAM authorisation wrong');
     checkDateTime(dateTime);
-    if (amount === 0) throw new SwError(SW_WRONG_DATA, 'amount 0');
+    if (purse !== this.#purse())
+      throw new SwError(SW_REFERENCED_DATA_NOT_FOUND, `this SVM takes no credit from purse ${purse}`);
+    if (amount === 0 || counter === 0) throw new SwError(SW_WRONG_DATA, 'amount and counter must be > 0');
     const r = this.#register();
+    // COMPLETE moves the SVM counter: at its maximum the transfer could never complete, so it never starts.
+    if (r.counter >= COUNTER_MAX) throw new SwError(SW_COUNTER_EXHAUSTED, 'SVM counter exhausted');
     if (amount > r.max - r.balance) throw new SwError(SW_MAX_BALANCE_EXCEEDED);
     if (this.#lastCredited(csn, purse) >= counter)
       throw new SwError(SW_REPLAY, 'card counter already credited');
@@ -471,7 +527,9 @@ export class SvmApplet implements Application {
 
   /**
    * TOKEN REQUEST 80 40 00 00 0E units(2) ‖ SVM counter + 1 (4) ‖ MAC_svm(8) 00
-   * -> granted units(2) ‖ balance(4). Grants min(units, balance), atomically.
+   * -> granted units(2) ‖ balance(4) ‖ MAC(K_core, 'G' ‖ meter id ‖ granted ‖ balance ‖ SVM counter).
+   * Grants min(units, balance), atomically; the grant MAC lets the meter core check that the units
+   * it is about to hand out were really granted by its own SVM.
    */
   #token(c: CommandApdu): Uint8Array {
     if (c.p1 !== 0 || c.p2 !== 0) throw new SwError(SW_INCORRECT_P1P2);
@@ -488,6 +546,7 @@ export class SvmApplet implements Application {
     )
       throw new SwError(SW_VERIFICATION_FAILED, 'SAM authorisation wrong');
     const r = this.#register();
+    if (r.counter >= COUNTER_MAX) throw new SwError(SW_COUNTER_EXHAUSTED, 'SVM counter exhausted');
     if (counter <= r.counter) throw new SwError(SW_REPLAY, 'SVM counter already used');
     if (counter !== r.counter + 1) throw new SwError(SW_WRONG_DATA, 'SVM counter is not the next one');
     if (units === 0) throw new SwError(SW_WRONG_DATA, 'units 0');
@@ -507,6 +566,19 @@ export class SvmApplet implements Application {
         ),
       ),
     ]);
-    return concatBytes(be16(granted), be32(after.balance));
+    return concatBytes(
+      be16(granted),
+      be32(after.balance),
+      this.#crypto.mac(
+        this.#core(),
+        tokenGrantInput(this.#identity().meterId, granted, after.balance, after.counter),
+      ),
+    );
   }
+}
+
+/** Unsigned big-endian comparison of two byte strings of one length: <0, 0, >0. */
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return 0;
 }
