@@ -12,7 +12,8 @@
  *   MK_debit[u]  -> K_debit[u](CSN)   card + u's SAMs     DEBIT of purse u
  *   MK_credit[u] -> K_credit[u](CSN)  card + u's vending  LOAD of purse u — never in a meter SAM
  *   MK_proof[u]  -> K_proof[u](CSN)   card + u's SVMs     debit proofs, log MACs, signed status
- *   MK_svm[u]    -> K_svm(meter id)   one meter's SAM and SVM (pairwise)
+ *   MK_svm[u]    -> K_svm(meter id ‖ pairing)  one SAM + SVM pair (a replacement pair gets the
+ *                                     next pairing number, so nothing of the old pair works in it)
  *                   K_core = diversify(K_svm, "CORE")     that meter's core (token requests)
  *   MK_comm[u]   -> K_comm(CSN)       u's commissioning cards + u's SAMs — never a subscriber card
  *   KH[u][n]     -> KT[n](meter id)   seed 000 terminal keys, in the SAM (>= 2 versions)
@@ -51,6 +52,8 @@ export interface CardKeySet {
 export interface SamKeySet {
   /** The purse (utility) this SAM serves; it refuses every other. */
   purse: number;
+  /** The pairing number of the SAM + SVM pair within its meter (1 for the first pair). */
+  pairing: number;
   mkAuth: Uint8Array;
   mkDebit: Uint8Array;
   /** MK_comm: authenticates the utility's commissioning cards. */
@@ -63,6 +66,7 @@ export interface SamKeySet {
 /** Keys personalised into an SVM of one utility. */
 export interface SvmKeySet {
   purse: number;
+  pairing: number;
   mkProof: Uint8Array;
   svm: Uint8Array;
 }
@@ -83,6 +87,11 @@ function key(value: Uint8Array, name: string): Uint8Array {
   if (!(value instanceof Uint8Array)) throw new TypeError(`${name} must be a Uint8Array`);
   if (value.length !== KEY_LENGTH) throw new RangeError(`${name} must be 16 bytes, got ${value.length}`);
   return Uint8Array.from(value);
+}
+
+function checkPairing(pairing: number): void {
+  if (!Number.isInteger(pairing) || pairing < 1 || pairing > 0xffff)
+    throw new RangeError(`pairing must be 1..65535, got ${pairing}`);
 }
 
 function checkPurse(purse: number): void {
@@ -238,11 +247,20 @@ export class IssuerKeys {
     return this.#crypto.cardKey(this.#masters(purse).commission, csn);
   }
 
-  /** K_svm of the meter `meterId` (3 bytes) of utility `purse`, shared by its SAM and SVM. */
-  svmKey(meterId: Uint8Array, purse: number): Uint8Array {
+  /**
+   * K_svm of the SAM + SVM pair number `pairing` (default 1) of the meter `meterId` (3 bytes) of
+   * utility `purse`: diversify(MK_svm, meter id ‖ pairing u16). Each pair has its own key, so an
+   * authorisation made for one SVM is never good in another — not even a replacement module
+   * personalised for the same meter.
+   */
+  svmKey(meterId: Uint8Array, purse: number, pairing = 1): Uint8Array {
     if (!(meterId instanceof Uint8Array) || meterId.length !== 3)
       throw new RangeError('meterId must be 3 bytes');
-    return this.#crypto.cardKey(this.#masters(purse).svm, meterId);
+    checkPairing(pairing);
+    return this.#crypto.cardKey(
+      this.#masters(purse).svm,
+      Uint8Array.of(...meterId, pairing >>> 8, pairing & 0xff),
+    );
   }
 
   /**
@@ -250,8 +268,8 @@ export class IssuerKeys {
    * authorisations and to check the SVM's grants (docs/purse-spec.md §8). Derived one way from
    * K_svm, so the SAM and SVM derive it themselves and a core that gives it up does not give K_svm.
    */
-  coreKey(meterId: Uint8Array, purse: number): Uint8Array {
-    const svm = this.svmKey(meterId, purse);
+  coreKey(meterId: Uint8Array, purse: number, pairing = 1): Uint8Array {
+    const svm = this.svmKey(meterId, purse, pairing);
     try {
       return deriveCoreKey(this.#crypto, svm);
     } finally {
@@ -260,21 +278,27 @@ export class IssuerKeys {
   }
 
   /** What a meter SAM of utility `purse` is given: never MK_credit, never MK_proof, no other utility. */
-  samKeys(meterId: Uint8Array, purse: number): SamKeySet {
+  samKeys(meterId: Uint8Array, purse: number, pairing = 1): SamKeySet {
     const u = this.#masters(purse);
     return {
       purse,
+      pairing,
       mkAuth: u.auth.slice(),
       mkDebit: u.debit.slice(),
       mkCommission: u.commission.slice(),
-      svm: this.svmKey(meterId, purse),
+      svm: this.svmKey(meterId, purse, pairing),
       terminal: u.host.map(([n, kh]) => [n, deriveTerminalKey(this.#crypto.cipher, kh, meterId)] as const),
     };
   }
 
   /** What an SVM of utility `purse` is given. */
-  svmKeys(meterId: Uint8Array, purse: number): SvmKeySet {
-    return { purse, mkProof: this.#masters(purse).proof.slice(), svm: this.svmKey(meterId, purse) };
+  svmKeys(meterId: Uint8Array, purse: number, pairing = 1): SvmKeySet {
+    return {
+      purse,
+      pairing,
+      mkProof: this.#masters(purse).proof.slice(),
+      svm: this.svmKey(meterId, purse, pairing),
+    };
   }
 
   /** Zero-fills every master. */

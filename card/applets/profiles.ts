@@ -112,6 +112,8 @@ export interface MeterModuleConfig {
   terminalId: string;
   /** The utility (purse id 1..15) whose keys the module holds; default 1 (electricity). */
   purse?: number;
+  /** The SAM + SVM pair's number within the meter (a replacement pair gets the next); default 1. */
+  pairing?: number;
   /** SVM only. */
   max?: number;
   balance?: number;
@@ -135,13 +137,13 @@ function purseLayout(purses: readonly number[]): RecordLayout {
 }
 
 const SAM_LAYOUT: RecordLayout = [
-  ['s.identity', 7],
+  ['s.identity', 9],
   ['s.keys', 65],
   ['s.kt', 17 * 8],
 ];
 
 const SVM_LAYOUT: RecordLayout = [
-  ['v.identity', 7],
+  ['v.identity', 9],
   ['v.keys', 33],
   ['v.register', 12],
   ['v.pending', 29],
@@ -237,7 +239,7 @@ function buildSam(
       SamApplet.personalise(store, {
         meterId,
         terminalId,
-        keys: issuerFor(cfg, cipher, issuer).samKeys(meterId, cfg.purse ?? 1),
+        keys: issuerFor(cfg, cipher, issuer).samKeys(meterId, cfg.purse ?? 1, cfg.pairing ?? 1),
       }),
   });
   const os = buildIsoCard(isoConfig('T=1', ATR_SAM, 1024), image, { cipher, rng }, [applet]);
@@ -263,7 +265,7 @@ function buildSvm(
       SvmApplet.personalise(store, {
         meterId,
         terminalId,
-        keys: issuerFor(cfg, cipher, issuer).svmKeys(meterId, cfg.purse ?? 1),
+        keys: issuerFor(cfg, cipher, issuer).svmKeys(meterId, cfg.purse ?? 1, cfg.pairing ?? 1),
         max: cfg.max ?? 1_000_000,
         ...(cfg.balance !== undefined ? { balance: cfg.balance } : {}),
       }),
@@ -411,6 +413,8 @@ export interface MeterDeviceOptions {
   terminalId: Uint8Array;
   /** The utility (purse id) whose keys the module holds; default 1 (electricity). */
   purse?: number;
+  /** The SAM + SVM pair's number within the meter; default 1. */
+  pairing?: number;
   rng?: Rng;
   cipher?: BlockCipherProvider;
 }
@@ -422,6 +426,7 @@ export function makeSam(issuer: IssuerKeys, o: MeterDeviceOptions): Device<SamAp
     meterId: toHex(o.meterId),
     terminalId: toHex(o.terminalId),
     ...(o.purse !== undefined ? { purse: o.purse } : {}),
+    ...(o.pairing !== undefined ? { pairing: o.pairing } : {}),
   };
   const cipher = o.cipher ?? issuer.crypto.cipher;
   const rng = o.rng ?? new SystemRng();
@@ -442,6 +447,7 @@ export function makeSvm(
     meterId: toHex(o.meterId),
     terminalId: toHex(o.terminalId),
     ...(o.purse !== undefined ? { purse: o.purse } : {}),
+    ...(o.pairing !== undefined ? { pairing: o.pairing } : {}),
     max: o.max,
     ...(o.balance !== undefined ? { balance: o.balance } : {}),
   };

@@ -123,6 +123,14 @@ export class MeterModules {
       throw new TransferError('SELECT SVM', undefined, 'the SVM belongs to another meter');
     if (!equalBytes(purse, fciField(svmFci, 0xc7) ?? new Uint8Array(0)))
       throw new TransferError('SELECT SVM', undefined, 'the SVM serves another utility than the SAM');
+    if (
+      !equalBytes(fciField(samFci, 0xc8) ?? new Uint8Array(0), fciField(svmFci, 0xc8) ?? Uint8Array.of(0xff))
+    )
+      throw new TransferError(
+        'SELECT SVM',
+        undefined,
+        "the SVM is not the SAM's pair (another pairing number)",
+      );
     return new MeterModules(sam, svm, meterId, terminalId, purse[0]!, core);
   }
 

@@ -155,6 +155,8 @@ export interface CardMeterOptions {
    * the meter's commodity. The slot can take value from this purse only, whatever it is pointed at.
    */
   utility?: number;
+  /** The SAM + SVM pair's number within the meter (IssuerKeys.svmKey); default 1. */
+  pairing?: number;
   /** SVM maximum balance, default 100 000 units. */
   svmMax?: number;
   /** SVM balance at personalisation (a test credit), default 0. */
@@ -186,7 +188,8 @@ export async function createCardMeter(o: CardMeterOptions): Promise<SimulatedCar
   const rng = (name: string): Rng =>
     o.seed !== undefined ? new SeededRng(`${o.seed}:${name}`) : new SystemRng();
   const purse = o.utility ?? purseOf(o.meter.commodity ?? 'electricity');
-  const ids = { meterId, terminalId, purse };
+  const pairing = o.pairing ?? 1;
+  const ids = { meterId, terminalId, purse, pairing };
   const sam = makeSam(issuer, { ...ids, rng: rng('sam') });
   const svm = makeSvm(issuer, {
     ...ids,
@@ -200,7 +203,7 @@ export async function createCardMeter(o: CardMeterOptions): Promise<SimulatedCar
     samReader: new VirtualReader(`SAM ${hex}`, sam.os),
     svmReader: new VirtualReader(`SVM ${hex}`, svm.os),
     cardReader: new VirtualReader(`card slot ${hex}`),
-    core: { key: issuer.coreKey(meterId, purse), cipher: issuer.crypto.cipher },
+    core: { key: issuer.coreKey(meterId, purse, pairing), cipher: issuer.crypto.cipher },
     ...(o.slot ? { slot: o.slot } : {}),
     ...(o.wrap ? { wrap: o.wrap } : {}),
   });

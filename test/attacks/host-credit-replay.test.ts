@@ -11,8 +11,8 @@
 import { describe, expect, it } from 'vitest';
 import { concatBytes, fromHex } from '../../card/util/hex.js';
 import { SeededRng } from '../../card/crypto/rng.js';
-import { makeSvm } from '../../card/applets/profiles.js';
-import { AID_SVM } from '../../card/applets/constants.js';
+import { makeSam, makeSvm } from '../../card/applets/profiles.js';
+import { AID_SAM, AID_SVM } from '../../card/applets/constants.js';
 import {
   A,
   coreTokenAuth,
@@ -100,6 +100,34 @@ describe('attack: a paid host credit applied twice', () => {
     expect(hex(tx(fresh.os, a.credit).sw)).toBe('6300');
     expect(image(fresh.store)).toBe(before);
     expect(u32(ok(fresh.os, A.readState()), 0)).toBe(0);
+  });
+
+  it("the host's first attempt taken to the old SVM and its retry to a replacement SVM of the same meter: credited once", () => {
+    const w = poweredWorld();
+    // The replacement module pair of the same meter (pairing 2): its own SAM and SVM.
+    const ids = { meterId: METER_ID, terminalId: TERMINAL_ID, pairing: 2 };
+    const sam2 = makeSam(w.issuer, { ...ids, rng: new SeededRng('sam2') });
+    const svm2 = makeSvm(w.issuer, { ...ids, max: 100_000, rng: new SeededRng('svm2') });
+    for (const [d, aid] of [
+      [sam2, AID_SAM],
+      [svm2, AID_SVM],
+    ] as const) {
+      d.os.powerUp();
+      ok(d.os, A.selectAid(aid));
+    }
+    const txId = fromHex('0000000000000900');
+    // Attempt 1 through the old pair: the attacker holds its HOST CREDIT back.
+    const first = hostAuthorise(w, 9_000, txId, 1);
+    // Attempt 1's authorisation carried to the new SVM, after a challenge of the new SVM's: refused.
+    ok(svm2.os, A.getChallenge());
+    expect(hex(tx(svm2.os, first.credit).sw)).toBe('6300');
+    // The old pair's SAM authorising for the new SVM's own challenge: K_svm differs per pair, refused.
+    const crossed = hostAuthorise({ ...w, svm: svm2 } as World, 9_000, txId, 3);
+    expect(hex(tx(svm2.os, crossed.credit).sw)).toBe('6300');
+    // The retry through the old pair: credited once there, and nowhere else.
+    expect(ok(w.svm.os, hostAuthorise(w, 9_000, txId, 5).credit)[0]).toBe(0x00);
+    expect(svmState(w).balance).toBe(9_000);
+    expect(u32(ok(svm2.os, A.readState()), 0)).toBe(0);
   });
 
   it("a host tx id is applied once for the SVM's whole life, also after it left the 8 remembered", () => {

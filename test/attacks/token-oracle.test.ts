@@ -10,11 +10,12 @@
 import { describe, expect, it } from 'vitest';
 import type { CardChannel } from '../../reader/CardChannel.js';
 import { ResponseApdu } from '../../card/iso7816/ResponseApdu.js';
-import { INS_READ_STATE, INS_TOKEN_REQUEST } from '../../card/applets/constants.js';
+import { AID_SVM, INS_READ_STATE, INS_TOKEN_REQUEST } from '../../card/applets/constants.js';
+import { makeSvm } from '../../card/applets/profiles.js';
 import { tokenAuthInput, tokenCoreInput } from '../../card/applets/PurseCrypto.js';
 import { SeededRng } from '../../card/crypto/rng.js';
 import { A, image, ok, poweredWorld, svmState, tx } from '../applets/harness.js';
-import { METER_ID } from '../transfer/world.js';
+import { METER_ID, TERMINAL_ID } from '../transfer/world.js';
 import { newMeter, svmView, meterSide } from '../meter/cardWorld.js';
 
 const hex = (sw: number) => sw.toString(16).toUpperCase();
@@ -144,6 +145,30 @@ describe('attack: the SAM as a token oracle for anything on the bus', () => {
     expect(svmView(cm).balance).toBe(svmBefore - 100);
     expect(await cm.register.requestTokens(100)).toBe(200);
     expect(svmView(cm).balance).toBe(svmBefore - 200);
+  });
+
+  it('a recorded TOKEN REQUEST replayed into the replacement SVM of the same meter, counter lined up, is refused', () => {
+    const w = poweredWorld({ svmBalance: 1_000 });
+    const mac = ok(
+      w.sam.os,
+      A.tokenAuth(100, 1, w.issuer.crypto.mac(w.core().key, tokenCoreInput(METER_ID, 100, 1))),
+    );
+    const recorded = A.tokenRequest(100, 1, mac);
+    ok(w.svm.os, recorded);
+    // The replacement pair's SVM (pairing 2), with a balance and its counter at 0 like the old one's was.
+    const svm2 = makeSvm(w.issuer, {
+      meterId: METER_ID,
+      terminalId: TERMINAL_ID,
+      pairing: 2,
+      max: 100_000,
+      balance: 1_000,
+      rng: new SeededRng('svm2'),
+    });
+    svm2.os.powerUp();
+    ok(svm2.os, A.selectAid(AID_SVM));
+    const before = image(svm2.store);
+    expect(hex(tx(svm2.os, recorded).sw)).toBe('6300');
+    expect(image(svm2.store)).toBe(before);
   });
 
   it('the SAM answers a real core request (control: the keys in the attacks above were the only difference)', () => {

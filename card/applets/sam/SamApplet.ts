@@ -28,7 +28,7 @@ import { wipe } from '../../crypto/wipe.js';
 import { concatBytes, equalBytes } from '../../util/hex.js';
 import type { Application } from '../platform/RuntimeApplet.js';
 import type { RecordStore } from '../platform/RecordStore.js';
-import { checkDateTime, u16, u32 } from '../bytes.js';
+import { be16, checkDateTime, u16, u32 } from '../bytes.js';
 import { deriveCoreKey } from '../IssuerKeys.js';
 import {
   AID_SAM,
@@ -119,7 +119,7 @@ export class SamApplet implements Application {
     if (!Number.isInteger(p.keys.purse) || p.keys.purse < 1 || p.keys.purse > 15)
       throw new RangeError(`keys.purse must be 1..15, got ${p.keys.purse}`);
     store.commit([
-      [KEY_SAM_IDENTITY, concatBytes(p.meterId, p.terminalId)],
+      [KEY_SAM_IDENTITY, concatBytes(p.meterId, p.terminalId, be16(p.keys.pairing))],
       [
         KEY_SAM_KEYS,
         concatBytes(
@@ -157,9 +157,9 @@ export class SamApplet implements Application {
     this.#host = undefined;
   }
 
-  #identity(): { meterId: Uint8Array; terminalId: Uint8Array } {
+  #identity(): { meterId: Uint8Array; terminalId: Uint8Array; pairing: Uint8Array } {
     const b = this.#store.view(KEY_SAM_IDENTITY)!;
-    return { meterId: b.slice(0, 3), terminalId: b.slice(3, 7) };
+    return { meterId: b.slice(0, 3), terminalId: b.slice(3, 7), pairing: b.slice(7, 9) };
   }
 
   #keys(): {
@@ -194,7 +194,10 @@ export class SamApplet implements Application {
     return this.#coreKey;
   }
 
-  /** FCI: 6F { 84 AID, A5 { C4 meter id(3), C5 terminal id(4), C6 KT versions, C7 purse(1) } }. */
+  /**
+   * FCI: 6F { 84 AID, A5 { C4 meter id(3), C5 terminal id(4), C6 KT versions, C7 purse(1),
+   * C8 pairing(2) } }.
+   */
   select(): Uint8Array {
     const id = this.#identity();
     const kt = this.#store.view(KEY_SAM_TERMINAL_KEYS)!;
@@ -207,7 +210,8 @@ export class SamApplet implements Application {
       id.terminalId,
       Uint8Array.of(0xc6, versions.length),
       Uint8Array.from(versions),
-      Uint8Array.of(0xc7, 1, this.#purse()),
+      Uint8Array.of(0xc7, 1, this.#purse(), 0xc8, 2),
+      id.pairing,
     );
     const body = concatBytes(
       Uint8Array.of(0x84, this.aid.length),

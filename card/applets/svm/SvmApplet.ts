@@ -130,7 +130,7 @@ export class SvmApplet implements Application {
     if (!Number.isInteger(p.max) || p.max < 0 || p.max > COUNTER_MAX)
       throw new RangeError(`max must be 0..${COUNTER_MAX}, got ${p.max}`);
     store.commit([
-      [KEY_SVM_IDENTITY, concatBytes(p.meterId, p.terminalId)],
+      [KEY_SVM_IDENTITY, concatBytes(p.meterId, p.terminalId, be16(p.keys.pairing))],
       [KEY_SVM_KEYS, concatBytes(Uint8Array.of(p.keys.purse), p.keys.mkProof, p.keys.svm)],
       [KEY_SVM_REGISTER, new SvmRegister(balance, p.max, 0).encode()],
       [KEY_SVM_RECENT, EMPTY],
@@ -163,9 +163,9 @@ export class SvmApplet implements Application {
     return this.#coreKey;
   }
 
-  #identity(): { meterId: Uint8Array; terminalId: Uint8Array } {
+  #identity(): { meterId: Uint8Array; terminalId: Uint8Array; pairing: Uint8Array } {
     const b = this.#store.view(KEY_SVM_IDENTITY)!;
-    return { meterId: b.slice(0, 3), terminalId: b.slice(3, 7) };
+    return { meterId: b.slice(0, 3), terminalId: b.slice(3, 7), pairing: b.slice(7, 9) };
   }
 
   #register(): SvmRegister {
@@ -191,7 +191,7 @@ export class SvmApplet implements Application {
     return this.#store.view(KEY_SVM_KEYS)!.slice(17, 33);
   }
 
-  /** FCI: 6F { 84 AID, A5 { C4 meter id(3), C5 terminal id(4), C7 purse(1) } }. */
+  /** FCI: 6F { 84 AID, A5 { C4 meter id(3), C5 terminal id(4), C7 purse(1), C8 pairing(2) } }. */
   select(): Uint8Array {
     const id = this.#identity();
     const a5 = concatBytes(
@@ -199,7 +199,8 @@ export class SvmApplet implements Application {
       id.meterId,
       Uint8Array.of(0xc5, 4),
       id.terminalId,
-      Uint8Array.of(0xc7, 1, this.#purse()),
+      Uint8Array.of(0xc7, 1, this.#purse(), 0xc8, 2),
+      id.pairing,
     );
     const body = concatBytes(
       Uint8Array.of(0x84, this.aid.length),
