@@ -1,12 +1,12 @@
 // Meter over the real SAM + SVM applets (issue 6): a year per minute with every token request
 // through SVM READ STATE, SAM TOKEN AUTH, SVM TOKEN REQUEST over VirtualReader channels, and the
 // card slot's insertion (ATR, selection, authentication, transfer, meter data).
-import { CountingChannel, ExchangeCounter } from '../card/transfer/CountingChannel.js';
+import { CountingChannel, ExchangeCounter } from '../terminal/CountingChannel.js';
 import { defaultPurses, makeSubscriberCard } from '../card/applets/profiles.js';
 import { SeededRng } from '../card/crypto/rng.js';
 import { createCardMeter } from '../meter/cardslot/createCardMeter.js';
-import { RtcTime } from '../meter/tariff/RtcTime.js';
-import { TariffTable } from '../meter/tariff/TariffTable.js';
+import { RtcTime } from '../protocol/RtcTime.js';
+import { TariffTable } from '../protocol/TariffTable.js';
 import { percentiles } from './measure.js';
 import type { Figure } from './run.js';
 import { householdMinuteLoads } from '../meter/sim/minuteLoads.js';

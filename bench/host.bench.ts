@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { Figure } from './run.js';
 import { HostKeyRing, NodeCipherProvider, SeededRng } from '../card/crypto/index.js';
 import { fromHex, toHex } from '../card/util/hex.js';
-import { RtcTime } from '../meter/tariff/RtcTime.js';
+import { RtcTime } from '../protocol/RtcTime.js';
 import { HostProtocol } from '../host/protocol/HostProtocol.js';
 import { LocalService } from '../host/network/LocalService.js';
 import { PowerLineChannel } from '../host/network/PowerLineChannel.js';

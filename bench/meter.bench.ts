@@ -2,8 +2,8 @@
 import { Meter } from '../meter/Meter.js';
 import { createSimulatedCredit } from '../meter/sim/SimulatedCredit.js';
 import { simulate } from '../meter/sim/simulate.js';
-import { RtcTime } from '../meter/tariff/RtcTime.js';
-import { TariffTable } from '../meter/tariff/TariffTable.js';
+import { RtcTime } from '../protocol/RtcTime.js';
+import { TariffTable } from '../protocol/TariffTable.js';
 import { Adc } from '../meter/metrology/Adc.js';
 import { PowerAnalyzer } from '../meter/metrology/PowerAnalyzer.js';
 import { opsPerSecond, percentiles } from './measure.js';

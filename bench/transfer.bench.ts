@@ -11,9 +11,9 @@ import { IssuerKeys } from '../card/applets/IssuerKeys.js';
 import { defaultPurses, makeSam, makeSubscriberCard, makeSvm } from '../card/applets/profiles.js';
 import { MeterData } from '../card/applets/purse/records.js';
 import { PURSE_ELECTRICITY } from '../card/applets/constants.js';
-import { runCardSession } from '../card/transfer/CardTransfer.js';
-import { MeterModules } from '../card/transfer/MeterModules.js';
-import { CountingChannel, ExchangeCounter } from '../card/transfer/CountingChannel.js';
+import { runCardSession } from '../terminal/CardTransfer.js';
+import { MeterModules } from '../terminal/MeterModules.js';
+import { CountingChannel, ExchangeCounter } from '../terminal/CountingChannel.js';
 
 export default async function bench(): Promise<Figure[]> {
   const cipher = new NodeCipherProvider();

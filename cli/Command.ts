@@ -11,6 +11,11 @@ export const processIo: Io = {
   err: (t) => process.stderr.write(t),
 };
 
+/** The command line itself, as a command may call back into it (`trace record -- <command>`). */
+export interface CommandLine {
+  main(argv: string[], io: Io): Promise<number>;
+}
+
 /** One sub-command of the `meterpurse` command line. */
 export interface Command {
   /** Words that select it, e.g. ['card', 'serve'] for `meterpurse card serve`. */
@@ -18,7 +23,7 @@ export interface Command {
   readonly summary: string;
   readonly usage: string;
   /** Returns the process exit status. Throws only for bugs; user errors are printed and return 2. */
-  run(args: string[], io: Io): Promise<number>;
+  run(args: string[], io: Io, cli?: CommandLine): Promise<number>;
 }
 
 /** A user error: printed as one line without a stack, exit status 2. */

@@ -62,7 +62,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     return 0;
   }
   try {
-    return await best.run(rest, io);
+    return await best.run(rest, io, { main });
   } catch (e) {
     if (e instanceof UsageError || e instanceof MalformedDataError) {
       io.err(`meterpurse ${best.path.join(' ')}: ${e.message}\n`);

@@ -13,9 +13,9 @@
  *    doubt, so the meter's window of remembered ids (64) always covers every id the host may repeat.
  */
 import { toHex } from '../card/util/hex.js';
-import { VS_CREDITED, VS_DUPLICATE, VS_REFUSED_MAX_BALANCE } from './protocol/constants.js';
+import { VS_CREDITED, VS_DUPLICATE, VS_REFUSED_MAX_BALANCE } from '../protocol/constants.js';
 import type { HostProtocol, MeterKeyRef } from './protocol/HostProtocol.js';
-import type { Terminal } from './protocol/Terminal.js';
+import type { Terminal } from '../protocol/Terminal.js';
 import type { CreditStore, CreditTx } from './CreditStore.js';
 
 export type DeliveryOutcome =

@@ -1,8 +1,8 @@
 /** Public API of the host (STYLE.md rule 10); see docs/host.md and docs/host-protocol.md. */
-export * from './protocol/constants.js';
-export { ProtocolError } from './protocol/errors.js';
-export type { ProtocolErrorCode } from './protocol/errors.js';
-export { encodeMessage, decodeMessage } from './protocol/messages.js';
+export * from '../protocol/constants.js';
+export { ProtocolError } from '../protocol/errors.js';
+export type { ProtocolErrorCode } from '../protocol/errors.js';
+export { encodeMessage, decodeMessage } from '../protocol/messages.js';
 export type {
   Message,
   InitRequest,
@@ -10,8 +10,8 @@ export type {
   CommandRequest,
   CommandResponse,
   Refusal,
-} from './protocol/messages.js';
-export * from './protocol/payloads.js';
+} from '../protocol/messages.js';
+export * from '../protocol/payloads.js';
 export {
   sig,
   encrypt,
@@ -23,10 +23,10 @@ export {
   hostOpenAnswer,
   terminalOpen,
   terminalVerify,
-} from './protocol/session.js';
-export type { HostOpened, TerminalOpened } from './protocol/session.js';
-export type { Terminal, MessageEndpoint } from './protocol/Terminal.js';
-export { terminalOverMessages } from './protocol/messageTerminal.js';
+} from '../protocol/session.js';
+export type { HostOpened, TerminalOpened } from '../protocol/session.js';
+export type { Terminal, MessageEndpoint } from '../protocol/Terminal.js';
+export { terminalOverMessages } from '../protocol/messageTerminal.js';
 export { HostProtocol } from './protocol/HostProtocol.js';
 export type { MeterKeyRef, SessionTrace } from './protocol/HostProtocol.js';
 export { MemoryCreditStore } from './CreditStore.js';
@@ -36,9 +36,9 @@ export type { DeliveryOutcome, MeterDirectory } from './ValueStoreDispatcher.js'
 export { SimulatedMeterTerminal, RECENT_TX } from './sim/SimulatedMeterTerminal.js';
 export { SimulatedField } from './sim/SimulatedField.js';
 export { CardMeterTerminal, cardMeterEndpoint } from './card/CardMeterTerminal.js';
-export { crc16 } from './network/crc16.js';
-export { encodeFrame, decodeFrame, FrameError, FRAME_HEADER, FRAME_MAX_PAYLOAD } from './network/Frame.js';
-export type { Frame, FrameAddress, FrameErrorCode } from './network/Frame.js';
+export { crc16 } from '../protocol/crc16.js';
+export { encodeFrame, decodeFrame, FrameError, FRAME_HEADER, FRAME_MAX_PAYLOAD } from '../protocol/Frame.js';
+export type { Frame, FrameAddress, FrameErrorCode } from '../protocol/Frame.js';
 export { PowerLineChannel } from './network/PowerLineChannel.js';
 export type { ChannelOptions, ChannelStats } from './network/PowerLineChannel.js';
 export { LocalService, AreaService, MODEMS_PER_LS, LS_PER_AS } from './network/LocalService.js';

@@ -1,4 +1,4 @@
-import type { StateObject } from './internal/state.js';
+import type { StateObject } from '../protocol/state.js';
 
 /** A credit register's part of the meter's NVM image (`Meter.snapshot().register`); JSON-safe. */
 export type CreditRegisterState = StateObject;

@@ -1,4 +1,4 @@
-import type { DayType } from './tariff/TariffTable.js';
+import type { DayType } from '../protocol/TariffTable.js';
 
 /** What `FriendlyHours` takes. */
 export interface FriendlyHoursSpec {

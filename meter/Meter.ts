@@ -11,13 +11,13 @@ import {
 import { checkCommissioningCredit } from './commissioning/CommissioningData.js';
 import { EventLog, type EventKind } from './events/EventLog.js';
 import { FriendlyHours, type FriendlyHoursSpec } from './FriendlyHours.js';
-import { StateReader, type StateObject, type StateValue } from './internal/state.js';
-import { ConsumptionLog, type ConsumptionLogOptions } from './logs/ConsumptionLog.js';
+import { StateReader, type StateObject, type StateValue } from '../protocol/state.js';
+import { ConsumptionLog, type ConsumptionLogOptions } from '../protocol/ConsumptionLog.js';
 import { MeterReadings, READING_FLAGS } from './MeterReadings.js';
 import { SupplySwitch } from './SupplySwitch.js';
-import { DAY_SECONDS, RTC_MAX_SECONDS, RtcTime } from './tariff/RtcTime.js';
+import { DAY_SECONDS, RTC_MAX_SECONDS, RtcTime } from '../protocol/RtcTime.js';
 import { TariffChange, TariffSchedule } from './tariff/TariffSchedule.js';
-import { type DayType, MAX_STEPS, TariffTable } from './tariff/TariffTable.js';
+import { type DayType, MAX_STEPS, TariffTable } from '../protocol/TariffTable.js';
 import { TokenExchanger, type TokenExchangerOptions } from './TokenExchanger.js';
 
 /** What the meter meters. Electricity and heat count mWh; gas and water count mL. */

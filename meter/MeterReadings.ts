@@ -1,7 +1,7 @@
 import { MalformedDataError } from '../card/iso7816/errors.js';
 import type { EventKind } from './events/EventLog.js';
-import { RtcTime } from './tariff/RtcTime.js';
-import { MAX_STEPS } from './tariff/TariffTable.js';
+import { RtcTime } from '../protocol/RtcTime.js';
+import { MAX_STEPS } from '../protocol/TariffTable.js';
 
 /** Indicator flags "since last credit entry" (seed 002) and the events that set them. */
 export const READING_FLAGS = {

@@ -4,44 +4,7 @@
  * 'tariff', 'log', 'events'); these classes cover the cases a caller wants to tell apart.
  */
 
-/** What is wrong with a tariff table. */
-export type TariffTableErrorCode =
-  | 'unit-charge'
-  | 'steps'
-  | 'step-percent'
-  | 'weekend-days'
-  | 'holiday'
-  | 'seasons'
-  | 'season-months'
-  | 'season-gap'
-  | 'season-overlap'
-  | 'intervals'
-  | 'interval-bounds'
-  | 'interval-step'
-  | 'gap'
-  | 'overlap';
-
-/**
- * A tariff table broke a rule: every month must belong to exactly one season, and every minute
- * of every day type of every season to exactly one interval. Carries the precise place.
- */
-export class TariffTableError extends Error {
-  override readonly name = 'TariffTableError';
-  constructor(
-    readonly code: TariffTableErrorCode,
-    message: string,
-    /** Where: season index, day type, minute of day (0…1440) or month (1…12), when they apply. */
-    readonly where: {
-      season?: number;
-      dayType?: 'weekday' | 'weekend' | 'holiday';
-      minute?: number;
-      month?: number;
-      index?: number;
-    } = {},
-  ) {
-    super(message);
-  }
-}
+export { TariffTableError, type TariffTableErrorCode } from '../protocol/errors.js';
 
 /** The real-time clock was asked to go backwards; the meter refuses and records the attempt. */
 export class ClockBackwardsError extends Error {

@@ -11,8 +11,8 @@ export {
 export type { CommissioningRefusal, TariffTableErrorCode } from './errors.js';
 export { EventLog, EVENT_CODES } from './events/EventLog.js';
 export type { EventKind, MeterEvent } from './events/EventLog.js';
-export { ConsumptionLog, LOG_ENCODED_SIZE } from './logs/ConsumptionLog.js';
-export type { ConsumptionLogOptions, ConsumptionLogView } from './logs/ConsumptionLog.js';
+export { ConsumptionLog, LOG_ENCODED_SIZE } from '../protocol/ConsumptionLog.js';
+export type { ConsumptionLogOptions, ConsumptionLogView } from '../protocol/ConsumptionLog.js';
 export { renderDisplay } from './Display.js';
 export type { DisplayModel, SupplyState } from './Display.js';
 export { FriendlyHours } from './FriendlyHours.js';
@@ -25,15 +25,15 @@ export { SupplySwitch } from './SupplySwitch.js';
 export type { OffReason } from './SupplySwitch.js';
 export { TokenExchanger, COST_DENOMINATOR } from './TokenExchanger.js';
 export type { RegisterState, TokenExchangerOptions } from './TokenExchanger.js';
-export { RtcTime, dayNumberOf, weekdayOf, civilOf, DAY_SECONDS } from './tariff/RtcTime.js';
-export { TariffTable, DAY_TYPES, MINUTES_PER_DAY } from './tariff/TariffTable.js';
+export { RtcTime, dayNumberOf, weekdayOf, civilOf, DAY_SECONDS } from '../protocol/RtcTime.js';
+export { TariffTable, DAY_TYPES, MINUTES_PER_DAY } from '../protocol/TariffTable.js';
 export type {
   DayType,
   Holiday,
   TariffInterval,
   TariffSeason,
   TariffTableSpec,
-} from './tariff/TariffTable.js';
+} from '../protocol/TariffTable.js';
 export { TariffChange, TariffSchedule } from './tariff/TariffSchedule.js';
 export type { TariffPart } from './tariff/TariffSchedule.js';
 export { Adc, VOLTAGE_RANGES, SHUNT_OHMS } from './metrology/Adc.js';

@@ -25,7 +25,7 @@ import { PROFILE_NAMES, defaultPurses, deviceOf, type ProfileName } from '../../
 import { readDevice, type DeviceView } from '../../card/applets/inspect.js';
 import { bcdDateTime } from '../../card/applets/bytes.js';
 import { PURSE_NAMES } from '../../card/applets/constants.js';
-import { loadCard } from '../../card/transfer/loadCard.js';
+import { loadCard } from '../../terminal/loadCard.js';
 import { VirtualReader } from '../../reader/VirtualReader.js';
 
 const USAGE_NEW =

@@ -7,8 +7,8 @@ import { TariffTableError } from '../../meter/errors.js';
 import { LOAD_PROFILES } from '../../meter/sim/LoadProfile.js';
 import { createSimulatedCredit, type CreditRegisterFactory } from '../../meter/sim/SimulatedCredit.js';
 import { simulate, type SimulationResult } from '../../meter/sim/simulate.js';
-import { RtcTime } from '../../meter/tariff/RtcTime.js';
-import { TariffTable, type TariffTableSpec } from '../../meter/tariff/TariffTable.js';
+import { RtcTime } from '../../protocol/RtcTime.js';
+import { TariffTable, type TariffTableSpec } from '../../protocol/TariffTable.js';
 
 function intOption(v: string | undefined, name: string, dflt: number, min: number, max: number): number {
   if (v === undefined) return dflt;

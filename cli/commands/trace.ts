@@ -14,7 +14,7 @@
  * 2 usage errors, unreadable or malformed files, unknown readers, card files that cannot be opened.
  */
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
-import type { Command, Io } from '../Command.js';
+import type { Command, CommandLine, Io } from '../Command.js';
 import { UsageError } from '../Command.js';
 import { CommandApdu } from '../../card/iso7816/CommandApdu.js';
 import { MalformedDataError } from '../../card/iso7816/errors.js';
@@ -296,7 +296,7 @@ function isSubcommand(words: string[] | undefined): words is string[] {
  * `trace record --out <trace> -- <meterpurse command…>`: runs the command in this process with
  * MP_TRACE_RECORD set, so every channel it opens through `recordIfAsked` is recorded.
  */
-async function recordCommand(p: Parsed, out: string, io: Io): Promise<number> {
+async function recordCommand(p: Parsed, out: string, io: Io, cli: CommandLine | undefined): Promise<number> {
   if (p.values.has('--card') || p.values.has('--profile') || p.values.has('--reader') || p.positional.length)
     throw new UsageError(
       'with -- <meterpurse command>, the command itself chooses its card: drop --card/--profile/--reader',
@@ -304,7 +304,8 @@ async function recordCommand(p: Parsed, out: string, io: Io): Promise<number> {
   const words = p.afterDashes!;
   if (words[0] === 'trace' && words[1] !== 'replay')
     throw new UsageError('of the trace commands, only trace replay can be recorded');
-  const { main } = await import('../main.js');
+  if (!cli) throw new UsageError('trace record -- <command> runs only from the meterpurse command line');
+  const { main } = cli;
   const before = recordedCount(out);
   const saved = process.env[TRACE_RECORD_ENV];
   process.env[TRACE_RECORD_ENV] = out;
@@ -328,7 +329,7 @@ async function recordCommand(p: Parsed, out: string, io: Io): Promise<number> {
   return code;
 }
 
-async function record(args: string[], io: Io): Promise<number> {
+async function record(args: string[], io: Io, cli?: CommandLine): Promise<number> {
   const p = parseArgs(
     args,
     ['--save', '--raw', '--no-timing', '--unsealed', '--moved'],
@@ -336,7 +337,7 @@ async function record(args: string[], io: Io): Promise<number> {
   );
   const out = p.values.get('--out');
   if (!out) throw new UsageError('trace record needs --out <trace>');
-  if (isSubcommand(p.afterDashes)) return recordCommand(p, out, io);
+  if (isSubcommand(p.afterDashes)) return recordCommand(p, out, io, cli);
   const steps = stepsFromArgs(p);
   const target = await openTarget(targetOf(p));
   let sink: FileTraceSink;
@@ -439,7 +440,7 @@ async function check(args: string[], io: Io): Promise<number> {
   return 0;
 }
 
-const SUB: Record<string, (args: string[], io: Io) => Promise<number>> = {
+const SUB: Record<string, (args: string[], io: Io, cli?: CommandLine) => Promise<number>> = {
   replay,
   record,
   import: importLog,
@@ -453,12 +454,12 @@ export const traceCommand: Command = {
   summary:
     'APDU traces for test labs: replay against a card, record, import pcsc-spy/scriptor, export scriptor',
   usage: USAGE,
-  async run(args: string[], io: Io): Promise<number> {
+  async run(args: string[], io: Io, cli?: CommandLine): Promise<number> {
     const sub = args[0];
     const f = sub !== undefined ? SUB[sub] : undefined;
     if (!f) throw new UsageError(`want one of ${Object.keys(SUB).join(', ')}; usage: meterpurse ${USAGE}`);
     try {
-      return await f(args.slice(1), io);
+      return await f(args.slice(1), io, cli);
     } catch (e) {
       // Channel failures while opening or replaying are the lab's problem to see, not a crash.
       if (e instanceof CardChannelError) throw new UsageError(e.message);

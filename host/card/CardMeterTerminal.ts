@@ -1,6 +1,6 @@
 /**
  * The real meter modules as a {@link Terminal}: the host protocol driven through the SAM and SVM
- * applets over `CardChannel`s (card/transfer/MeterModules.ts): HOST INIT in the SAM (Ks, S1t, R3),
+ * applets over `CardChannel`s (terminal/MeterModules.ts): HOST INIT in the SAM (Ks, S1t, R3),
  * then for a value store SAM HOST COMMAND (checks S2h, decrypts EnAmnt) → SVM HOST CREDIT (exactly
  * once per tx id, answer signed for R3) → SAM HOST FINISH (M = E(status ‖ tx id ‖ balance after ‖
  * balance ‖ ID, Ks)), byte-identical to docs/host-protocol.md.
@@ -9,8 +9,8 @@
  * payload and the meter core (meter/) builds the answer, which this adapter does not model; those
  * headers are refused with REFUSE_UNKNOWN_HEADER.
  */
-import { TransferError } from '../../card/transfer/TransferError.js';
-import type { MeterModules } from '../../card/transfer/MeterModules.js';
+import { TransferError } from '../../terminal/TransferError.js';
+import type { MeterModules } from '../../terminal/MeterModules.js';
 import {
   H_VALUE_STORE,
   REFUSAL_NAMES,
@@ -19,10 +19,10 @@ import {
   REFUSE_MALFORMED,
   REFUSE_NO_SESSION,
   REFUSE_UNKNOWN_HEADER,
-} from '../protocol/constants.js';
-import { ProtocolError } from '../protocol/errors.js';
-import type { MessageEndpoint, Terminal } from '../protocol/Terminal.js';
-import { decodeMessage, encodeMessage } from '../protocol/messages.js';
+} from '../../protocol/constants.js';
+import { ProtocolError } from '../../protocol/errors.js';
+import type { MessageEndpoint, Terminal } from '../../protocol/Terminal.js';
+import { decodeMessage, encodeMessage } from '../../protocol/messages.js';
 
 const SW_VERIFICATION_FAILED = 0x6300;
 const SW_SECURITY_STATUS = 0x6982;

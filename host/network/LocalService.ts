@@ -5,12 +5,12 @@
  * in turn: clock check and correction, tariff mode, balance backup, usage download, tamper state.
  */
 import { toHex, equalBytes } from '../../card/util/hex.js';
-import type { MessageEndpoint, Terminal } from '../protocol/Terminal.js';
-import { terminalOverMessages } from '../protocol/messageTerminal.js';
+import type { MessageEndpoint, Terminal } from '../../protocol/Terminal.js';
+import { terminalOverMessages } from '../../protocol/messageTerminal.js';
 import type { HostProtocol, MeterKeyRef } from '../protocol/HostProtocol.js';
-import type { UsageInfo } from '../protocol/payloads.js';
-import { RtcTime } from '../../meter/tariff/RtcTime.js';
-import { decodeFrame, encodeFrame, FrameError } from './Frame.js';
+import type { UsageInfo } from '../../protocol/payloads.js';
+import { RtcTime } from '../../protocol/RtcTime.js';
+import { decodeFrame, encodeFrame, FrameError } from '../../protocol/Frame.js';
 import type { PowerLineChannel } from './PowerLineChannel.js';
 import { LinkTimeoutError } from './errors.js';
 

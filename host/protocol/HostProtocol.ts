@@ -7,10 +7,10 @@ import type { BlockCipherProvider, Rng } from '../../card/crypto/types.js';
 import type { HostKeyRing } from '../../card/crypto/keyHierarchy.js';
 import { wipe } from '../../card/crypto/wipe.js';
 import { toHex } from '../../card/util/hex.js';
-import type { RtcTime } from '../../meter/tariff/RtcTime.js';
-import type { TariffTable } from '../../meter/tariff/TariffTable.js';
-import { H_TARIFF, H_USAGE, H_VALUE_STORE, TARIFF_STORED } from './constants.js';
-import { ProtocolError } from './errors.js';
+import type { RtcTime } from '../../protocol/RtcTime.js';
+import type { TariffTable } from '../../protocol/TariffTable.js';
+import { H_TARIFF, H_USAGE, H_VALUE_STORE, TARIFF_STORED } from '../../protocol/constants.js';
+import { ProtocolError } from '../../protocol/errors.js';
 import {
   decodeTariffAnswer,
   decodeUsageInfo,
@@ -18,11 +18,11 @@ import {
   encodeTariffPayload,
   encodeUsagePayload,
   encodeValueStorePlain,
-} from './payloads.js';
-import type { TariffAnswer, UsageInfo, ValueStoreAnswer } from './payloads.js';
-import type { ConsumptionLogView } from '../../meter/logs/ConsumptionLog.js';
-import { encrypt, hostAuthenticate, hostCommand, hostOpen, hostOpenAnswer } from './session.js';
-import type { Terminal } from './Terminal.js';
+} from '../../protocol/payloads.js';
+import type { TariffAnswer, UsageInfo, ValueStoreAnswer } from '../../protocol/payloads.js';
+import type { ConsumptionLogView } from '../../protocol/ConsumptionLog.js';
+import { encrypt, hostAuthenticate, hostCommand, hostOpen, hostOpenAnswer } from '../../protocol/session.js';
+import type { Terminal } from '../../protocol/Terminal.js';
 import { MalformedDataError } from '../../card/iso7816/errors.js';
 
 /** Which meter, under which key version. */

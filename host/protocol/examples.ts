@@ -6,14 +6,14 @@
  */
 import { HostKeyRing, NodeCipherProvider, SeededRng } from '../../card/crypto/index.js';
 import { fromHex, toHex } from '../../card/util/hex.js';
-import { RtcTime } from '../../meter/tariff/RtcTime.js';
-import { TariffTable } from '../../meter/tariff/TariffTable.js';
+import { RtcTime } from '../../protocol/RtcTime.js';
+import { TariffTable } from '../../protocol/TariffTable.js';
 import { SimulatedMeterTerminal } from '../sim/SimulatedMeterTerminal.js';
-import { H_TARIFF, H_USAGE, H_VALUE_STORE } from './constants.js';
+import { H_TARIFF, H_USAGE, H_VALUE_STORE } from '../../protocol/constants.js';
 import { HostProtocol } from './HostProtocol.js';
 import type { SessionTrace } from './HostProtocol.js';
-import { encodeMessage } from './messages.js';
-import { encodeValueStorePlain } from './payloads.js';
+import { encodeMessage } from '../../protocol/messages.js';
+import { encodeValueStorePlain } from '../../protocol/payloads.js';
 
 export const EXAMPLE_KH = fromHex('0123456789ABCDEFFEDCBA9876543210');
 export const EXAMPLE_ID = fromHex('12AB34');

@@ -13,7 +13,7 @@ import { fromHex, toHex } from '../../card/util/hex.js';
 import { LocalService } from '../network/LocalService.js';
 import { PowerLineChannel } from '../network/PowerLineChannel.js';
 import type { ChannelOptions } from '../network/PowerLineChannel.js';
-import type { Terminal } from '../protocol/Terminal.js';
+import type { Terminal } from '../../protocol/Terminal.js';
 import { SimulatedMeterTerminal } from './SimulatedMeterTerminal.js';
 import type { SimulatedMeterState } from './SimulatedMeterTerminal.js';
 

@@ -5,7 +5,7 @@
  * ```
  * insertion → connect (ATR) → ATR parsed → SELECT purse application (FCI: CSN, expiry, purses)
  *   → READ PURSE (status, balance) → checks: blacklist, expiry, purse present and active
- *   → runCardSession (card/transfer): mutual authentication card ↔ meter SAM, recovery of a
+ *   → runCardSession (terminal): mutual authentication card ↔ meter SAM, recovery of a
  *     pending transfer, transfer min(card balance, purse limit, SVM room) into the SVM, meter data
  *     written onto the card (72-byte record, cardMeterData)
  *   → credit entry in the meter core: debt and used emergency credit repaid first, new "since
@@ -27,14 +27,10 @@ import { MalformedDataError } from '../../card/iso7816/errors.js';
 import { concatBytes, equalBytes, fromHex, toHex } from '../../card/util/hex.js';
 import { AID_PURSE } from '../../card/applets/constants.js';
 import { PurseState, type MeterData } from '../../card/applets/purse/records.js';
-import * as A from '../../card/transfer/apdus.js';
-import {
-  runCardSession,
-  type RecoveryResult,
-  type TransferOutcome,
-} from '../../card/transfer/CardTransfer.js';
-import { expectOk, fciField } from '../../card/transfer/MeterModules.js';
-import { TransferError } from '../../card/transfer/TransferError.js';
+import * as A from '../../terminal/apdus.js';
+import { runCardSession, type RecoveryResult, type TransferOutcome } from '../../terminal/CardTransfer.js';
+import { expectOk, fciField } from '../../terminal/MeterModules.js';
+import { TransferError } from '../../terminal/TransferError.js';
 import type { Meter } from '../Meter.js';
 import type { EventKind, MeterEvent } from '../events/EventLog.js';
 import { cardMeterData, NO_REFERENCE, purseOf, type TransferReference } from './cardMeterData.js';

@@ -1,7 +1,7 @@
 /**
  * The meter core's `CreditRegister` over the real SVM, every token request authorised by the SAM
  * (seed 000 Fig. 5; docs/purse-spec.md §8): SVM READ STATE, SAM TOKEN AUTH (units, counter + 1),
- * SVM TOKEN REQUEST — the exchange of card/transfer `SvmCreditRegister`, through a `ModuleLink`
+ * SVM TOKEN REQUEST — the exchange of terminal `SvmCreditRegister`, through a `ModuleLink`
  * (serialised with card transfers, modules re-opened after a power failure), plus a journal for
  * the one case that class cannot settle: power lost while TOKEN REQUEST was in flight.
  *
@@ -24,12 +24,12 @@
  * balance, behind the journal, among the owed units, or in the meter's own registers.
  */
 import { CardChannelError } from '../../reader/CardChannel.js';
-import type { SvmState } from '../../card/transfer/MeterModules.js';
-import { TransferError } from '../../card/transfer/TransferError.js';
+import type { SvmState } from '../../terminal/MeterModules.js';
+import { TransferError } from '../../terminal/TransferError.js';
 import { SW_INSUFFICIENT_BALANCE } from '../../card/applets/constants.js';
 import type { CreditRegister, CreditRegisterState } from '../CreditRegister.js';
 import { CreditRefusedError, MeterStateError } from '../errors.js';
-import { StateReader } from '../internal/state.js';
+import { StateReader } from '../../protocol/state.js';
 import type { ModuleLink } from './ModuleLink.js';
 
 function refusal(e: unknown): CreditRefusedError {

@@ -12,7 +12,7 @@
 import type { CardChannel } from '../../reader/CardChannel.js';
 import { CardChannelError } from '../../reader/CardChannel.js';
 import type { Reader } from '../../reader/Reader.js';
-import { MeterModules, type MeterCore } from '../../card/transfer/MeterModules.js';
+import { MeterModules, type MeterCore } from '../../terminal/MeterModules.js';
 
 /** Which device a channel leads to (for `ChannelWrapper`). */
 export type ChannelRole = 'card' | 'sam' | 'svm';

@@ -24,7 +24,7 @@ import type { SamApplet } from '../../card/applets/sam/SamApplet.js';
 import type { SvmApplet } from '../../card/applets/svm/SvmApplet.js';
 import { Meter, type MeterOptions, type MeterSnapshot } from '../Meter.js';
 import { ModuleCreditRegister } from './ModuleCreditRegister.js';
-import type { MeterCore } from '../../card/transfer/MeterModules.js';
+import type { MeterCore } from '../../terminal/MeterModules.js';
 import { purseOf } from './cardMeterData.js';
 import { ModuleLink, type ChannelWrapper } from './ModuleLink.js';
 import { MeterCardSlot, type MeterCardSlotOptions, type SlotOutcome } from './MeterCardSlot.js';

@@ -1,8 +1,8 @@
 import { MalformedDataError } from '../../card/iso7816/errors.js';
 import { COMMISSIONING_MAX_PAYLOAD } from '../../card/applets/commissioning/CommissioningApplet.js';
 import { CommissioningError } from '../errors.js';
-import { RtcTime } from '../tariff/RtcTime.js';
-import { TariffTable } from '../tariff/TariffTable.js';
+import { RtcTime } from '../../protocol/RtcTime.js';
+import { TariffTable } from '../../protocol/TariffTable.js';
 
 export const COMMISSIONING_FORMAT_VERSION = 1;
 const HEADER = 22;

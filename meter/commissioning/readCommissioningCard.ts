@@ -18,9 +18,9 @@
  */
 import type { CardChannel } from '../../reader/CardChannel.js';
 import { CommandApdu } from '../../card/iso7816/CommandApdu.js';
-import * as A from '../../card/transfer/apdus.js';
-import { expectOk, fciField, type MeterModules } from '../../card/transfer/MeterModules.js';
-import { TransferError } from '../../card/transfer/TransferError.js';
+import * as A from '../../terminal/apdus.js';
+import { expectOk, fciField, type MeterModules } from '../../terminal/MeterModules.js';
+import { TransferError } from '../../terminal/TransferError.js';
 import { INS_COMMISSION_CHECK } from '../../card/applets/constants.js';
 import { AUTH_COMMISSIONING } from '../../card/applets/sam/SamApplet.js';
 import {

@@ -1,6 +1,6 @@
 import { MalformedDataError } from '../../card/iso7816/errors.js';
-import { StateReader, type StateObject } from '../internal/state.js';
-import { RTC_MAX_SECONDS, RtcTime } from '../tariff/RtcTime.js';
+import { StateReader, type StateObject } from '../../protocol/state.js';
+import { RTC_MAX_SECONDS, RtcTime } from '../../protocol/RtcTime.js';
 
 /**
  * Event kinds and their one-byte codes in the NVM/card encoding. Tamper and supply events come

@@ -1,6 +1,6 @@
 import { LoadGenerator, LOAD_PROFILES } from './LoadProfile.js';
-import { civilOf, DAY_SECONDS } from '../tariff/RtcTime.js';
-import type { TariffTable } from '../tariff/TariffTable.js';
+import { civilOf, DAY_SECONDS } from '../../protocol/RtcTime.js';
+import type { TariffTable } from '../../protocol/TariffTable.js';
 
 /**
  * Per-minute energy (mWh) of a seeded household from `start` (seconds since 2000, at midnight)

@@ -1,6 +1,6 @@
 import { MalformedDataError } from '../../card/iso7816/errors.js';
-import { RtcTime } from './RtcTime.js';
-import { TariffTable } from './TariffTable.js';
+import { RtcTime } from '../../protocol/RtcTime.js';
+import { TariffTable } from '../../protocol/TariffTable.js';
 
 /** One piece of a consumption split at tariff boundaries. */
 export interface TariffPart {

@@ -8,8 +8,8 @@ import { openCardFile } from '../../cli/cardfile/index.js';
 import { deviceOf } from '../../card/applets/profiles.js';
 import { readDevice, type SubscriberView, type SvmView } from '../../card/applets/inspect.js';
 import { VirtualReader } from '../../reader/VirtualReader.js';
-import { MeterModules } from '../../card/transfer/MeterModules.js';
-import { runCardSession } from '../../card/transfer/CardTransfer.js';
+import { MeterModules } from '../../terminal/MeterModules.js';
+import { runCardSession } from '../../terminal/CardTransfer.js';
 import { fromHex } from '../../card/util/hex.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'meterpurse-card-'));

@@ -13,7 +13,7 @@ import { toHex } from '../../card/util/hex.js';
 import { debitMacInput, loadMacInput, tokenCoreInput } from '../../card/applets/PurseCrypto.js';
 import { PurseState } from '../../card/applets/purse/records.js';
 import { u16, u32 } from '../../card/applets/bytes.js';
-import * as A from '../../card/transfer/apdus.js';
+import * as A from '../../terminal/apdus.js';
 import {
   CSN,
   METER_ID,

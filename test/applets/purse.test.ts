@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fciField } from '../../card/transfer/MeterModules.js';
+import { fciField } from '../../terminal/MeterModules.js';
 import { concatBytes, toHex } from '../../card/util/hex.js';
 import { pinBlock } from '../../card/applets/purse/PurseApplet.js';
 import { LogRecord, MeterData, PurseState } from '../../card/applets/purse/records.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fciField } from '../../card/transfer/MeterModules.js';
+import { fciField } from '../../terminal/MeterModules.js';
 import { toHex } from '../../card/util/hex.js';
 import { AID_SAM, AID_SVM } from '../../card/applets/constants.js';
 import { tokenAuthInput } from '../../card/applets/PurseCrypto.js';

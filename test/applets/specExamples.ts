@@ -29,7 +29,7 @@ import { pinBlock } from '../../card/applets/purse/PurseApplet.js';
 import { defaultPurses, makeSubscriberCard, type Device } from '../../card/applets/profiles.js';
 import { SeededRng } from '../../card/crypto/rng.js';
 import { be32, u32 } from '../../card/applets/bytes.js';
-import * as A from '../../card/transfer/apdus.js';
+import * as A from '../../terminal/apdus.js';
 import { CSN, METER_ID, NOW, TERMINAL_ID, VENDING_TERMINAL, World } from '../transfer/world.js';
 
 export type DeviceName = 'card' | 'sam' | 'svm' | 'pincard';

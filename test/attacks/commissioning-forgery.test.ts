@@ -18,8 +18,8 @@ import { ResponseApdu } from '../../card/iso7816/ResponseApdu.js';
 import { SeededRng } from '../../card/crypto/rng.js';
 import { fromHex, toHex } from '../../card/util/hex.js';
 import type { CardChannel } from '../../reader/CardChannel.js';
-import * as A from '../../card/transfer/apdus.js';
-import type { MeterModules } from '../../card/transfer/MeterModules.js';
+import * as A from '../../terminal/apdus.js';
+import type { MeterModules } from '../../terminal/MeterModules.js';
 import { INS_COMMISSION_CHECK } from '../../card/applets/constants.js';
 import { cardCryptogramInput, samCryptogramInput } from '../../card/applets/PurseCrypto.js';
 import { CardPowerLostError } from '../../card/os/CardOs.js';
@@ -42,7 +42,7 @@ import { CommissioningData, MAX_INITIAL_CREDIT } from '../../meter/commissioning
 import { DecommissioningData } from '../../meter/commissioning/DecommissioningData.js';
 import { COMMISSIONING_REFUSALS, CommissioningError } from '../../meter/errors.js';
 import type { SimulatedCardMeter } from '../../meter/cardslot/createCardMeter.js';
-import { TariffTable } from '../../meter/tariff/TariffTable.js';
+import { TariffTable } from '../../protocol/TariffTable.js';
 import {
   cardView,
   CSN as SUBSCRIBER_CSN,

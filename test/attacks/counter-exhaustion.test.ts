@@ -13,7 +13,7 @@ import { KEY_SVM_REGISTER } from '../../card/applets/svm/SvmApplet.js';
 import { SvmRegister } from '../../card/applets/svm/records.js';
 import { keyPurse } from '../../card/applets/purse/PurseApplet.js';
 import { PurseState } from '../../card/applets/purse/records.js';
-import { runCardSession } from '../../card/transfer/CardTransfer.js';
+import { runCardSession } from '../../terminal/CardTransfer.js';
 import { HostDb, HostDbError, MAX_TX_ID } from '../../host/service/HostDb.js';
 import {
   A,

@@ -11,9 +11,9 @@ import type { CommandApdu } from '../../card/iso7816/CommandApdu.js';
 import type { CardOs } from '../../card/os/CardOs.js';
 import { fromHex } from '../../card/util/hex.js';
 import { deriveTerminalKey } from '../../card/crypto/keyHierarchy.js';
-import { runCardSession } from '../../card/transfer/CardTransfer.js';
-import { loadCard } from '../../card/transfer/loadCard.js';
-import { MeterModules } from '../../card/transfer/MeterModules.js';
+import { runCardSession } from '../../terminal/CardTransfer.js';
+import { loadCard } from '../../terminal/loadCard.js';
+import { MeterModules } from '../../terminal/MeterModules.js';
 import { HostSide } from '../transfer/hostSide.js';
 import { METER_ID, NOW, VENDING_TERMINAL, World } from '../transfer/world.js';
 

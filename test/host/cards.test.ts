@@ -3,12 +3,12 @@ import { HostKeyRing, NodeCipherProvider, SeededRng } from '../../card/crypto/in
 import { fromHex } from '../../card/util/hex.js';
 import { IssuerKeys } from '../../card/applets/IssuerKeys.js';
 import { makeSam, makeSvm } from '../../card/applets/profiles.js';
-import { MeterModules } from '../../card/transfer/MeterModules.js';
+import { MeterModules } from '../../terminal/MeterModules.js';
 import { VirtualReader } from '../../reader/VirtualReader.js';
 import { CardMeterTerminal, cardMeterEndpoint } from '../../host/card/CardMeterTerminal.js';
 import { LocalService } from '../../host/network/LocalService.js';
 import { PowerLineChannel } from '../../host/network/PowerLineChannel.js';
-import { decodeMessage, encodeMessage } from '../../host/protocol/messages.js';
+import { decodeMessage, encodeMessage } from '../../protocol/messages.js';
 import { HostProtocol } from '../../host/protocol/HostProtocol.js';
 import { MemoryCreditStore } from '../../host/CreditStore.js';
 import { ValueStoreDispatcher } from '../../host/ValueStoreDispatcher.js';
@@ -18,9 +18,9 @@ import {
   REFUSE_BAD_SIGNATURE,
   REFUSE_MALFORMED,
   REFUSE_UNKNOWN_HEADER,
-} from '../../host/protocol/constants.js';
-import type { Terminal } from '../../host/protocol/Terminal.js';
-import { ProtocolError } from '../../host/protocol/errors.js';
+} from '../../protocol/constants.js';
+import type { Terminal } from '../../protocol/Terminal.js';
+import { ProtocolError } from '../../protocol/errors.js';
 
 const cipher = new NodeCipherProvider();
 const meterId = fromHex('00C0DE');

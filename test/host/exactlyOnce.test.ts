@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { fromHex } from '../../card/util/hex.js';
 import { SeededRng } from '../../card/crypto/index.js';
 import { MemoryCreditStore } from '../../host/CreditStore.js';
-import type { Terminal } from '../../host/protocol/Terminal.js';
+import type { Terminal } from '../../protocol/Terminal.js';
 import { ValueStoreDispatcher } from '../../host/ValueStoreDispatcher.js';
 import type { SimulatedMeterTerminal } from '../../host/sim/SimulatedMeterTerminal.js';
 import { makeHost, makeMeter } from './helpers.js';

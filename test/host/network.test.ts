@@ -2,15 +2,15 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { SeededRng } from '../../card/crypto/index.js';
 import { fromHex, toHex } from '../../card/util/hex.js';
-import { RtcTime } from '../../meter/tariff/RtcTime.js';
-import { crc16 } from '../../host/network/crc16.js';
-import { decodeFrame, encodeFrame, FrameError } from '../../host/network/Frame.js';
+import { RtcTime } from '../../protocol/RtcTime.js';
+import { crc16 } from '../../protocol/crc16.js';
+import { decodeFrame, encodeFrame, FrameError } from '../../protocol/Frame.js';
 import { PowerLineChannel } from '../../host/network/PowerLineChannel.js';
 import { AreaService, LocalService } from '../../host/network/LocalService.js';
 import { LinkTimeoutError } from '../../host/network/errors.js';
 import { MemoryCreditStore } from '../../host/CreditStore.js';
 import { ValueStoreDispatcher } from '../../host/ValueStoreDispatcher.js';
-import { FLAG_COVER_OPEN } from '../../host/protocol/constants.js';
+import { FLAG_COVER_OPEN } from '../../protocol/constants.js';
 import { makeHost, makeMeter } from './helpers.js';
 
 const frame = {

@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { fromHex } from '../../card/util/hex.js';
 import { MalformedDataError } from '../../card/iso7816/errors.js';
-import { RtcTime } from '../../meter/tariff/RtcTime.js';
-import { TariffTable } from '../../meter/tariff/TariffTable.js';
+import { RtcTime } from '../../protocol/RtcTime.js';
+import { TariffTable } from '../../protocol/TariffTable.js';
 import {
   FLAG_BYPASS,
   REFUSE_BAD_SIGNATURE,
@@ -12,15 +12,11 @@ import {
   VS_CREDITED,
   VS_DUPLICATE,
   VS_REFUSED_MAX_BALANCE,
-} from '../../host/protocol/constants.js';
-import { ProtocolError } from '../../host/protocol/errors.js';
-import { decodeMessage, encodeMessage } from '../../host/protocol/messages.js';
-import type { Terminal } from '../../host/protocol/Terminal.js';
-import {
-  decodeValueStoreAnswer,
-  decodeUsageInfo,
-  decodeTariffPayload,
-} from '../../host/protocol/payloads.js';
+} from '../../protocol/constants.js';
+import { ProtocolError } from '../../protocol/errors.js';
+import { decodeMessage, encodeMessage } from '../../protocol/messages.js';
+import type { Terminal } from '../../protocol/Terminal.js';
+import { decodeValueStoreAnswer, decodeUsageInfo, decodeTariffPayload } from '../../protocol/payloads.js';
 import { makeHost, makeMeter } from './helpers.js';
 
 const ID = fromHex('12AB34');

@@ -8,9 +8,9 @@ import { HostDb, HostDbError, MIGRATIONS } from '../../host/service/HostDb.js';
 import { HostService } from '../../host/service/HostService.js';
 import { SimulatedPaymentGateway, luhn } from '../../host/service/PaymentGateway.js';
 import { buildApi } from '../../host/service/api.js';
-import { FLAG_BYPASS } from '../../host/protocol/constants.js';
-import { RtcTime } from '../../meter/tariff/RtcTime.js';
-import { TariffTable } from '../../meter/tariff/TariffTable.js';
+import { FLAG_BYPASS } from '../../protocol/constants.js';
+import { RtcTime } from '../../protocol/RtcTime.js';
+import { TariffTable } from '../../protocol/TariffTable.js';
 import { SimulatedField } from '../../host/sim/SimulatedField.js';
 
 const cipher = new NodeCipherProvider();

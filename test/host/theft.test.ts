@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { detect, robustZ } from '../../host/theft/TheftDetector.js';
-import { FLAG_BYPASS, FLAG_LOAD_VOLTAGE_RELAY_OPEN } from '../../host/protocol/constants.js';
+import { FLAG_BYPASS, FLAG_LOAD_VOLTAGE_RELAY_OPEN } from '../../protocol/constants.js';
 
 const steady = [10_000, 10_400, 9_800, 10_100, 9_900, 10_200, 10_050];
 const honest = (id: string, wh = 10_000) => ({ meterId: id, energyWh: wh, flags: 0, history: steady });

@@ -20,8 +20,8 @@ import {
 } from '../../meter/cardslot/createCardMeter.js';
 import type { ChannelRole } from '../../meter/cardslot/ModuleLink.js';
 import type { MeterOptions } from '../../meter/Meter.js';
-import { RtcTime } from '../../meter/tariff/RtcTime.js';
-import { TariffTable } from '../../meter/tariff/TariffTable.js';
+import { RtcTime } from '../../protocol/RtcTime.js';
+import { TariffTable } from '../../protocol/TariffTable.js';
 
 export const cipher = new NodeCipherProvider();
 export const START = RtcTime.of(2026, 11, 23, 10, 0).seconds; // a Monday, 10:00 (200 % step)

@@ -4,7 +4,7 @@ import { ResponseApdu } from '../../card/iso7816/ResponseApdu.js';
 import { CardChannelError, type CardChannel } from '../../reader/CardChannel.js';
 import { fromHex, toHex } from '../../card/util/hex.js';
 import { MeterData } from '../../card/applets/purse/records.js';
-import { loadCard } from '../../card/transfer/loadCard.js';
+import { loadCard } from '../../terminal/loadCard.js';
 import { VirtualReader } from '../../reader/VirtualReader.js';
 import type { ChannelRole } from '../../meter/cardslot/ModuleLink.js';
 import { CSN, meterSide, newMeter, purseBalance, subscriber, svmView } from './cardWorld.js';

@@ -6,7 +6,7 @@ import { fromHex, toHex } from '../../card/util/hex.js';
 import { MeterData } from '../../card/applets/purse/records.js';
 import { PURSE_ELECTRICITY, PURSE_GAS } from '../../card/applets/constants.js';
 import { SLOT_REFUSALS, type SlotOutcome } from '../../meter/cardslot/MeterCardSlot.js';
-import { TariffTable } from '../../meter/tariff/TariffTable.js';
+import { TariffTable } from '../../protocol/TariffTable.js';
 import {
   CSN,
   CutPlan,

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../cli/Command.js';
 import { makeMeterSimulateCommand, meterSimulateCommand } from '../../cli/commands/meter.js';
 import { MalformedDataError } from '../../card/iso7816/errors.js';
-import { TariffTable } from '../../meter/tariff/TariffTable.js';
+import { TariffTable } from '../../protocol/TariffTable.js';
 import { MemoryCreditRegister } from './MemoryCreditRegister.js';
 
 function io() {

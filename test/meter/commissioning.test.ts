@@ -5,8 +5,8 @@ import { makeCommissioningCard } from '../../card/applets/commissioning/makeComm
 import { SeededRng } from '../../card/crypto/rng.js';
 import type { IssuerKeys } from '../../card/applets/IssuerKeys.js';
 import { CommissioningData } from '../../meter/commissioning/CommissioningData.js';
-import { RtcTime } from '../../meter/tariff/RtcTime.js';
-import { TariffTable } from '../../meter/tariff/TariffTable.js';
+import { RtcTime } from '../../protocol/RtcTime.js';
+import { TariffTable } from '../../protocol/TariffTable.js';
 import { SLOT_REFUSALS } from '../../meter/cardslot/MeterCardSlot.js';
 import { Meter, type MeterSnapshot } from '../../meter/Meter.js';
 import { demoIssuer, meterSide, newMeter, svmView } from './cardWorld.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Meter, type MeterOptions } from '../../meter/Meter.js';
-import { RtcTime } from '../../meter/tariff/RtcTime.js';
-import { TariffTable } from '../../meter/tariff/TariffTable.js';
+import { RtcTime } from '../../protocol/RtcTime.js';
+import { TariffTable } from '../../protocol/TariffTable.js';
 import { TokenExchanger } from '../../meter/TokenExchanger.js';
 import { MemoryCreditRegister } from './MemoryCreditRegister.js';
 

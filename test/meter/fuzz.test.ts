@@ -3,12 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { MalformedDataError } from '../../card/iso7816/errors.js';
 import { ClockBackwardsError, MeterStateError, TariffTableError } from '../../meter/errors.js';
 import { EventLog } from '../../meter/events/EventLog.js';
-import { ConsumptionLog } from '../../meter/logs/ConsumptionLog.js';
+import { ConsumptionLog } from '../../protocol/ConsumptionLog.js';
 import { Meter } from '../../meter/Meter.js';
 import { MeterReadings } from '../../meter/MeterReadings.js';
-import { RtcTime } from '../../meter/tariff/RtcTime.js';
+import { RtcTime } from '../../protocol/RtcTime.js';
 import { TariffChange } from '../../meter/tariff/TariffSchedule.js';
-import { TariffTable } from '../../meter/tariff/TariffTable.js';
+import { TariffTable } from '../../protocol/TariffTable.js';
 import { MemoryCreditRegister } from './MemoryCreditRegister.js';
 
 type Op =

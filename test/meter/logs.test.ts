@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MalformedDataError } from '../../card/iso7816/errors.js';
-import { ConsumptionLog, LOG_ENCODED_SIZE } from '../../meter/logs/ConsumptionLog.js';
-import { RtcTime } from '../../meter/tariff/RtcTime.js';
+import { ConsumptionLog, LOG_ENCODED_SIZE } from '../../protocol/ConsumptionLog.js';
+import { RtcTime } from '../../protocol/RtcTime.js';
 
 const start = RtcTime.of(2026, 1, 31, 23).seconds;
 

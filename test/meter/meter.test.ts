@@ -8,9 +8,9 @@ import { Meter } from '../../meter/Meter.js';
 import { MeterReadings, READING_FLAGS } from '../../meter/MeterReadings.js';
 import { HeatCalculator } from '../../meter/metrology/HeatCalculator.js';
 import { PulseCounter } from '../../meter/metrology/PulseCounter.js';
-import { RtcTime } from '../../meter/tariff/RtcTime.js';
+import { RtcTime } from '../../protocol/RtcTime.js';
 import { TariffChange } from '../../meter/tariff/TariffSchedule.js';
-import { TariffTable } from '../../meter/tariff/TariffTable.js';
+import { TariffTable } from '../../protocol/TariffTable.js';
 import { MemoryCreditRegister } from './MemoryCreditRegister.js';
 
 const start = RtcTime.of(2026, 11, 23, 10);

@@ -3,8 +3,8 @@ import { Adc, VOLTAGE_RANGES } from '../../meter/metrology/Adc.js';
 import { EnergyRegister } from '../../meter/metrology/EnergyRegister.js';
 import { PowerAnalyzer, type PowerReading } from '../../meter/metrology/PowerAnalyzer.js';
 import { Meter } from '../../meter/Meter.js';
-import { RtcTime } from '../../meter/tariff/RtcTime.js';
-import { TariffTable } from '../../meter/tariff/TariffTable.js';
+import { RtcTime } from '../../protocol/RtcTime.js';
+import { TariffTable } from '../../protocol/TariffTable.js';
 import { MemoryCreditRegister } from './MemoryCreditRegister.js';
 
 /** [harmonic order, peak amplitude, phase in degrees] of a sin(h·ωt + phase) component. */

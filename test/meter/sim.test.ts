@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { LoadGenerator, LOAD_PROFILES } from '../../meter/sim/LoadProfile.js';
 import { Prng } from '../../meter/sim/Prng.js';
 import { simulate } from '../../meter/sim/simulate.js';
-import { TariffTable } from '../../meter/tariff/TariffTable.js';
+import { TariffTable } from '../../protocol/TariffTable.js';
 import { MemoryCreditRegister } from './MemoryCreditRegister.js';
 
 describe('simulation', () => {

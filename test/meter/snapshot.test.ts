@@ -3,9 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { MalformedDataError } from '../../card/iso7816/errors.js';
 import { ClockBackwardsError, MeterStateError } from '../../meter/errors.js';
 import { Meter, type MeterSnapshot } from '../../meter/Meter.js';
-import { RtcTime } from '../../meter/tariff/RtcTime.js';
+import { RtcTime } from '../../protocol/RtcTime.js';
 import { TariffChange } from '../../meter/tariff/TariffSchedule.js';
-import { TariffTable } from '../../meter/tariff/TariffTable.js';
+import { TariffTable } from '../../protocol/TariffTable.js';
 import { MemoryCreditRegister } from './MemoryCreditRegister.js';
 
 type Op =

@@ -4,9 +4,9 @@ import { readFileSync } from 'node:fs';
 import { MalformedDataError } from '../../card/iso7816/errors.js';
 import { fromHex, toHex } from '../../card/util/hex.js';
 import { TariffTableError } from '../../meter/errors.js';
-import { RtcTime, weekdayOf, dayNumberOf } from '../../meter/tariff/RtcTime.js';
+import { RtcTime, weekdayOf, dayNumberOf } from '../../protocol/RtcTime.js';
 import { TariffChange, TariffSchedule } from '../../meter/tariff/TariffSchedule.js';
-import { TariffTable, type TariffSeason, type TariffTableSpec } from '../../meter/tariff/TariffTable.js';
+import { TariffTable, type TariffSeason, type TariffTableSpec } from '../../protocol/TariffTable.js';
 
 const vectors = new URL('../vectors/meter/', import.meta.url);
 const at = (y: number, mo: number, d: number, h = 0, mi = 0, s = 0) => RtcTime.of(y, mo, d, h, mi, s).seconds;

@@ -3,8 +3,8 @@ import type { CreditRegister } from '../../meter/CreditRegister.js';
 import type { CardChannel } from '../../reader/CardChannel.js';
 import { CardChannelError } from '../../reader/CardChannel.js';
 import type { CommandApdu } from '../../card/iso7816/CommandApdu.js';
-import { MeterModules } from '../../card/transfer/MeterModules.js';
-import { SvmCreditRegister } from '../../card/transfer/SvmCreditRegister.js';
+import { MeterModules } from '../../terminal/MeterModules.js';
+import { SvmCreditRegister } from '../../terminal/SvmCreditRegister.js';
 import { World } from './world.js';
 
 /** An SVM channel that loses the answer of the next TOKEN REQUEST (after the SVM did it). */

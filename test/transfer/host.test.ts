@@ -6,13 +6,13 @@
 import { describe, expect, it } from 'vitest';
 import { fromHex, toHex } from '../../card/util/hex.js';
 import { HostSide } from './hostSide.js';
-import { TransferError } from '../../card/transfer/TransferError.js';
+import { TransferError } from '../../terminal/TransferError.js';
 import { deriveTerminalKey } from '../../card/crypto/keyHierarchy.js';
 import type { CommandApdu } from '../../card/iso7816/CommandApdu.js';
 import type { CardChannel } from '../../reader/CardChannel.js';
-import { MeterModules } from '../../card/transfer/MeterModules.js';
+import { MeterModules } from '../../terminal/MeterModules.js';
 import { cipher, METER_ID, World } from './world.js';
-import * as A from '../../card/transfer/apdus.js';
+import * as A from '../../terminal/apdus.js';
 
 const host = new HostSide(cipher);
 const R1 = fromHex('1111111111111111');
@@ -148,7 +148,7 @@ describe('seed 000 host protocol (value store)', () => {
     const m = await w.meter();
     // A pending card transfer of 800 (BEGIN done, card pulled before DEBIT).
     const card = await w.cardChannel();
-    const { runCardSession } = await import('../../card/transfer/CardTransfer.js');
+    const { runCardSession } = await import('../../terminal/CardTransfer.js');
     const cut = { n: 0 };
     const wrapped = {
       ...card,

@@ -4,12 +4,12 @@
  */
 import type { BlockCipherProvider } from '../../card/crypto/types.js';
 import { concatBytes } from '../../card/util/hex.js';
-import { decrypt, encrypt, sessionKey, sig } from '../../host/protocol/session.js';
+import { decrypt, encrypt, sessionKey, sig } from '../../protocol/session.js';
 import {
   decodeValueStoreAnswer,
   encodeValueStorePlain,
   type ValueStoreAnswer,
-} from '../../host/protocol/payloads.js';
+} from '../../protocol/payloads.js';
 
 export class HostSide {
   constructor(readonly cipher: BlockCipherProvider) {}

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PcscContext } from '../../reader/PcscContext.js';
 import { VpcdBridge } from '../../reader/vpcd/VpcdBridge.js';
-import { runCardSession } from '../../card/transfer/CardTransfer.js';
+import { runCardSession } from '../../terminal/CardTransfer.js';
 import { fromHex } from '../../card/util/hex.js';
 import {
   READER_0,

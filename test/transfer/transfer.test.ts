@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { runCardSession } from '../../card/transfer/CardTransfer.js';
-import { loadCard } from '../../card/transfer/loadCard.js';
+import { runCardSession } from '../../terminal/CardTransfer.js';
+import { loadCard } from '../../terminal/loadCard.js';
 import { PURSE_ELECTRICITY } from '../../card/applets/constants.js';
 import { MeterData } from '../../card/applets/purse/records.js';
 import { concatBytes } from '../../card/util/hex.js';

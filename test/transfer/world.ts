@@ -19,7 +19,7 @@ import type { PurseApplet } from '../../card/applets/purse/PurseApplet.js';
 import type { SamApplet } from '../../card/applets/sam/SamApplet.js';
 import type { SvmApplet } from '../../card/applets/svm/SvmApplet.js';
 import { readDevice, type SubscriberView, type SvmView } from '../../card/applets/inspect.js';
-import { MeterModules, type MeterCore } from '../../card/transfer/MeterModules.js';
+import { MeterModules, type MeterCore } from '../../terminal/MeterModules.js';
 import type { PurseInit } from '../../card/applets/purse/PurseApplet.js';
 
 export const cipher = new NodeCipherProvider();

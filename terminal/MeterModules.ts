@@ -3,18 +3,18 @@
  * and SVM, reached through `CardChannel`s, and the card in its slot. Written against channels
  * only, so the meter core's card slot (and a PC/SC test bench) can run it unchanged.
  */
-import type { CardChannel } from '../../reader/CardChannel.js';
-import type { CommandApdu } from '../iso7816/CommandApdu.js';
-import type { ResponseApdu } from '../iso7816/ResponseApdu.js';
-import { MalformedDataError } from '../iso7816/errors.js';
-import { concatBytes, equalBytes } from '../util/hex.js';
-import { u16, u32 } from '../applets/bytes.js';
-import type { BlockCipherProvider } from '../crypto/types.js';
-import { PurseCrypto, coreStateInput, tokenCoreInput, tokenGrantInput } from '../applets/PurseCrypto.js';
-import type { Rng } from '../crypto/types.js';
-import { SystemRng } from '../crypto/rng.js';
-import { AID_SAM, AID_SVM, HOST_VALUE_STORE } from '../applets/constants.js';
-import { PendingTransfer } from '../applets/svm/records.js';
+import type { CardChannel } from '../reader/CardChannel.js';
+import type { CommandApdu } from '../card/iso7816/CommandApdu.js';
+import type { ResponseApdu } from '../card/iso7816/ResponseApdu.js';
+import { MalformedDataError } from '../card/iso7816/errors.js';
+import { concatBytes, equalBytes } from '../card/util/hex.js';
+import { u16, u32 } from '../card/applets/bytes.js';
+import type { BlockCipherProvider } from '../card/crypto/types.js';
+import { PurseCrypto, coreStateInput, tokenCoreInput, tokenGrantInput } from '../card/applets/PurseCrypto.js';
+import type { Rng } from '../card/crypto/types.js';
+import { SystemRng } from '../card/crypto/rng.js';
+import { AID_SAM, AID_SVM, HOST_VALUE_STORE } from '../card/applets/constants.js';
+import { PendingTransfer } from '../card/applets/svm/records.js';
 import * as A from './apdus.js';
 import { TransferError } from './TransferError.js';
 

@@ -1,4 +1,4 @@
-import { MalformedDataError } from '../../card/iso7816/errors.js';
+import { MalformedDataError } from '../card/iso7816/errors.js';
 
 /** Seconds in a day. */
 export const DAY_SECONDS = 86_400;

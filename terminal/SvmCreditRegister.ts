@@ -6,8 +6,8 @@
  * state is read again — if its counter moved, the request was done and the units granted are the
  * difference of the balances; only when the counter did not move is the error passed on.
  */
-import { CardChannelError } from '../../reader/CardChannel.js';
-import { SW_INSUFFICIENT_BALANCE } from '../applets/constants.js';
+import { CardChannelError } from '../reader/CardChannel.js';
+import { SW_INSUFFICIENT_BALANCE } from '../card/applets/constants.js';
 import type { MeterModules } from './MeterModules.js';
 import { TransferError } from './TransferError.js';
 

@@ -1,6 +1,6 @@
-import { MalformedDataError } from '../../card/iso7816/errors.js';
-import { StateReader, type StateObject } from '../internal/state.js';
-import { civilOf, DAY_SECONDS, RTC_MAX_SECONDS, RtcTime } from '../tariff/RtcTime.js';
+import { MalformedDataError } from '../card/iso7816/errors.js';
+import { StateReader, type StateObject } from './state.js';
+import { civilOf, DAY_SECONDS, RTC_MAX_SECONDS, RtcTime } from './RtcTime.js';
 
 export const MINUTE_SLOTS = 1440;
 export const DAY_SLOTS = 7;

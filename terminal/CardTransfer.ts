@@ -19,12 +19,12 @@
  * this again on the next insertion or power-up leaves card + SVM exactly as before or exactly
  * transferred — test/transfer/interruption.test.ts sweeps every such point.
  */
-import type { CardChannel } from '../../reader/CardChannel.js';
-import { equalBytes, toHex } from '../util/hex.js';
-import { u16, u32 } from '../applets/bytes.js';
-import { AID_PURSE, LOG_RECORDS } from '../applets/constants.js';
-import { LOG_TYPE_DEBIT, LogRecord, PurseState } from '../applets/purse/records.js';
-import type { MeterData } from '../applets/purse/records.js';
+import type { CardChannel } from '../reader/CardChannel.js';
+import { equalBytes, toHex } from '../card/util/hex.js';
+import { u16, u32 } from '../card/applets/bytes.js';
+import { AID_PURSE, LOG_RECORDS } from '../card/applets/constants.js';
+import { LOG_TYPE_DEBIT, LogRecord, PurseState } from '../card/applets/purse/records.js';
+import type { MeterData } from '../card/applets/purse/records.js';
 import * as A from './apdus.js';
 import { TransferError } from './TransferError.js';
 import { expectOk, fciField, type MeterModules, type SvmState } from './MeterModules.js';

@@ -14,12 +14,12 @@
  * ID is always the last three bytes of an answer, so the host's STEP 16 check (ID' == ID) reads the
  * same place in every answer. Decoders throw only MalformedDataError (kind 'host-payload').
  */
-import { MalformedDataError } from '../../card/iso7816/errors.js';
-import { concatBytes } from '../../card/util/hex.js';
-import { RtcTime } from '../../meter/tariff/RtcTime.js';
-import { TariffTable } from '../../meter/tariff/TariffTable.js';
-import { ConsumptionLog, LOG_ENCODED_SIZE } from '../../meter/logs/ConsumptionLog.js';
-import type { ConsumptionLogView } from '../../meter/logs/ConsumptionLog.js';
+import { MalformedDataError } from '../card/iso7816/errors.js';
+import { concatBytes } from '../card/util/hex.js';
+import { RtcTime } from './RtcTime.js';
+import { TariffTable } from './TariffTable.js';
+import { ConsumptionLog, LOG_ENCODED_SIZE } from './ConsumptionLog.js';
+import type { ConsumptionLogView } from './ConsumptionLog.js';
 import { METER_ID_LENGTH, VS_CREDITED, VS_DUPLICATE, VS_REFUSED_MAX_BALANCE } from './constants.js';
 
 const U64_MAX = (1n << 64n) - 1n;

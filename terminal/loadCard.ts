@@ -2,14 +2,14 @@
  * The issuer / vending point's LOAD of a card purse (docs/purse-spec.md §3.7). Only a holder of
  * MK_credit (the issuer, its host or vending SAM) can compute the cryptogram; a meter SAM cannot.
  */
-import type { CardChannel } from '../../reader/CardChannel.js';
-import { wipe } from '../crypto/wipe.js';
-import { verifyMac } from '../crypto/mac.js';
-import { u16, u32 } from '../applets/bytes.js';
-import { AID_PURSE } from '../applets/constants.js';
-import type { IssuerKeys } from '../applets/IssuerKeys.js';
-import { loadMacInput, loadReceiptInput } from '../applets/PurseCrypto.js';
-import { PurseState } from '../applets/purse/records.js';
+import type { CardChannel } from '../reader/CardChannel.js';
+import { wipe } from '../card/crypto/wipe.js';
+import { verifyMac } from '../card/crypto/mac.js';
+import { u16, u32 } from '../card/applets/bytes.js';
+import { AID_PURSE } from '../card/applets/constants.js';
+import type { IssuerKeys } from '../card/applets/IssuerKeys.js';
+import { loadMacInput, loadReceiptInput } from '../card/applets/PurseCrypto.js';
+import { PurseState } from '../card/applets/purse/records.js';
 import * as A from './apdus.js';
 import { expectOk, fciField } from './MeterModules.js';
 import { TransferError } from './TransferError.js';

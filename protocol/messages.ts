@@ -12,8 +12,8 @@
  * Integers are big-endian. Parsers throw only MalformedDataError (kind 'host-protocol') with the
  * offset of the fault; encoders throw RangeError naming the field.
  */
-import { MalformedDataError } from '../../card/iso7816/errors.js';
-import { concatBytes } from '../../card/util/hex.js';
+import { MalformedDataError } from '../card/iso7816/errors.js';
+import { concatBytes } from '../card/util/hex.js';
 import {
   MAX_M,
   MAX_PAYLOAD,

@@ -1,5 +1,5 @@
-import { MalformedDataError } from '../../card/iso7816/errors.js';
-import { TariffTableError } from '../errors.js';
+import { MalformedDataError } from '../card/iso7816/errors.js';
+import { TariffTableError } from './errors.js';
 import { civilOf, DAY_SECONDS, weekdayOf } from './RtcTime.js';
 
 /** The three kinds of day a profile is chosen for. */
