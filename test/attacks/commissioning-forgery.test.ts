@@ -17,6 +17,7 @@ import { CommandApdu } from '../../card/iso7816/CommandApdu.js';
 import { ResponseApdu } from '../../card/iso7816/ResponseApdu.js';
 import { SeededRng } from '../../card/crypto/rng.js';
 import { fromHex, toHex } from '../../card/util/hex.js';
+import { interceptChannel } from '../reader/interceptChannel.js';
 import type { CardChannel } from '../../reader/CardChannel.js';
 import * as A from '../../terminal/apdus.js';
 import type { MeterModules } from '../../terminal/MeterModules.js';
@@ -90,27 +91,11 @@ const usesLeft = (c: CommissioningCard) => {
 /** A device between the slot and the card: `edit` rewrites the card's answers (data, by INS). */
 class Shim {
   edit: (ins: number, data: Uint8Array) => Uint8Array = (_, d) => d;
-  wrap = (inner: CardChannel): CardChannel => {
-    const shim = this; // eslint-disable-line @typescript-eslint/no-this-alias
-    return {
-      get readerName() {
-        return inner.readerName;
-      },
-      get atr() {
-        return inner.atr;
-      },
-      get protocol() {
-        return inner.protocol;
-      },
-      async transmit(c: CommandApdu): Promise<ResponseApdu> {
-        const r = await inner.transmit(c);
-        if (r.sw !== 0x9000) return r;
-        return new ResponseApdu(shim.edit(c.ins, r.data), r.sw);
-      },
-      reset: () => inner.reset(),
-      disconnect: () => inner.disconnect(),
-    };
-  };
+  wrap = (inner: CardChannel): CardChannel =>
+    interceptChannel(inner, async (c, next) => {
+      const r = await next(c);
+      return r.sw !== 0x9000 ? r : new ResponseApdu(this.edit(c.ins, r.data), r.sw);
+    });
 }
 
 async function shimmedMeter(meterId = METER): Promise<{ cm: SimulatedCardMeter; shim: Shim }> {

@@ -16,7 +16,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { CommandApdu } from '../../card/iso7816/CommandApdu.js';
-import type { ResponseApdu } from '../../card/iso7816/ResponseApdu.js';
+import { interceptChannel } from '../reader/interceptChannel.js';
 import { INS_READ_STATE, INS_TOKEN_AUTH, INS_TOKEN_REQUEST } from '../../card/applets/constants.js';
 import { CardChannelError, type CardChannel } from '../../reader/CardChannel.js';
 import { VirtualReader } from '../../reader/VirtualReader.js';
@@ -46,31 +46,17 @@ class Mains {
   hook: (c: CommandApdu, role: ChannelRole, phase: Phase) => void = () => {};
 
   wrap = (inner: CardChannel, role: ChannelRole): CardChannel => {
-    const mains = this; // eslint-disable-line @typescript-eslint/no-this-alias
     const lost = () => new CardChannelError('mains lost', inner.readerName);
-    return {
-      get readerName() {
-        return inner.readerName;
-      },
-      get atr() {
-        return inner.atr;
-      },
-      get protocol() {
-        return inner.protocol;
-      },
-      async transmit(c: CommandApdu): Promise<ResponseApdu> {
-        if (mains.down) throw lost();
-        mains.hook(c, role, 'before');
-        if (mains.down) throw lost(); // the command never left the meter
-        const r = await inner.transmit(c);
-        if (mains.down) throw lost();
-        mains.hook(c, role, 'after');
-        if (mains.down) throw lost(); // the module did it; its answer is lost
-        return r;
-      },
-      reset: () => inner.reset(),
-      disconnect: () => inner.disconnect(),
-    };
+    return interceptChannel(inner, async (c, next) => {
+      if (this.down) throw lost();
+      this.hook(c, role, 'before');
+      if (this.down) throw lost(); // the command never left the meter
+      const r = await next(c);
+      if (this.down) throw lost();
+      this.hook(c, role, 'after');
+      if (this.down) throw lost(); // the module did it; its answer is lost
+      return r;
+    });
   };
 }
 

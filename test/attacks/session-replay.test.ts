@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { CardChannel } from '../../reader/CardChannel.js';
+import { interceptChannel } from '../reader/interceptChannel.js';
 import type { CommandApdu } from '../../card/iso7816/CommandApdu.js';
 import type { CardOs } from '../../card/os/CardOs.js';
 import { fromHex } from '../../card/util/hex.js';
@@ -20,17 +21,10 @@ import { METER_ID, NOW, VENDING_TERMINAL, World } from '../transfer/world.js';
 type Role = 'card' | 'sam' | 'svm';
 
 function recording(inner: CardChannel, log: [Role, CommandApdu][], role: Role): CardChannel {
-  return {
-    readerName: inner.readerName,
-    atr: inner.atr,
-    protocol: inner.protocol,
-    transmit(c) {
-      log.push([role, c]);
-      return inner.transmit(c);
-    },
-    reset: () => inner.reset(),
-    disconnect: () => inner.disconnect(),
-  };
+  return interceptChannel(inner, (c, next) => {
+    log.push([role, c]);
+    return next(c);
+  });
 }
 
 /** Value held by the world's chips: every purse of the card and the SVM. */

@@ -9,6 +9,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { CardChannel } from '../../reader/CardChannel.js';
+import { interceptChannel } from '../reader/interceptChannel.js';
 import { ResponseApdu } from '../../card/iso7816/ResponseApdu.js';
 import { AID_SVM, INS_READ_STATE, INS_TOKEN_REQUEST } from '../../card/applets/constants.js';
 import { makeSvm } from '../../card/applets/profiles.js';
@@ -20,24 +21,17 @@ import { newMeter, svmView, meterSide } from '../meter/cardWorld.js';
 
 const hex = (sw: number) => sw.toString(16).toUpperCase();
 
-/** An SVM channel whose answers to one instruction the attacker rewrites. */
+/** An SVM channel whose answers to one instruction the attacker rewrites while `armed.on`. */
 function tamper(
   inner: CardChannel,
   ins: number,
   rewrite: (r: ResponseApdu) => ResponseApdu,
   armed: { on: boolean },
 ): CardChannel {
-  return {
-    readerName: inner.readerName,
-    atr: inner.atr,
-    protocol: inner.protocol,
-    async transmit(c) {
-      const r = await inner.transmit(c);
-      return armed.on && c.ins === ins ? rewrite(r) : r;
-    },
-    reset: () => inner.reset(),
-    disconnect: () => inner.disconnect(),
-  };
+  return interceptChannel(inner, async (c, next) => {
+    const r = await next(c);
+    return armed.on && c.ins === ins ? rewrite(r) : r;
+  });
 }
 
 describe('attack: the SAM as a token oracle for anything on the bus', () => {
@@ -117,21 +111,15 @@ describe('attack: the SAM as a token oracle for anything on the bus', () => {
           },
           state,
         );
-        return {
-          ...lying,
-          readerName: ch.readerName,
-          atr: ch.atr,
-          protocol: ch.protocol,
-          async transmit(c) {
-            const r = await lying.transmit(c);
-            if (drop.on && c.ins === INS_TOKEN_REQUEST) {
-              drop.on = false;
-              state.on = true; // from now on the SVM's states are forged
-              return new ResponseApdu(new Uint8Array(0), 0x6f00); // the attacker swallows the answer
-            }
-            return r;
-          },
-        };
+        return interceptChannel(lying, async (c, next) => {
+          if (drop.on && c.ins === INS_TOKEN_REQUEST) {
+            await next(c);
+            drop.on = false;
+            state.on = true; // from now on the SVM's states are forged
+            return new ResponseApdu(new Uint8Array(0), 0x6f00); // the attacker swallows the answer
+          }
+          return next(c);
+        });
       },
     });
     const svmBefore = svmView(cm).balance;
