@@ -1,5 +1,7 @@
 /**
- * The applet API of the card runtime (STYLE.md rule 5: applets only register handlers).
+ * The applet API of the card runtime (STYLE.md rule 5: applets only register handlers). The OS
+ * speaks to this interface; applets are written as applications on `RuntimeApplet`
+ * (card/applets/platform/RuntimeApplet.ts), the one applet model of the runtime.
  *
  * An applet is selected by AID (SELECT, ISO/IEC 7816-4 §11.2.2) on a logical channel and then
  * receives the commands whose INS it registered; everything else falls through to the OS's own
@@ -79,20 +81,4 @@ export interface Applet {
   handler(ins: number): Handler | undefined;
   /** Power-down or reset: forget every volatile state (all channels). */
   reset?(): void;
-}
-
-/** Convenience base: register handlers with `on(ins, fn)` in the constructor. */
-export abstract class AppletBase implements Applet {
-  abstract readonly aid: Uint8Array;
-  readonly #handlers = new Map<number, Handler>();
-
-  protected on(ins: number, handler: Handler): void {
-    if (!Number.isInteger(ins) || ins < 0 || ins > 255)
-      throw new RangeError(`ins must be a byte, got ${ins}`);
-    this.#handlers.set(ins, handler);
-  }
-
-  handler(ins: number): Handler | undefined {
-    return this.#handlers.get(ins);
-  }
 }

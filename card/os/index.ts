@@ -3,7 +3,7 @@ export type { CardOs } from './CardOs.js';
 export { CardPowerLostError } from './CardOs.js';
 export { Iso7816Os, INS_GET_RESPONSE, INS_MANAGE_CHANNEL, MAX_CHANNELS } from './Iso7816Os.js';
 export type { Iso7816OsOptions } from './Iso7816Os.js';
-export { AppletBase, SILENT_LOGGER } from './Applet.js';
+export { SILENT_LOGGER } from './Applet.js';
 export type { Applet, CardLogger, CardServices, CommandContext, Handler, HandlerResult } from './Applet.js';
 export { ChannelState } from './ChannelState.js';
 export { decodeCla } from './cla.js';

@@ -7,11 +7,16 @@
 import Fastify from 'fastify';
 import type { FastifyInstance } from 'fastify';
 import { HostDbError } from './HostDb.js';
-import { HostService, ServiceError } from './HostService.js';
+import type { HostService } from './HostService.js';
+import { ServiceError } from './ServiceError.js';
 
 const hexId = { type: 'string', pattern: '^[0-9A-Fa-f]{6}$' } as const;
 const amount = { type: 'integer', minimum: 1, maximum: 4294967295 } as const;
 
+/**
+ * The routes over the host's services (`svc.registry`, `svc.sales`, `svc.tariffs`, `svc.usage`,
+ * `svc.keyService`) and its database's reports; no SQL here.
+ */
 export function buildApi(svc: HostService): FastifyInstance {
   const app = Fastify({
     logger: false,
@@ -80,7 +85,7 @@ export function buildApi(svc: HostService): FastifyInstance {
         },
       },
     },
-    async (req, reply) => reply.status(201).send({ id: svc.addSubscriber(req.body) }),
+    async (req, reply) => reply.status(201).send({ id: svc.registry.addSubscriber(req.body) }),
   );
 
   app.post<{
@@ -114,8 +119,8 @@ export function buildApi(svc: HostService): FastifyInstance {
       },
     },
     async (req, reply) => {
-      svc.addMeter(req.body);
-      return reply.status(201).send(svc.meter(req.body.id));
+      svc.registry.addMeter(req.body);
+      return reply.status(201).send(svc.registry.meter(req.body.id));
     },
   );
 
@@ -123,20 +128,15 @@ export function buildApi(svc: HostService): FastifyInstance {
     '/meters/:id',
     { schema: { params: { type: 'object', properties: { id: hexId } } } },
     async (req) => {
-      const m = svc.meter(req.params.id);
-      const credits = svc.db.db
-        .prepare(
-          'SELECT tx_id AS txId, amount, state, balance_after AS balanceAfter FROM credits WHERE meter_id = ? ORDER BY tx_id',
-        )
-        .all(m.id);
-      return { ...m, credits };
+      const m = svc.registry.meter(req.params.id);
+      return { ...m, credits: svc.db.creditsOf(m.id) };
     },
   );
 
   app.post<{ Params: { id: string } }>(
     '/meters/:id/poll',
     { schema: { params: { type: 'object', properties: { id: hexId } } } },
-    async (req) => svc.poll(req.params.id),
+    async (req) => svc.usage.poll(req.params.id),
   );
 
   app.post<{
@@ -160,7 +160,12 @@ export function buildApi(svc: HostService): FastifyInstance {
       },
     },
     async (req) =>
-      svc.changeTariff(req.params.id, req.body.activation, req.body.unitCharge, req.body.profile ?? 'flat'),
+      svc.tariffs.changeTariff(
+        req.params.id,
+        req.body.activation,
+        req.body.unitCharge,
+        req.body.profile ?? 'flat',
+      ),
   );
 
   app.post<{ Body: { serial: string; subscriberId: number } }>(
@@ -179,12 +184,12 @@ export function buildApi(svc: HostService): FastifyInstance {
       },
     },
     async (req, reply) => {
-      svc.addCard(req.body);
+      svc.registry.addCard(req.body);
       return reply.status(201).send({ serial: req.body.serial.toUpperCase() });
     },
   );
   app.post<{ Params: { serial: string } }>('/cards/:serial/blacklist', async (req) => {
-    svc.blacklistCard(req.params.serial);
+    svc.registry.blacklistCard(req.params.serial);
     return { serial: req.params.serial.toUpperCase(), blacklisted: true };
   });
 
@@ -208,7 +213,7 @@ export function buildApi(svc: HostService): FastifyInstance {
         },
       },
     },
-    async (req) => svc.recharge(req.body),
+    async (req) => svc.sales.recharge(req.body),
   );
 
   app.get<{ Querystring: { limit?: number } }>(
@@ -221,11 +226,7 @@ export function buildApi(svc: HostService): FastifyInstance {
         },
       },
     },
-    async (req) => ({
-      events: svc.db.db
-        .prepare('SELECT id, at, kind, meter_id AS meterId, detail FROM events ORDER BY id DESC LIMIT ?')
-        .all(req.query.limit ?? 100),
-    }),
+    async (req) => ({ events: svc.db.events(req.query.limit ?? 100) }),
   );
 
   app.get('/reports/ledger', async () => svc.db.ledgerReport());
@@ -248,15 +249,15 @@ export function buildApi(svc: HostService): FastifyInstance {
         },
       },
     },
-    async (req) => svc.theftReport(Number(req.params.as), Number(req.params.ls), req.body.feederWh),
+    async (req) => svc.usage.theftReport(Number(req.params.as), Number(req.params.ls), req.body.feederWh),
   );
-  app.get('/keys', async () => svc.keys());
-  app.post('/keys/rotate', async () => ({ version: svc.rotateKey() }));
+  app.get('/keys', async () => svc.keyService.keys());
+  app.post('/keys/rotate', async () => ({ version: svc.keyService.rotateKey() }));
   app.post<{ Params: { version: string } }>('/keys/:version/retire', async (req) => {
     const v = Number(req.params.version);
     if (!Number.isInteger(v))
       throw new ServiceError(400, 'validation', 'version must be an integer', 'version');
-    svc.retireKey(v);
+    svc.keyService.retireKey(v);
     return { retired: v };
   });
   return app;

@@ -4,7 +4,8 @@ import { CommandApdu } from '../../card/iso7816/CommandApdu.js';
 import { SwError } from '../../card/iso7816/errors.js';
 import { ResponseApdu } from '../../card/iso7816/ResponseApdu.js';
 import { CardPowerLostError } from '../../card/os/CardOs.js';
-import { AppletBase, type CardServices, type CommandContext } from '../../card/os/Applet.js';
+import type { CardServices, CommandContext, HandlerResult } from '../../card/os/Applet.js';
+import { RuntimeApplet, type Application } from '../../card/applets/platform/RuntimeApplet.js';
 import { buildIsoCard, sampleIsoConfig } from '../../card/os/CardProfiles.js';
 import { SeededRng } from '../../card/crypto/rng.js';
 import { toHex, fromHex } from '../../card/util/hex.js';
@@ -313,31 +314,40 @@ describe('authentication and secure messaging (§11.5, §10)', () => {
   });
 });
 
-/** A test applet: a counter cell and a command that updates two files and the cell in one transaction. */
-class TwoFileApplet extends AppletBase {
-  readonly aid = fromHex('F000000001');
-  cell = 0;
+/**
+ * A test application: a counter cell of its own on the store (beside its records, of which it has
+ * none) and a command that updates two files and the cell in one transaction.
+ */
+class TwoFileApp implements Application {
+  readonly cell: number;
+  readonly #store: CardServices['store'];
   selected = 0;
-  constructor() {
-    super();
-    this.on(0x10, (apdu, ctx) => this.#transfer(apdu, ctx));
-    this.on(0x12, () => {
-      throw new Error('bug in applet');
-    });
-    this.on(0x14, (_a, ctx) => {
-      ctx.store.begin(); // left open on purpose: the OS must drop it
-      ctx.store.writeByte(this.cell, 0x99);
-      throw new SwError(0x6a80);
-    });
-    this.on(0x16, () => new ResponseApdu(Uint8Array.of(1, 2), 0x6282));
-  }
-  install(services: CardServices, personalise: boolean): void {
+  constructor(services: CardServices) {
+    this.#store = services.store;
     this.cell = services.store.allocate('applet:two-file', 1).offset;
-    if (personalise) services.store.personalise(this.cell, Uint8Array.of(7));
+  }
+  personalise(): void {
+    this.#store.personalise(this.cell, Uint8Array.of(7));
   }
   select(): Uint8Array {
     this.selected++;
     return Uint8Array.of(0x6f, 0x00);
+  }
+  reset(): void {}
+  process(apdu: CommandApdu, ctx: CommandContext): HandlerResult {
+    switch (apdu.ins) {
+      case 0x10:
+        return this.#transfer(apdu, ctx);
+      case 0x12:
+        throw new Error('bug in applet');
+      case 0x14:
+        ctx.store.begin(); // left open on purpose: the OS must drop it
+        ctx.store.writeByte(this.cell, 0x99);
+        throw new SwError(0x6a80);
+      case 0x16:
+        return new ResponseApdu(Uint8Array.of(1, 2), 0x6282);
+    }
+    throw new SwError(0x6d00);
   }
   #transfer(apdu: CommandApdu, ctx: CommandContext): Uint8Array {
     const fs = ctx.fs;
@@ -358,10 +368,40 @@ class TwoFileApplet extends AppletBase {
   }
 }
 
+const twoFileApplet = () =>
+  new RuntimeApplet<TwoFileApp>({
+    aid: fromHex('F000000001'),
+    ins: [0x10, 0x12, 0x14, 0x16],
+    layout: [],
+    prefix: 'two-file:',
+    make: (_records, _cipher, _rng, services) => new TwoFileApp(services),
+    personalise: (_records, app) => app.personalise(),
+  });
+
+/** An application of a few commands and no records (select answers nothing). */
+function simpleApplet(
+  aid: string,
+  handlers: Record<number, (apdu: CommandApdu, ctx: CommandContext) => HandlerResult>,
+  select: () => Uint8Array = () => new Uint8Array(0),
+): RuntimeApplet<Application> {
+  return new RuntimeApplet<Application>({
+    aid: fromHex(aid),
+    ins: Object.keys(handlers).map(Number),
+    layout: [],
+    prefix: `${aid}:`,
+    make: () => ({
+      select,
+      reset: () => undefined,
+      process: (apdu, ctx) => handlers[apdu.ins]!(apdu, ctx),
+    }),
+    personalise: () => undefined,
+  });
+}
+
 describe('applet API', () => {
   const make = (image?: Uint8Array) => {
     const errors: unknown[] = [];
-    const applet = new TwoFileApplet();
+    const applet = twoFileApplet();
     const card = buildIsoCard(
       sampleIsoConfig('T=1'),
       image,
@@ -375,7 +415,7 @@ describe('applet API', () => {
   it('SELECT by AID routes INS to the applet; OS commands still work; proprietary INS without handler → 6D00', () => {
     const { tx, applet } = make();
     expect(tx('00A4040005F00000000100')).toBe('6F009000');
-    expect(applet.selected).toBe(1);
+    expect(applet.app.selected).toBe(1);
     expect(tx('80100300010300')).toBe('089000');
     expect(tx('80CA000000')).toBe('6D00');
     expect(tx('8016000000')).toBe('01026282');
@@ -383,15 +423,9 @@ describe('applet API', () => {
   });
 
   it('SELECT by a partial name walks applets then DFs with next/previous occurrence; channels inherit the applet', () => {
-    class Named extends AppletBase {
-      readonly aid = fromHex('A00000099902');
-      constructor() {
-        super();
-        this.on(0x30, (_a, ctx) => Uint8Array.of(ctx.channel.number));
-      }
-    }
+    const named = simpleApplet('A00000099902', { 0x30: (_a, ctx) => Uint8Array.of(ctx.channel.number) });
     const card = buildIsoCard(sampleIsoConfig('T=1'), undefined, { cipher, rng: new SeededRng('n') }, [
-      new Named(),
+      named,
     ]);
     card.powerUp();
     const tx = (h: string) => send(card, h);
@@ -413,16 +447,13 @@ describe('applet API', () => {
   });
 
   it('an applet refusing SELECT leaves the channel as it was', () => {
-    class Refuser extends AppletBase {
-      readonly aid = fromHex('F0000000FF');
-      select(): Uint8Array {
-        throw new SwError(0x6999);
-      }
-    }
-    const two = new TwoFileApplet();
+    const refuser = simpleApplet('F0000000FF', {}, () => {
+      throw new SwError(0x6999);
+    });
+    const two = twoFileApplet();
     const card = buildIsoCard(sampleIsoConfig('T=1'), undefined, { cipher, rng: new SeededRng('r') }, [
       two,
-      new Refuser(),
+      refuser,
     ]);
     card.powerUp();
     expect(send(card, '00A4040C05F000000001')).toBe('9000');

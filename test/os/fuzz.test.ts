@@ -8,7 +8,9 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { fromHex } from '../../card/util/hex.js';
 import { buildIsoCard, sampleIsoConfig, type IsoCardConfig } from '../../card/os/CardProfiles.js';
-import { AppletBase, type CardServices } from '../../card/os/Applet.js';
+import type { CardServices, CommandContext, HandlerResult } from '../../card/os/Applet.js';
+import { RuntimeApplet, type Application } from '../../card/applets/platform/RuntimeApplet.js';
+import type { CommandApdu } from '../../card/iso7816/CommandApdu.js';
 import type { Iso7816Os } from '../../card/os/Iso7816Os.js';
 import { MalformedDataError, SwError } from '../../card/iso7816/errors.js';
 import { SeededRng } from '../../card/crypto/rng.js';
@@ -59,29 +61,43 @@ const VALID = [
 
 const WRITERS = new Set([0xd6, 0xdc, 0xe2, 0x20, 0x24, 0x2c, 0x10]);
 
-/** An applet with a persistent cell, a file read, and a parser that rejects its input. */
-class FuzzApplet extends AppletBase {
-  readonly aid = Uint8Array.of(0xf0, 0, 0, 0, 1);
-  #cell = 0;
-  constructor() {
-    super();
-    this.on(0x10, (apdu, ctx) => {
-      if (apdu.nc < 1 || apdu.nc > 4) throw new SwError(0x6700);
-      ctx.store.atomic(() => ctx.store.write(this.#cell, apdu.dataView()));
-    });
-    this.on(0x12, (apdu, ctx) => {
-      const ef = ctx.fs.resolvePath(ctx.fs.mf, [0x5000, 0x5001]);
-      if (!ef || ef.kind !== 'ef') throw new SwError(0x6a82);
-      return ctx.fs.readBinary(ef, apdu.p2, apdu.ne ?? 0);
-    });
-    this.on(0x14, (apdu) => {
-      throw new MalformedDataError('bad TLV', apdu.nc, apdu.data, 'tlv');
-    });
-  }
-  install(services: CardServices): void {
+/** An application with a persistent cell, a file read, and a parser that rejects its input. */
+class FuzzApp implements Application {
+  readonly #cell: number;
+  constructor(services: CardServices) {
     this.#cell = services.store.allocate('fuzz:cell', 4).offset;
   }
+  select(): Uint8Array {
+    return new Uint8Array(0);
+  }
+  reset(): void {}
+  process(apdu: CommandApdu, ctx: CommandContext): HandlerResult {
+    switch (apdu.ins) {
+      case 0x10:
+        if (apdu.nc < 1 || apdu.nc > 4) throw new SwError(0x6700);
+        ctx.store.atomic(() => ctx.store.write(this.#cell, apdu.dataView()));
+        return;
+      case 0x12: {
+        const ef = ctx.fs.resolvePath(ctx.fs.mf, [0x5000, 0x5001]);
+        if (!ef || ef.kind !== 'ef') throw new SwError(0x6a82);
+        return ctx.fs.readBinary(ef, apdu.p2, apdu.ne ?? 0);
+      }
+      case 0x14:
+        throw new MalformedDataError('bad TLV', apdu.nc, apdu.data, 'tlv');
+    }
+    throw new SwError(0x6d00);
+  }
 }
+
+const fuzzApplet = () =>
+  new RuntimeApplet<FuzzApp>({
+    aid: Uint8Array.of(0xf0, 0, 0, 0, 1),
+    ins: [0x10, 0x12, 0x14],
+    layout: [],
+    prefix: 'fuzz:',
+    make: (_records, _cipher, _rng, services) => new FuzzApp(services),
+    personalise: () => undefined,
+  });
 
 const randomBytes = fc.uint8Array({ minLength: 0, maxLength: 270 });
 const mutated = fc
@@ -180,7 +196,7 @@ function makeCard(protocol: 'T=0' | 'T=1', withApplet: boolean) {
     config,
     undefined,
     { cipher, rng: new SeededRng('fuzz'), logger: { error: (m, e) => errors.push(e ?? m) } },
-    [new FuzzApplet()],
+    [fuzzApplet()],
   );
   card.powerUp();
   return { card, errors };

@@ -1,21 +1,35 @@
 /**
- * Puts a purse, SAM or SVM application on the card runtime (card/os/Applet.ts): it registers the
- * application's instructions, allocates its records on the runtime's persistent store at install,
- * personalises a fresh card, and forwards commands.
+ * The one applet model of the card runtime (card/os/Applet.ts is the OS's side of it): an
+ * application declares the instructions it handles, its records and its personalisation, and
+ * `RuntimeApplet` puts it on the runtime — it registers those INS bytes with the OS, allocates the
+ * application's records on the persistent store at install, personalises a fresh card, and
+ * forwards each command with the OS's `CommandContext` (channel, security status, file system,
+ * store) for the applications that need more than their records.
+ *
+ * ```
+ *   Iso7816Os ──SELECT AID──> RuntimeApplet ──install──> make(records, cipher, rng, services) → Application
+ *             ──INS in ins──> RuntimeApplet ──────────> Application.process(command, ctx)
+ * ```
  *
  * The applications keep one session per card (not per logical channel): a SELECT or a reset
  * starts them afresh. CLA channel and secure-messaging bits are stripped before the application
- * sees the command (it only tells 00 from 80).
+ * sees the command (it only tells 00 from 80; `ctx.channel.number` says which channel it came on).
  */
 import { CommandApdu } from '../../iso7816/CommandApdu.js';
-import type { Applet, CardServices, CommandContext, Handler } from '../../os/Applet.js';
+import type { Applet, CardServices, CommandContext, Handler, HandlerResult } from '../../os/Applet.js';
 import type { BlockCipherProvider, Rng } from '../../crypto/types.js';
 import { RegionRecordStore, type RecordLayout } from './RegionRecordStore.js';
 
-/** What the three applications implement. */
+/** What an application implements. */
 export interface Application {
+  /** The FCI answered to SELECT; throw SwError to refuse the selection. */
   select(): Uint8Array;
-  process(command: CommandApdu): Uint8Array;
+  /**
+   * One command whose INS the application declared. Returns response data (or a `ResponseApdu`
+   * for data with a warning status); throws SwError for every refusal.
+   */
+  process(command: CommandApdu, ctx: CommandContext): HandlerResult;
+  /** Forgets every volatile state (SELECT, deselection, reset, power-down). */
   reset(): void;
 }
 
@@ -26,9 +40,14 @@ export interface RuntimeAppletSpec<A extends Application> {
   layout: RecordLayout;
   /** Store region name prefix. */
   prefix: string;
-  make(store: RegionRecordStore, cipher: BlockCipherProvider, rng: Rng): A;
-  /** Writes a fresh card's records (in one commit). */
-  personalise(store: RegionRecordStore): void;
+  /**
+   * Makes the application at install, after its records were allocated. `services` are the
+   * card's own (store, file system, PINs, keys) for an application that needs more than records;
+   * anything it allocates there must be allocated in a fixed order (allocation is positional).
+   */
+  make(store: RegionRecordStore, cipher: BlockCipherProvider, rng: Rng, services: CardServices): A;
+  /** Writes a fresh card's records (in one commit); `app` is the application just made. */
+  personalise(store: RegionRecordStore, app: A): void;
 }
 
 export class RuntimeApplet<A extends Application> implements Applet {
@@ -43,7 +62,7 @@ export class RuntimeApplet<A extends Application> implements Applet {
     this.aid = Uint8Array.from(spec.aid);
     this.#spec = spec;
     this.#ins = new Set(spec.ins);
-    this.#handle = (apdu: CommandApdu) => this.app.process(plainClass(apdu));
+    this.#handle = (apdu: CommandApdu, ctx: CommandContext) => this.app.process(plainClass(apdu), ctx);
   }
 
   /** The application (after install). */
@@ -59,8 +78,8 @@ export class RuntimeApplet<A extends Application> implements Applet {
 
   install(services: CardServices, personalise: boolean): void {
     this.#records = new RegionRecordStore(services.store, this.#spec.layout, this.#spec.prefix);
-    this.#app = this.#spec.make(this.#records, services.cipher, services.rng);
-    if (personalise) this.#spec.personalise(this.#records);
+    this.#app = this.#spec.make(this.#records, services.cipher, services.rng, services);
+    if (personalise) this.#spec.personalise(this.#records, this.#app);
   }
 
   select(_ctx: CommandContext): Uint8Array {

@@ -1,0 +1,106 @@
+/**
+ * Who and what the host serves: subscribers, their meters (with the KH version each meter's SAM
+ * holds and its power-line address) and their cards (with the blacklist). Registering a meter also
+ * installs it in the field when the field can (a simulated field makes the meter there).
+ */
+import 'reflect-metadata';
+import { inject, injectable } from 'tsyringe';
+import {
+  diCardRepository,
+  diField,
+  diHostDb,
+  diKeyService,
+  diMeterRepository,
+  diSubscriberRepository,
+} from '../tokens.js';
+import type { FieldPort } from '../tokens.js';
+import type { HostDb } from './HostDb.js';
+import type { KeyService } from './KeyService.js';
+import type { PaymentMethod } from './PaymentGateway.js';
+import type { CardRepository } from './db/CardRepository.js';
+import type { MeterRecord, MeterRepository } from './db/MeterRepository.js';
+import type { SubscriberRepository } from './db/SubscriberRepository.js';
+import { ServiceError } from './ServiceError.js';
+
+@injectable()
+export class MeterRegistry {
+  constructor(
+    @inject(diSubscriberRepository) private readonly subscribers: SubscriberRepository,
+    @inject(diMeterRepository) private readonly meters: MeterRepository,
+    @inject(diCardRepository) private readonly cards: CardRepository,
+    @inject(diKeyService) private readonly keys: KeyService,
+    @inject(diField) private readonly field: FieldPort,
+    @inject(diHostDb) private readonly db: HostDb,
+  ) {}
+
+  /** @returns the new subscriber's id. */
+  addSubscriber(s: {
+    name: string;
+    threshold?: number;
+    topupAmount?: number;
+    topupMethod?: PaymentMethod;
+    topupAccount?: string;
+  }): number {
+    return this.subscribers.insert(s);
+  }
+
+  /**
+   * Registers a meter (KH version default: the current one) and installs it in the field.
+   * @throws ServiceError 400 unknown-key-version, 404 unknown-subscriber, 409 duplicate-meter / modem-taken.
+   */
+  addMeter(m: {
+    id: string;
+    subscriberId: number;
+    as: number;
+    ls: number;
+    modem: number;
+    keyVersion?: number;
+    initialBalance?: number;
+  }): void {
+    const id = m.id.toUpperCase();
+    const ring = this.keys.ring;
+    const keyVersion = m.keyVersion ?? ring.current ?? 0;
+    if (!ring.has(keyVersion))
+      throw new ServiceError(
+        400,
+        'unknown-key-version',
+        `KH version ${keyVersion} is not held`,
+        'keyVersion',
+      );
+    if (!this.subscribers.exists(m.subscriberId))
+      throw new ServiceError(404, 'unknown-subscriber', `no subscriber ${m.subscriberId}`, 'subscriberId');
+    if (this.meters.exists(id)) throw new ServiceError(409, 'duplicate-meter', `meter ${id} exists`, 'id');
+    if (this.meters.modemTaken(m.as, m.ls, m.modem))
+      throw new ServiceError(409, 'modem-taken', `AS ${m.as} LS ${m.ls} modem ${m.modem} is taken`, 'modem');
+    this.meters.insert({ id, subscriberId: m.subscriberId, keyVersion, as: m.as, ls: m.ls, modem: m.modem });
+    this.field.install?.(id, m.as, m.ls, m.modem, keyVersion, m.initialBalance ?? 0);
+    this.db.event({
+      kind: 'meter-registered',
+      meterId: id,
+      detail: `AS ${m.as} LS ${m.ls} modem ${m.modem} KH v${keyVersion}`,
+    });
+  }
+
+  addCard(c: { serial: string; subscriberId: number }): void {
+    this.cards.insert(c.serial.toUpperCase(), c.subscriberId);
+  }
+
+  /** @throws ServiceError 404 unknown-card. */
+  blacklistCard(serial: string): void {
+    if (!this.cards.blacklist(serial.toUpperCase()))
+      throw new ServiceError(404, 'unknown-card', `no card ${serial}`, 'serial');
+    this.db.event({ kind: 'card-blacklisted', detail: serial.toUpperCase() });
+  }
+
+  /** @throws ServiceError 404 unknown-meter. */
+  meter(id: string): MeterRecord {
+    const r = this.meters.get(id.toUpperCase());
+    if (!r) throw new ServiceError(404, 'unknown-meter', `no meter ${id}`, 'meterId');
+    return r;
+  }
+
+  /** Ids of the meters of one LS, in modem order. */
+  metersOfLs(as: number, ls: number): string[] {
+    return this.meters.idsOfLs(as, ls);
+  }
+}
