@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import type { Figure } from './run.js';
 import { HostKeyRing, NodeCipherProvider, SeededRng } from '../card/crypto/index.js';
 import { fromHex, toHex } from '../card/util/hex.js';
+import { txId } from '../protocol/TxId.js';
 import { RtcTime } from '../protocol/RtcTime.js';
 import { HostProtocol } from '../host/protocol/HostProtocol.js';
 import { LocalService } from '../host/network/LocalService.js';
@@ -59,7 +60,7 @@ export default async function bench(): Promise<Figure[]> {
     const answers: Array<[bigint, number]> = [];
     for (let m = 1; m <= PER; m++) {
       const tx = txs[m - 1]!;
-      const a = await host.valueStore(ls.terminal(m), ls.meterRef(m), tx.amount, tx.txId);
+      const a = await host.valueStore(ls.terminal(m), ls.meterRef(m), tx.amount, txId(tx.txId));
       answers.push([tx.txId, a.balanceAfter]);
       sessions++;
     }

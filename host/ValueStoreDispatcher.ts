@@ -14,6 +14,7 @@
  */
 import { toHex } from '../card/util/hex.js';
 import { VS_CREDITED, VS_DUPLICATE, VS_REFUSED_MAX_BALANCE } from '../protocol/constants.js';
+import { txId as asTxId } from '../protocol/TxId.js';
 import type { HostProtocol, MeterKeyRef } from './protocol/HostProtocol.js';
 import type { Terminal } from '../protocol/Terminal.js';
 import type { CreditStore, CreditTx } from './CreditStore.js';
@@ -72,7 +73,7 @@ export class ValueStoreDispatcher {
             this.meters.terminal(tx.meterId),
             this.meters.ref(tx.meterId),
             tx.amount,
-            txId,
+            asTxId(txId),
           ),
         );
       } catch (e) {

@@ -35,7 +35,6 @@ export { ValueStoreDispatcher, meterKey } from './ValueStoreDispatcher.js';
 export type { DeliveryOutcome, MeterDirectory } from './ValueStoreDispatcher.js';
 export { SimulatedMeterTerminal, RECENT_TX } from './sim/SimulatedMeterTerminal.js';
 export { SimulatedField } from './sim/SimulatedField.js';
-export { CardMeterTerminal, cardMeterEndpoint } from './card/CardMeterTerminal.js';
 export { crc16 } from '../protocol/crc16.js';
 export { encodeFrame, decodeFrame, FrameError, FRAME_HEADER, FRAME_MAX_PAYLOAD } from '../protocol/Frame.js';
 export type { Frame, FrameAddress, FrameErrorCode } from '../protocol/Frame.js';
@@ -45,20 +44,22 @@ export { LocalService, AreaService, MODEMS_PER_LS, LS_PER_AS } from './network/L
 export type { PollRecord, LinkStats } from './network/LocalService.js';
 export { LinkTimeoutError, UnknownMeterError } from './network/errors.js';
 export { HostDb, HostDbError, MIGRATIONS } from './service/HostDb.js';
-export { HostService, ServiceError } from './service/HostService.js';
+export { HostService } from './service/HostService.js';
+export type { HostServiceOptions } from './service/HostService.js';
+export { ServiceError } from './service/ServiceError.js';
+export { KeyService } from './service/KeyService.js';
+export { MeterRegistry } from './service/MeterRegistry.js';
+export { MeterSessions } from './service/MeterSessions.js';
+export { CreditSales } from './service/CreditSales.js';
+export type { RechargeResult } from './service/CreditSales.js';
+export { TariffService } from './service/TariffService.js';
+export { UsageService } from './service/UsageService.js';
+export * from './service/db/index.js';
 export { buildApi } from './service/api.js';
 export { SimulatedPaymentGateway, luhn } from './service/PaymentGateway.js';
 export type { PaymentGateway, PaymentMethod, PaymentResult } from './service/PaymentGateway.js';
 export { detect, robustZ } from './theft/TheftDetector.js';
 export type { LsReport, MeterFinding, MeterObservation, DetectorOptions } from './theft/TheftDetector.js';
-export {
-  register,
-  diHostCipher,
-  diHostRng,
-  diHostKeys,
-  diCreditStore,
-  diMeterDirectory,
-  diHostProtocol,
-  diValueStoreDispatcher,
-} from './tokens.js';
-export type { HostRegistration } from './tokens.js';
+export { register, registerHost } from './register.js';
+export type { HostServiceRegistration } from './register.js';
+export * from './tokens.js';

@@ -468,6 +468,40 @@ export class Meter {
     this.#record('clock-set', d);
   }
 
+  /**
+   * The host's authenticated time correction (seed 000 Fig. 3, "SET TIME (AMEND TIME)"), forward
+   * or backward: only the meter's modem calls it, after the SAM checked the host's S2h over the
+   * time, so a fast meter can be put right. `setClock` keeps refusing to go back for every other
+   * caller — a clock an unauthenticated source could rewind would replay cheap tariff hours and
+   * friendly hours.
+   *
+   * Forward: as `setClock` (`clock-set`, datum = seconds jumped, minutes in between logged as 0).
+   * Backward: `clock-set-back`, datum = seconds moved back, recorded at the new time (so the old
+   * time is `at + datum`). What was recorded stays: the consumption log never rewinds (what is
+   * metered until the clock is past the log's open minute again goes into that minute, so no
+   * consumption is lost or counted twice), a tariff table already activated stays active, and a
+   * pending one activates when the corrected clock reaches its time.
+   * @returns the clock before and after.
+   * @throws RangeError when `t` is not an RTC time.
+   */
+  correctClock(t: number | RtcTime): { from: number; to: number } {
+    const s = seconds(t, 't');
+    RtcTime.fromSeconds(s);
+    const from = this.#now;
+    if (s >= from) this.setClock(s);
+    else {
+      this.#now = s;
+      this.#dayCache = -1;
+      this.#record('clock-set-back', from - s);
+    }
+    return { from, to: s };
+  }
+
+  /** Tamper and supply state now (what the host's usage check carries as its flags byte). */
+  get tamper(): { coverOpen: boolean; loadVoltageRelayOpen: boolean; reverseFlow: boolean } {
+    return { coverOpen: this.#cover, loadVoltageRelayOpen: this.#theft, reverseFlow: this.#reverse };
+  }
+
   /** Loads a tariff table taking effect at its activation time (the host's tariff mode change). */
   loadTariff(change: TariffChange): void {
     if (!(change instanceof TariffChange)) throw new TypeError('change must be a TariffChange');

@@ -86,3 +86,5 @@ export {
   readCommissioningCard,
 } from './commissioning/readCommissioningCard.js';
 export type { CommissioningRead } from './commissioning/readCommissioningCard.js';
+export { MeterModem } from './modem/index.js';
+export type { ModemEvent, ModemMeter } from './modem/index.js';

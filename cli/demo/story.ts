@@ -30,8 +30,7 @@ import { PURSE_NAMES } from '../../card/applets/constants.js';
 import { defaultPurses, makeSubscriberCard } from '../../card/applets/profiles.js';
 import { readDevice, type SubscriberView, type SvmView } from '../../card/applets/inspect.js';
 import { loadCard } from '../../terminal/loadCard.js';
-import { CardMeterTerminal, cardMeterEndpoint } from '../../host/card/CardMeterTerminal.js';
-import type { Terminal } from '../../protocol/Terminal.js';
+import { MeterModem } from '../../meter/modem/MeterModem.js';
 import { HostDb } from '../../host/service/HostDb.js';
 import { HostService } from '../../host/service/HostService.js';
 import { buildApi } from '../../host/service/api.js';
@@ -115,30 +114,6 @@ async function householdMinutes(
   }
 }
 
-/** The host reaches this meter's SAM and SVM (through the meter's module link) over the power line. */
-class LinkedTerminal implements Terminal {
-  constructor(private readonly cm: SimulatedCardMeter) {}
-
-  init(r1: Uint8Array, r2: Uint8Array, n: number) {
-    return this.cm.link.use((m) => new CardMeterTerminal(m).init(r1, r2, n));
-  }
-
-  async command(h: number, payload: Uint8Array, s2h: Uint8Array) {
-    let txId: Uint8Array | undefined;
-    const answer = await this.cm.link.use((m) =>
-      new CardMeterTerminal(m, (e) => void (txId = e.txId)).command(h, payload, s2h),
-    );
-    // Outside the link's queue: entering the credit makes the meter ask the SVM for tokens.
-    if (txId) {
-      // Credit entry (seed 002): the next meter data written onto a card names this transaction.
-      this.cm.slot.noteHostCredit(txId);
-      await this.cm.meter.creditEntered(new DataView(txId.buffer, txId.byteOffset + 4, 4).getUint32(0));
-    }
-    await this.cm.meter.service();
-    return answer;
-  }
-}
-
 async function api<T>(base: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
   const r = await fetch(base + path, {
     method,
@@ -197,7 +172,8 @@ export async function runDemo(o: DemoOptions, say: (line: string) => void): Prom
       terminal: () => ls.terminal(7),
       install: (id) => {
         if (id !== meterHex) throw new Error(`the demo field has only meter ${meterHex}`);
-        ls.attach(7, meterId, cardMeterEndpoint(new LinkedTerminal(elec)), keys().current!);
+        // The meter's own modem: its end of the power line, over its SAM, SVM and meter core.
+        ls.attach(7, meterId, new MeterModem(elec), keys().current!);
       },
     }),
   });

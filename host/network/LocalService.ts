@@ -1,16 +1,19 @@
 /**
  * A local service & surveillance unit (LS, seed 000 Fig. 6 / claim 15): one power-line segment
- * with up to 256 meter modems (ids 1..256), reached through a {@link PowerLineChannel}. It gives the
+ * with up to 256 meter modems (ids 1..256), reached through a {@link PowerLineChannel}. The meters'
+ * side of the link is theirs: each attached modem is a {@link FramedModem} (protocol/) in front of
+ * the meter's {@link MessageEndpoint}; the LS only carries frames to and from it. It gives the
  * host a {@link Terminal} per meter (frames, CRC, sequence numbers, timeouts) and polls its meters
  * in turn: clock check and correction, tariff mode, balance backup, usage download, tamper state.
  */
-import { toHex, equalBytes } from '../../card/util/hex.js';
+import { toHex } from '../../card/util/hex.js';
 import type { MessageEndpoint, Terminal } from '../../protocol/Terminal.js';
 import { terminalOverMessages } from '../../protocol/messageTerminal.js';
 import type { HostProtocol, MeterKeyRef } from '../protocol/HostProtocol.js';
 import type { UsageInfo } from '../../protocol/payloads.js';
 import { RtcTime } from '../../protocol/RtcTime.js';
 import { decodeFrame, encodeFrame, FrameError } from '../../protocol/Frame.js';
+import { FramedModem } from '../../protocol/FramedModem.js';
 import type { PowerLineChannel } from './PowerLineChannel.js';
 import { LinkTimeoutError } from './errors.js';
 
@@ -19,7 +22,8 @@ export const LS_PER_AS = 256;
 
 interface Attached {
   readonly meterId: Uint8Array;
-  readonly endpoint: MessageEndpoint;
+  /** The meter's side of the link: its address, answering through its endpoint. */
+  readonly modem: FramedModem;
   keyVersion: number;
 }
 
@@ -63,7 +67,12 @@ export class LocalService {
     if (!Number.isInteger(modem) || modem < 1 || modem > MODEMS_PER_LS)
       throw new RangeError(`modem must be 1..${MODEMS_PER_LS}, got ${modem}`);
     if (this.#meters.has(modem)) throw new RangeError(`modem ${modem} is already attached`);
-    this.#meters.set(modem, { meterId: Uint8Array.from(meterId), endpoint, keyVersion });
+    const address = { as: this.as, ls: this.ls, modem, meterId };
+    this.#meters.set(modem, {
+      meterId: Uint8Array.from(meterId),
+      modem: new FramedModem(address, endpoint),
+      keyVersion,
+    });
   }
 
   get modems(): number[] {
@@ -101,20 +110,11 @@ export class LocalService {
         throw e;
       }
       if (f.toMeter) {
-        // the meter modem side: only frames addressed to it, answered with the same sequence number
-        const target = this.#meters.get(frame.modem);
-        if (
-          frame.response ||
-          frame.as !== this.as ||
-          frame.ls !== this.ls ||
-          !target ||
-          !equalBytes(target.meterId, frame.meterId)
-        ) {
-          this.stats.lateOrForeign++;
-          continue;
-        }
-        const out = await target.endpoint.handle(frame.payload);
-        this.channel.send(encodeFrame({ ...frame, response: true, payload: out }), false);
+        // The line carries the frame to the modem it names; that modem answers only a request
+        // addressed to it (protocol/FramedModem.ts), with the same sequence number.
+        const out = await this.#meters.get(frame.modem)?.modem.receive(frame);
+        if (out) this.channel.send(out, false);
+        else this.stats.lateOrForeign++;
         continue;
       }
       if (!frame.response || frame.seq !== seq || frame.modem !== modem) {

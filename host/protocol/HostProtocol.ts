@@ -20,6 +20,7 @@ import {
   encodeValueStorePlain,
 } from '../../protocol/payloads.js';
 import type { TariffAnswer, UsageInfo, ValueStoreAnswer } from '../../protocol/payloads.js';
+import type { TxId } from '../../protocol/TxId.js';
 import type { ConsumptionLogView } from '../../protocol/ConsumptionLog.js';
 import { encrypt, hostAuthenticate, hostCommand, hostOpen, hostOpenAnswer } from '../../protocol/session.js';
 import type { Terminal } from '../../protocol/Terminal.js';
@@ -102,7 +103,7 @@ export class HostProtocol {
     terminal: Terminal,
     meter: MeterKeyRef,
     amount: number,
-    txId: bigint,
+    txId: TxId,
     trace?: SessionTrace,
   ): Promise<ValueStoreAnswer> {
     const plain = encodeValueStorePlain({ amount, txId });

@@ -14,6 +14,7 @@ import { HostProtocol } from './HostProtocol.js';
 import type { SessionTrace } from './HostProtocol.js';
 import { encodeMessage } from '../../protocol/messages.js';
 import { encodeValueStorePlain } from '../../protocol/payloads.js';
+import { txId } from '../../protocol/TxId.js';
 
 export const EXAMPLE_KH = fromHex('0123456789ABCDEFFEDCBA9876543210');
 export const EXAMPLE_ID = fromHex('12AB34');
@@ -49,8 +50,8 @@ export async function workedExample(name: ExampleName): Promise<Array<[string, s
   let plain: Uint8Array | undefined;
   if (name === 'value-store') {
     h = H_VALUE_STORE;
-    plain = encodeValueStorePlain({ amount: 5000, txId: 0x2a_0000_0001n });
-    await host.valueStore(meter.asTerminal(), ref, 5000, 0x2a_0000_0001n, t);
+    plain = encodeValueStorePlain({ amount: 5000, txId: txId(0x2a_0000_0001n) });
+    await host.valueStore(meter.asTerminal(), ref, 5000, txId(0x2a_0000_0001n), t);
   } else if (name === 'tariff') {
     h = H_TARIFF;
     await host.changeTariff(meter.asTerminal(), ref, RtcTime.of(2026, 12, 1), TariffTable.flat(130, 100), t);

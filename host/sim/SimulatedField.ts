@@ -1,7 +1,8 @@
 /**
- * A SIMULATED field of meters for `meterpurse host serve` and its tests: one
- * {@link SimulatedMeterTerminal} per registered meter, reached through a seeded power-line channel
- * per LS. With a state file, every meter's persistent state (its "NVM") is written after each
+ * A SIMULATED field of meters for `meterpurse host serve --meters simulated` (the default), its
+ * tests and the benches: one {@link SimulatedMeterTerminal} per registered meter on a
+ * {@link PowerLineField} (a seeded power-line channel per LS). `--meters real` runs the same
+ * network on real meter cores with their SAM and SVM instead (cli/field/cardMeterField.ts). With a state file, every meter's persistent state (its "NVM") is written after each
  * message it handles (write to a temporary file, fsync, rename), so the field survives the host
  * process being killed — which is what the kill -9 test needs to prove nothing is doubled.
  */
@@ -10,8 +11,7 @@ import type { BlockCipherProvider } from '../../card/crypto/types.js';
 import { SeededRng } from '../../card/crypto/rng.js';
 import type { HostKeyRing } from '../../card/crypto/keyHierarchy.js';
 import { fromHex, toHex } from '../../card/util/hex.js';
-import { LocalService } from '../network/LocalService.js';
-import { PowerLineChannel } from '../network/PowerLineChannel.js';
+import { PowerLineField } from '../network/PowerLineField.js';
 import type { ChannelOptions } from '../network/PowerLineChannel.js';
 import type { Terminal } from '../../protocol/Terminal.js';
 import { SimulatedMeterTerminal } from './SimulatedMeterTerminal.js';
@@ -32,7 +32,7 @@ interface Stored {
 export class SimulatedField {
   readonly meters = new Map<string, SimulatedMeterTerminal>();
   readonly #where = new Map<string, { as: number; ls: number; modem: number; keyVersion: number }>();
-  readonly #ls = new Map<string, LocalService>();
+  readonly #net: PowerLineField;
 
   constructor(
     readonly cipher: BlockCipherProvider,
@@ -40,6 +40,7 @@ export class SimulatedField {
     readonly stateFile?: string,
     readonly channelOptions: ChannelOptions = { latencyMs: [5, 20] },
   ) {
+    this.#net = new PowerLineField(channelOptions, 500);
     if (stateFile && existsSync(stateFile)) {
       const data = JSON.parse(readFileSync(stateFile, 'utf8')) as Record<string, Stored>;
       for (const [id, s] of Object.entries(data)) {
@@ -55,21 +56,6 @@ export class SimulatedField {
         });
       }
     }
-  }
-
-  #lsOf(as: number, ls: number): LocalService {
-    const k = `${as}/${ls}`;
-    let l = this.#ls.get(k);
-    if (!l) {
-      l = new LocalService(
-        as,
-        ls,
-        new PowerLineChannel(new SeededRng(`field-${k}`), this.channelOptions),
-        500,
-      );
-      this.#ls.set(k, l);
-    }
-    return l;
   }
 
   #make(
@@ -98,7 +84,7 @@ export class SimulatedField {
         return out;
       },
     };
-    this.#lsOf(as, ls).attach(modem, idb, endpoint, keyVersion);
+    this.#net.attach(id, { as, ls, modem, keyVersion }, endpoint);
     this.meters.set(id, m);
     this.#where.set(id, { as, ls, modem, keyVersion });
     return m;
@@ -121,9 +107,7 @@ export class SimulatedField {
   }
 
   terminal(id: string): Terminal {
-    const w = this.#where.get(id);
-    if (!w) throw new RangeError(`meter ${id} is not in the field`);
-    return this.#lsOf(w.as, w.ls).terminal(w.modem);
+    return this.#net.terminal(id);
   }
 
   /** Writes every meter's persistent state atomically (no-op without a state file). */

@@ -17,6 +17,7 @@ export const EVENT_CODES = {
   'theft-load-voltage': 0x07,
   'clock-set': 0x10,
   'clock-backwards-refused': 0x11,
+  'clock-set-back': 0x12,
   'tariff-loaded': 0x18,
   'tariff-activated': 0x19,
   'tariff-rejected': 0x1a,

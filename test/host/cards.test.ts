@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { HostKeyRing, NodeCipherProvider, SeededRng } from '../../card/crypto/index.js';
-import { fromHex } from '../../card/util/hex.js';
+import { concatBytes, fromHex } from '../../card/util/hex.js';
+import { TariffTable } from '../../protocol/TariffTable.js';
 import { IssuerKeys } from '../../card/applets/IssuerKeys.js';
-import { makeSam, makeSvm } from '../../card/applets/profiles.js';
-import { MeterModules } from '../../terminal/MeterModules.js';
-import { VirtualReader } from '../../reader/VirtualReader.js';
-import { CardMeterTerminal, cardMeterEndpoint } from '../../host/card/CardMeterTerminal.js';
+import { createCardMeter } from '../../meter/cardslot/createCardMeter.js';
+import { MeterModem, type ModemEvent } from '../../meter/modem/MeterModem.js';
+import { RtcTime } from '../../protocol/RtcTime.js';
 import { LocalService } from '../../host/network/LocalService.js';
 import { PowerLineChannel } from '../../host/network/PowerLineChannel.js';
+import { txId } from '../../protocol/TxId.js';
 import { decodeMessage, encodeMessage } from '../../protocol/messages.js';
 import { HostProtocol } from '../../host/protocol/HostProtocol.js';
 import { MemoryCreditStore } from '../../host/CreditStore.js';
@@ -15,9 +16,12 @@ import { ValueStoreDispatcher } from '../../host/ValueStoreDispatcher.js';
 import {
   VS_CREDITED,
   VS_DUPLICATE,
+  REFUSE_BAD_PAYLOAD,
   REFUSE_BAD_SIGNATURE,
   REFUSE_MALFORMED,
+  REFUSE_NO_SESSION,
   REFUSE_UNKNOWN_HEADER,
+  REFUSE_UNKNOWN_KEY_VERSION,
 } from '../../protocol/constants.js';
 import type { Terminal } from '../../protocol/Terminal.js';
 import { ProtocolError } from '../../protocol/errors.js';
@@ -27,35 +31,39 @@ const meterId = fromHex('00C0DE');
 
 async function meter() {
   const issuer = IssuerKeys.demo(cipher, 'host-e2e');
-  const sam = makeSam(issuer, { meterId, terminalId: fromHex('0000C0DE'), rng: new SeededRng('e2e-sam') });
-  const svm = makeSvm(issuer, {
+  const cm = await createCardMeter({
+    meter: { start: RtcTime.of(2026, 6, 1), commissioned: true },
+    issuer,
     meterId,
-    terminalId: fromHex('0000C0DE'),
-    max: 1_000_000,
-    rng: new SeededRng('e2e-svm'),
+    svmMax: 1_000_000,
+    seed: 'e2e',
   });
-  const modules = await MeterModules.open(
-    await new VirtualReader('SAM', sam.os).connect(),
-    await new VirtualReader('SVM', svm.os).connect(),
-  );
+  // Value that reached the meter: what its SVM holds plus what the meter core drew from it as
+  // tokens (a real core refills its token tank as soon as credit arrives).
+  const modules = {
+    readState: async () => ({ balance: (await cm.svmBalance()) + cm.meter.exchanger.drawn }),
+  };
   const ring = HostKeyRing.of(issuer.utility(1).host);
   return {
     modules,
-    terminal: new CardMeterTerminal(modules),
+    terminal: new MeterModem(cm),
     host: new HostProtocol(cipher, new SeededRng('e2e-host'), () => ring),
     ring,
+    cm,
   };
 }
 
 describe('host → SAM + SVM applets through CardChannels', () => {
   it('a value store credits the SVM; a repeat of the tx id is a duplicate answered with the original result', async () => {
-    const { modules, terminal, host, ring } = await meter();
+    const { modules, terminal, host, ring, cm } = await meter();
     const ref = { id: meterId, keyVersion: ring.current! };
-    const a = await host.valueStore(terminal, ref, 1234, 99n);
+    const a = await host.valueStore(terminal, ref, 1234, txId(99n));
     expect(a.status).toBe(VS_CREDITED);
-    expect(a.balance).toBe(1234);
+    expect(a.balance).toBe(1234); // the SVM's balance when the SAM made M
+    expect(cm.meter.exchanger.drawn).toBe(100); // then the core took a 100-unit token request
+    expect(await cm.svmBalance()).toBe(1134);
     expect((await modules.readState()).balance).toBe(1234);
-    const b = await host.valueStore(terminal, ref, 1234, 99n);
+    const b = await host.valueStore(terminal, ref, 1234, txId(99n));
     expect(b.status).toBe(VS_DUPLICATE);
     expect(b.balanceAfter).toBe(1234);
     expect((await modules.readState()).balance).toBe(1234);
@@ -72,7 +80,7 @@ describe('host → SAM + SVM applets through CardChannels', () => {
       },
     };
     const e = (await host
-      .valueStore(flip, { id: meterId, keyVersion: ring.current! }, 10, 1n)
+      .valueStore(flip, { id: meterId, keyVersion: ring.current! }, 10, txId(1n))
       .catch((x: unknown) => x)) as ProtocolError;
     expect(e).toBeInstanceOf(ProtocolError);
     expect(e.reason).toBe(REFUSE_BAD_SIGNATURE);
@@ -99,7 +107,8 @@ describe('host → SAM + SVM applets through CardChannels', () => {
       terminal: () => lossy,
     });
     const o = await d.credit('00C0DE', 500);
-    expect(o).toMatchObject({ result: 'confirmed', duplicate: true, balance: 500 });
+    // the duplicate answer names the SVM's balance now: 500 less the core's first token request
+    expect(o).toMatchObject({ result: 'confirmed', duplicate: true, balance: 400 });
     expect((await modules.readState()).balance).toBe(500);
   });
 
@@ -115,7 +124,7 @@ describe('host → SAM + SVM applets through CardChannels', () => {
         latencyMs: [20, 200],
       }),
     );
-    ls.attach(1, meterId, cardMeterEndpoint(terminal), ring.current!);
+    ls.attach(1, meterId, terminal, ring.current!);
     const store = new MemoryCreditStore();
     const d = new ValueStoreDispatcher(
       host,
@@ -130,19 +139,49 @@ describe('host → SAM + SVM applets through CardChannels', () => {
     expect(ls.stats.framesRejected + ls.stats.lateOrForeign + ls.stats.timeouts).toBeGreaterThan(0);
   });
 
-  it('the card endpoint answers garbage and unsupported headers with refusals', async () => {
-    const { terminal } = await meter();
-    const ep = cardMeterEndpoint(terminal);
+  it('an authenticated tariff change whose table breaks a rule is refused (06) and recorded; the tables stay', async () => {
+    const { terminal, host, ring, cm } = await meter();
+    const events: ModemEvent[] = [];
+    terminal.onEvent((e) => events.push(e));
+    const ref = { id: meterId, keyVersion: ring.current! };
+    const before = cm.meter.schedule.active.encode();
+    const bad = concatBytes(fromHex('261201000000'), Uint8Array.of(0x01, 0xff)); // not a table
+    const e = (await host.session(terminal, ref, 0x52, () => bad).catch((x: unknown) => x)) as ProtocolError;
+    expect(e).toBeInstanceOf(ProtocolError);
+    expect(e.reason).toBe(REFUSE_BAD_PAYLOAD);
+    expect(cm.meter.events.entries().at(-1)!.kind).toBe('tariff-rejected');
+    expect(cm.meter.schedule.active.encode()).toEqual(before);
+    expect(cm.meter.schedule.pending).toBeUndefined();
+    // and a good one afterwards goes through (a new session)
+    const a = await host.changeTariff(terminal, ref, RtcTime.of(2026, 12, 1), TariffTable.flat(42));
+    expect(a.activation.toString()).toBe('261201000000');
+    expect(cm.meter.schedule.pending?.table.encode()).toEqual(TariffTable.flat(42).encode());
+    // the modem reports only what it carried out
+    expect(events).toEqual([{ kind: 'tariff', activation: RtcTime.of(2026, 12, 1).seconds }]);
+  });
+
+  it('the modem answers garbage, a command without a session and an unknown header with refusals', async () => {
+    const { terminal: ep } = await meter();
     expect(decodeMessage(await ep.handle(fromHex('FFFF')))).toEqual({
       kind: 'refusal',
       reason: REFUSE_MALFORMED,
     });
-    const cmd = encodeMessage({
-      kind: 'command-request',
-      h: 0x53,
-      payload: new Uint8Array(6),
-      s2h: new Uint8Array(8),
+    const cmd = (h: number) =>
+      encodeMessage({ kind: 'command-request', h, payload: new Uint8Array(6), s2h: new Uint8Array(8) });
+    expect(decodeMessage(await ep.handle(cmd(0x53)))).toEqual({ kind: 'refusal', reason: REFUSE_NO_SESSION });
+    const init = encodeMessage({ kind: 'init-request', r1: new Uint8Array(8), r2: new Uint8Array(8), n: 1 });
+    expect(decodeMessage(await ep.handle(init)).kind).toBe('init-response');
+    expect(decodeMessage(await ep.handle(cmd(0x54)))).toEqual({
+      kind: 'refusal',
+      reason: REFUSE_UNKNOWN_HEADER,
     });
-    expect(decodeMessage(await ep.handle(cmd))).toEqual({ kind: 'refusal', reason: REFUSE_UNKNOWN_HEADER });
+    // the session served that (refused) command: the next one finds none
+    expect(decodeMessage(await ep.handle(cmd(0x53)))).toEqual({ kind: 'refusal', reason: REFUSE_NO_SESSION });
+    // a key version the SAM does not hold
+    const bad = encodeMessage({ kind: 'init-request', r1: new Uint8Array(8), r2: new Uint8Array(8), n: 9 });
+    expect(decodeMessage(await ep.handle(bad))).toEqual({
+      kind: 'refusal',
+      reason: REFUSE_UNKNOWN_KEY_VERSION,
+    });
   });
 });

@@ -5,6 +5,7 @@ import { fromHex, toHex } from '../../card/util/hex.js';
 import { RtcTime } from '../../protocol/RtcTime.js';
 import { crc16 } from '../../protocol/crc16.js';
 import { decodeFrame, encodeFrame, FrameError } from '../../protocol/Frame.js';
+import { FramedModem } from '../../protocol/FramedModem.js';
 import { PowerLineChannel } from '../../host/network/PowerLineChannel.js';
 import { AreaService, LocalService } from '../../host/network/LocalService.js';
 import { LinkTimeoutError } from '../../host/network/errors.js';
@@ -72,6 +73,30 @@ describe('power-line frames', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe("the meter's side of the link (FramedModem)", () => {
+  it('answers only a request addressed to it, with a response frame of the same address and sequence', async () => {
+    const seen: Uint8Array[] = [];
+    const modem = new FramedModem(frame, {
+      handle: (m) => {
+        seen.push(m);
+        return fromHex('7F03');
+      },
+    });
+    const out = await modem.receive(frame);
+    expect(decodeFrame(out!)).toEqual({ ...frame, response: true, payload: fromHex('7F03') });
+    expect(seen).toEqual([frame.payload]);
+    for (const other of [
+      { ...frame, response: true },
+      { ...frame, as: 8 },
+      { ...frame, ls: 4 },
+      { ...frame, modem: 255 },
+      { ...frame, meterId: fromHex('ABCDEE') },
+    ])
+      expect(await modem.receive(other)).toBeUndefined();
+    expect(seen).toHaveLength(1);
   });
 });
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { fromHex } from '../../card/util/hex.js';
 import { MalformedDataError } from '../../card/iso7816/errors.js';
+import { txId } from '../../protocol/TxId.js';
 import { RtcTime } from '../../protocol/RtcTime.js';
 import { TariffTable } from '../../protocol/TariffTable.js';
 import {
@@ -25,7 +26,7 @@ describe('seed 000 protocol, both sides', () => {
   it('value store credits the SVM and returns the balance and ID', async () => {
     const meter = makeMeter(ID, 'm', { balance: 500 });
     const host = makeHost();
-    const a = await host.valueStore(meter.asTerminal(), { id: ID, keyVersion: 1 }, 2500, 77n);
+    const a = await host.valueStore(meter.asTerminal(), { id: ID, keyVersion: 1 }, 2500, txId(77n));
     expect(a.status).toBe(VS_CREDITED);
     expect(a.balance).toBe(3000);
     expect(a.balanceAfter).toBe(3000);
@@ -36,9 +37,9 @@ describe('seed 000 protocol, both sides', () => {
   it('a repeated transaction id is answered as a duplicate and credits nothing', async () => {
     const meter = makeMeter(ID, 'm', { balance: 0 });
     const host = makeHost();
-    await host.valueStore(meter.asTerminal(), { id: ID, keyVersion: 0 }, 100, 1n);
-    await host.valueStore(meter.asTerminal(), { id: ID, keyVersion: 0 }, 50, 2n);
-    const again = await host.valueStore(meter.asTerminal(), { id: ID, keyVersion: 1 }, 100, 1n);
+    await host.valueStore(meter.asTerminal(), { id: ID, keyVersion: 0 }, 100, txId(1n));
+    await host.valueStore(meter.asTerminal(), { id: ID, keyVersion: 0 }, 50, txId(2n));
+    const again = await host.valueStore(meter.asTerminal(), { id: ID, keyVersion: 1 }, 100, txId(1n));
     expect(again.status).toBe(VS_DUPLICATE);
     expect(again.balanceAfter).toBe(100);
     expect(again.balance).toBe(150);
@@ -48,7 +49,7 @@ describe('seed 000 protocol, both sides', () => {
 
   it('over the maximum balance: an authenticated refusal, nothing credited', async () => {
     const meter = makeMeter(ID, 'm', { balance: 900, maxBalance: 1000 });
-    const a = await makeHost().valueStore(meter.asTerminal(), { id: ID, keyVersion: 0 }, 101, 5n);
+    const a = await makeHost().valueStore(meter.asTerminal(), { id: ID, keyVersion: 0 }, 101, txId(5n));
     expect(a.status).toBe(VS_REFUSED_MAX_BALANCE);
     expect(meter.balance).toBe(900);
   });
@@ -85,7 +86,7 @@ describe('seed 000 protocol, both sides', () => {
   it('a terminal with the wrong KT fails terminal authentication (S1h != S1t)', async () => {
     const meter = makeMeter(fromHex('000001'));
     const err = await makeHost()
-      .valueStore(meter.asTerminal(), { id: ID, keyVersion: 0 }, 1, 1n)
+      .valueStore(meter.asTerminal(), { id: ID, keyVersion: 0 }, 1, txId(1n))
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ProtocolError);
     expect((err as ProtocolError).code).toBe('terminal-auth-failed');
@@ -95,7 +96,7 @@ describe('seed 000 protocol, both sides', () => {
   it('an unknown key version is refused', async () => {
     const meter = makeMeter(ID);
     const err = (await makeHost()
-      .valueStore(meter.asTerminal(), { id: ID, keyVersion: 7 }, 1, 1n)
+      .valueStore(meter.asTerminal(), { id: ID, keyVersion: 7 }, 1, txId(1n))
       .catch((e: unknown) => e)) as Error;
     expect(err.name).toBe('UnknownKeyVersionError');
     const term = meter.asTerminal();
@@ -116,7 +117,7 @@ describe('seed 000 protocol, both sides', () => {
         return meter.asTerminal().command(h, p, s);
       },
     };
-    await makeHost().valueStore(spy, { id: ID, keyVersion: 0 }, 100, 9n);
+    await makeHost().valueStore(spy, { id: ID, keyVersion: 0 }, 100, txId(9n));
     expect(meter.balance).toBe(100);
     const recorded = frames[0]!;
     // replay with no session open
@@ -135,7 +136,7 @@ describe('seed 000 protocol, both sides', () => {
       },
     };
     const err = (await host
-      .valueStore(flip, { id: ID, keyVersion: 0 }, 100, 10n)
+      .valueStore(flip, { id: ID, keyVersion: 0 }, 100, txId(10n))
       .catch((e: unknown) => e)) as ProtocolError;
     expect(err.code).toBe('refused');
     expect(err.reason).toBe(REFUSE_BAD_SIGNATURE);
@@ -153,7 +154,7 @@ describe('seed 000 protocol, both sides', () => {
       },
     };
     const err = (await makeHost()
-      .valueStore(liar, { id: ID, keyVersion: 0 }, 1, 1n)
+      .valueStore(liar, { id: ID, keyVersion: 0 }, 1, txId(1n))
       .catch((e: unknown) => e)) as ProtocolError;
     expect(err).toBeInstanceOf(ProtocolError);
     expect(['bad-answer', 'id-mismatch']).toContain(err.code);

@@ -1,3 +1,4 @@
+import { txId, type TxId } from '../../protocol/TxId.js';
 import { describe, expect, it } from 'vitest';
 import type { CommandApdu } from '../../card/iso7816/CommandApdu.js';
 import { ResponseApdu } from '../../card/iso7816/ResponseApdu.js';
@@ -157,7 +158,8 @@ describe('meter card slot: more cases', () => {
     expect(() => other.slot.loadState({ ...saved, lastKind: 7 })).toThrow(/lastKind/);
     expect(() => other.slot.loadState({ ...saved, blacklist: ['00'] })).toThrow(/blacklist\[0\]/);
     expect(other.slot.saveState()).toEqual(saved); // unchanged by the refused loads
-    cm.slot.noteHostCredit(fromHex('0000000000004242'));
+    cm.slot.noteHostCredit(txId(0x4242n));
+    expect(() => cm.slot.noteHostCredit(-1n as TxId)).toThrow(RangeError);
     const again = await cm.slot.insert(card.os);
     expect(again.amount).toBe(0);
     const md = MeterData.decode(card.store.read('p.meter.1')!);

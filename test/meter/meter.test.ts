@@ -11,6 +11,7 @@ import { PulseCounter } from '../../meter/metrology/PulseCounter.js';
 import { RtcTime } from '../../protocol/RtcTime.js';
 import { TariffChange } from '../../meter/tariff/TariffSchedule.js';
 import { TariffTable } from '../../protocol/TariffTable.js';
+import { ConsumptionLog } from '../../protocol/ConsumptionLog.js';
 import { MemoryCreditRegister } from './MemoryCreditRegister.js';
 
 const start = RtcTime.of(2026, 11, 23, 10);
@@ -88,6 +89,31 @@ describe('Meter: clock and tariff commands', () => {
     m.setClock(RtcTime.fromSeconds(m.now + 600));
     expect(m.events.entries().at(-1)!.kind).toBe('clock-set');
     expect(m.events.entries().at(-1)!.data).toBe(600);
+  });
+
+  it("the host's authenticated correction sets a fast clock back: recorded, nothing metered rewound", async () => {
+    const { m } = await powered();
+    await m.advance(m.now + 600, 6000);
+    const fast = m.now;
+    const logBefore = m.log.encode();
+    expect(m.correctClock(fast - 150)).toEqual({ from: fast, to: fast - 150 });
+    expect(m.now).toBe(fast - 150);
+    expect(m.events.entries().at(-1)).toEqual({ at: fast - 150, kind: 'clock-set-back', data: 150 });
+    expect(m.log.encode()).toEqual(logBefore); // the log keeps its open minute
+    expect(m.flags & READING_FLAGS['clock-backwards-refused']).toBe(0); // not a refusal
+    // metering goes on from the corrected clock; every mWh is counted once
+    await m.advance(m.now + 60, 1000);
+    await m.advance(m.now + 600, 4000);
+    expect(m.total).toBe(11_000);
+    await m.advance(m.now + 1200, 0); // every minute closed
+    const log = ConsumptionLog.decode(m.log.encode());
+    expect(log.minutes.reduce((s, v) => s + v, 0) * log.minuteUnit).toBe(11_000);
+    // forward is the ordinary clock-set
+    expect(m.correctClock(m.now + 30).to).toBe(m.now);
+    expect(m.events.entries().at(-1)).toMatchObject({ kind: 'clock-set', data: 30 });
+    expect(() => m.correctClock(-1)).toThrow(RangeError);
+    // every other caller is still refused going back
+    expect(() => m.setClock(m.now - 1)).toThrow(ClockBackwardsError);
   });
 
   it('applies a new table exactly at its activation second and splits the minute across it', async () => {

@@ -4,7 +4,8 @@
  * encrypted balance report M.
  */
 import { describe, expect, it } from 'vitest';
-import { fromHex, toHex } from '../../card/util/hex.js';
+import { concatBytes, fromHex, toHex } from '../../card/util/hex.js';
+import { decrypt } from '../../protocol/session.js';
 import { HostSide } from './hostSide.js';
 import { TransferError } from '../../terminal/TransferError.js';
 import { deriveTerminalKey } from '../../card/crypto/keyHierarchy.js';
@@ -141,6 +142,59 @@ describe('seed 000 host protocol (value store)', () => {
     expect(ok).toEqual(payload);
     const fin = await m.hostFinish();
     expect(host.report(ks, fin.m)).toEqual({ balance: 0, meterId: METER_ID });
+  });
+
+  it("the core's tariff and usage answers: the SAM adds the SVM's balance and its meter id and encrypts (HOST FINISH P1 = 52 / 53)", async () => {
+    const w = new World();
+    const m = await w.meter();
+    const ks = host.sessionKey(kt(w, 1), R1);
+    const open = async () => (await m.hostInit(1, R1, R2)).r3;
+    // H = 52: the answer must echo the activation the host signed
+    const activation = fromHex('261201000000');
+    const payload = concatBytes(activation, fromHex('0102030405'));
+    let r3 = await open();
+    await m.hostAuthenticated(0x52, payload, host.s2(ks, 0x52, r3, payload));
+    await expect(m.hostFinishAnswer(0x53, new Uint8Array(40))).rejects.toMatchObject({ sw: 0x6985 });
+    await expect(
+      m.hostFinishAnswer(0x52, concatBytes(Uint8Array.of(0), fromHex('261202000000'))),
+    ).rejects.toMatchObject({ sw: 0x6a80 });
+    const t = await m.hostFinishAnswer(0x52, concatBytes(Uint8Array.of(0), activation));
+    expect(toHex(decrypt(cipher, ks, t.m))).toBe(`00${'00000000'}261201000000${toHex(METER_ID)}`);
+    // H = 53 with an answer of usage size: chained to the SAM in short APDUs, M by GET RESPONSE
+    r3 = await open();
+    await expect(m.hostFinishAnswer(0x53, new Uint8Array(8))).rejects.toMatchObject({ sw: 0x6985 });
+    r3 = await open();
+    const time = fromHex('261201000000');
+    await m.hostAuthenticated(0x53, time, host.s2(ks, 0x53, r3, time));
+    const body = Uint8Array.from({ length: 3000 }, (_, i) => i & 0xff);
+    const u = await m.hostFinishAnswer(0x53, body);
+    expect(u.m.length).toBe(3008);
+    expect(toHex(decrypt(cipher, ks, u.m))).toBe(toHex(concatBytes(body, new Uint8Array(4), METER_ID)));
+    // one answer per session
+    await expect(m.hostFinishAnswer(0x53, body)).rejects.toBeInstanceOf(TransferError);
+  });
+
+  it('HOST FINISH P1 = 52 / 53 refuses bad lengths, a missing session and a forged SVM state', async () => {
+    const w = new World();
+    const m = await w.meter();
+    const sw = async (p1: number, data: Uint8Array) => (await m.sam.transmit(A.hostFinish(p1, data))).sw;
+    expect(await sw(0x53, new Uint8Array(20))).toBe(0x6982); // no HOST INIT
+    const ks = host.sessionKey(kt(w, 1), R1);
+    const { r3 } = await m.hostInit(1, R1, R2);
+    const payload = fromHex('261201000000AA');
+    await m.hostAuthenticated(0x52, payload, host.s2(ks, 0x52, r3, payload));
+    expect(await sw(0x52, new Uint8Array(22))).toBe(0x6700); // Lc must be 23
+    expect(await sw(0x52, new Uint8Array(24))).toBe(0x6700);
+    expect(await sw(0x53, new Uint8Array(16))).toBe(0x6700); // an empty body
+    // a balance the SVM did not sign for R3
+    const st = await m.svm.transmit(A.readStateSigned(r3));
+    const signed = concatBytes(
+      st.data.subarray(0, 4),
+      st.data.subarray(8, 12),
+      st.data.subarray(st.data.length - 8),
+    );
+    signed[3]! ^= 0x01;
+    expect(await sw(0x52, concatBytes(signed, fromHex('00261201000000')))).toBe(0x6300);
   });
 
   it('room reserved by a pending card transfer counts against the SVM maximum', async () => {
