@@ -19,6 +19,7 @@
  */
 import { MalformedDataError } from '../card/iso7816/errors.js';
 import { concatBytes } from '../card/util/hex.js';
+import { be16, put16, u16 } from '../card/util/bigEndian.js';
 import { crc16 } from './crc16.js';
 
 export const FRAME_HEADER = 15;
@@ -69,22 +70,18 @@ export function encodeFrame(f: Frame): Uint8Array {
     0x50,
     FRAME_VERSION,
     f.response ? 1 : 0,
-    f.as >> 8,
-    f.as & 0xff,
+    ...be16(f.as),
     f.ls,
     f.modem - 1,
     f.meterId[0]!,
     f.meterId[1]!,
     f.meterId[2]!,
-    f.seq >> 8,
-    f.seq & 0xff,
-    f.payload.length >> 8,
-    f.payload.length & 0xff,
+    ...be16(f.seq),
+    ...be16(f.payload.length),
   );
   const body = concatBytes(head, f.payload, new Uint8Array(2));
   const c = crc16(body, 0, body.length - 2);
-  body[body.length - 2] = c >> 8;
-  body[body.length - 1] = c & 0xff;
+  put16(body, body.length - 2, c);
   return body;
 }
 
@@ -95,7 +92,7 @@ export function decodeFrame(b: Uint8Array): Frame {
     throw new FrameError('truncated', `${b.length} bytes < ${FRAME_HEADER + 2}`, b.length, b);
   if (b[0] !== 0x4d || b[1] !== 0x50) throw new FrameError('bad-magic', 'magic is not 4D50', 0, b);
   if (b[2] !== FRAME_VERSION) throw new FrameError('bad-version', `version ${b[2]}`, 2, b);
-  const len = (b[13]! << 8) | b[14]!;
+  const len = u16(b, 13);
   if (len > FRAME_MAX_PAYLOAD) throw new FrameError('bad-length', `payload length ${len}`, 13, b);
   if (b.length !== FRAME_HEADER + len + 2)
     throw new FrameError(
@@ -105,15 +102,15 @@ export function decodeFrame(b: Uint8Array): Frame {
       b,
     );
   const c = crc16(b, 0, b.length - 2);
-  if (c !== ((b[b.length - 2]! << 8) | b[b.length - 1]!))
+  if (c !== u16(b, b.length - 2))
     throw new FrameError('checksum', `CRC ${c.toString(16)} does not match`, b.length - 2, b);
   return {
     response: (b[3]! & 1) === 1,
-    as: (b[4]! << 8) | b[5]!,
+    as: u16(b, 4),
     ls: b[6]!,
     modem: b[7]! + 1,
     meterId: b.slice(8, 11),
-    seq: (b[11]! << 8) | b[12]!,
+    seq: u16(b, 11),
     payload: b.slice(15, 15 + len),
   };
 }

@@ -1,4 +1,11 @@
 import { MalformedDataError } from '../card/iso7816/errors.js';
+import { fromHex } from '../card/util/hex.js';
+import {
+  checkDateTimeFields,
+  decodeBcdDateTime,
+  encodeBcdPairs,
+  type DateTimeFields,
+} from '../card/util/bcd.js';
 
 /** Seconds in a day. */
 export const DAY_SECONDS = 86_400;
@@ -21,10 +28,6 @@ export function weekdayOf(dayNumber: number): number {
 export function civilOf(dayNumber: number): { year: number; month: number; day: number } {
   const d = new Date(EPOCH_2000_MS + dayNumber * 86_400_000);
   return { year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate() };
-}
-
-function daysInMonth(year: number, month: number): number {
-  return new Date(Date.UTC(year, month, 0)).getUTCDate();
 }
 
 function intArg(v: number, name: string, min: number, max: number): void {
@@ -59,12 +62,7 @@ export class RtcTime {
 
   /** @throws RangeError naming the field that is out of range (including 31 April). */
   static of(year: number, month: number, day: number, hour = 0, minute = 0, second = 0): RtcTime {
-    intArg(year, 'year', 2000, 2099);
-    intArg(month, 'month', 1, 12);
-    intArg(day, 'day', 1, daysInMonth(year, month));
-    intArg(hour, 'hour', 0, 23);
-    intArg(minute, 'minute', 0, 59);
-    intArg(second, 'second', 0, 59);
+    checkDateTimeFields({ year, month, day, hour, minute, second });
     const s = dayNumberOf(year, month, day) * DAY_SECONDS + hour * 3600 + minute * 60 + second;
     return new RtcTime(year, month, day, hour, minute, second, s);
   }
@@ -87,22 +85,12 @@ export class RtcTime {
   }
 
   /**
-   * Decodes the 6-byte BCD form at `offset`.
+   * Decodes the 6-byte BCD form at `offset` (the one codec, card/util/bcd.ts).
    * @throws MalformedDataError (kind 'rtc') with the offset of the first bad byte: too short, a
    * nibble above 9, or a field out of range (month 13, 30 February, hour 24…).
    */
   static decodeBcd(bytes: Uint8Array, offset = 0): RtcTime {
-    if (!(bytes instanceof Uint8Array)) throw new TypeError('bytes must be a Uint8Array');
-    if (bytes.length - offset < 6)
-      throw new MalformedDataError('RTC needs 6 BCD bytes', bytes.length, bytes, 'rtc');
-    const f: number[] = [];
-    for (let i = 0; i < 6; i++) {
-      const b = bytes[offset + i]!;
-      if (b >> 4 > 9 || (b & 15) > 9)
-        throw new MalformedDataError(`byte 0x${b.toString(16)} is not BCD`, offset + i, bytes, 'rtc');
-      f.push((b >> 4) * 10 + (b & 15));
-    }
-    return RtcTime.#checked(f, (i) => offset + i, bytes);
+    return RtcTime.#of(decodeBcdDateTime(bytes, offset, 'rtc'));
   }
 
   /**
@@ -121,28 +109,24 @@ export class RtcTime {
         'rtc',
       );
     }
-    const f = [0, 2, 4, 6, 8, 10].map((i) => Number(text.slice(i, i + 2)));
-    return RtcTime.#checked(f, (i) => 2 * i);
+    // Twelve decimal digits read as hex are exactly the BCD form; field checks are the codec's,
+    // with its byte offsets turned into character offsets (two digits per byte).
+    try {
+      return RtcTime.decodeBcd(fromHex(text));
+    } catch (e) {
+      if (e instanceof MalformedDataError)
+        throw new MalformedDataError(e.reason, 2 * e.offset, undefined, 'rtc');
+      throw e;
+    }
   }
 
-  static #checked(f: number[], at: (field: number) => number, raw?: Uint8Array): RtcTime {
-    const [yy, mo, dd, hh, mi, ss] = f as [number, number, number, number, number, number];
-    const year = 2000 + yy;
-    const fail = (field: number, what: string): never => {
-      throw new MalformedDataError(what, at(field), raw, 'rtc');
-    };
-    if (mo < 1 || mo > 12) fail(1, `month ${mo} out of range`);
-    if (dd < 1 || dd > daysInMonth(year, mo)) fail(2, `day ${dd} out of range for ${year}-${mo}`);
-    if (hh > 23) fail(3, `hour ${hh} out of range`);
-    if (mi > 59) fail(4, `minute ${mi} out of range`);
-    if (ss > 59) fail(5, `second ${ss} out of range`);
-    return RtcTime.of(year, mo, dd, hh, mi, ss);
+  static #of(t: DateTimeFields): RtcTime {
+    return RtcTime.of(t.year, t.month, t.day, t.hour, t.minute, t.second);
   }
 
-  /** The 6-byte BCD form. */
+  /** The 6-byte BCD form (fields already checked by `of`, so only the digits are encoded). */
   encodeBcd(): Uint8Array {
-    const f = [this.year - 2000, this.month, this.day, this.hour, this.minute, this.second];
-    return Uint8Array.from(f, (v) => (Math.floor(v / 10) << 4) | (v % 10));
+    return encodeBcdPairs([this.year - 2000, this.month, this.day, this.hour, this.minute, this.second]);
   }
 
   /** Day number (days since 2000-01-01). */

@@ -1,4 +1,5 @@
 import { MalformedDataError } from '../card/iso7816/errors.js';
+import { be16, be32, u16 as readU16, u32 as readU32 } from '../card/util/bigEndian.js';
 import { TariffTableError } from './errors.js';
 import { civilOf, DAY_SECONDS, weekdayOf } from './RtcTime.js';
 
@@ -308,13 +309,8 @@ export class TariffTable {
   /** The binary form drawn in the class comment. */
   encode(): Uint8Array {
     const out: number[] = [TARIFF_FORMAT_VERSION];
-    const u16 = (v: number) => out.push(v >> 8, v & 255);
-    out.push(
-      (this.unitCharge >>> 24) & 255,
-      (this.unitCharge >>> 16) & 255,
-      (this.unitCharge >>> 8) & 255,
-      this.unitCharge & 255,
-    );
+    const u16 = (v: number) => out.push(...be16(v));
+    out.push(...be32(this.unitCharge));
     out.push(this.steps.length);
     for (const p of this.steps) u16(p);
     out.push(this.weekendMask, this.holidays.length);
@@ -353,7 +349,7 @@ export class TariffTable {
     };
     const u16 = (what: string) => {
       need(2, what);
-      const v = (bytes[off]! << 8) | bytes[off + 1]!;
+      const v = readU16(bytes, off);
       off += 2;
       return v;
     };
@@ -368,7 +364,7 @@ export class TariffTable {
     if (version !== TARIFF_FORMAT_VERSION)
       throw new MalformedDataError(`unknown tariff format version ${version}`, 0, bytes, 'tariff');
     need(4, 'unit charge');
-    const unitCharge = ((bytes[1]! << 24) >>> 0) + (bytes[2]! << 16) + (bytes[3]! << 8) + bytes[4]!;
+    const unitCharge = readU32(bytes, 1);
     off = 5;
     const nSteps = count('step count', MAX_STEPS, 1);
     const steps: number[] = [];

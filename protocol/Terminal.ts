@@ -1,8 +1,10 @@
 /**
  * What the host talks to over the link (seed 000 Figs. 1–3, the terminal column). A refusal from the
  * terminal arrives as ProtocolError 'refused'; a link that loses the exchange throws a LinkError
- * (host/network/errors.ts). Implementations: the in-memory simulator
- * (host/sim/SimulatedMeterTerminal.ts), the power-line link (host/network/LinkTerminal.ts).
+ * (host/network/errors.ts). Implementations: the meter's own modem over its SAM, SVM and meter core
+ * (meter/modem/MeterModem.ts), the power-line link as the host sees it (`terminalOverMessages`
+ * over `LocalService`), and the simulated terminal of the host's tests and benches
+ * (host/sim/SimulatedMeterTerminal.ts).
  */
 export interface Terminal {
   /** STEPs 10→12: (R1, R2, n) → (S1t, R3). */

@@ -14,6 +14,7 @@
  */
 import { MalformedDataError } from '../card/iso7816/errors.js';
 import { concatBytes } from '../card/util/hex.js';
+import { be16, u16 } from '../card/util/bigEndian.js';
 import {
   MAX_M,
   MAX_PAYLOAD,
@@ -83,7 +84,7 @@ export function encodeMessage(m: Message): Uint8Array {
         throw new RangeError(`payload must be at most ${MAX_PAYLOAD} bytes, got ${m.payload.length}`);
       len(m.s2h, SIG_LENGTH, 's2h');
       const lp = m.payload.length;
-      return concatBytes(Uint8Array.of(TAG_COMMAND_REQUEST, m.h, lp >> 8, lp & 0xff), m.payload, m.s2h);
+      return concatBytes(Uint8Array.of(TAG_COMMAND_REQUEST, m.h, ...be16(lp)), m.payload, m.s2h);
     }
     case 'command-response':
       if (!(m.m instanceof Uint8Array)) throw new TypeError('m must be a Uint8Array');
@@ -120,7 +121,7 @@ export function decodeMessage(bytes: Uint8Array): Message {
       return { kind: 'init-response', s1t: bytes.slice(1, 9), r3: bytes.slice(9, 17) };
     case TAG_COMMAND_REQUEST: {
       if (bytes.length < 4) fail('command header truncated', bytes.length);
-      const lp = (bytes[2]! << 8) | bytes[3]!;
+      const lp = u16(bytes, 2);
       if (lp > MAX_PAYLOAD) fail(`payload length ${lp} > ${MAX_PAYLOAD}`, 2);
       exact(4 + lp + SIG_LENGTH);
       return {

@@ -16,35 +16,21 @@
  */
 import { MalformedDataError } from '../card/iso7816/errors.js';
 import { concatBytes } from '../card/util/hex.js';
+import { be16, be32, u16, u32, u64 } from '../card/util/bigEndian.js';
 import { RtcTime } from './RtcTime.js';
 import { TariffTable } from './TariffTable.js';
 import { ConsumptionLog, LOG_ENCODED_SIZE } from './ConsumptionLog.js';
 import type { ConsumptionLogView } from './ConsumptionLog.js';
+import { decodeTxId, encodeTxId, txId as checkTxId, type TxId } from './TxId.js';
 import { METER_ID_LENGTH, VS_CREDITED, VS_DUPLICATE, VS_REFUSED_MAX_BALANCE } from './constants.js';
-
-const U64_MAX = (1n << 64n) - 1n;
 
 function u32Arg(v: number, name: string): void {
   if (!Number.isInteger(v) || v < 0 || v > 0xffffffff)
     throw new RangeError(`${name} must be a u32, got ${v}`);
 }
-function txArg(v: bigint, name: string): void {
-  if (typeof v !== 'bigint' || v < 0n || v > U64_MAX) throw new RangeError(`${name} must be a u64 bigint`);
-}
 function idArg(id: Uint8Array): void {
   if (!(id instanceof Uint8Array) || id.length !== METER_ID_LENGTH)
     throw new RangeError(`id must be ${METER_ID_LENGTH} bytes`);
-}
-function be32(v: number): Uint8Array {
-  return Uint8Array.of(v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff);
-}
-function be64(v: bigint): Uint8Array {
-  const out = new Uint8Array(8);
-  new DataView(out.buffer).setBigUint64(0, v);
-  return out;
-}
-function view(b: Uint8Array): DataView {
-  return new DataView(b.buffer, b.byteOffset, b.byteLength);
 }
 
 class Reader {
@@ -66,13 +52,13 @@ class Reader {
     return this.take(1, field)[0]!;
   }
   u16(field: string): number {
-    return view(this.take(2, field)).getUint16(0);
+    return u16(this.take(2, field));
   }
   u32(field: string): number {
-    return view(this.take(4, field)).getUint32(0);
+    return u32(this.take(4, field));
   }
   u64(field: string): bigint {
-    return view(this.take(8, field)).getBigUint64(0);
+    return u64(this.take(8, field));
   }
   rtc(field: string): RtcTime {
     const at = this.off;
@@ -94,19 +80,18 @@ export interface ValueStorePlain {
   /** Minor currency units to credit, 1..2^32-1. */
   readonly amount: number;
   /** Host transaction id (exactly-once identity), u64. */
-  readonly txId: bigint;
+  readonly txId: TxId;
 }
 export function encodeValueStorePlain(p: ValueStorePlain): Uint8Array {
   u32Arg(p.amount, 'amount');
   if (p.amount === 0) throw new RangeError('amount must be > 0');
-  txArg(p.txId, 'txId');
-  return concatBytes(be32(p.amount), be64(p.txId));
+  return concatBytes(be32(p.amount), encodeTxId(checkTxId(p.txId, 'txId')));
 }
 export function decodeValueStorePlain(b: Uint8Array): ValueStorePlain {
   const r = new Reader(b, 'value-store amount');
   const amount = r.u32('amount');
   if (amount === 0) r.fail('amount 0', 0);
-  const txId = r.u64('txId');
+  const txId = decodeTxId(r.take(8, 'txId'));
   r.end();
   return { amount, txId };
 }
@@ -114,7 +99,7 @@ export function decodeValueStorePlain(b: Uint8Array): ValueStorePlain {
 export type ValueStoreStatus = typeof VS_CREDITED | typeof VS_DUPLICATE | typeof VS_REFUSED_MAX_BALANCE;
 export interface ValueStoreAnswer {
   readonly status: ValueStoreStatus;
-  readonly txId: bigint;
+  readonly txId: TxId;
   /** Balance right after this transaction's credit (for a duplicate: the original figure). */
   readonly balanceAfter: number;
   /** Balance of the SVM now. */
@@ -122,18 +107,18 @@ export interface ValueStoreAnswer {
   readonly id: Uint8Array;
 }
 export function encodeValueStoreAnswer(a: ValueStoreAnswer): Uint8Array {
-  txArg(a.txId, 'txId');
+  const tx = encodeTxId(checkTxId(a.txId, 'txId'));
   u32Arg(a.balanceAfter, 'balanceAfter');
   u32Arg(a.balance, 'balance');
   idArg(a.id);
-  return concatBytes(Uint8Array.of(a.status), be64(a.txId), be32(a.balanceAfter), be32(a.balance), a.id);
+  return concatBytes(Uint8Array.of(a.status), tx, be32(a.balanceAfter), be32(a.balance), a.id);
 }
 export function decodeValueStoreAnswer(b: Uint8Array): ValueStoreAnswer {
   const r = new Reader(b, 'value-store answer');
   const status = r.u8('status');
   if (status !== VS_CREDITED && status !== VS_DUPLICATE && status !== VS_REFUSED_MAX_BALANCE)
     r.fail(`unknown status ${status}`, 0);
-  const txId = r.u64('txId');
+  const txId = decodeTxId(r.take(8, 'txId'));
   const balanceAfter = r.u32('balanceAfter');
   const balance = r.u32('balance');
   const id = r.take(3, 'ID');
@@ -212,21 +197,23 @@ export interface UsageInfo {
   readonly id: Uint8Array;
 }
 export function encodeUsageInfo(u: UsageInfo): Uint8Array {
+  u32Arg(u.balance, 'balance');
+  idArg(u.id);
+  return concatBytes(encodeUsageBody(u), be32(u.balance), u.id);
+}
+
+/**
+ * Info up to and including the flags byte: what the meter core knows. The meter's SAM appends the
+ * SVM's balance and the meter id when it encrypts the answer (SAM HOST FINISH P1 = 53).
+ * @throws RangeError naming a bad field.
+ */
+export function encodeUsageBody(u: Omit<UsageInfo, 'balance' | 'id'>): Uint8Array {
   if (u.log.length !== LOG_ENCODED_SIZE) throw new RangeError(`log must be ${LOG_ENCODED_SIZE} bytes`);
   const t = u.table.encode();
   u32Arg(u.energyWh, 'energyWh');
-  u32Arg(u.balance, 'balance');
-  idArg(u.id);
-  return concatBytes(
-    u.log,
-    Uint8Array.of(t.length >> 8, t.length & 0xff),
-    t,
-    u.timer.encodeBcd(),
-    be32(u.energyWh),
-    Uint8Array.of(u.flags & 0xff),
-    be32(u.balance),
-    u.id,
-  );
+  if (!Number.isInteger(u.flags) || u.flags < 0 || u.flags > 0xff)
+    throw new RangeError(`flags must be a byte, got ${u.flags}`);
+  return concatBytes(u.log, be16(t.length), t, u.timer.encodeBcd(), be32(u.energyWh), Uint8Array.of(u.flags));
 }
 export function decodeUsageInfo(b: Uint8Array): UsageInfo & { readonly logView: ConsumptionLogView } {
   const r = new Reader(b, 'usage info');

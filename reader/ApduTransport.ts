@@ -4,6 +4,11 @@ import { concatBytes, toHex } from '../card/util/hex.js';
 import type { Protocol } from './CardChannel.js';
 import { TransportError } from './errors.js';
 import { readAtr } from './internal/atrInfo.js';
+import { SW_BYTES_REMAINING_00, SW_CORRECT_LENGTH_00, sw1 } from '../card/iso7816/sw.js';
+
+/** SW1 61: xx more bytes wait for GET RESPONSE; SW1 6C: resend with Le = xx (ISO/IEC 7816-4 §5.6). */
+const SW1_BYTES_REMAINING = sw1(SW_BYTES_REMAINING_00);
+const SW1_WRONG_LE = sw1(SW_CORRECT_LENGTH_00);
 
 /** Sends raw command bytes to the card (one TPDU/APDU) and returns the raw response bytes. */
 export type RawTransmit = (command: Uint8Array) => Promise<Uint8Array>;
@@ -110,11 +115,11 @@ export class ApduTransport {
     }
 
     let response = await this.#sendResendingOnWrongLe(first, raw);
-    if (!this.getResponse || response.sw1 !== 0x61) return response;
+    if (!this.getResponse || response.sw1 !== SW1_BYTES_REMAINING) return response;
 
     const parts: Uint8Array[] = [response.dataView()];
     let total = response.dataView().length;
-    for (let i = 0; response.sw1 === 0x61; i++) {
+    for (let i = 0; response.sw1 === SW1_BYTES_REMAINING; i++) {
       if (i >= MAX_GET_RESPONSE) {
         throw new TransportError(
           `the card in '${this.readerName}' answered 61xx to ${MAX_GET_RESPONSE} GET RESPONSE commands in a row`,
@@ -155,7 +160,7 @@ export class ApduTransport {
       }
       const response = ResponseApdu.decode(bytes);
       // 6Cxx only makes sense for a command that carries an Le field.
-      if (response.sw1 !== 0x6c || !this.resendOnWrongLe || current.ne === undefined) return response;
+      if (response.sw1 !== SW1_WRONG_LE || !this.resendOnWrongLe || current.ne === undefined) return response;
       if (attempt >= MAX_RESEND) {
         throw new TransportError(
           `the card in '${this.readerName}' keeps answering 6Cxx to ${toHex(current.encode())}`,

@@ -21,13 +21,15 @@
  */
 import type { CardChannel } from '../reader/CardChannel.js';
 import { equalBytes, toHex } from '../card/util/hex.js';
-import { u16, u32 } from '../card/applets/bytes.js';
+import { u16, u32 } from '../card/util/bigEndian.js';
 import { AID_PURSE, LOG_RECORDS } from '../card/applets/constants.js';
 import { LOG_TYPE_DEBIT, LogRecord, PurseState } from '../card/applets/purse/records.js';
 import type { MeterData } from '../card/applets/purse/records.js';
 import * as A from './apdus.js';
 import { TransferError } from './TransferError.js';
-import { expectOk, fciField, type MeterModules, type SvmState } from './MeterModules.js';
+import { findTlv } from '../card/iso7816/tlv.js';
+import { SW_NO_ERROR, SW_RECORD_NOT_FOUND, SW_VERIFICATION_FAILED } from '../card/iso7816/sw.js';
+import { expectOk, type MeterModules, type SvmState } from './MeterModules.js';
 
 export interface TransferRequest {
   purse: number;
@@ -66,8 +68,8 @@ interface CardSession {
 
 async function selectCard(card: CardChannel): Promise<CardSession> {
   const fci = await expectOk(card, A.selectAid(AID_PURSE), 'card SELECT');
-  const csn = fciField(fci, 0x5a);
-  const purses = fciField(fci, 0xc2);
+  const csn = findTlv(fci, 0x5a);
+  const purses = findTlv(fci, 0xc2);
   if (!csn || csn.length !== 8 || !purses)
     throw new TransferError('card SELECT', undefined, 'FCI lacks CSN or purses');
   return { csn, purses };
@@ -106,8 +108,8 @@ async function findLogRecord(
 ): Promise<Uint8Array | undefined> {
   for (let n = 1; n <= LOG_RECORDS; n++) {
     const r = await card.transmit(A.readLogRecord(n));
-    if (r.sw === 0x6a83) return undefined;
-    if (r.sw !== 0x9000) throw new TransferError('card READ RECORD', r.sw);
+    if (r.sw === SW_RECORD_NOT_FOUND) return undefined;
+    if (r.sw !== SW_NO_ERROR) throw new TransferError('card READ RECORD', r.sw);
     const rec = LogRecord.decode(r.data);
     if (rec.purse === purse && rec.counter === counter) return r.data;
   }
@@ -138,8 +140,8 @@ async function recover(
     const rec = LogRecord.decode(raw);
     if (rec.type === LOG_TYPE_DEBIT && rec.amount === pending.amount) {
       const r = await m.svm.transmit(A.completeTransfer(rec.balanceAfter, rec.mac));
-      if (r.sw === 0x9000) return { result: 'completed', credited: pending.amount, reauth: false };
-      if (r.sw !== 0x6300) throw new TransferError('SVM COMPLETE TRANSFER (recovery)', r.sw);
+      if (r.sw === SW_NO_ERROR) return { result: 'completed', credited: pending.amount, reauth: false };
+      if (r.sw !== SW_VERIFICATION_FAILED) throw new TransferError('SVM COMPLETE TRANSFER (recovery)', r.sw);
       // 6300: a debit of the same amount at that counter, but not this transfer's: cancel with it.
     }
     await expectOk(m.svm, A.cancelWithRecord(raw), 'SVM CANCEL TRANSFER (record)');

@@ -7,8 +7,10 @@ import type { CardChannel } from '../reader/CardChannel.js';
 import type { CommandApdu } from '../card/iso7816/CommandApdu.js';
 import type { ResponseApdu } from '../card/iso7816/ResponseApdu.js';
 import { MalformedDataError } from '../card/iso7816/errors.js';
+import { findTlv } from '../card/iso7816/tlv.js';
+import { SW_NO_ERROR } from '../card/iso7816/sw.js';
 import { concatBytes, equalBytes } from '../card/util/hex.js';
-import { u16, u32 } from '../card/applets/bytes.js';
+import { u16, u32 } from '../card/util/bigEndian.js';
 import type { BlockCipherProvider } from '../card/crypto/types.js';
 import { PurseCrypto, coreStateInput, tokenCoreInput, tokenGrantInput } from '../card/applets/PurseCrypto.js';
 import type { Rng } from '../card/crypto/types.js';
@@ -21,40 +23,8 @@ import { TransferError } from './TransferError.js';
 /** Sends `cmd` and returns the response data; any SW other than 9000 is a TransferError. */
 export async function expectOk(ch: CardChannel, cmd: CommandApdu, step: string): Promise<Uint8Array> {
   const r: ResponseApdu = await ch.transmit(cmd);
-  if (r.sw !== 0x9000) throw new TransferError(step, r.sw);
+  if (r.sw !== SW_NO_ERROR) throw new TransferError(step, r.sw);
   return r.data;
-}
-
-/**
- * Finds a primitive tag inside a constructed template of a simple BER-TLV FCI (one- and two-byte
- * tags, short lengths — the FCIs of these applets).
- * @throws MalformedDataError when a length overruns the data.
- */
-export function fciField(fci: Uint8Array, tag: number): Uint8Array | undefined {
-  const walk = (b: Uint8Array, base: number): Uint8Array | undefined => {
-    let p = 0;
-    while (p < b.length) {
-      let t = b[p++]!;
-      if ((t & 0x1f) === 0x1f) {
-        if (p >= b.length) throw new MalformedDataError('tag runs past the end', base + p, fci, 'tlv');
-        t = (t << 8) | b[p++]!;
-      }
-      if (p >= b.length) throw new MalformedDataError('no length byte', base + p, fci, 'tlv');
-      const len = b[p++]!;
-      if (len > 0x7f || p + len > b.length)
-        throw new MalformedDataError('length overruns the data', base + p - 1, fci, 'tlv');
-      const v = b.subarray(p, p + len);
-      if (t === tag) return v.slice();
-      const constructed = t > 0xff ? ((t >> 8) & 0x20) !== 0 : (t & 0x20) !== 0;
-      if (constructed) {
-        const inner = walk(v, base + p);
-        if (inner) return inner;
-      }
-      p += len;
-    }
-    return undefined;
-  };
-  return walk(fci, 0);
 }
 
 /** What READ STATE of the SVM says. */
@@ -114,18 +84,16 @@ export class MeterModules {
   static async open(sam: CardChannel, svm: CardChannel, core?: MeterCore): Promise<MeterModules> {
     const samFci = await expectOk(sam, A.selectAid(AID_SAM), 'SELECT SAM');
     const svmFci = await expectOk(svm, A.selectAid(AID_SVM), 'SELECT SVM');
-    const meterId = fciField(samFci, 0xc4);
-    const terminalId = fciField(samFci, 0xc5);
-    const purse = fciField(samFci, 0xc7);
+    const meterId = findTlv(samFci, 0xc4);
+    const terminalId = findTlv(samFci, 0xc5);
+    const purse = findTlv(samFci, 0xc7);
     if (!meterId || !terminalId || purse?.length !== 1)
       throw new TransferError('SELECT SAM', undefined, 'FCI lacks meter id / terminal id / purse');
-    if (!equalBytes(meterId, fciField(svmFci, 0xc4) ?? new Uint8Array(0)))
+    if (!equalBytes(meterId, findTlv(svmFci, 0xc4) ?? new Uint8Array(0)))
       throw new TransferError('SELECT SVM', undefined, 'the SVM belongs to another meter');
-    if (!equalBytes(purse, fciField(svmFci, 0xc7) ?? new Uint8Array(0)))
+    if (!equalBytes(purse, findTlv(svmFci, 0xc7) ?? new Uint8Array(0)))
       throw new TransferError('SELECT SVM', undefined, 'the SVM serves another utility than the SAM');
-    if (
-      !equalBytes(fciField(samFci, 0xc8) ?? new Uint8Array(0), fciField(svmFci, 0xc8) ?? Uint8Array.of(0xff))
-    )
+    if (!equalBytes(findTlv(samFci, 0xc8) ?? new Uint8Array(0), findTlv(svmFci, 0xc8) ?? Uint8Array.of(0xff)))
       throw new TransferError(
         'SELECT SVM',
         undefined,
@@ -198,17 +166,6 @@ export class MeterModules {
   }
 
   /**
-   * Token exchanger request (seed 000 Fig. 5): READ STATE, SAM TOKEN AUTH, SVM TOKEN REQUEST.
-   * @returns units granted (min(units, balance)) and the SVM balance after.
-   * @throws TransferError on any refusal (e.g. 9401 when the SVM is empty).
-   */
-  async requestTokens(units: number): Promise<{ granted: number; balance: number }> {
-    const s = await this.readState();
-    const mac = await this.authoriseTokens(units, s.counter + 1);
-    return this.takeTokens(units, s.counter + 1, mac);
-  }
-
-  /**
    * Seed 000 steps 10-12 (host to meter): HOST INIT in the SAM.
    * @returns S1t and R3 for the host.
    */
@@ -263,6 +220,26 @@ export class MeterModules {
    */
   async hostAuthenticated(h: 0x52 | 0x53, payload: Uint8Array, s2h: Uint8Array): Promise<Uint8Array> {
     return expectOk(this.sam, A.hostCommand(h, concatBytes(payload, s2h)), 'SAM HOST COMMAND');
+  }
+
+  /**
+   * Steps 26 / 36 with the meter core's answer: the SVM state signed for R3, then SAM HOST FINISH
+   * P1 = H, which puts the SVM's balance and the meter id into the answer and encrypts it under Ks
+   * (Ks never leaves the SAM): H = 52 `body` = status ‖ activation RTC(6); H = 53 `body` = Info up
+   * to its flags byte (docs/host-protocol.md, docs/purse-spec.md §4).
+   * @returns M for the host and the balance the SVM signed.
+   * @throws TransferError on any refusal (6985 when this session authenticated another command).
+   */
+  async hostFinishAnswer(h: 0x52 | 0x53, body: Uint8Array): Promise<{ m: Uint8Array; balance: number }> {
+    const r3 = this.#r3;
+    if (!r3) throw new TransferError('SAM HOST FINISH', undefined, 'no host session (hostInit first)');
+    const st = await expectOk(this.svm, A.readStateSigned(r3), 'SVM READ STATE (signed)');
+    const signed = concatBytes(st.subarray(0, 4), st.subarray(8, 12), st.subarray(st.length - 8));
+    const parts = A.hostFinishChained(h, concatBytes(signed, body));
+    for (const part of parts.slice(0, -1)) await expectOk(this.sam, part, 'SAM HOST FINISH (chained part)');
+    const m = await expectOk(this.sam, parts[parts.length - 1]!, 'SAM HOST FINISH');
+    this.#r3 = undefined;
+    return { m, balance: u32(st, 0) };
   }
 
   /** Steps 16 / 26 / 36: M = Encrypt(Balance ‖ ID, Ks) over the SVM state signed for R3. */

@@ -4,7 +4,7 @@
  */
 import { CommandApdu } from '../card/iso7816/CommandApdu.js';
 import { concatBytes } from '../card/util/hex.js';
-import { be16, be32 } from '../card/applets/bytes.js';
+import { be16, be32 } from '../card/util/bigEndian.js';
 import {
   AID_PURSE,
   INS_AUTH_FINISH,
@@ -263,6 +263,32 @@ export function hostCommand(h: number, data: Uint8Array): CommandApdu {
 /** SAM HOST FINISH 80 24 P1 00 Lc data 00 (P1 = 51: the SVM's HOST CREDIT answer; 00: its signed state). */
 export function hostFinish(p1: number, data: Uint8Array): CommandApdu {
   return new CommandApdu({ cla: 0x80, ins: INS_HOST_FINISH, p1, p2: 0, data, ne: LE });
+}
+
+/** Longest data of one part of a command chain (short Lc). */
+const CHAIN_PART = 255;
+
+/**
+ * SAM HOST FINISH P1 = 52 / 53 with data of any length in short APDUs: command chaining (ISO/IEC
+ * 7816-4 §5.1.1.1, CLA b5 = 1 on every part but the last: 90 24 P1 00 …, then 80 24 P1 00 … 00).
+ * The SAM's answer longer than 256 bytes comes back by GET RESPONSE (61xx), which the reader's
+ * transport fetches. The SAM and SVM announce no extended lengths in their ATRs.
+ */
+export function hostFinishChained(p1: number, data: Uint8Array): CommandApdu[] {
+  const out: CommandApdu[] = [];
+  for (let o = 0; o + CHAIN_PART < data.length; o += CHAIN_PART)
+    out.push(
+      new CommandApdu({
+        cla: 0x90,
+        ins: INS_HOST_FINISH,
+        p1,
+        p2: 0,
+        data: data.subarray(o, o + CHAIN_PART),
+      }),
+    );
+  const last = Math.floor(Math.max(0, data.length - 1) / CHAIN_PART) * CHAIN_PART;
+  out.push(hostFinish(p1, data.subarray(last)));
+  return out;
 }
 
 /** SVM HOST CREDIT 80 44 00 00 1C amount ‖ tx id ‖ MAC ‖ R3 00 (after SVM GET CHALLENGE). */

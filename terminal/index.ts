@@ -6,10 +6,9 @@
 export * as apdus from './apdus.js';
 export { runCardSession, awaitedCardMessage, authenticate } from './CardTransfer.js';
 export type { TransferRequest, TransferOutcome, RecoveryResult } from './CardTransfer.js';
-export { MeterModules, decodeSvmState, expectOk, fciField } from './MeterModules.js';
+export { MeterModules, decodeSvmState, expectOk } from './MeterModules.js';
 export type { SvmState, MeterCore } from './MeterModules.js';
 export { loadCard } from './loadCard.js';
 export type { LoadRequest } from './loadCard.js';
 export { CountingChannel, ExchangeCounter } from './CountingChannel.js';
 export { TransferError } from './TransferError.js';
-export { SvmCreditRegister } from './SvmCreditRegister.js';

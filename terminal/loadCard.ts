@@ -5,13 +5,14 @@
 import type { CardChannel } from '../reader/CardChannel.js';
 import { wipe } from '../card/crypto/wipe.js';
 import { verifyMac } from '../card/crypto/mac.js';
-import { u16, u32 } from '../card/applets/bytes.js';
+import { u16, u32 } from '../card/util/bigEndian.js';
 import { AID_PURSE } from '../card/applets/constants.js';
 import type { IssuerKeys } from '../card/applets/IssuerKeys.js';
 import { loadMacInput, loadReceiptInput } from '../card/applets/PurseCrypto.js';
 import { PurseState } from '../card/applets/purse/records.js';
 import * as A from './apdus.js';
-import { expectOk, fciField } from './MeterModules.js';
+import { findTlv } from '../card/iso7816/tlv.js';
+import { expectOk } from './MeterModules.js';
 import { TransferError } from './TransferError.js';
 
 export interface LoadRequest {
@@ -34,7 +35,7 @@ export async function loadCard(
   req: LoadRequest,
 ): Promise<{ balance: number; counter: number }> {
   const fci = await expectOk(card, A.selectAid(AID_PURSE), 'card SELECT');
-  const csn = fciField(fci, 0x5a);
+  const csn = findTlv(fci, 0x5a);
   if (!csn || csn.length !== 8) throw new TransferError('card SELECT', undefined, 'FCI lacks the CSN');
   const purse = PurseState.decode(await expectOk(card, A.readPurse(req.purse), 'card READ PURSE'));
   if (req.pinBlock) await expectOk(card, A.verifyPin(req.pinBlock), 'card VERIFY');

@@ -31,6 +31,7 @@ import { SeededRng } from '../crypto/rng.js';
 import { adjustDesParity, deriveTerminalKey } from '../crypto/keyHierarchy.js';
 import { wipe } from '../crypto/wipe.js';
 import { ascii } from './bytes.js';
+import { be16 } from '../util/bigEndian.js';
 import { PurseCrypto } from './PurseCrypto.js';
 
 const KEY_LENGTH = 16;
@@ -257,10 +258,7 @@ export class IssuerKeys {
     if (!(meterId instanceof Uint8Array) || meterId.length !== 3)
       throw new RangeError('meterId must be 3 bytes');
     checkPairing(pairing);
-    return this.#crypto.cardKey(
-      this.#masters(purse).svm,
-      Uint8Array.of(...meterId, pairing >>> 8, pairing & 0xff),
-    );
+    return this.#crypto.cardKey(this.#masters(purse).svm, Uint8Array.of(...meterId, ...be16(pairing)));
   }
 
   /**

@@ -10,7 +10,8 @@ import { macIso9797Alg1, verifyMac } from '../crypto/mac.js';
 import { deriveSessionKey, diversify } from '../crypto/keyHierarchy.js';
 import { concatBytes } from '../util/hex.js';
 import { wipe } from '../crypto/wipe.js';
-import { ascii, be16, be32 } from './bytes.js';
+import { ascii } from './bytes.js';
+import { be16, be32 } from '../util/bigEndian.js';
 
 /** The fields a debit, a load and their log record share. */
 export interface TransactionFields {

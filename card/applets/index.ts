@@ -3,7 +3,7 @@ export * from './constants.js';
 export { IssuerKeys } from './IssuerKeys.js';
 export type { CardKeySet, SamKeySet, SvmKeySet } from './IssuerKeys.js';
 export * from './PurseCrypto.js';
-export { bcdDateTime, showDateTime, isBcdDateTime } from './bytes.js';
+export { bcdDateTime, showDateTime, isBcdDateTime } from '../util/bcd.js';
 export { PurseApplet, pinBlock } from './purse/PurseApplet.js';
 export type { PurseInit, PursePersonalisation } from './purse/PurseApplet.js';
 export * from './purse/records.js';

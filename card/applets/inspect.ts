@@ -3,7 +3,8 @@
  * check "nothing else changed", and for the bench). Keys are never included.
  */
 import { toHex } from '../util/hex.js';
-import { showDateTime } from './bytes.js';
+import { showDateTime } from '../util/bcd.js';
+import { u16 } from '../util/bigEndian.js';
 import { LOG_RECORDS, PURSE_NAMES, SVM_LOG_RECORDS } from './constants.js';
 import type { RecordStore } from './platform/RecordStore.js';
 import { CardIdentity, LogRecord, MeterData, PurseState } from './purse/records.js';
@@ -133,7 +134,7 @@ export function readDevice(store: RecordStore): DeviceView {
       rc.push({
         csn: toHex(recent.subarray(i, i + 8)),
         purse: recent[i + 8]!,
-        counter: (recent[i + 9]! << 8) | recent[i + 10]!,
+        counter: u16(recent, i + 9),
       });
     return {
       kind: 'svm',

@@ -7,6 +7,7 @@
 import type { CommandApdu } from '../iso7816/CommandApdu.js';
 import { SwError } from '../iso7816/errors.js';
 import { ResponseApdu } from '../iso7816/ResponseApdu.js';
+import { u16 } from '../util/bigEndian.js';
 import {
   SW_COMMAND_INCOMPATIBLE_WITH_FILE,
   SW_COMMAND_NOT_ALLOWED_NO_EF,
@@ -62,7 +63,7 @@ function fidsOf(data: Uint8Array): number[] {
   if (data.length === 0 || data.length % 2 !== 0)
     throw new SwError(SW_WRONG_LENGTH, 'a path is a list of 2-byte FIDs');
   const out: number[] = [];
-  for (let i = 0; i < data.length; i += 2) out.push((data[i]! << 8) | data[i + 1]!);
+  for (let i = 0; i < data.length; i += 2) out.push(u16(data, i));
   return out;
 }
 
@@ -84,7 +85,7 @@ export function selectFile(apdu: CommandApdu, ctx: CommandContext): HandlerResul
         break;
       }
       if (data.length !== 2) throw new SwError(SW_WRONG_LENGTH, 'FID is 2 bytes');
-      const fid = (data[0]! << 8) | data[1]!;
+      const fid = u16(data);
       const df = ch.currentDf;
       // 7816-4 §7.1.1: the MF, the current DF, its children, its parent, the parent's children.
       if (fid === FID_MF) node = fs.mf;
@@ -95,7 +96,7 @@ export function selectFile(apdu: CommandApdu, ctx: CommandContext): HandlerResul
     case 0x01:
     case 0x02: {
       if (data.length !== 2) throw new SwError(SW_WRONG_LENGTH, 'FID is 2 bytes');
-      const c = ch.currentDf.child((data[0]! << 8) | data[1]!);
+      const c = ch.currentDf.child(u16(data));
       node = c && (c.kind === 'df') === (apdu.p1 === 0x01) ? c : undefined;
       break;
     }

@@ -15,6 +15,7 @@
  */
 import type { FileSystem } from './FileSystem.js';
 import type { DfNode, EfNode } from './nodes.js';
+import { be16 } from '../util/bigEndian.js';
 
 const DESCRIPTOR = {
   transparent: 0x01,
@@ -31,7 +32,7 @@ function contents(node: DfNode | EfNode, fs: FileSystem): number[] {
   const out: number[] = [];
   if (node.kind === 'df') {
     out.push(...tlv(0x82, [0x38]));
-    out.push(...tlv(0x83, [node.fid >> 8, node.fid & 0xff]));
+    out.push(...tlv(0x83, be16(node.fid)));
     if (node.name) out.push(...tlv(0x84, node.name));
   } else {
     const size = node.isRecord ? node.maxRecords * node.recordLength : node.size;
@@ -41,7 +42,7 @@ function contents(node: DfNode | EfNode, fs: FileSystem): number[] {
         ...tlv(0x82, [DESCRIPTOR[node.structure], 0x21, 0x00, node.recordLength, fs.recordCount(node)]),
       );
     else out.push(...tlv(0x82, [DESCRIPTOR.transparent, 0x21]));
-    out.push(...tlv(0x83, [node.fid >> 8, node.fid & 0xff]));
+    out.push(...tlv(0x83, be16(node.fid)));
     if (node.sfi !== undefined) out.push(...tlv(0x88, [node.sfi << 3]));
   }
   out.push(...tlv(0x8a, [0x05]));

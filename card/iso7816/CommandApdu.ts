@@ -1,5 +1,6 @@
 import { MalformedDataError } from './errors.js';
 import { toHex } from '../util/hex.js';
+import { u16 } from '../util/bigEndian.js';
 
 /** The seven cases of ISO/IEC 7816-3 §12.1.2 (short S / extended E). */
 export type ApduCase = '1' | '2S' | '2E' | '3S' | '3E' | '4S' | '4E';
@@ -231,13 +232,13 @@ export class CommandApdu {
         bytes,
         'apdu',
       );
-    const l = (bytes[5]! << 8) | bytes[6]!;
+    const l = u16(bytes, 5);
     if (n === 7) return make(cla, ins, p1, p2, EMPTY, l === 0 ? 65536 : l, true);
     if (l === 0)
       throw new MalformedDataError('extended Lc must not be 0000 when bytes follow it', 5, bytes, 'apdu');
     if (n === 7 + l) return make(cla, ins, p1, p2, copyOut(bytes, 7, l), undefined, true);
     if (n === 9 + l) {
-      const le = (bytes[7 + l]! << 8) | bytes[8 + l]!;
+      const le = u16(bytes, 7 + l);
       return make(cla, ins, p1, p2, copyOut(bytes, 7, l), le === 0 ? 65536 : le, true);
     }
     let reason: string;

@@ -1,6 +1,7 @@
 import { MalformedDataError } from './errors.js';
-import type { StatusWord } from './sw.js';
+import { SW_NO_ERROR, type StatusWord } from './sw.js';
 import { toHex } from '../util/hex.js';
+import { put16, u16 } from '../util/bigEndian.js';
 
 /** Nr is at most Ne, and Ne is at most 65536 (ISO/IEC 7816-4 §5.1). */
 const MAX_NR = 65536;
@@ -62,14 +63,13 @@ export class ResponseApdu {
     return this.#data;
   }
   get ok(): boolean {
-    return this.sw === 0x9000;
+    return this.sw === SW_NO_ERROR;
   }
 
   encode(): Uint8Array {
     const out = new Uint8Array(this.#data.length + 2);
     out.set(this.#data, 0);
-    out[this.#data.length] = this.sw >> 8;
-    out[this.#data.length + 1] = this.sw & 0xff;
+    put16(out, this.#data.length, this.sw);
     return out;
   }
 
@@ -100,7 +100,7 @@ export class ResponseApdu {
     }
     adopted = data;
     try {
-      return new ResponseApdu(data, (bytes[n - 2]! << 8) | bytes[n - 1]!);
+      return new ResponseApdu(data, u16(bytes, n - 2));
     } finally {
       adopted = undefined;
     }

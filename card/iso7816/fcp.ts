@@ -1,5 +1,6 @@
 import { MalformedDataError } from './errors.js';
 import { TlvNode } from './tlv.js';
+import { be16, u16 } from '../util/bigEndian.js';
 
 /**
  * File control information templates of ISO/IEC 7816-4 §5.3.3 (2013: §7.4):
@@ -152,9 +153,9 @@ function readObjects(children: readonly TlvNode[]): FileControlParameters {
         if (v.length >= 2) d.dataCoding = v[1]!;
         // 3: 1-byte record size; 4: 2-byte; 5: 2-byte size + 1-byte count; 6: 2 + 2.
         if (v.length === 3) d.maxRecordSize = v[2]!;
-        if (v.length >= 4) d.maxRecordSize = (v[2]! << 8) | v[3]!;
+        if (v.length >= 4) d.maxRecordSize = u16(v, 2);
         if (v.length === 5) d.numberOfRecords = v[4]!;
-        if (v.length === 6) d.numberOfRecords = (v[4]! << 8) | v[5]!;
+        if (v.length === 6) d.numberOfRecords = u16(v, 4);
         p.descriptor = d;
         break;
       }
@@ -261,7 +262,7 @@ function buildObjects(p: FileControlParameters): TlvNode[] {
     if (d.numberOfRecords !== undefined) {
       const m = checkUint(d.maxRecordSize ?? 0, 0xffff, 'maxRecordSize');
       const r = checkUint(d.numberOfRecords, 0xffff, 'numberOfRecords');
-      bytes.push(m >> 8, m & 0xff);
+      bytes.push(...be16(m));
       if (r > 0xff) bytes.push(r >> 8);
       bytes.push(r & 0xff);
     } else if (d.maxRecordSize !== undefined) {

@@ -1,4 +1,5 @@
 import { toHex } from '../util/hex.js';
+import { u16 } from '../util/bigEndian.js';
 
 /**
  * Decoding of the historical bytes T1…TK of an ATR (ISO/IEC 7816-4:2020 §8.1.1, "Historical
@@ -242,7 +243,7 @@ function status(v: Uint8Array): StatusIndicator {
     out.lcs = v[0]!;
     out.lifeCycle = lifeCycleName(v[0]!);
   }
-  if (v.length >= 2) out.sw = (v[v.length - 2]! << 8) | v[v.length - 1]!;
+  if (v.length >= 2) out.sw = u16(v, v.length - 2);
   return out;
 }
 
@@ -346,7 +347,7 @@ export function decodeHistoricalBytes(h: Uint8Array): HistoricalBytes {
       out.pcscContactless = {
         rid: PCSC_RID,
         standard: h[8]!,
-        cardName: h.length >= 11 ? (h[9]! << 8) | h[10]! : h[9]!,
+        cardName: h.length >= 11 ? u16(h, 9) : h[9]!,
       };
       return out;
     }

@@ -556,3 +556,21 @@ export class TlvNode {
 function hex2(b: number): string {
   return b.toString(16).toUpperCase().padStart(2, '0');
 }
+
+/**
+ * The value of the first data object with `tag` in `bytes` — a sequence of BER-TLV objects such
+ * as an FCI (6F …) or a GET DATA answer — searching depth-first, in encoding order, through
+ * constructed objects (an FCI's template, its A5 proprietary template, BF0C …). The one
+ * find-a-tag walker: terminals read the applets' FCIs with it.
+ * @returns a copy of the value, or undefined when no object has the tag.
+ * @throws MalformedDataError (kind 'tlv') with the offset when `bytes` is not well-formed BER-TLV
+ *   within `limits` (see `TlvNode.decodeAll`).
+ * @throws TypeError when `bytes` is not a Uint8Array.
+ */
+export function findTlv(bytes: Uint8Array, tag: number, limits?: TlvLimits): Uint8Array | undefined {
+  for (const node of TlvNode.decodeAll(bytes, limits).nodes) {
+    const hit = node.tag === tag ? node : node.search(tag);
+    if (hit !== undefined) return hit.value;
+  }
+  return undefined;
+}

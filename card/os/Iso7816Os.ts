@@ -26,6 +26,8 @@ import { ResponseApdu } from '../iso7816/ResponseApdu.js';
 import {
   SW_BYTES_REMAINING_00,
   SW_CLA_NOT_SUPPORTED,
+  SW_COMMAND_CHAINING_NOT_SUPPORTED,
+  SW_LAST_COMMAND_OF_CHAIN_EXPECTED,
   SW_CONDITIONS_NOT_SATISFIED,
   SW_CORRECT_LENGTH_00,
   SW_FILE_NOT_FOUND,
@@ -340,10 +342,10 @@ export class Iso7816Os implements CardOs {
       chain.p1 === apdu.p1 &&
       chain.p2 === apdu.p2;
     if (cla.chaining) {
-      if (cla.sm || cla.proprietarySm) return swOnly(0x6884);
+      if (cla.sm || cla.proprietarySm) return swOnly(SW_COMMAND_CHAINING_NOT_SUPPORTED);
       if (chain && !same) {
         ch.chain = undefined;
-        return swOnly(0x6883);
+        return swOnly(SW_LAST_COMMAND_OF_CHAIN_EXPECTED);
       }
       const c = chain ?? { cla: head, ins: apdu.ins, p1: apdu.p1, p2: apdu.p2, parts: [], length: 0 };
       if (c.length + apdu.nc > 65535) {

@@ -26,9 +26,11 @@ import type { BlockAlgorithm, BlockCipherProvider } from '../crypto/types.js';
 import { cmac, macIso9797Alg3, pad, unpadMethod2 } from '../crypto/mac.js';
 import { wipe } from '../crypto/wipe.js';
 import { CommandApdu } from '../iso7816/CommandApdu.js';
-import { SwError } from '../iso7816/errors.js';
+import { MalformedDataError, SwError } from '../iso7816/errors.js';
+import { TlvNode, type TlvList } from '../iso7816/tlv.js';
 import { SW_SM_DATA_OBJECTS_INCORRECT, SW_SM_DATA_OBJECTS_MISSING } from '../iso7816/sw.js';
 import { concatBytes, equalBytes } from '../util/hex.js';
+import { be16, u16 } from '../util/bigEndian.js';
 
 export const TAG_SM_CRYPTOGRAM = 0x87;
 export const TAG_SM_PLAIN = 0x81;
@@ -109,35 +111,33 @@ interface Tlv {
   raw: Uint8Array;
 }
 
-/** Parses the flat list of one-byte-tag SM data objects. @throws SwError 6988 when malformed. */
+/**
+ * Parses the flat list of SM data objects (ISO/IEC 7816-4 §10.2) with the one BER-TLV reader
+ * (card/iso7816/tlv.ts). Stricter than a generic list: no 00/FF padding (every byte must be
+ * covered by an object the MAC can see) and no nesting below the objects themselves.
+ * @throws SwError 6988 when malformed.
+ */
 function parseObjects(data: Uint8Array): Tlv[] {
-  const out: Tlv[] = [];
-  let i = 0;
-  while (i < data.length) {
-    const start = i;
-    const tag = data[i++]!;
-    if (i >= data.length) throw new SwError(SW_SM_DATA_OBJECTS_INCORRECT, 'truncated SM object');
-    let len = data[i++]!;
-    if (len === 0x81) {
-      if (i >= data.length) throw new SwError(SW_SM_DATA_OBJECTS_INCORRECT, 'truncated length');
-      len = data[i++]!;
-    } else if (len === 0x82) {
-      if (i + 1 >= data.length) throw new SwError(SW_SM_DATA_OBJECTS_INCORRECT, 'truncated length');
-      len = (data[i]! << 8) | data[i + 1]!;
-      i += 2;
-    } else if (len > 0x80) throw new SwError(SW_SM_DATA_OBJECTS_INCORRECT, 'unsupported length form');
-    if (i + len > data.length) throw new SwError(SW_SM_DATA_OBJECTS_INCORRECT, 'SM object overruns the data');
-    out.push({ tag, value: data.subarray(i, i + len), raw: data.subarray(start, i + len) });
-    i += len;
+  let list: TlvList;
+  try {
+    list = TlvNode.decodeAll(data, { maxDepth: 1 });
+  } catch (e) {
+    if (e instanceof MalformedDataError)
+      throw new SwError(SW_SM_DATA_OBJECTS_INCORRECT, `SM objects at ${e.offset}: ${e.reason}`);
+    throw e;
   }
-  return out;
+  if (list.trailingPadding.length > 0)
+    throw new SwError(SW_SM_DATA_OBJECTS_INCORRECT, 'padding after SM objects');
+  return list.nodes.map((n) => {
+    if (n.paddingBefore.length > 0)
+      throw new SwError(SW_SM_DATA_OBJECTS_INCORRECT, 'padding between SM objects');
+    return { tag: n.tag, value: n.valueView(), raw: n.encode() };
+  });
 }
 
-/** BER-TLV with a one-byte tag. */
+/** One SM data object: a primitive BER-TLV in its minimal length form (card/iso7816/tlv.ts). */
 export function smObject(tag: number, value: Uint8Array): Uint8Array {
-  const n = value.length;
-  const len = n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : [0x82, n >> 8, n & 0xff];
-  return concatBytes(Uint8Array.of(tag, ...len), value);
+  return TlvNode.primitive(tag, value).encode();
 }
 
 /**
@@ -187,7 +187,7 @@ export function unwrapCommand(
   if (le) {
     const v = le.value;
     if (v.length === 1) ne = v[0] === 0 ? 256 : v[0];
-    else if (v.length === 2) ne = ((v[0]! << 8) | v[1]!) === 0 ? 65536 : (v[0]! << 8) | v[1]!;
+    else if (v.length === 2) ne = u16(v) === 0 ? 65536 : u16(v);
     else throw new SwError(SW_SM_DATA_OBJECTS_INCORRECT, 'bad 97 object');
   }
   try {
@@ -209,7 +209,7 @@ export function wrapResponse(
     data.length > 0
       ? smObject(TAG_SM_CRYPTOGRAM, concatBytes(Uint8Array.of(0x01), session.encrypt(cipher, ssc, data)))
       : new Uint8Array(0);
-  const status = smObject(TAG_SM_STATUS, Uint8Array.of(sw >> 8, sw & 0xff));
+  const status = smObject(TAG_SM_STATUS, be16(sw));
   const mac = session.mac(cipher, concatBytes(ssc, enc, status));
   return concatBytes(enc, status, smObject(TAG_SM_MAC, mac));
 }
@@ -271,5 +271,5 @@ export function unwrapResponse(
   if (!equalBytes(session.mac(cipher, input), mac.value))
     throw new SwError(SW_SM_DATA_OBJECTS_INCORRECT, 'wrong MAC');
   const plain = enc ? session.decrypt(cipher, ssc, enc.value.subarray(1)) : new Uint8Array(0);
-  return { data: plain, sw: (status.value[0]! << 8) | status.value[1]! };
+  return { data: plain, sw: u16(status.value) };
 }

@@ -27,6 +27,7 @@
  */
 import { CardPowerLostError } from '../os/CardOs.js';
 import { StoreCapacityError, StoreStateError } from './errors.js';
+import { be16, be32, put16, put32, u16, u32 } from '../util/bigEndian.js';
 
 const STATE_IDLE = 0x00;
 const STATE_COMMITTED = 0xa5;
@@ -244,25 +245,22 @@ export class PersistentStore {
 
   /** Reads a big-endian unsigned 16-bit cell. */
   readU16(offset: number): number {
-    const b = this.read(offset, 2);
-    return (b[0]! << 8) | b[1]!;
+    return u16(this.read(offset, 2));
   }
 
+  /** Writes a big-endian unsigned 16-bit cell. @throws RangeError naming `v` when not 0…65535. */
   writeU16(offset: number, value: number): void {
-    this.write(offset, Uint8Array.of((value >> 8) & 0xff, value & 0xff));
+    this.write(offset, be16(value));
   }
 
   /** Reads a big-endian unsigned 32-bit cell. */
   readU32(offset: number): number {
-    const b = this.read(offset, 4);
-    return ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
+    return u32(this.read(offset, 4));
   }
 
+  /** Writes a big-endian unsigned 32-bit cell. @throws RangeError naming `v` when not a u32. */
   writeU32(offset: number, value: number): void {
-    this.write(
-      offset,
-      Uint8Array.of((value >>> 24) & 0xff, (value >>> 16) & 0xff, (value >>> 8) & 0xff, value & 0xff),
-    );
+    this.write(offset, be32(value));
   }
 
   /**
@@ -280,17 +278,14 @@ export class PersistentStore {
     let at = j + JOURNAL_HEADER;
     for (const p of pending) {
       const entry = new Uint8Array(ENTRY_HEADER + p.bytes.length);
-      entry[0] = p.offset >>> 24;
-      entry[1] = (p.offset >>> 16) & 0xff;
-      entry[2] = (p.offset >>> 8) & 0xff;
-      entry[3] = p.offset & 0xff;
-      entry[4] = p.bytes.length >> 8;
-      entry[5] = p.bytes.length & 0xff;
+      // write() refused lengths above FFFF and more than FFFF entries, so these cannot throw here.
+      put32(entry, 0, p.offset);
+      put16(entry, 4, p.bytes.length);
       entry.set(p.bytes, ENTRY_HEADER);
       this.#low(at, entry);
       at += entry.length;
     }
-    this.#low(j, Uint8Array.of(STATE_COMMITTED, pending.length >> 8, pending.length & 0xff));
+    this.#low(j, Uint8Array.of(STATE_COMMITTED, ...be16(pending.length)));
     for (const p of pending) this.#low(p.offset, p.bytes);
     this.#low(j, Uint8Array.of(STATE_IDLE));
   }
@@ -329,7 +324,7 @@ export class PersistentStore {
     const j = this.dataSize;
     const state = this.#image[j]!;
     if (state === STATE_COMMITTED) {
-      const count = (this.#image[j + 1]! << 8) | this.#image[j + 2]!;
+      const count = u16(this.#image, j + 1);
       const entries = this.#journalEntries(count);
       // A committed journal whose entries do not parse can only come from a damaged image; the
       // entries that do parse are still applied, in order.
@@ -358,8 +353,8 @@ export class PersistentStore {
     for (let i = 0; i < count; i++) {
       if (at + ENTRY_HEADER > end) break;
       const im = this.#image;
-      const offset = ((im[at]! << 24) | (im[at + 1]! << 16) | (im[at + 2]! << 8) | im[at + 3]!) >>> 0;
-      const length = (im[at + 4]! << 8) | im[at + 5]!;
+      const offset = u32(im, at);
+      const length = u16(im, at + 4);
       at += ENTRY_HEADER;
       if (at + length > end || offset + length > this.dataSize) break;
       out.push({ offset, bytes: im.slice(at, at + length) });

@@ -23,7 +23,7 @@ import { NodeCipherProvider } from '../../card/crypto/NodeCipherProvider.js';
 import { IssuerKeys } from '../../card/applets/IssuerKeys.js';
 import { PROFILE_NAMES, defaultPurses, deviceOf, type ProfileName } from '../../card/applets/profiles.js';
 import { readDevice, type DeviceView } from '../../card/applets/inspect.js';
-import { bcdDateTime } from '../../card/applets/bytes.js';
+import { bcdDateTime } from '../../card/util/bcd.js';
 import { PURSE_NAMES } from '../../card/applets/constants.js';
 import { loadCard } from '../../terminal/loadCard.js';
 import { VirtualReader } from '../../reader/VirtualReader.js';

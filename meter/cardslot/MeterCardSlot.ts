@@ -29,7 +29,18 @@ import { AID_PURSE } from '../../card/applets/constants.js';
 import { PurseState, type MeterData } from '../../card/applets/purse/records.js';
 import * as A from '../../terminal/apdus.js';
 import { runCardSession, type RecoveryResult, type TransferOutcome } from '../../terminal/CardTransfer.js';
-import { expectOk, fciField } from '../../terminal/MeterModules.js';
+import { expectOk } from '../../terminal/MeterModules.js';
+import { encodeTxId, type TxId } from '../../protocol/TxId.js';
+import { findTlv } from '../../card/iso7816/tlv.js';
+import {
+  SW_CONDITIONS_NOT_SATISFIED,
+  SW_FILE_NOT_FOUND,
+  SW_NO_ERROR,
+  SW_VERIFICATION_FAILED,
+  SW_WRONG_DATA,
+} from '../../card/iso7816/sw.js';
+import { bcdToNumber } from '../../card/util/bcd.js';
+import { be16 } from '../../card/util/bigEndian.js';
 import { TransferError } from '../../terminal/TransferError.js';
 import type { Meter } from '../Meter.js';
 import type { EventKind, MeterEvent } from '../events/EventLog.js';
@@ -114,14 +125,15 @@ function csnHex(csn: string | Uint8Array, name: string): string {
   return toHex(b);
 }
 
-/** The card's BCD YYMMDD expiry as a number YYMMDD, or undefined when it is not BCD. */
+/** The card's BCD YYMMDD expiry as a number YYMMDD, or undefined when it is not 3 BCD bytes. */
 function bcdDate(b: Uint8Array): number | undefined {
-  let v = 0;
-  for (const x of b) {
-    if (x >> 4 > 9 || (x & 15) > 9) return undefined;
-    v = v * 100 + (x >> 4) * 10 + (x & 15);
+  if (b.length !== 3) return undefined;
+  try {
+    return bcdToNumber(b);
+  } catch (e) {
+    if (e instanceof MalformedDataError) return undefined;
+    throw e;
   }
-  return v;
 }
 
 class Refused extends Error {
@@ -142,17 +154,19 @@ function classify(e: unknown, cardReader: string): Refused {
   if (e instanceof TransferError) {
     const s = e.step;
     const msg = e.message;
-    if ((s === 'card MUTUAL AUTHENTICATE' || s === 'SAM AUTH FINISH') && e.sw === 0x6300)
+    if ((s === 'card MUTUAL AUTHENTICATE' || s === 'SAM AUTH FINISH') && e.sw === SW_VERIFICATION_FAILED)
       return new Refused('authentication-failed', `card not authentic (${msg})`, e.sw);
-    if ((s === 'card SELECT' || s === 'commissioning SELECT') && e.sw === 0x6a82)
+    if ((s === 'card SELECT' || s === 'commissioning SELECT') && e.sw === SW_FILE_NOT_FOUND)
       return new Refused('not-a-purse-card', msg, e.sw);
-    if (s === 'card COMMISSION' && e.sw === 0x6985) return new Refused('commissioning-used-up', msg, e.sw);
-    if ((s === 'card COMMISSION' || s === 'SAM COMMISSION CHECK') && e.sw === 0x6a80)
+    if (s === 'card COMMISSION' && e.sw === SW_CONDITIONS_NOT_SATISFIED)
+      return new Refused('commissioning-used-up', msg, e.sw);
+    if ((s === 'card COMMISSION' || s === 'SAM COMMISSION CHECK') && e.sw === SW_WRONG_DATA)
       return new Refused('wrong-meter', msg, e.sw);
     if (s.startsWith('SAM') || s === 'SELECT SAM') return new Refused('sam-refused', msg, e.sw);
     if (s.startsWith('SVM') || s === 'SELECT SVM') return new Refused('svm-refused', msg, e.sw);
     if (s === 'recovery') return new Refused('clearing-needed', msg, e.sw);
-    if (e.sw === 0x6985 && s === 'card DEBIT') return new Refused('purse-blocked', msg, e.sw);
+    if (e.sw === SW_CONDITIONS_NOT_SATISFIED && s === 'card DEBIT')
+      return new Refused('purse-blocked', msg, e.sw);
     return new Refused('card-refused', msg, e.sw);
   }
   if (e instanceof CardChannelError) {
@@ -210,12 +224,11 @@ export class MeterCardSlot {
 
   /**
    * A host value store was entered (seed 000 over the power line): the next meter data written
-   * onto a card names it (kind 02, host tx id ‖ 00 00).
-   * @throws RangeError unless `txId` is 8 bytes.
+   * onto a card names it (kind 02, host tx id as its 8 bytes ‖ 00 00).
+   * @throws RangeError unless `txId` is a u64.
    */
-  noteHostCredit(txId: Uint8Array): void {
-    if (!(txId instanceof Uint8Array) || txId.length !== 8) throw new RangeError('txId must be 8 bytes');
-    this.#last = { kind: 2, ref: concatBytes(txId, new Uint8Array(2)) };
+  noteHostCredit(txId: TxId): void {
+    this.#last = { kind: 2, ref: concatBytes(encodeTxId(txId), new Uint8Array(2)) };
   }
 
   /** The slot's non-volatile state (blacklist, last reference) as JSON-safe data. */
@@ -346,12 +359,12 @@ export class MeterCardSlot {
   async #session(card: CardChannel, out: SlotOutcome): Promise<void> {
     const meter = this.meter;
     const sel = await card.transmit(A.selectAid(AID_PURSE));
-    if (sel.sw === 0x6a82) return this.#commission(card, out);
-    if (sel.sw !== 0x9000) throw new TransferError('card SELECT', sel.sw);
+    if (sel.sw === SW_FILE_NOT_FOUND) return this.#commission(card, out);
+    if (sel.sw !== SW_NO_ERROR) throw new TransferError('card SELECT', sel.sw);
     const fci = sel.data;
-    const csn = fciField(fci, 0x5a);
-    const expiry = fciField(fci, 0x5f24);
-    const purses = fciField(fci, 0xc2);
+    const csn = findTlv(fci, 0x5a);
+    const expiry = findTlv(fci, 0x5f24);
+    const purses = findTlv(fci, 0xc2);
     if (!csn || csn.length !== 8 || !purses)
       throw new Refused('malformed-card-data', 'card FCI lacks the CSN or the purse list');
     const hex = toHex(csn);
@@ -407,9 +420,7 @@ export class MeterCardSlot {
         meterData: (r) => {
           const counter = r.counter ?? (r.recovered > 0 ? pendingCounter : undefined);
           const last: TransferReference =
-            counter !== undefined
-              ? { kind: 1, ref: concatBytes(r.csn, Uint8Array.of(counter >> 8, counter & 0xff)) }
-              : this.#last;
+            counter !== undefined ? { kind: 1, ref: concatBytes(r.csn, be16(counter)) } : this.#last;
           written = cardMeterData(meter, last);
           return written;
         },
@@ -432,7 +443,7 @@ export class MeterCardSlot {
     if (o.meterDataWritten) this.#record('card-data-written');
     const counter = o.counter ?? (o.recovered > 0 ? pendingCounter : undefined);
     if (counter !== undefined) {
-      this.#last = { kind: 1, ref: concatBytes(csn, Uint8Array.of(counter >> 8, counter & 0xff)) };
+      this.#last = { kind: 1, ref: concatBytes(csn, be16(counter)) };
       await meter.creditEntered(this.#reference(counter, csn));
     } else if (o.recovered > 0 || o.amount > 0) await meter.notifyCredit();
   }

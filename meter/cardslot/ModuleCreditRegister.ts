@@ -1,9 +1,11 @@
 /**
  * The meter core's `CreditRegister` over the real SVM, every token request authorised by the SAM
- * (seed 000 Fig. 5; docs/purse-spec.md §8): SVM READ STATE, SAM TOKEN AUTH (units, counter + 1),
- * SVM TOKEN REQUEST — the exchange of terminal `SvmCreditRegister`, through a `ModuleLink`
- * (serialised with card transfers, modules re-opened after a power failure), plus a journal for
- * the one case that class cannot settle: power lost while TOKEN REQUEST was in flight.
+ * (seed 000 Fig. 5; docs/purse-spec.md §8): SVM READ STATE (signed for the core), SAM TOKEN AUTH
+ * (units, counter + 1, asked under K_core), SVM TOKEN REQUEST (grant MAC checked) — the project's
+ * one implementation of that exchange, over `MeterModules`' authenticated steps and through a
+ * `ModuleLink` (serialised with card transfers, modules re-opened after a power failure), plus a
+ * journal for the case a lost answer cannot be settled at once: power lost while TOKEN REQUEST was
+ * in flight.
  *
  * Journal: before TOKEN REQUEST the register notes (expected SVM counter, balance before). When the
  * answer is lost and the state cannot be read at once (the modules lost power), the note stays,

@@ -19,7 +19,9 @@
 import type { CardChannel } from '../../reader/CardChannel.js';
 import { CommandApdu } from '../../card/iso7816/CommandApdu.js';
 import * as A from '../../terminal/apdus.js';
-import { expectOk, fciField, type MeterModules } from '../../terminal/MeterModules.js';
+import { expectOk, type MeterModules } from '../../terminal/MeterModules.js';
+import { findTlv } from '../../card/iso7816/tlv.js';
+import { SW_NO_ERROR, SW_REFERENCED_DATA_NOT_FOUND, SW_VERIFICATION_FAILED } from '../../card/iso7816/sw.js';
 import { TransferError } from '../../terminal/TransferError.js';
 import { INS_COMMISSION_CHECK } from '../../card/applets/constants.js';
 import { AUTH_COMMISSIONING } from '../../card/applets/sam/SamApplet.js';
@@ -34,9 +36,8 @@ import { CommissioningError } from '../errors.js';
 import type { CommissioningData } from './CommissioningData.js';
 import { decodeCommissioningPayload, type DecommissioningData } from './DecommissioningData.js';
 
-/** SW of the card's COMMISSION when its payload is not of the kind asked for. */
-const SW_OTHER_KIND = 0x6a88;
-const SW_VERIFICATION_FAILED = 0x6300;
+/** SW of the card's COMMISSION when its payload is not of the kind asked for (6A88). */
+const SW_OTHER_KIND = SW_REFERENCED_DATA_NOT_FOUND;
 
 export interface CommissioningRead {
   csn: Uint8Array;
@@ -81,8 +82,8 @@ export async function readCommissioningCard(
   o: { purse: number; commissioned: boolean },
 ): Promise<CommissioningRead> {
   const fci = await expectOk(card, A.selectAid(AID_COMMISSIONING), 'commissioning SELECT');
-  const csn = fciField(fci, 0x5a);
-  const utility = fciField(fci, 0xc2);
+  const csn = findTlv(fci, 0x5a);
+  const utility = findTlv(fci, 0xc2);
   if (!csn || csn.length !== 8 || !utility || utility.length !== 1)
     throw new TransferError('commissioning SELECT', undefined, 'FCI lacks the CSN or the utility');
   // The FCI is not authenticated: this only saves a hopeless authentication. A card that lies
@@ -105,7 +106,7 @@ export async function readCommissioningCard(
           r.sw,
         )
       : new CommissioningError('not-commissioned', 'a decommissioning card for a meter not in service', r.sw);
-  if (r.sw !== 0x9000) throw new TransferError('card COMMISSION', r.sw);
+  if (r.sw !== SW_NO_ERROR) throw new TransferError('card COMMISSION', r.sw);
   const answer = r.data;
   if (answer.length < 4 + 8) throw new TransferError('card COMMISSION', undefined, 'answer too short');
   const check = await m.sam.transmit(
@@ -117,6 +118,6 @@ export async function readCommissioningCard(
       `the SAM refused the commissioning payload of card ${toHex(csn)} (MAC wrong)`,
       check.sw,
     );
-  if (check.sw !== 0x9000) throw new TransferError('SAM COMMISSION CHECK', check.sw);
+  if (check.sw !== SW_NO_ERROR) throw new TransferError('SAM COMMISSION CHECK', check.sw);
   return { csn, data: decodeCommissioningPayload(answer.subarray(0, answer.length - 8)) };
 }

@@ -11,7 +11,7 @@ import { VirtualReader } from '../../reader/VirtualReader.js';
 import { NodeCipherProvider } from '../../card/crypto/NodeCipherProvider.js';
 import { SeededRng } from '../../card/crypto/rng.js';
 import { IssuerKeys } from '../../card/applets/IssuerKeys.js';
-import { bcdDateTime } from '../../card/applets/bytes.js';
+import { bcdDateTime } from '../../card/util/bcd.js';
 import { PURSE_ELECTRICITY } from '../../card/applets/constants.js';
 import { defaultPurses, makeSam, makeSubscriberCard, makeSvm } from '../../card/applets/profiles.js';
 import { loadCard } from '../../terminal/loadCard.js';

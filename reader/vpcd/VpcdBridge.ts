@@ -1,6 +1,8 @@
 import { Socket, connect } from 'node:net';
 import { CardPowerLostError, type CardOs } from '../../card/os/CardOs.js';
 import { toHex } from '../../card/util/hex.js';
+import { be16, put16, u16 } from '../../card/util/bigEndian.js';
+import { SW_UNKNOWN } from '../../card/iso7816/sw.js';
 import { CardTimeoutError } from '../errors.js';
 
 /** vpcd's first slot ("Virtual PCD 00 00"); the second listens on 35964. */
@@ -15,7 +17,8 @@ export const VPCD_CTRL_ATR = 0x04;
 
 /** The largest payload a 2-byte length can frame. */
 const MAX_FRAME = 0xffff;
-const SW_UNKNOWN = Uint8Array.of(0x6f, 0x00);
+/** The answer when the card OS throws (ISO/IEC 7816-4 6F00: no precise diagnosis). */
+const ANSWER_UNKNOWN = be16(SW_UNKNOWN);
 
 /** What happened on the bridge, for `afterEvent` (the CLI saves the card file there). */
 export type BridgeEvent =
@@ -184,7 +187,7 @@ export class VpcdBridge {
     joined.set(chunk, this.#buffer.length);
     let o = 0;
     while (joined.length - o >= 2) {
-      const len = (joined[o]! << 8) | joined[o + 1]!;
+      const len = u16(joined, o);
       if (joined.length - o - 2 < len) break;
       const payload = joined.slice(o + 2, o + 2 + len);
       o += 2 + len;
@@ -237,13 +240,13 @@ export class VpcdBridge {
       this.#log(
         `card ${what} on ${toHex(payload.subarray(0, 4))}…: ${e instanceof Error ? e.message : String(e)}; answering 6F00`,
       );
-      response = SW_UNKNOWN.slice();
+      response = ANSWER_UNKNOWN.slice();
     }
     if (response.length > MAX_FRAME) {
       this.#log(
         `response of ${response.length} bytes does not fit a vpcd frame (max ${MAX_FRAME}); answering 6F00`,
       );
-      response = SW_UNKNOWN.slice();
+      response = ANSWER_UNKNOWN.slice();
     }
     this.#after({ kind: 'apdu', command: payload, response });
     return response;
@@ -271,8 +274,7 @@ export class VpcdBridge {
 
 function frame(payload: Uint8Array): Uint8Array {
   const out = new Uint8Array(payload.length + 2);
-  out[0] = payload.length >> 8;
-  out[1] = payload.length & 0xff;
+  put16(out, 0, payload.length);
   out.set(payload, 2);
   return out;
 }

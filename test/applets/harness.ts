@@ -12,7 +12,7 @@ import type { RegionRecordStore } from '../../card/applets/platform/RegionRecord
 import { toHex } from '../../card/util/hex.js';
 import { debitMacInput, loadMacInput, tokenCoreInput } from '../../card/applets/PurseCrypto.js';
 import { PurseState } from '../../card/applets/purse/records.js';
-import { u16, u32 } from '../../card/applets/bytes.js';
+import { u16, u32 } from '../../card/util/bigEndian.js';
 import * as A from '../../terminal/apdus.js';
 import {
   CSN,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fciField } from '../../terminal/MeterModules.js';
+import { findTlv } from '../../card/iso7816/tlv.js';
 import { concatBytes, toHex } from '../../card/util/hex.js';
 import { pinBlock } from '../../card/applets/purse/PurseApplet.js';
 import { LogRecord, MeterData, PurseState } from '../../card/applets/purse/records.js';
@@ -28,10 +28,10 @@ describe('purse applet: SELECT, GET CHALLENGE, MUTUAL AUTHENTICATE', () => {
     const w = poweredWorld();
     const fci = ok(w.card.os, A.selectAid(AID_PURSE));
     expect(fci[0]).toBe(0x6f);
-    expect(fciField(fci, 0x84)).toEqual(AID_PURSE);
-    expect(fciField(fci, 0x5a)).toEqual(CSN);
-    expect(toHex(fciField(fci, 0xc2)!)).toBe('0102030405');
-    expect(toHex(fciField(fci, 0x5f24)!)).toBe('301231');
+    expect(findTlv(fci, 0x84)).toEqual(AID_PURSE);
+    expect(findTlv(fci, 0x5a)).toEqual(CSN);
+    expect(toHex(findTlv(fci, 0xc2)!)).toBe('0102030405');
+    expect(toHex(findTlv(fci, 0x5f24)!)).toBe('301231');
     expect(sw(tx(w.card.os, A.selectAid(Uint8Array.of(0xf0, 1, 2))))).toBe('6A82');
   });
 

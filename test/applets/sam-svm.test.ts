@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fciField } from '../../terminal/MeterModules.js';
+import { findTlv } from '../../card/iso7816/tlv.js';
 import { toHex } from '../../card/util/hex.js';
 import { AID_SAM, AID_SVM } from '../../card/applets/constants.js';
 import { tokenAuthInput } from '../../card/applets/PurseCrypto.js';
@@ -26,9 +26,9 @@ describe('SAM applet', () => {
   it('answers SELECT with meter id, terminal id and KT versions', () => {
     const w = poweredWorld();
     const fci = ok(w.sam.os, A.selectAid(AID_SAM));
-    expect(toHex(fciField(fci, 0xc4)!)).toBe('000123');
-    expect(toHex(fciField(fci, 0xc5)!)).toBe('00000123');
-    expect(toHex(fciField(fci, 0xc6)!)).toBe('0001');
+    expect(toHex(findTlv(fci, 0xc4)!)).toBe('000123');
+    expect(toHex(findTlv(fci, 0xc5)!)).toBe('00000123');
+    expect(toHex(findTlv(fci, 0xc6)!)).toBe('0001');
   });
 
   it('AUTH INIT / FINISH: checks lengths and order', () => {
@@ -67,7 +67,7 @@ describe('SAM applet', () => {
 describe('SVM applet', () => {
   it('READ STATE shows register, meter id and the pending transfer', () => {
     const w = poweredWorld({ svmBalance: 77 });
-    expect(toHex(fciField(ok(w.svm.os, A.selectAid(AID_SVM)), 0xc4)!)).toBe('000123');
+    expect(toHex(findTlv(ok(w.svm.os, A.selectAid(AID_SVM)), 0xc4)!)).toBe('000123');
     expect(toHex(ok(w.svm.os, A.readState()))).toBe('0000004D000186A00000000000012300');
     const d = prepareDebit(w, 40);
     ok(w.svm.os, d.begin);

@@ -28,7 +28,7 @@ import { MeterData } from '../../card/applets/purse/records.js';
 import { pinBlock } from '../../card/applets/purse/PurseApplet.js';
 import { defaultPurses, makeSubscriberCard, type Device } from '../../card/applets/profiles.js';
 import { SeededRng } from '../../card/crypto/rng.js';
-import { be32, u32 } from '../../card/applets/bytes.js';
+import { be32, u32 } from '../../card/util/bigEndian.js';
 import * as A from '../../terminal/apdus.js';
 import { CSN, METER_ID, NOW, TERMINAL_ID, VENDING_TERMINAL, World } from '../transfer/world.js';
 

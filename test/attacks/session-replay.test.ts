@@ -14,7 +14,8 @@ import { fromHex } from '../../card/util/hex.js';
 import { deriveTerminalKey } from '../../card/crypto/keyHierarchy.js';
 import { runCardSession } from '../../terminal/CardTransfer.js';
 import { loadCard } from '../../terminal/loadCard.js';
-import { MeterModules } from '../../terminal/MeterModules.js';
+import { ModuleLink } from '../../meter/cardslot/ModuleLink.js';
+import { ModuleCreditRegister } from '../../meter/cardslot/ModuleCreditRegister.js';
 import { HostSide } from '../transfer/hostSide.js';
 import { METER_ID, NOW, VENDING_TERMINAL, World } from '../transfer/world.js';
 
@@ -35,14 +36,15 @@ function value(w: World): number[] {
 /** Runs real sessions over recording channels; returns the log of every command sent. */
 async function recordSessions(w: World): Promise<[Role, CommandApdu][]> {
   const log: [Role, CommandApdu][] = [];
-  const sam = recording(await w.samReader.connect(), log, 'sam');
-  const svm = recording(await w.svmReader.connect(), log, 'svm');
-  const m = await MeterModules.open(sam, svm, w.core());
+  // The meter core's own link and token requester (the one implementation of the exchange).
+  const link = new ModuleLink(w.samReader, w.svmReader, (c, role) => recording(c, log, role), w.core());
+  const register = new ModuleCreditRegister(link);
+  const m = await link.use((opened) => Promise.resolve(opened));
   const card = recording(await w.cardChannel(), log, 'card');
   // Vending LOAD, card-to-SVM transfer with meter data, token requests, a host value store.
   await loadCard(card, w.issuer, { purse: 1, amount: 2_000, terminalId: VENDING_TERMINAL, dateTime: NOW });
   await runCardSession(m, card, { purse: 1, dateTime: NOW, maxAmount: 3_000 });
-  for (let i = 0; i < 3; i++) await m.requestTokens(100);
+  for (let i = 0; i < 3; i++) expect(await register.requestTokens(100)).toBe(100);
   const host = new HostSide(w.issuer.crypto.cipher);
   const kt = deriveTerminalKey(w.issuer.crypto.cipher, w.issuer.utility(1).host[1]![1], METER_ID);
   const r1 = fromHex('0102030405060708');

@@ -5,6 +5,7 @@
 import type { BlockCipherProvider } from '../../card/crypto/types.js';
 import { concatBytes } from '../../card/util/hex.js';
 import { decrypt, encrypt, sessionKey, sig } from '../../protocol/session.js';
+import { decodeTxId } from '../../protocol/TxId.js';
 import {
   decodeValueStoreAnswer,
   encodeValueStorePlain,
@@ -27,11 +28,7 @@ export class HostSide {
   }
 
   encryptAmount(ks: Uint8Array, amount: number, txId: Uint8Array): Uint8Array {
-    return encrypt(
-      this.cipher,
-      ks,
-      encodeValueStorePlain({ amount, txId: Buffer.from(txId).readBigUInt64BE(0) }),
-    );
+    return encrypt(this.cipher, ks, encodeValueStorePlain({ amount, txId: decodeTxId(txId) }));
   }
 
   valueStoreAnswer(ks: Uint8Array, m: Uint8Array): ValueStoreAnswer {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { runCardSession } from '../../terminal/CardTransfer.js';
 import { loadCard } from '../../terminal/loadCard.js';
-import { PURSE_ELECTRICITY } from '../../card/applets/constants.js';
+import { PURSE_ELECTRICITY, SW_INSUFFICIENT_BALANCE } from '../../card/applets/constants.js';
+import { TransferError } from '../../terminal/TransferError.js';
 import { MeterData } from '../../card/applets/purse/records.js';
 import { concatBytes } from '../../card/util/hex.js';
 import { NOW, METER_ID, VENDING_TERMINAL, World } from './world.js';
@@ -111,13 +112,15 @@ describe('card-to-SVM transfer', () => {
     expect(w.cardView().log.map((l) => l['type'])).toEqual(['debit', 'load']);
   });
 
-  it('hands out tokens only up to the SVM balance, each request once', async () => {
-    const w = new World({ svmBalance: 250 });
+  it('the SVM grants up to its balance once per SAM authorisation, then refuses with 9401', async () => {
+    // The steps the meter core's ModuleCreditRegister runs (test/transfer/credit-register.test.ts).
+    const w = new World({ svmBalance: 50 });
     const m = await w.meter();
-    expect(await m.requestTokens(100)).toEqual({ granted: 100, balance: 150 });
-    expect(await m.requestTokens(100)).toEqual({ granted: 100, balance: 50 });
-    expect(await m.requestTokens(100)).toEqual({ granted: 50, balance: 0 });
-    await expect(m.requestTokens(100)).rejects.toMatchObject({ sw: 0x9401 });
-    expect(w.svmView().counter).toBe(3);
+    const first = await m.authoriseTokens(100, 1);
+    expect(await m.takeTokens(100, 1, first)).toEqual({ granted: 50, balance: 0 });
+    await expect(m.takeTokens(100, 1, first)).rejects.toBeInstanceOf(TransferError);
+    const second = await m.authoriseTokens(100, 2);
+    await expect(m.takeTokens(100, 2, second)).rejects.toMatchObject({ sw: SW_INSUFFICIENT_BALANCE });
+    expect(w.svmView()).toMatchObject({ balance: 0, counter: 1 });
   });
 });

@@ -56,6 +56,7 @@ import {
 import type { BlockCipherProvider, Rng } from '../../crypto/types.js';
 import { wipe } from '../../crypto/wipe.js';
 import { concatBytes, fromHex } from '../../util/hex.js';
+import { be16, u16 } from '../../util/bigEndian.js';
 import type { Application } from '../platform/RuntimeApplet.js';
 import type { RecordStore } from '../platform/RecordStore.js';
 import { PurseCrypto } from '../PurseCrypto.js';
@@ -123,7 +124,7 @@ export class CommissioningApplet implements Application {
       ['c.csn', p.csn],
       ['c.purse', Uint8Array.of(p.purse)],
       ['c.key', p.kComm],
-      ['c.uses', Uint8Array.of(p.uses >> 8, p.uses & 0xff)],
+      ['c.uses', be16(p.uses)],
       ['c.data', p.payload],
     ]);
   }
@@ -138,8 +139,7 @@ export class CommissioningApplet implements Application {
   }
 
   #uses(): number {
-    const u = this.#store.view('c.uses')!;
-    return (u[0]! << 8) | u[1]!;
+    return u16(this.#store.view('c.uses')!);
   }
 
   select(): Uint8Array {
@@ -216,7 +216,7 @@ export class CommissioningApplet implements Application {
       if (decommission !== (c.p1 === COMMISSION_WANT_DECOMMISSION))
         throw new SwError(SW_REFERENCED_DATA_NOT_FOUND, 'the payload is not of the kind asked for');
       // Durable before anything leaves the card: a cut after this loses a use, never gives two.
-      this.#store.commit([['c.uses', Uint8Array.of((uses - 1) >> 8, (uses - 1) & 0xff)]]);
+      this.#store.commit([['c.uses', be16(uses - 1)]]);
       const payload = this.#store.read('c.data')!;
       return concatBytes(payload, this.#crypto.mac(s.skComm, commissionMacInput(meterId, payload)));
     } finally {

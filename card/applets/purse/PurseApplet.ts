@@ -15,6 +15,7 @@ import { SwError } from '../../iso7816/errors.js';
 import {
   SW_AUTHENTICATION_METHOD_BLOCKED,
   SW_CONDITIONS_NOT_SATISFIED,
+  SW_FILE_NOT_FOUND,
   SW_COUNTER_BASE,
   SW_INCORRECT_P1P2,
   SW_INS_NOT_SUPPORTED,
@@ -31,7 +32,8 @@ import { wipe } from '../../crypto/wipe.js';
 import { concatBytes } from '../../util/hex.js';
 import type { Application } from '../platform/RuntimeApplet.js';
 import type { RecordStore, StoreWrite } from '../platform/RecordStore.js';
-import { checkDateTime, u32 } from '../bytes.js';
+import { checkDateTime } from '../bytes.js';
+import { be16, be32, u32 } from '../../util/bigEndian.js';
 import {
   AID_PURSE,
   INS_CHANGE_REFERENCE_DATA,
@@ -365,7 +367,7 @@ export class PurseApplet implements Application {
       proof,
     );
     this.#store.commit([[keyPurse(c.p2), purse.with(after, t.counter).encode()], ...this.#logWrites(record)]);
-    return concatBytes(u32be(after), u16be(t.counter), proof);
+    return concatBytes(be32(after), be16(t.counter), proof);
   }
 
   /**
@@ -409,7 +411,7 @@ export class PurseApplet implements Application {
         ...this.#logWrites(record),
       ]);
       const receipt = this.#crypto.mac(sk, loadReceiptInput(t, after));
-      return concatBytes(u32be(after), u16be(t.counter), receipt);
+      return concatBytes(be32(after), be16(t.counter), receipt);
     } finally {
       wipe(sk);
     }
@@ -443,7 +445,7 @@ export class PurseApplet implements Application {
     let rec: Uint8Array | undefined;
     if (sfi === SFI_LOG) rec = this.logRecord(c.p1);
     else if (sfi === SFI_METER_DATA) rec = this.#store.read(keyMeterData(c.p1));
-    else throw new SwError(0x6a82, 'no EF with this SFI');
+    else throw new SwError(SW_FILE_NOT_FOUND, 'no EF with this SFI');
     if (!rec) throw new SwError(SW_RECORD_NOT_FOUND);
     return rec;
   }
@@ -536,14 +538,6 @@ function isPinBlock(b: Uint8Array): boolean {
   if (i < 4) return false;
   for (let j = i; j < 8; j++) if (b[j] !== 0xff) return false;
   return true;
-}
-
-function u32be(v: number): Uint8Array {
-  return Uint8Array.of(v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff);
-}
-
-function u16be(v: number): Uint8Array {
-  return Uint8Array.of(v >>> 8, v & 0xff);
 }
 
 export { pinBlock };

@@ -5,7 +5,8 @@
  */
 import { MalformedDataError } from '../../iso7816/errors.js';
 import { toHex } from '../../util/hex.js';
-import { put16, put32, showDateTime, u16, u32 } from '../bytes.js';
+import { put16, put32, u16, u32 } from '../../util/bigEndian.js';
+import { showDateTime } from '../../util/bcd.js';
 
 function need(b: Uint8Array, n: number, kind: string): void {
   if (!(b instanceof Uint8Array)) throw new TypeError('bytes must be a Uint8Array');

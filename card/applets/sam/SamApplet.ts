@@ -28,7 +28,8 @@ import { wipe } from '../../crypto/wipe.js';
 import { concatBytes, equalBytes } from '../../util/hex.js';
 import type { Application } from '../platform/RuntimeApplet.js';
 import type { RecordStore } from '../platform/RecordStore.js';
-import { be16, checkDateTime, u16, u32 } from '../bytes.js';
+import { checkDateTime } from '../bytes.js';
+import { be16, be32, u16, u32 } from '../../util/bigEndian.js';
 import { deriveCoreKey } from '../IssuerKeys.js';
 import {
   AID_SAM,
@@ -46,7 +47,6 @@ import {
 } from '../constants.js';
 import { deriveSessionKey } from '../../crypto/keyHierarchy.js';
 import { pad } from '../../crypto/mac.js';
-import { be32 } from '../bytes.js';
 import {
   PurseCrypto,
   cardCryptogramInput,
@@ -78,7 +78,14 @@ interface HostSession {
   commanded: boolean;
   /** The tx id of a value-store command, once decrypted. */
   txId?: Uint8Array;
+  /** H of the command the host authenticated in this session (HOST FINISH P1 must name it). */
+  h?: number;
+  /** H = 52: the activation RTC(6) the host signed, which the tariff answer must echo. */
+  activation?: Uint8Array;
 }
+
+/** HOST FINISH P1 = 52 / 53: the longest core answer the SAM encrypts (M ≤ 8192 bytes). */
+const MAX_CORE_ANSWER = 8192 - 4 - 4 - 3;
 
 /** AUTH INIT P1: which key domain the card in the session belongs to. */
 export const AUTH_SUBSCRIBER = 0x00;
@@ -428,6 +435,8 @@ export class SamApplet implements Application {
       throw new SwError(SW_VERIFICATION_FAILED, 'host signature wrong');
     }
     host.commanded = true;
+    host.h = h;
+    if (h === HOST_TARIFF_MODE && payload.length >= 6) host.activation = payload.slice(0, 6);
     if (h !== HOST_VALUE_STORE) return payload.slice();
     const plain = this.#crypto.cipher.decrypt('tdes', 'cbc', host.ks, payload);
     if (plain[12] !== 0x80 || plain[13] !== 0 || plain[14] !== 0 || plain[15] !== 0)
@@ -449,18 +458,38 @@ export class SamApplet implements Application {
    *   and the session's tx id; M = E(status ‖ tx id ‖ balance after ‖ balance ‖ meter id, Ks).
    * - P1 = 00: data = balance(4) ‖ SVM counter(4) ‖ MAC(8), the SVM state signed for R3 (READ STATE
    *   P1 = 01); M = E(balance ‖ meter id, Ks).
+   * - P1 = 52 / 53 (after a tariff mode change / usage check that this session authenticated, 6985
+   *   otherwise): data = that signed SVM state(16) ‖ the meter core's answer body. The SAM puts the
+   *   SVM-vouched balance and its own meter id in place, so Ks never leaves it and the balance the
+   *   host reconciles is the SVM's:
+   *   ```
+   *   P1 = 52  body = status(1) ‖ activation RTC(6)  ->  M = E(status ‖ balance ‖ activation ‖ ID, Ks)
+   *            (the activation must be the one the host signed: 6A80)
+   *   P1 = 53  body = Info up to the flags byte       ->  M = E(body ‖ balance ‖ ID, Ks)
+   *   ```
    * E(x, Ks) = TDES-CBC, zero IV, x padded with ISO/IEC 9797-1 method 2 (docs/host-protocol.md).
    */
   #hostFinish(c: CommandApdu): Uint8Array {
-    if (c.p2 !== 0 || (c.p1 !== 0 && c.p1 !== HOST_VALUE_STORE)) throw new SwError(SW_INCORRECT_P1P2);
-    if (c.nc !== (c.p1 === 0 ? 16 : 25)) throw new SwError(SW_WRONG_LENGTH);
+    const p1 = c.p1;
+    const core = p1 === HOST_TARIFF_MODE || p1 === HOST_USAGE_CHECK;
+    if (c.p2 !== 0 || (p1 !== 0 && p1 !== HOST_VALUE_STORE && !core)) throw new SwError(SW_INCORRECT_P1P2);
+    if (
+      core
+        ? c.nc < 16 + (p1 === HOST_TARIFF_MODE ? 7 : 1) ||
+          (p1 === HOST_TARIFF_MODE && c.nc !== 23) ||
+          c.nc > 16 + MAX_CORE_ANSWER
+        : c.nc !== (p1 === 0 ? 16 : 25)
+    )
+      throw new SwError(SW_WRONG_LENGTH);
     const host = this.#host;
     if (!host) throw new SwError(SW_SECURITY_STATUS_NOT_SATISFIED, 'HOST INIT first');
     const d = c.dataView();
     const meterId = this.#identity().meterId;
     const svmKey = this.#keys().svm;
     let answer: Uint8Array;
-    if (c.p1 === 0) {
+    if (p1 === 0 || core) {
+      if (core && host.h !== p1)
+        throw new SwError(SW_CONDITIONS_NOT_SATISFIED, 'not the command this session authenticated');
       if (
         !this.#crypto.check(
           svmKey,
@@ -469,7 +498,16 @@ export class SamApplet implements Application {
         )
       )
         throw new SwError(SW_VERIFICATION_FAILED, 'SVM state MAC wrong');
-      answer = concatBytes(d.subarray(0, 4), meterId);
+      const balance = d.subarray(0, 4);
+      const body = d.subarray(16);
+      if (p1 === 0) answer = concatBytes(balance, meterId);
+      else if (p1 === HOST_USAGE_CHECK) answer = concatBytes(body, balance, meterId);
+      else {
+        // The tariff answer echoes the activation the host signed: the core cannot confirm another.
+        if (!host.activation || !equalBytes(host.activation, body.subarray(1, 7)))
+          throw new SwError(SW_WRONG_DATA, 'the answer names another activation than the host signed');
+        answer = concatBytes(body.subarray(0, 1), balance, body.subarray(1, 7), meterId);
+      }
     } else {
       if (!host.txId || !equalBytes(host.txId, d.subarray(1, 9)))
         throw new SwError(SW_CONDITIONS_NOT_SATISFIED, 'not the value store of this session');

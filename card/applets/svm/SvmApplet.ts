@@ -30,7 +30,8 @@ import { wipe } from '../../crypto/wipe.js';
 import { concatBytes, equalBytes } from '../../util/hex.js';
 import type { Application } from '../platform/RuntimeApplet.js';
 import type { RecordStore, StoreWrite } from '../platform/RecordStore.js';
-import { be16, be32, checkDateTime, u16, u32 } from '../bytes.js';
+import { checkDateTime } from '../bytes.js';
+import { be16, be32, u16, u32 } from '../../util/bigEndian.js';
 import {
   AID_SVM,
   INS_BEGIN_TRANSFER,
