@@ -9,6 +9,8 @@
  *   host/      the supplier's server: card/, reader/, protocol/, terminal/ — never meter/
  *   cli/       composition roots: anything
  *
+ * Another package is entered through its index.ts only.
+ *
  * An import that runs up (or sideways between meter/ and host/) or closes a circle fails.
  */
 const layer = (from, allowed) => ({
@@ -37,6 +39,17 @@ module.exports = {
     layer('terminal', ['card', 'reader']),
     layer('meter', ['card', 'reader', 'protocol', 'terminal']),
     layer('host', ['card', 'reader', 'protocol', 'terminal']),
+    {
+      name: 'through-the-index',
+      severity: 'error',
+      comment:
+        'Another package is entered through its index.ts only (STYLE.md rule 10): its inside may move.',
+      from: { path: '^(card|reader|protocol|terminal|meter|host|cli)/' },
+      to: {
+        path: '^(card|reader|protocol|terminal|meter|host)/',
+        pathNot: ['^$1/', '^(card|reader|protocol|terminal|meter|host)/index\\.ts$'],
+      },
+    },
     {
       name: 'card-is-inside-the-chip',
       severity: 'error',

@@ -1,6 +1,6 @@
 import type { Command, Io } from './Command.js';
 import { processIo, UsageError } from './Command.js';
-import { MalformedDataError } from '../card/iso7816/errors.js';
+import { MalformedDataError } from '../card/index.js';
 import { keysDerive } from './commands/keys.js';
 import { macCommand } from './commands/mac.js';
 import { atrCommand } from './commands/atr.js';

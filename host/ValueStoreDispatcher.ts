@@ -12,11 +12,11 @@
  * 4. Per meter, credits go strictly in txId order; a newer credit waits while an older one is in
  *    doubt, so the meter's window of remembered ids (64) always covers every id the host may repeat.
  */
-import { toHex } from '../card/util/hex.js';
-import { VS_CREDITED, VS_DUPLICATE, VS_REFUSED_MAX_BALANCE } from '../protocol/constants.js';
-import { txId as asTxId } from '../protocol/TxId.js';
+import { toHex } from '../card/index.js';
+import { VS_CREDITED, VS_DUPLICATE, VS_REFUSED_MAX_BALANCE } from '../protocol/index.js';
+import { txId as asTxId } from '../protocol/index.js';
 import type { HostProtocol, MeterKeyRef } from './protocol/HostProtocol.js';
-import type { Terminal } from '../protocol/Terminal.js';
+import type { Terminal } from '../protocol/index.js';
 import type { CreditStore, CreditTx } from './CreditStore.js';
 
 export type DeliveryOutcome =

@@ -9,8 +9,8 @@
 import 'reflect-metadata';
 import { instanceCachingFactory, Lifecycle } from 'tsyringe';
 import type { DependencyContainer } from 'tsyringe';
-import type { BlockCipherProvider, Rng } from '../card/crypto/types.js';
-import type { HostKeyRing } from '../card/crypto/keyHierarchy.js';
+import type { BlockCipherProvider, Rng } from '../card/index.js';
+import type { HostKeyRing } from '../card/index.js';
 import { HostProtocol } from './protocol/HostProtocol.js';
 import type { CreditStore } from './CreditStore.js';
 import { ValueStoreDispatcher } from './ValueStoreDispatcher.js';

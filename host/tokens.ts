@@ -1,9 +1,9 @@
 import 'reflect-metadata';
-import type { BlockCipherProvider, Rng } from '../card/crypto/types.js';
-import type { HostKeyRing } from '../card/crypto/keyHierarchy.js';
+import type { BlockCipherProvider, Rng } from '../card/index.js';
+import type { HostKeyRing } from '../card/index.js';
 import type { CreditStore } from './CreditStore.js';
 import type { MeterDirectory } from './ValueStoreDispatcher.js';
-import type { Terminal } from '../protocol/Terminal.js';
+import type { Terminal } from '../protocol/index.js';
 
 /**
  * Injection tokens of the host (STYLE.md rule 9). This file holds tokens and the shapes of their

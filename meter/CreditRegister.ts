@@ -1,4 +1,4 @@
-import type { StateObject } from '../protocol/state.js';
+import type { StateObject } from '../protocol/index.js';
 
 /** A credit register's part of the meter's NVM image (`Meter.snapshot().register`); JSON-safe. */
 export type CreditRegisterState = StateObject;

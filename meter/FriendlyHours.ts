@@ -1,4 +1,4 @@
-import type { DayType } from '../protocol/TariffTable.js';
+import type { DayType } from '../protocol/index.js';
 
 /** What `FriendlyHours` takes. */
 export interface FriendlyHoursSpec {

@@ -1,4 +1,4 @@
-import { fromHex, toHex } from '../card/util/hex.js';
+import { fromHex, toHex } from '../card/index.js';
 import type { CreditRegister } from './CreditRegister.js';
 import { type DisplayModel, type SupplyState } from './Display.js';
 import {
@@ -11,13 +11,13 @@ import {
 import { checkCommissioningCredit } from './commissioning/CommissioningData.js';
 import { EventLog, type EventKind } from './events/EventLog.js';
 import { FriendlyHours, type FriendlyHoursSpec } from './FriendlyHours.js';
-import { StateReader, type StateObject, type StateValue } from '../protocol/state.js';
-import { ConsumptionLog, type ConsumptionLogOptions } from '../protocol/ConsumptionLog.js';
+import { StateReader, type StateObject, type StateValue } from '../protocol/index.js';
+import { ConsumptionLog, type ConsumptionLogOptions } from '../protocol/index.js';
 import { MeterReadings, READING_FLAGS } from './MeterReadings.js';
 import { SupplySwitch } from './SupplySwitch.js';
-import { DAY_SECONDS, RTC_MAX_SECONDS, RtcTime } from '../protocol/RtcTime.js';
+import { DAY_SECONDS, RTC_MAX_SECONDS, RtcTime } from '../protocol/index.js';
 import { TariffChange, TariffSchedule } from './tariff/TariffSchedule.js';
-import { type DayType, MAX_STEPS, TariffTable } from '../protocol/TariffTable.js';
+import { type DayType, MAX_STEPS, TariffTable } from '../protocol/index.js';
 import { TokenExchanger, type TokenExchangerOptions } from './TokenExchanger.js';
 
 /** What the meter meters. Electricity and heat count mWh; gas and water count mL. */

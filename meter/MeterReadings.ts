@@ -1,7 +1,7 @@
-import { MalformedDataError } from '../card/iso7816/errors.js';
+import { MalformedDataError } from '../card/index.js';
 import type { EventKind } from './events/EventLog.js';
-import { RtcTime } from '../protocol/RtcTime.js';
-import { MAX_STEPS } from '../protocol/TariffTable.js';
+import { RtcTime } from '../protocol/index.js';
+import { MAX_STEPS } from '../protocol/index.js';
 
 /** Indicator flags "since last credit entry" (seed 002) and the events that set them. */
 export const READING_FLAGS = {

@@ -1,7 +1,7 @@
 import type { CreditRegister } from './CreditRegister.js';
 import { CreditRefusedError } from './errors.js';
 import type { EventKind } from './events/EventLog.js';
-import { StateReader, type StateObject } from '../protocol/state.js';
+import { StateReader, type StateObject } from '../protocol/index.js';
 
 const REGISTER_STATES: readonly RegisterState[] = ['unknown', 'available', 'empty', 'refused'];
 

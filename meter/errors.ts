@@ -4,7 +4,7 @@
  * 'tariff', 'log', 'events'); these classes cover the cases a caller wants to tell apart.
  */
 
-export { TariffTableError, type TariffTableErrorCode } from '../protocol/errors.js';
+export { TariffTableError, type TariffTableErrorCode } from '../protocol/index.js';
 
 /** The real-time clock was asked to go backwards; the meter refuses and records the attempt. */
 export class ClockBackwardsError extends Error {

@@ -1,4 +1,4 @@
-import { MalformedDataError } from '../card/iso7816/errors.js';
+import { MalformedDataError } from '../card/index.js';
 import { StateReader, type StateObject } from './state.js';
 import { civilOf, DAY_SECONDS, RTC_MAX_SECONDS, RtcTime } from './RtcTime.js';
 

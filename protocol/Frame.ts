@@ -17,9 +17,9 @@
  * 15+L  2   CRC-16/IBM-3740 over bytes 0 .. 14+L
  * ```
  */
-import { MalformedDataError } from '../card/iso7816/errors.js';
-import { concatBytes } from '../card/util/hex.js';
-import { be16, put16, u16 } from '../card/util/bigEndian.js';
+import { MalformedDataError } from '../card/index.js';
+import { concatBytes } from '../card/index.js';
+import { be16, put16, u16 } from '../card/index.js';
 import { crc16 } from './crc16.js';
 
 export const FRAME_HEADER = 15;

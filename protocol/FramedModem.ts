@@ -9,7 +9,7 @@
  *  answers:  4D50 ver flags=01 AS LS modem-1 ID seq len  answer   CRC     (same address, same seq)
  * ```
  */
-import { equalBytes } from '../card/util/hex.js';
+import { equalBytes } from '../card/index.js';
 import { encodeFrame, type Frame, type FrameAddress } from './Frame.js';
 import type { MessageEndpoint } from './Terminal.js';
 

@@ -1,11 +1,11 @@
-import { MalformedDataError } from '../card/iso7816/errors.js';
-import { fromHex } from '../card/util/hex.js';
+import { MalformedDataError } from '../card/index.js';
+import { fromHex } from '../card/index.js';
 import {
   checkDateTimeFields,
   decodeBcdDateTime,
   encodeBcdPairs,
   type DateTimeFields,
-} from '../card/util/bcd.js';
+} from '../card/index.js';
 
 /** Seconds in a day. */
 export const DAY_SECONDS = 86_400;

@@ -1,5 +1,5 @@
-import { MalformedDataError } from '../card/iso7816/errors.js';
-import { be16, be32, u16 as readU16, u32 as readU32 } from '../card/util/bigEndian.js';
+import { MalformedDataError } from '../card/index.js';
+import { be16, be32, u16 as readU16, u32 as readU32 } from '../card/index.js';
 import { TariffTableError } from './errors.js';
 import { civilOf, DAY_SECONDS, weekdayOf } from './RtcTime.js';
 

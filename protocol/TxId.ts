@@ -10,7 +10,7 @@
  *  text          decimal, no sign, no leading zeros    formatTxId / parseTxId (JSON, logs, SQL)
  * ```
  */
-import { MalformedDataError } from '../card/iso7816/errors.js';
+import { MalformedDataError } from '../card/index.js';
 import { TX_ID_LENGTH } from './constants.js';
 
 declare const txIdBrand: unique symbol;

@@ -12,9 +12,9 @@
  * Integers are big-endian. Parsers throw only MalformedDataError (kind 'host-protocol') with the
  * offset of the fault; encoders throw RangeError naming the field.
  */
-import { MalformedDataError } from '../card/iso7816/errors.js';
-import { concatBytes } from '../card/util/hex.js';
-import { be16, u16 } from '../card/util/bigEndian.js';
+import { MalformedDataError } from '../card/index.js';
+import { concatBytes } from '../card/index.js';
+import { be16, u16 } from '../card/index.js';
 import {
   MAX_M,
   MAX_PAYLOAD,

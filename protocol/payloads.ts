@@ -14,9 +14,9 @@
  * ID is always the last three bytes of an answer, so the host's STEP 16 check (ID' == ID) reads the
  * same place in every answer. Decoders throw only MalformedDataError (kind 'host-payload').
  */
-import { MalformedDataError } from '../card/iso7816/errors.js';
-import { concatBytes } from '../card/util/hex.js';
-import { be16, be32, u16, u32, u64 } from '../card/util/bigEndian.js';
+import { MalformedDataError } from '../card/index.js';
+import { concatBytes } from '../card/index.js';
+import { be16, be32, u16, u32, u64 } from '../card/index.js';
 import { RtcTime } from './RtcTime.js';
 import { TariffTable } from './TariffTable.js';
 import { ConsumptionLog, LOG_ENCODED_SIZE } from './ConsumptionLog.js';

@@ -9,11 +9,11 @@
  *  S1 = Sig(R2, Ks)            S2 = Sig(H ‖ R3 ‖ payload, Ks)            M = E(answer, Ks)
  * ```
  */
-import type { BlockCipherProvider, Rng } from '../card/crypto/types.js';
-import { deriveSessionKey } from '../card/crypto/keyHierarchy.js';
-import { macIso9797Alg1, pad, unpadMethod2, verifyMac } from '../card/crypto/mac.js';
-import { concatBytes, equalBytes, toHex } from '../card/util/hex.js';
-import { MalformedDataError } from '../card/iso7816/errors.js';
+import type { BlockCipherProvider, Rng } from '../card/index.js';
+import { deriveSessionKey } from '../card/index.js';
+import { macIso9797Alg1, pad, unpadMethod2, verifyMac } from '../card/index.js';
+import { concatBytes, equalBytes, toHex } from '../card/index.js';
+import { MalformedDataError } from '../card/index.js';
 import { R1_LENGTH, R2_LENGTH, R3_LENGTH } from './constants.js';
 import { ProtocolError } from './errors.js';
 import type { CommandRequest, InitRequest, InitResponse } from './messages.js';

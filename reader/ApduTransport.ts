@@ -1,10 +1,10 @@
-import { CommandApdu } from '../card/iso7816/CommandApdu.js';
-import { ResponseApdu } from '../card/iso7816/ResponseApdu.js';
-import { concatBytes, toHex } from '../card/util/hex.js';
+import { CommandApdu } from '../card/index.js';
+import { ResponseApdu } from '../card/index.js';
+import { concatBytes, toHex } from '../card/index.js';
 import type { Protocol } from './CardChannel.js';
 import { TransportError } from './errors.js';
 import { readAtr } from './internal/atrInfo.js';
-import { SW_BYTES_REMAINING_00, SW_CORRECT_LENGTH_00, sw1 } from '../card/iso7816/sw.js';
+import { SW_BYTES_REMAINING_00, SW_CORRECT_LENGTH_00, sw1 } from '../card/index.js';
 
 /** SW1 61: xx more bytes wait for GET RESPONSE; SW1 6C: resend with Le = xx (ISO/IEC 7816-4 §5.6). */
 const SW1_BYTES_REMAINING = sw1(SW_BYTES_REMAINING_00);

@@ -1,6 +1,6 @@
-import type { CommandApdu } from '../card/iso7816/CommandApdu.js';
-import type { ResponseApdu } from '../card/iso7816/ResponseApdu.js';
-import { toHex } from '../card/util/hex.js';
+import type { CommandApdu } from '../card/index.js';
+import type { ResponseApdu } from '../card/index.js';
+import { toHex } from '../card/index.js';
 import type { CardChannel, Protocol } from './CardChannel.js';
 import { ApduTransport, type TransportOptions } from './ApduTransport.js';
 import type { PcscReader } from './PcscReader.js';

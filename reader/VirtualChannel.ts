@@ -1,6 +1,6 @@
-import type { CommandApdu } from '../card/iso7816/CommandApdu.js';
-import type { ResponseApdu } from '../card/iso7816/ResponseApdu.js';
-import { CardPowerLostError, type CardOs } from '../card/os/CardOs.js';
+import type { CommandApdu } from '../card/index.js';
+import type { ResponseApdu } from '../card/index.js';
+import { CardPowerLostError, type CardOs } from '../card/index.js';
 import { CardChannelError, type CardChannel, type Protocol } from './CardChannel.js';
 import { ApduTransport, type TransportOptions } from './ApduTransport.js';
 import { CardRemovedError, ChannelClosedError, ReaderUnavailableError } from './errors.js';

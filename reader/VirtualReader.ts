@@ -1,4 +1,4 @@
-import type { CardOs } from '../card/os/CardOs.js';
+import type { CardOs } from '../card/index.js';
 import type { CardChannel, Protocol } from './CardChannel.js';
 import { DEFAULT_TIMEOUT_MS, type ConnectOptions, type Reader, type ReaderListener } from './Reader.js';
 import { VirtualChannel, type Disposition, type VirtualSlot } from './VirtualChannel.js';

@@ -37,3 +37,12 @@ export {
   type VpcdBridgeOptions,
 } from './vpcd/VpcdBridge.js';
 export { diReader, diReaderByName, register, type ReaderByName, type ReaderRegistration } from './tokens.js';
+export { RecordingChannel } from './trace/RecordingChannel.js';
+export { TRACE_LIMITS, Trace, responseText, spacedHex } from './trace/Trace.js';
+export { importPcscSpy } from './trace/pcscSpy.js';
+export { TRACE_RECORD_ENV, recordIfAsked, recordedCount, recordingPath } from './trace/recordIfAsked.js';
+export { replayTrace } from './trace/replayTrace.js';
+export type { ReplayReport } from './trace/replayTrace.js';
+export { exportScriptorScript, importScriptorOutput, parseScriptorScript } from './trace/scriptor.js';
+export type { ScriptStep } from './trace/scriptor.js';
+export { FileTraceSink } from './trace/sinks.js';

@@ -19,16 +19,16 @@
  * this again on the next insertion or power-up leaves card + SVM exactly as before or exactly
  * transferred — test/transfer/interruption.test.ts sweeps every such point.
  */
-import type { CardChannel } from '../reader/CardChannel.js';
-import { equalBytes, toHex } from '../card/util/hex.js';
-import { u16, u32 } from '../card/util/bigEndian.js';
-import { AID_PURSE, LOG_RECORDS } from '../card/applets/constants.js';
-import { LOG_TYPE_DEBIT, LogRecord, PurseState } from '../card/applets/purse/records.js';
-import type { MeterData } from '../card/applets/purse/records.js';
+import type { CardChannel } from '../reader/index.js';
+import { equalBytes, toHex } from '../card/index.js';
+import { u16, u32 } from '../card/index.js';
+import { AID_PURSE, LOG_RECORDS } from '../card/index.js';
+import { LOG_TYPE_DEBIT, LogRecord, PurseState } from '../card/index.js';
+import type { MeterData } from '../card/index.js';
 import * as A from './apdus.js';
 import { TransferError } from './TransferError.js';
-import { findTlv } from '../card/iso7816/tlv.js';
-import { SW_NO_ERROR, SW_RECORD_NOT_FOUND, SW_VERIFICATION_FAILED } from '../card/iso7816/sw.js';
+import { findTlv } from '../card/index.js';
+import { SW_NO_ERROR, SW_RECORD_NOT_FOUND, SW_VERIFICATION_FAILED } from '../card/index.js';
 import { expectOk, type MeterModules, type SvmState } from './MeterModules.js';
 
 export interface TransferRequest {

@@ -1,6 +1,6 @@
-import type { CommandApdu } from '../card/iso7816/CommandApdu.js';
-import type { ResponseApdu } from '../card/iso7816/ResponseApdu.js';
-import type { CardChannel, Protocol } from '../reader/CardChannel.js';
+import type { CommandApdu } from '../card/index.js';
+import type { ResponseApdu } from '../card/index.js';
+import type { CardChannel, Protocol } from '../reader/index.js';
 
 /** Running totals of what crossed one or more channels. */
 export class ExchangeCounter {

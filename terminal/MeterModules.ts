@@ -3,20 +3,20 @@
  * and SVM, reached through `CardChannel`s, and the card in its slot. Written against channels
  * only, so the meter core's card slot (and a PC/SC test bench) can run it unchanged.
  */
-import type { CardChannel } from '../reader/CardChannel.js';
-import type { CommandApdu } from '../card/iso7816/CommandApdu.js';
-import type { ResponseApdu } from '../card/iso7816/ResponseApdu.js';
-import { MalformedDataError } from '../card/iso7816/errors.js';
-import { findTlv } from '../card/iso7816/tlv.js';
-import { SW_NO_ERROR } from '../card/iso7816/sw.js';
-import { concatBytes, equalBytes } from '../card/util/hex.js';
-import { u16, u32 } from '../card/util/bigEndian.js';
-import type { BlockCipherProvider } from '../card/crypto/types.js';
-import { PurseCrypto, coreStateInput, tokenCoreInput, tokenGrantInput } from '../card/applets/PurseCrypto.js';
-import type { Rng } from '../card/crypto/types.js';
-import { SystemRng } from '../card/crypto/rng.js';
-import { AID_SAM, AID_SVM, HOST_VALUE_STORE } from '../card/applets/constants.js';
-import { PendingTransfer } from '../card/applets/svm/records.js';
+import type { CardChannel } from '../reader/index.js';
+import type { CommandApdu } from '../card/index.js';
+import type { ResponseApdu } from '../card/index.js';
+import { MalformedDataError } from '../card/index.js';
+import { findTlv } from '../card/index.js';
+import { SW_NO_ERROR } from '../card/index.js';
+import { concatBytes, equalBytes } from '../card/index.js';
+import { u16, u32 } from '../card/index.js';
+import type { BlockCipherProvider } from '../card/index.js';
+import { PurseCrypto, coreStateInput, tokenCoreInput, tokenGrantInput } from '../card/index.js';
+import type { Rng } from '../card/index.js';
+import { SystemRng } from '../card/index.js';
+import { AID_SAM, AID_SVM, HOST_VALUE_STORE } from '../card/index.js';
+import { PendingTransfer } from '../card/index.js';
 import * as A from './apdus.js';
 import { TransferError } from './TransferError.js';
 

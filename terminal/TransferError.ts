@@ -1,4 +1,4 @@
-import { describeAppletSw as describeSw } from '../card/applets/constants.js';
+import { describeAppletSw as describeSw } from '../card/index.js';
 
 /**
  * A step of a card, SAM or SVM exchange answered with an unexpected status word, or the devices'

@@ -2,9 +2,9 @@
  * Command builders for every command of the purse, SAM and SVM applets (docs/purse-spec.md), so
  * terminals, tests and the spec generator send the same bytes.
  */
-import { CommandApdu } from '../card/iso7816/CommandApdu.js';
-import { concatBytes } from '../card/util/hex.js';
-import { be16, be32 } from '../card/util/bigEndian.js';
+import { CommandApdu } from '../card/index.js';
+import { concatBytes } from '../card/index.js';
+import { be16, be32 } from '../card/index.js';
 import {
   AID_PURSE,
   INS_AUTH_FINISH,
@@ -31,7 +31,7 @@ import {
   INS_VERIFY,
   SFI_LOG,
   SFI_METER_DATA,
-} from '../card/applets/constants.js';
+} from '../card/index.js';
 
 const LE = 256; // Le = 00: "up to 256 bytes"
 

@@ -2,16 +2,16 @@
  * The issuer / vending point's LOAD of a card purse (docs/purse-spec.md §3.7). Only a holder of
  * MK_credit (the issuer, its host or vending SAM) can compute the cryptogram; a meter SAM cannot.
  */
-import type { CardChannel } from '../reader/CardChannel.js';
-import { wipe } from '../card/crypto/wipe.js';
-import { verifyMac } from '../card/crypto/mac.js';
-import { u16, u32 } from '../card/util/bigEndian.js';
-import { AID_PURSE } from '../card/applets/constants.js';
-import type { IssuerKeys } from '../card/applets/IssuerKeys.js';
-import { loadMacInput, loadReceiptInput } from '../card/applets/PurseCrypto.js';
-import { PurseState } from '../card/applets/purse/records.js';
+import type { CardChannel } from '../reader/index.js';
+import { wipe } from '../card/index.js';
+import { verifyMac } from '../card/index.js';
+import { u16, u32 } from '../card/index.js';
+import { AID_PURSE } from '../card/index.js';
+import type { IssuerKeys } from '../card/index.js';
+import { loadMacInput, loadReceiptInput } from '../card/index.js';
+import { PurseState } from '../card/index.js';
 import * as A from './apdus.js';
-import { findTlv } from '../card/iso7816/tlv.js';
+import { findTlv } from '../card/index.js';
 import { expectOk } from './MeterModules.js';
 import { TransferError } from './TransferError.js';
 

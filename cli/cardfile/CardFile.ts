@@ -13,8 +13,8 @@
  * This is the edge where card files touch the disk (node:fs); `card/` stays inside the chip.
  */
 import { readFileSync } from 'node:fs';
-import { buildCard, cardOrigin, type CardBuildOptions } from '../../card/os/CardProfiles.js';
-import type { Iso7816Os } from '../../card/os/Iso7816Os.js';
+import { buildCard, cardOrigin, type CardBuildOptions } from '../../card/index.js';
+import type { Iso7816Os } from '../../card/index.js';
 import { CardFileError } from './CardFileError.js';
 import { CardFileState, canonicalPath } from './CardFileState.js';
 import { CardKey, resolveCardKey } from './CardKey.js';

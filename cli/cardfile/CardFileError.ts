@@ -1,4 +1,4 @@
-import { MalformedDataError } from '../../card/iso7816/errors.js';
+import { MalformedDataError } from '../../card/index.js';
 
 /**
  * What is wrong with a card file (or with the key or state that guard it):

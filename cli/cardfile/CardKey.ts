@@ -23,7 +23,7 @@ import { createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fromHex, toHex } from '../../card/util/hex.js';
+import { fromHex, toHex } from '../../card/index.js';
 import { CardFileError } from './CardFileError.js';
 import { createFileExclusive } from './writeFileAtomic.js';
 

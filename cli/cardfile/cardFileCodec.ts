@@ -28,9 +28,9 @@
  * files (before sealing existed: the same header without `seal`) are read as lab files.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { MalformedDataError } from '../../card/iso7816/errors.js';
-import { decodeStoreFile, encodeStoreFile } from '../../card/store/StoreFile.js';
-import { fromHex, toHex } from '../../card/util/hex.js';
+import { MalformedDataError } from '../../card/index.js';
+import { decodeStoreFile, encodeStoreFile } from '../../card/index.js';
+import { fromHex, toHex } from '../../card/index.js';
 import type { CardKey } from './CardKey.js';
 import { CardFileError } from './CardFileError.js';
 

@@ -1,13 +1,13 @@
 import type { Command, Io } from '../Command.js';
 import { UsageError } from '../Command.js';
-import { CommandApdu } from '../../card/iso7816/CommandApdu.js';
-import { ResponseApdu } from '../../card/iso7816/ResponseApdu.js';
-import { Cla, type ClaInfo } from '../../card/iso7816/Cla.js';
-import { insInfo } from '../../card/iso7816/insTable.js';
-import { category, describeSw } from '../../card/iso7816/swTable.js';
-import { TlvNode } from '../../card/iso7816/tlv.js';
-import { MalformedDataError } from '../../card/iso7816/errors.js';
-import { fromHex, toHex } from '../../card/util/hex.js';
+import { CommandApdu } from '../../card/index.js';
+import { ResponseApdu } from '../../card/index.js';
+import { Cla, type ClaInfo } from '../../card/index.js';
+import { insInfo } from '../../card/index.js';
+import { category, describeSw } from '../../card/index.js';
+import { TlvNode } from '../../card/index.js';
+import { MalformedDataError } from '../../card/index.js';
+import { fromHex, toHex } from '../../card/index.js';
 
 const USAGE = 'apdu <hex…> [--json] [--response]';
 

@@ -1,12 +1,8 @@
 import type { Command, Io } from '../Command.js';
 import { UsageError } from '../Command.js';
-import { Atr, CLOCK_3_5712_MHZ } from '../../card/iso7816/Atr.js';
-import type {
-  CardCapabilities,
-  CardServiceData,
-  HistoricalBytes,
-} from '../../card/iso7816/historicalBytes.js';
-import { fromHex } from '../../card/util/hex.js';
+import { Atr, CLOCK_3_5712_MHZ } from '../../card/index.js';
+import type { CardCapabilities, CardServiceData, HistoricalBytes } from '../../card/index.js';
+import { fromHex } from '../../card/index.js';
 
 const USAGE = 'atr <hex…> [--json] [--clock <Hz>] [--tolerate-wrong-tck]';
 

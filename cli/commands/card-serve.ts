@@ -1,14 +1,9 @@
 import type { Command, Io } from '../Command.js';
 import { UsageError } from '../Command.js';
-import type { CardOs } from '../../card/os/CardOs.js';
-import { toHex } from '../../card/util/hex.js';
+import type { CardOs } from '../../card/index.js';
+import { toHex } from '../../card/index.js';
 import { openCardFile, type CardFileOptions } from '../cardfile/index.js';
-import {
-  VPCD_DEFAULT_HOST,
-  VPCD_DEFAULT_PORT,
-  VpcdBridge,
-  type BridgeEvent,
-} from '../../reader/vpcd/VpcdBridge.js';
+import { VPCD_DEFAULT_HOST, VPCD_DEFAULT_PORT, VpcdBridge, type BridgeEvent } from '../../reader/index.js';
 
 /** What `openCardFile` gives: the card and a way to persist it (atomically). */
 export interface CardFileHandle {

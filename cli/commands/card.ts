@@ -17,16 +17,16 @@ import {
   type CardFileSeal,
   type OpenedCardFile,
 } from '../cardfile/index.js';
-import { buildCard, cardOrigin } from '../../card/os/CardProfiles.js';
-import { fromHex, toHex } from '../../card/util/hex.js';
-import { NodeCipherProvider } from '../../card/crypto/NodeCipherProvider.js';
-import { IssuerKeys } from '../../card/applets/IssuerKeys.js';
-import { PROFILE_NAMES, defaultPurses, deviceOf, type ProfileName } from '../../card/applets/profiles.js';
-import { readDevice, type DeviceView } from '../../card/applets/inspect.js';
-import { bcdDateTime } from '../../card/util/bcd.js';
-import { PURSE_NAMES } from '../../card/applets/constants.js';
-import { loadCard } from '../../terminal/loadCard.js';
-import { VirtualReader } from '../../reader/VirtualReader.js';
+import { buildCard, cardOrigin } from '../../card/index.js';
+import { fromHex, toHex } from '../../card/index.js';
+import { NodeCipherProvider } from '../../card/index.js';
+import { IssuerKeys } from '../../card/index.js';
+import { PROFILE_NAMES, defaultPurses, deviceOf, type ProfileName } from '../../card/index.js';
+import { readDevice, type DeviceView } from '../../card/index.js';
+import { bcdDateTime } from '../../card/index.js';
+import { PURSE_NAMES } from '../../card/index.js';
+import { loadCard } from '../../terminal/index.js';
+import { VirtualReader } from '../../reader/index.js';
 
 const USAGE_NEW =
   'card new --profile subscriber|subscriber-t0|sam|svm --out <file> [--seed <S>] [--csn <hex8>] [--balance <n>] [--pin <digits>] [--meter-id <hex3>] [--terminal-id <hex4>] [--max <n>] [--key-file <path>] [--unsealed]';

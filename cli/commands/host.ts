@@ -2,14 +2,14 @@ import 'reflect-metadata';
 import { container } from 'tsyringe';
 import type { Command, Io } from '../Command.js';
 import { UsageError, parseOptions } from '../Command.js';
-import { NodeCipherProvider, SystemRng } from '../../card/crypto/index.js';
-import { HostDb, HostDbError } from '../../host/service/HostDb.js';
-import { HostService } from '../../host/service/HostService.js';
-import { registerHost } from '../../host/register.js';
-import { SimulatedPaymentGateway } from '../../host/service/PaymentGateway.js';
-import { buildApi } from '../../host/service/api.js';
-import { SimulatedField } from '../../host/sim/SimulatedField.js';
-import { IssuerKeys } from '../../card/applets/IssuerKeys.js';
+import { NodeCipherProvider, SystemRng } from '../../card/index.js';
+import { HostDb, HostDbError } from '../../host/index.js';
+import { HostService } from '../../host/index.js';
+import { registerHost } from '../../host/index.js';
+import { SimulatedPaymentGateway } from '../../host/index.js';
+import { buildApi } from '../../host/index.js';
+import { SimulatedField } from '../../host/index.js';
+import { IssuerKeys } from '../../card/index.js';
 import { CardMeterField } from '../field/cardMeterField.js';
 
 /**

@@ -1,8 +1,8 @@
 import type { Command, Io } from '../Command.js';
 import { UsageError, parseOptions } from '../Command.js';
-import { fromHex, toHex } from '../../card/util/hex.js';
-import { ForgeCipherProvider, NodeCipherProvider, diversify, wipe } from '../../card/crypto/index.js';
-import type { BlockCipherProvider } from '../../card/crypto/index.js';
+import { fromHex, toHex } from '../../card/index.js';
+import { ForgeCipherProvider, NodeCipherProvider, diversify, wipe } from '../../card/index.js';
+import type { BlockCipherProvider } from '../../card/index.js';
 
 /** Picks a cipher provider by name for the crypto commands. @throws UsageError for an unknown name. */
 export function providerByName(name: string | undefined): BlockCipherProvider {

@@ -1,7 +1,7 @@
 import type { Command, Io } from '../Command.js';
 import { UsageError, parseOptions } from '../Command.js';
-import { toHex } from '../../card/util/hex.js';
-import { cmac, macIso9797Alg1, macIso9797Alg3, wipe } from '../../card/crypto/index.js';
+import { toHex } from '../../card/index.js';
+import { cmac, macIso9797Alg1, macIso9797Alg3, wipe } from '../../card/index.js';
 import { hexOption, providerByName } from './keys.js';
 
 const ALGS = ['9797-1-m1', '9797-1-m3', 'cmac'] as const;

@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs';
 import type { Command, Io } from '../Command.js';
 import { UsageError, parseOptions } from '../Command.js';
-import { createSvmCredit, type SvmCredit } from '../../meter/sim/SvmCredit.js';
-import { fromHex } from '../../card/util/hex.js';
-import { TariffTableError } from '../../meter/errors.js';
-import { LOAD_PROFILES } from '../../meter/sim/LoadProfile.js';
-import { createSimulatedCredit, type CreditRegisterFactory } from '../../meter/sim/SimulatedCredit.js';
-import { simulate, type SimulationResult } from '../../meter/sim/simulate.js';
-import { RtcTime } from '../../protocol/RtcTime.js';
-import { TariffTable, type TariffTableSpec } from '../../protocol/TariffTable.js';
+import { createSvmCredit, type SvmCredit } from '../../meter/index.js';
+import { fromHex } from '../../card/index.js';
+import { TariffTableError } from '../../protocol/index.js';
+import { LOAD_PROFILES } from '../../meter/index.js';
+import { createSimulatedCredit, type CreditRegisterFactory } from '../../meter/index.js';
+import { simulate, type SimulationResult } from '../../meter/index.js';
+import { RtcTime } from '../../protocol/index.js';
+import { TariffTable, type TariffTableSpec } from '../../protocol/index.js';
 
 function intOption(v: string | undefined, name: string, dflt: number, min: number, max: number): number {
   if (v === undefined) return dflt;

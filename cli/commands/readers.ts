@@ -1,8 +1,8 @@
 import type { Command } from '../Command.js';
 import { UsageError } from '../Command.js';
-import { toHex } from '../../card/util/hex.js';
-import { CardChannelError } from '../../reader/CardChannel.js';
-import { PcscContext } from '../../reader/PcscContext.js';
+import { toHex } from '../../card/index.js';
+import { CardChannelError } from '../../reader/index.js';
+import { PcscContext } from '../../reader/index.js';
 
 /** `meterpurse readers [--timeout ms]`: the PC/SC readers, whether a card is in each, and its ATR. */
 export const readersCommand: Command = {

@@ -16,14 +16,14 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import type { Command, CommandLine, Io } from '../Command.js';
 import { UsageError } from '../Command.js';
-import { CommandApdu } from '../../card/iso7816/CommandApdu.js';
-import { MalformedDataError } from '../../card/iso7816/errors.js';
-import { fromHex } from '../../card/util/hex.js';
+import { CommandApdu } from '../../card/index.js';
+import { MalformedDataError } from '../../card/index.js';
+import { fromHex } from '../../card/index.js';
 import { openCardFile, type CardFileOptions } from '../cardfile/index.js';
-import { buildCard, listProfiles } from '../../card/os/CardProfiles.js';
-import { CardChannelError, type CardChannel } from '../../reader/CardChannel.js';
-import type { ConnectOptions } from '../../reader/Reader.js';
-import { VirtualReader } from '../../reader/VirtualReader.js';
+import { buildCard, listProfiles } from '../../card/index.js';
+import { CardChannelError, type CardChannel } from '../../reader/index.js';
+import type { ConnectOptions } from '../../reader/index.js';
+import { VirtualReader } from '../../reader/index.js';
 import {
   FileTraceSink,
   RecordingChannel,
@@ -42,7 +42,7 @@ import {
   responseText,
   type ReplayReport,
   type ScriptStep,
-} from '../../reader/trace/index.js';
+} from '../../reader/index.js';
 
 const USAGE = `trace replay <trace> (--card <file> | --profile <id> | --reader <name>) [--json] [--save] [--raw]
        meterpurse trace record (--card <file> | --profile <id> | --reader <name>) --out <trace> [--save] [--raw] [--no-timing] [--comment <text>] (<script> | -- <apdu hex>…)
@@ -147,7 +147,7 @@ export async function openTarget(t: Target): Promise<OpenTarget> {
   }
   if (t.save) throw new UsageError('--save needs --card');
   const name = t.reader!;
-  const { PcscContext } = await import('../../reader/PcscContext.js');
+  const { PcscContext } = await import('../../reader/index.js');
   let ctx: Awaited<ReturnType<typeof PcscContext.open>>;
   try {
     ctx = await PcscContext.open();

@@ -11,15 +11,15 @@
  * so its modem waits for it. Meters live in memory only: this field is not persistent across a
  * restart of the process.
  */
-import type { IssuerKeys } from '../../card/applets/IssuerKeys.js';
-import { fromHex } from '../../card/util/hex.js';
-import { PowerLineField } from '../../host/network/PowerLineField.js';
-import type { ChannelOptions } from '../../host/network/PowerLineChannel.js';
-import type { Terminal } from '../../protocol/Terminal.js';
-import { RtcTime } from '../../protocol/RtcTime.js';
-import type { TariffTable } from '../../protocol/TariffTable.js';
-import { createCardMeter, type SimulatedCardMeter } from '../../meter/cardslot/createCardMeter.js';
-import { MeterModem } from '../../meter/modem/MeterModem.js';
+import type { IssuerKeys } from '../../card/index.js';
+import { fromHex } from '../../card/index.js';
+import { PowerLineField } from '../../host/index.js';
+import type { ChannelOptions } from '../../host/index.js';
+import type { Terminal } from '../../protocol/index.js';
+import { RtcTime } from '../../protocol/index.js';
+import type { TariffTable } from '../../protocol/index.js';
+import { createCardMeter, type SimulatedCardMeter } from '../../meter/index.js';
+import { MeterModem } from '../../meter/index.js';
 
 export interface CardMeterFieldOptions {
   issuer: IssuerKeys;

@@ -6,14 +6,14 @@
  * host a {@link Terminal} per meter (frames, CRC, sequence numbers, timeouts) and polls its meters
  * in turn: clock check and correction, tariff mode, balance backup, usage download, tamper state.
  */
-import { toHex } from '../../card/util/hex.js';
-import type { MessageEndpoint, Terminal } from '../../protocol/Terminal.js';
-import { terminalOverMessages } from '../../protocol/messageTerminal.js';
+import { toHex } from '../../card/index.js';
+import type { MessageEndpoint, Terminal } from '../../protocol/index.js';
+import { terminalOverMessages } from '../../protocol/index.js';
 import type { HostProtocol, MeterKeyRef } from '../protocol/HostProtocol.js';
-import type { UsageInfo } from '../../protocol/payloads.js';
-import { RtcTime } from '../../protocol/RtcTime.js';
-import { decodeFrame, encodeFrame, FrameError } from '../../protocol/Frame.js';
-import { FramedModem } from '../../protocol/FramedModem.js';
+import type { UsageInfo } from '../../protocol/index.js';
+import { RtcTime } from '../../protocol/index.js';
+import { decodeFrame, encodeFrame, FrameError } from '../../protocol/index.js';
+import { FramedModem } from '../../protocol/index.js';
 import type { PowerLineChannel } from './PowerLineChannel.js';
 import { LinkTimeoutError } from './errors.js';
 

@@ -5,7 +5,7 @@
  * it). Copies that arrive after the sender stopped waiting stay in flight and turn up later, in a
  * later exchange — the late and duplicated frames that exactly-once must survive.
  */
-import type { Rng } from '../../card/crypto/types.js';
+import type { Rng } from '../../card/index.js';
 
 export interface ChannelOptions {
   /** Latency range of one copy, ms. */

@@ -5,9 +5,9 @@
  * meter core, composed in cli/; or a test double). Only the network lives here: the host never
  * knows what a meter is made of.
  */
-import { SeededRng } from '../../card/crypto/rng.js';
-import { fromHex } from '../../card/util/hex.js';
-import type { MessageEndpoint, Terminal } from '../../protocol/Terminal.js';
+import { SeededRng } from '../../card/index.js';
+import { fromHex } from '../../card/index.js';
+import type { MessageEndpoint, Terminal } from '../../protocol/index.js';
 import { LocalService } from './LocalService.js';
 import { PowerLineChannel, type ChannelOptions } from './PowerLineChannel.js';
 

@@ -3,14 +3,14 @@
  * (STEP 10 → 16). Retrying and the ledger live above this (host/ValueStoreDispatcher.ts); this class
  * only makes one attempt and reports exactly what happened.
  */
-import type { BlockCipherProvider, Rng } from '../../card/crypto/types.js';
-import type { HostKeyRing } from '../../card/crypto/keyHierarchy.js';
-import { wipe } from '../../card/crypto/wipe.js';
-import { toHex } from '../../card/util/hex.js';
-import type { RtcTime } from '../../protocol/RtcTime.js';
-import type { TariffTable } from '../../protocol/TariffTable.js';
-import { H_TARIFF, H_USAGE, H_VALUE_STORE, TARIFF_STORED } from '../../protocol/constants.js';
-import { ProtocolError } from '../../protocol/errors.js';
+import type { BlockCipherProvider, Rng } from '../../card/index.js';
+import type { HostKeyRing } from '../../card/index.js';
+import { wipe } from '../../card/index.js';
+import { toHex } from '../../card/index.js';
+import type { RtcTime } from '../../protocol/index.js';
+import type { TariffTable } from '../../protocol/index.js';
+import { H_TARIFF, H_USAGE, H_VALUE_STORE, TARIFF_STORED } from '../../protocol/index.js';
+import { ProtocolError } from '../../protocol/index.js';
 import {
   decodeTariffAnswer,
   decodeUsageInfo,
@@ -18,13 +18,13 @@ import {
   encodeTariffPayload,
   encodeUsagePayload,
   encodeValueStorePlain,
-} from '../../protocol/payloads.js';
-import type { TariffAnswer, UsageInfo, ValueStoreAnswer } from '../../protocol/payloads.js';
-import type { TxId } from '../../protocol/TxId.js';
-import type { ConsumptionLogView } from '../../protocol/ConsumptionLog.js';
-import { encrypt, hostAuthenticate, hostCommand, hostOpen, hostOpenAnswer } from '../../protocol/session.js';
-import type { Terminal } from '../../protocol/Terminal.js';
-import { MalformedDataError } from '../../card/iso7816/errors.js';
+} from '../../protocol/index.js';
+import type { TariffAnswer, UsageInfo, ValueStoreAnswer } from '../../protocol/index.js';
+import type { TxId } from '../../protocol/index.js';
+import type { ConsumptionLogView } from '../../protocol/index.js';
+import { encrypt, hostAuthenticate, hostCommand, hostOpen, hostOpenAnswer } from '../../protocol/index.js';
+import type { Terminal } from '../../protocol/index.js';
+import { MalformedDataError } from '../../card/index.js';
 
 /** Which meter, under which key version. */
 export interface MeterKeyRef {

@@ -4,17 +4,17 @@
  * (test/host/protocolDoc.test.ts) recomputes every derived field from the inputs, so the document
  * cannot drift from the code.
  */
-import { HostKeyRing, NodeCipherProvider, SeededRng } from '../../card/crypto/index.js';
-import { fromHex, toHex } from '../../card/util/hex.js';
-import { RtcTime } from '../../protocol/RtcTime.js';
-import { TariffTable } from '../../protocol/TariffTable.js';
+import { HostKeyRing, NodeCipherProvider, SeededRng } from '../../card/index.js';
+import { fromHex, toHex } from '../../card/index.js';
+import { RtcTime } from '../../protocol/index.js';
+import { TariffTable } from '../../protocol/index.js';
 import { SimulatedMeterTerminal } from '../sim/SimulatedMeterTerminal.js';
-import { H_TARIFF, H_USAGE, H_VALUE_STORE } from '../../protocol/constants.js';
+import { H_TARIFF, H_USAGE, H_VALUE_STORE } from '../../protocol/index.js';
 import { HostProtocol } from './HostProtocol.js';
 import type { SessionTrace } from './HostProtocol.js';
-import { encodeMessage } from '../../protocol/messages.js';
-import { encodeValueStorePlain } from '../../protocol/payloads.js';
-import { txId } from '../../protocol/TxId.js';
+import { encodeMessage } from '../../protocol/index.js';
+import { encodeValueStorePlain } from '../../protocol/index.js';
+import { txId } from '../../protocol/index.js';
 
 export const EXAMPLE_KH = fromHex('0123456789ABCDEFFEDCBA9876543210');
 export const EXAMPLE_ID = fromHex('12AB34');

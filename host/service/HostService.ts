@@ -44,7 +44,7 @@ import type { KeyService } from './KeyService.js';
 import type { MeterRegistry } from './MeterRegistry.js';
 import type { MeterRecord } from './db/MeterRepository.js';
 import type { PaymentMethod } from './PaymentGateway.js';
-import type { RtcTime } from '../../protocol/RtcTime.js';
+import type { RtcTime } from '../../protocol/index.js';
 import type { TariffService } from './TariffService.js';
 import type { UsageService } from './UsageService.js';
 

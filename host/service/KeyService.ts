@@ -5,8 +5,8 @@
  */
 import 'reflect-metadata';
 import { inject, injectable } from 'tsyringe';
-import type { Rng } from '../../card/crypto/types.js';
-import { HostKeyRing } from '../../card/crypto/keyHierarchy.js';
+import type { Rng } from '../../card/index.js';
+import { HostKeyRing } from '../../card/index.js';
 import { diHostDb, diHostRng, diHostSettings, diKeyRepository, diMeterRepository } from '../tokens.js';
 import type { HostServiceSettings } from '../tokens.js';
 import type { HostDb } from './HostDb.js';

@@ -6,10 +6,10 @@
  */
 import 'reflect-metadata';
 import { inject, injectable } from 'tsyringe';
-import { fromHex } from '../../card/util/hex.js';
-import { MalformedDataError } from '../../card/iso7816/errors.js';
-import { ProtocolError } from '../../protocol/errors.js';
-import type { Terminal } from '../../protocol/Terminal.js';
+import { fromHex } from '../../card/index.js';
+import { MalformedDataError } from '../../card/index.js';
+import { ProtocolError } from '../../protocol/index.js';
+import type { Terminal } from '../../protocol/index.js';
 import { LinkTimeoutError } from '../network/errors.js';
 import type { MeterKeyRef } from '../protocol/HostProtocol.js';
 import type { MeterDirectory } from '../ValueStoreDispatcher.js';

@@ -4,9 +4,9 @@
  */
 import 'reflect-metadata';
 import { inject, injectable } from 'tsyringe';
-import { fromHex, toHex } from '../../card/util/hex.js';
-import { RtcTime } from '../../protocol/RtcTime.js';
-import { TariffTable } from '../../protocol/TariffTable.js';
+import { fromHex, toHex } from '../../card/index.js';
+import { RtcTime } from '../../protocol/index.js';
+import { TariffTable } from '../../protocol/index.js';
 import type { HostProtocol } from '../protocol/HostProtocol.js';
 import type { ValueStoreDispatcher } from '../ValueStoreDispatcher.js';
 import {

@@ -5,9 +5,9 @@
  */
 import 'reflect-metadata';
 import { inject, injectable } from 'tsyringe';
-import { fromHex, toHex } from '../../card/util/hex.js';
-import { ConsumptionLog } from '../../protocol/ConsumptionLog.js';
-import { RtcTime } from '../../protocol/RtcTime.js';
+import { fromHex, toHex } from '../../card/index.js';
+import { ConsumptionLog } from '../../protocol/index.js';
+import { RtcTime } from '../../protocol/index.js';
 import type { HostProtocol } from '../protocol/HostProtocol.js';
 import { detect } from '../theft/TheftDetector.js';
 import type { LsReport, MeterObservation } from '../theft/TheftDetector.js';

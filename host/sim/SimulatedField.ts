@@ -7,13 +7,13 @@
  * process being killed — which is what the kill -9 test needs to prove nothing is doubled.
  */
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import type { BlockCipherProvider } from '../../card/crypto/types.js';
-import { SeededRng } from '../../card/crypto/rng.js';
-import type { HostKeyRing } from '../../card/crypto/keyHierarchy.js';
-import { fromHex, toHex } from '../../card/util/hex.js';
+import type { BlockCipherProvider } from '../../card/index.js';
+import { SeededRng } from '../../card/index.js';
+import type { HostKeyRing } from '../../card/index.js';
+import { fromHex, toHex } from '../../card/index.js';
 import { PowerLineField } from '../network/PowerLineField.js';
 import type { ChannelOptions } from '../network/PowerLineChannel.js';
-import type { Terminal } from '../../protocol/Terminal.js';
+import type { Terminal } from '../../protocol/index.js';
 import { SimulatedMeterTerminal } from './SimulatedMeterTerminal.js';
 import type { SimulatedMeterState } from './SimulatedMeterTerminal.js';
 

@@ -9,11 +9,11 @@
  * transactions; a repeated transaction id is answered with status DUPLICATE and its original
  * balance-after, and nothing is credited again.
  */
-import type { BlockCipherProvider, Rng } from '../../card/crypto/types.js';
-import { MalformedDataError } from '../../card/iso7816/errors.js';
-import { ConsumptionLog } from '../../protocol/ConsumptionLog.js';
-import { RtcTime } from '../../protocol/RtcTime.js';
-import { TariffTable } from '../../protocol/TariffTable.js';
+import type { BlockCipherProvider, Rng } from '../../card/index.js';
+import { MalformedDataError } from '../../card/index.js';
+import { ConsumptionLog } from '../../protocol/index.js';
+import { RtcTime } from '../../protocol/index.js';
+import { TariffTable } from '../../protocol/index.js';
 import {
   H_TARIFF,
   H_USAGE,
@@ -28,9 +28,9 @@ import {
   VS_CREDITED,
   VS_DUPLICATE,
   VS_REFUSED_MAX_BALANCE,
-} from '../../protocol/constants.js';
-import { decodeMessage, encodeMessage } from '../../protocol/messages.js';
-import type { Message } from '../../protocol/messages.js';
+} from '../../protocol/index.js';
+import { decodeMessage, encodeMessage } from '../../protocol/index.js';
+import type { Message } from '../../protocol/index.js';
 import {
   decodeTariffPayload,
   decodeUsagePayload,
@@ -38,11 +38,11 @@ import {
   encodeTariffAnswer,
   encodeUsageInfo,
   encodeValueStoreAnswer,
-} from '../../protocol/payloads.js';
-import { decrypt, encrypt, terminalOpen, terminalVerify } from '../../protocol/session.js';
-import type { TerminalOpened } from '../../protocol/session.js';
-import type { MessageEndpoint, Terminal } from '../../protocol/Terminal.js';
-import { terminalOverMessages } from '../../protocol/messageTerminal.js';
+} from '../../protocol/index.js';
+import { decrypt, encrypt, terminalOpen, terminalVerify } from '../../protocol/index.js';
+import type { TerminalOpened } from '../../protocol/index.js';
+import type { MessageEndpoint, Terminal } from '../../protocol/index.js';
+import { terminalOverMessages } from '../../protocol/index.js';
 
 /** How many value-store results the terminal remembers. */
 export const RECENT_TX = 64;

@@ -11,7 +11,7 @@
  *    absolute deviation of its previous days; |z| above `zLimit` (default 4) is flagged (a drop is
  *    the usual sign of a bypass, a jump of a fault or a wrong tariff).
  */
-import { FLAG_BYPASS, FLAG_COVER_OPEN, FLAG_LOAD_VOLTAGE_RELAY_OPEN } from '../../protocol/constants.js';
+import { FLAG_BYPASS, FLAG_COVER_OPEN, FLAG_LOAD_VOLTAGE_RELAY_OPEN } from '../../protocol/index.js';
 
 export interface MeterObservation {
   readonly meterId: string;

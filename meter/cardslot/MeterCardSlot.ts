@@ -18,30 +18,30 @@
  * loses nothing: the applets' recovery protocol (docs/purse-spec.md §6) settles it at the next
  * insertion of that card.
  */
-import { CardChannelError, type CardChannel } from '../../reader/CardChannel.js';
-import type { Reader } from '../../reader/Reader.js';
-import { VirtualReader } from '../../reader/VirtualReader.js';
-import type { CardOs } from '../../card/os/CardOs.js';
-import { Atr } from '../../card/iso7816/Atr.js';
-import { MalformedDataError } from '../../card/iso7816/errors.js';
-import { concatBytes, equalBytes, fromHex, toHex } from '../../card/util/hex.js';
-import { AID_PURSE } from '../../card/applets/constants.js';
-import { PurseState, type MeterData } from '../../card/applets/purse/records.js';
-import * as A from '../../terminal/apdus.js';
-import { runCardSession, type RecoveryResult, type TransferOutcome } from '../../terminal/CardTransfer.js';
-import { expectOk } from '../../terminal/MeterModules.js';
-import { encodeTxId, type TxId } from '../../protocol/TxId.js';
-import { findTlv } from '../../card/iso7816/tlv.js';
+import { CardChannelError, type CardChannel } from '../../reader/index.js';
+import type { Reader } from '../../reader/index.js';
+import { VirtualReader } from '../../reader/index.js';
+import type { CardOs } from '../../card/index.js';
+import { Atr } from '../../card/index.js';
+import { MalformedDataError } from '../../card/index.js';
+import { concatBytes, equalBytes, fromHex, toHex } from '../../card/index.js';
+import { AID_PURSE } from '../../card/index.js';
+import { PurseState, type MeterData } from '../../card/index.js';
+import { apdus as A } from '../../terminal/index.js';
+import { runCardSession, type RecoveryResult, type TransferOutcome } from '../../terminal/index.js';
+import { expectOk } from '../../terminal/index.js';
+import { encodeTxId, type TxId } from '../../protocol/index.js';
+import { findTlv } from '../../card/index.js';
 import {
   SW_CONDITIONS_NOT_SATISFIED,
   SW_FILE_NOT_FOUND,
   SW_NO_ERROR,
   SW_VERIFICATION_FAILED,
   SW_WRONG_DATA,
-} from '../../card/iso7816/sw.js';
-import { bcdToNumber } from '../../card/util/bcd.js';
-import { be16 } from '../../card/util/bigEndian.js';
-import { TransferError } from '../../terminal/TransferError.js';
+} from '../../card/index.js';
+import { bcdToNumber } from '../../card/index.js';
+import { be16 } from '../../card/index.js';
+import { TransferError } from '../../terminal/index.js';
 import type { Meter } from '../Meter.js';
 import type { EventKind, MeterEvent } from '../events/EventLog.js';
 import { cardMeterData, NO_REFERENCE, purseOf, type TransferReference } from './cardMeterData.js';

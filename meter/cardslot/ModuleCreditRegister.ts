@@ -25,13 +25,13 @@
  * So an image taken at any await point holds every unit the SVM debited exactly once: in the SVM's
  * balance, behind the journal, among the owed units, or in the meter's own registers.
  */
-import { CardChannelError } from '../../reader/CardChannel.js';
-import type { SvmState } from '../../terminal/MeterModules.js';
-import { TransferError } from '../../terminal/TransferError.js';
-import { SW_INSUFFICIENT_BALANCE } from '../../card/applets/constants.js';
+import { CardChannelError } from '../../reader/index.js';
+import type { SvmState } from '../../terminal/index.js';
+import { TransferError } from '../../terminal/index.js';
+import { SW_INSUFFICIENT_BALANCE } from '../../card/index.js';
 import type { CreditRegister, CreditRegisterState } from '../CreditRegister.js';
 import { CreditRefusedError, MeterStateError } from '../errors.js';
-import { StateReader } from '../../protocol/state.js';
+import { StateReader } from '../../protocol/index.js';
 import type { ModuleLink } from './ModuleLink.js';
 
 function refusal(e: unknown): CreditRefusedError {

@@ -9,10 +9,10 @@
  *   next use: a channel of a module that lost power is dead (ISO/IEC 7816-3: a cold reset ends
  *   every session and selection).
  */
-import type { CardChannel } from '../../reader/CardChannel.js';
-import { CardChannelError } from '../../reader/CardChannel.js';
-import type { Reader } from '../../reader/Reader.js';
-import { MeterModules, type MeterCore } from '../../terminal/MeterModules.js';
+import type { CardChannel } from '../../reader/index.js';
+import { CardChannelError } from '../../reader/index.js';
+import type { Reader } from '../../reader/index.js';
+import { MeterModules, type MeterCore } from '../../terminal/index.js';
 
 /** Which device a channel leads to (for `ChannelWrapper`). */
 export type ChannelRole = 'card' | 'sam' | 'svm';

@@ -8,7 +8,7 @@
  * unit charge × percent of step k / 100 (floor), 0 for a step the table does not have (register 4
  * shows step 3's price).
  */
-import { MeterData } from '../../card/applets/purse/records.js';
+import { MeterData } from '../../card/index.js';
 import type { Meter } from '../Meter.js';
 
 const U32 = 0xffffffff;

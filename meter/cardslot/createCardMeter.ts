@@ -12,19 +12,19 @@
  * ```
  * `createMeterOnModules` does the same over any readers (PC/SC, vpcd) holding a paired SAM and SVM.
  */
-import type { CardChannel } from '../../reader/CardChannel.js';
-import type { Reader } from '../../reader/Reader.js';
-import { VirtualReader } from '../../reader/VirtualReader.js';
-import type { Rng } from '../../card/crypto/types.js';
-import { NodeCipherProvider } from '../../card/crypto/NodeCipherProvider.js';
-import { SeededRng, SystemRng } from '../../card/crypto/rng.js';
-import { IssuerKeys } from '../../card/applets/IssuerKeys.js';
-import { makeSam, makeSvm, type Device } from '../../card/applets/profiles.js';
-import type { SamApplet } from '../../card/applets/sam/SamApplet.js';
-import type { SvmApplet } from '../../card/applets/svm/SvmApplet.js';
+import type { CardChannel } from '../../reader/index.js';
+import type { Reader } from '../../reader/index.js';
+import { VirtualReader } from '../../reader/index.js';
+import type { Rng } from '../../card/index.js';
+import { NodeCipherProvider } from '../../card/index.js';
+import { SeededRng, SystemRng } from '../../card/index.js';
+import { IssuerKeys } from '../../card/index.js';
+import { makeSam, makeSvm, type Device } from '../../card/index.js';
+import type { SamApplet } from '../../card/index.js';
+import type { SvmApplet } from '../../card/index.js';
 import { Meter, type MeterOptions, type MeterSnapshot } from '../Meter.js';
 import { ModuleCreditRegister } from './ModuleCreditRegister.js';
-import type { MeterCore } from '../../terminal/MeterModules.js';
+import type { MeterCore } from '../../terminal/index.js';
 import { purseOf } from './cardMeterData.js';
 import { ModuleLink, type ChannelWrapper } from './ModuleLink.js';
 import { MeterCardSlot, type MeterCardSlotOptions, type SlotOutcome } from './MeterCardSlot.js';

@@ -1,8 +1,8 @@
-import { MalformedDataError } from '../../card/iso7816/errors.js';
-import { COMMISSIONING_MAX_PAYLOAD } from '../../card/applets/commissioning/CommissioningApplet.js';
+import { MalformedDataError } from '../../card/index.js';
+import { COMMISSIONING_MAX_PAYLOAD } from '../../card/index.js';
 import { CommissioningError } from '../errors.js';
-import { RtcTime } from '../../protocol/RtcTime.js';
-import { TariffTable } from '../../protocol/TariffTable.js';
+import { RtcTime } from '../../protocol/index.js';
+import { TariffTable } from '../../protocol/index.js';
 
 export const COMMISSIONING_FORMAT_VERSION = 1;
 const HEADER = 22;

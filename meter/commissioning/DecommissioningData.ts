@@ -1,5 +1,5 @@
-import { MalformedDataError } from '../../card/iso7816/errors.js';
-import { PAYLOAD_DECOMMISSION } from '../../card/applets/commissioning/CommissioningApplet.js';
+import { MalformedDataError } from '../../card/index.js';
+import { PAYLOAD_DECOMMISSION } from '../../card/index.js';
 import { COMMISSIONING_FORMAT_VERSION, CommissioningData } from './CommissioningData.js';
 
 const SIZE = 8;

@@ -16,22 +16,22 @@
  * The meter core then applies it (`Meter.commission` / `Meter.decommission`), which checks its
  * state and the credit ceilings once more.
  */
-import type { CardChannel } from '../../reader/CardChannel.js';
-import { CommandApdu } from '../../card/iso7816/CommandApdu.js';
-import * as A from '../../terminal/apdus.js';
-import { expectOk, type MeterModules } from '../../terminal/MeterModules.js';
-import { findTlv } from '../../card/iso7816/tlv.js';
-import { SW_NO_ERROR, SW_REFERENCED_DATA_NOT_FOUND, SW_VERIFICATION_FAILED } from '../../card/iso7816/sw.js';
-import { TransferError } from '../../terminal/TransferError.js';
-import { INS_COMMISSION_CHECK } from '../../card/applets/constants.js';
-import { AUTH_COMMISSIONING } from '../../card/applets/sam/SamApplet.js';
+import type { CardChannel } from '../../reader/index.js';
+import { CommandApdu } from '../../card/index.js';
+import { apdus as A } from '../../terminal/index.js';
+import { expectOk, type MeterModules } from '../../terminal/index.js';
+import { findTlv } from '../../card/index.js';
+import { SW_NO_ERROR, SW_REFERENCED_DATA_NOT_FOUND, SW_VERIFICATION_FAILED } from '../../card/index.js';
+import { TransferError } from '../../terminal/index.js';
+import { INS_COMMISSION_CHECK } from '../../card/index.js';
+import { AUTH_COMMISSIONING } from '../../card/index.js';
 import {
   AID_COMMISSIONING,
   COMMISSION_WANT_COMMISSION,
   COMMISSION_WANT_DECOMMISSION,
   INS_COMMISSION,
-} from '../../card/applets/commissioning/CommissioningApplet.js';
-import { toHex } from '../../card/util/hex.js';
+} from '../../card/index.js';
+import { toHex } from '../../card/index.js';
 import { CommissioningError } from '../errors.js';
 import type { CommissioningData } from './CommissioningData.js';
 import { decodeCommissioningPayload, type DecommissioningData } from './DecommissioningData.js';

@@ -1,6 +1,6 @@
-import { MalformedDataError } from '../../card/iso7816/errors.js';
-import { StateReader, type StateObject } from '../../protocol/state.js';
-import { RTC_MAX_SECONDS, RtcTime } from '../../protocol/RtcTime.js';
+import { MalformedDataError } from '../../card/index.js';
+import { StateReader, type StateObject } from '../../protocol/index.js';
+import { RTC_MAX_SECONDS, RtcTime } from '../../protocol/index.js';
 
 /**
  * Event kinds and their one-byte codes in the NVM/card encoding. Tamper and supply events come

@@ -24,16 +24,16 @@
  * card transfer); entering a credit in the core runs after it, because that asks the SVM for tokens
  * through the same queue.
  */
-import { TransferError } from '../../terminal/TransferError.js';
-import type { MeterModules } from '../../terminal/MeterModules.js';
+import { TransferError } from '../../terminal/index.js';
+import type { MeterModules } from '../../terminal/index.js';
 import {
   SW_CONDITIONS_NOT_SATISFIED,
   SW_REFERENCED_DATA_NOT_FOUND,
   SW_SECURITY_STATUS_NOT_SATISFIED,
   SW_VERIFICATION_FAILED,
-} from '../../card/iso7816/sw.js';
-import { MalformedDataError } from '../../card/iso7816/errors.js';
-import { concatBytes } from '../../card/util/hex.js';
+} from '../../card/index.js';
+import { MalformedDataError } from '../../card/index.js';
+import { concatBytes } from '../../card/index.js';
 import {
   FLAG_COVER_OPEN,
   FLAG_LOAD_VOLTAGE_RELAY_OPEN,
@@ -50,12 +50,12 @@ import {
   REFUSE_UNKNOWN_KEY_VERSION,
   TARIFF_STORED,
   VS_CREDITED,
-} from '../../protocol/constants.js';
-import { ProtocolError, TariffTableError } from '../../protocol/errors.js';
-import type { MessageEndpoint, Terminal } from '../../protocol/Terminal.js';
-import { decodeMessage, encodeMessage } from '../../protocol/messages.js';
-import { decodeTariffPayload, decodeUsagePayload, encodeUsageBody } from '../../protocol/payloads.js';
-import { decodeTxId, txIdReference, type TxId } from '../../protocol/TxId.js';
+} from '../../protocol/index.js';
+import { ProtocolError, TariffTableError } from '../../protocol/index.js';
+import type { MessageEndpoint, Terminal } from '../../protocol/index.js';
+import { decodeMessage, encodeMessage } from '../../protocol/index.js';
+import { decodeTariffPayload, decodeUsagePayload, encodeUsageBody } from '../../protocol/index.js';
+import { decodeTxId, txIdReference, type TxId } from '../../protocol/index.js';
 import type { Meter } from '../Meter.js';
 import type { ModuleLink } from '../cardslot/ModuleLink.js';
 import type { MeterCardSlot } from '../cardslot/MeterCardSlot.js';

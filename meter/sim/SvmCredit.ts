@@ -6,18 +6,18 @@
  * the card's value moves into the SVM through the card-to-SVM transfer (mutual authentication,
  * DEBIT, SVM credit, meter data). Seeded: the same seed gives the same APDUs.
  */
-import type { CardChannel } from '../../reader/CardChannel.js';
-import { VirtualReader } from '../../reader/VirtualReader.js';
-import { NodeCipherProvider } from '../../card/crypto/NodeCipherProvider.js';
-import { SeededRng } from '../../card/crypto/rng.js';
-import { IssuerKeys } from '../../card/applets/IssuerKeys.js';
-import { bcdDateTime } from '../../card/util/bcd.js';
-import { PURSE_ELECTRICITY } from '../../card/applets/constants.js';
-import { defaultPurses, makeSam, makeSubscriberCard, makeSvm } from '../../card/applets/profiles.js';
-import { loadCard } from '../../terminal/loadCard.js';
-import { runCardSession } from '../../terminal/CardTransfer.js';
-import { TransferError } from '../../terminal/TransferError.js';
-import { CountingChannel, ExchangeCounter } from '../../terminal/CountingChannel.js';
+import type { CardChannel } from '../../reader/index.js';
+import { VirtualReader } from '../../reader/index.js';
+import { NodeCipherProvider } from '../../card/index.js';
+import { SeededRng } from '../../card/index.js';
+import { IssuerKeys } from '../../card/index.js';
+import { bcdDateTime } from '../../card/index.js';
+import { PURSE_ELECTRICITY } from '../../card/index.js';
+import { defaultPurses, makeSam, makeSubscriberCard, makeSvm } from '../../card/index.js';
+import { loadCard } from '../../terminal/index.js';
+import { runCardSession } from '../../terminal/index.js';
+import { TransferError } from '../../terminal/index.js';
+import { CountingChannel, ExchangeCounter } from '../../terminal/index.js';
 import { ModuleLink } from '../cardslot/ModuleLink.js';
 import { ModuleCreditRegister } from '../cardslot/ModuleCreditRegister.js';
 import type { SimulatedCredit } from './SimulatedCredit.js';

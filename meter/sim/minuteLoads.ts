@@ -1,6 +1,6 @@
 import { LoadGenerator, LOAD_PROFILES } from './LoadProfile.js';
-import { civilOf, DAY_SECONDS } from '../../protocol/RtcTime.js';
-import type { TariffTable } from '../../protocol/TariffTable.js';
+import { civilOf, DAY_SECONDS } from '../../protocol/index.js';
+import type { TariffTable } from '../../protocol/index.js';
 
 /**
  * Per-minute energy (mWh) of a seeded household from `start` (seconds since 2000, at midnight)

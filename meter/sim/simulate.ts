@@ -1,8 +1,8 @@
 import type { EventKind } from '../events/EventLog.js';
 import type { FriendlyHoursSpec } from '../FriendlyHours.js';
 import { Meter } from '../Meter.js';
-import { civilOf, DAY_SECONDS, RtcTime } from '../../protocol/RtcTime.js';
-import { TariffTable } from '../../protocol/TariffTable.js';
+import { civilOf, DAY_SECONDS, RtcTime } from '../../protocol/index.js';
+import { TariffTable } from '../../protocol/index.js';
 import type { TokenExchangerOptions } from '../TokenExchanger.js';
 import { LoadGenerator, LOAD_PROFILES, type LoadProfileSpec } from './LoadProfile.js';
 import { Prng } from './Prng.js';

@@ -1,6 +1,6 @@
-import { MalformedDataError } from '../../card/iso7816/errors.js';
-import { RtcTime } from '../../protocol/RtcTime.js';
-import { TariffTable } from '../../protocol/TariffTable.js';
+import { MalformedDataError } from '../../card/index.js';
+import { RtcTime } from '../../protocol/index.js';
+import { TariffTable } from '../../protocol/index.js';
 
 /** One piece of a consumption split at tariff boundaries. */
 export interface TariffPart {

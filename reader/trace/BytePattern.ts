@@ -1,4 +1,4 @@
-import { MalformedDataError } from '../../card/iso7816/errors.js';
+import { MalformedDataError } from '../../card/index.js';
 
 /** One token of a pattern: a byte that must match, or `..` (any one byte). */
 type Token = number | 'any';

@@ -1,5 +1,5 @@
-import type { CommandApdu } from '../../card/iso7816/CommandApdu.js';
-import type { ResponseApdu } from '../../card/iso7816/ResponseApdu.js';
+import type { CommandApdu } from '../../card/index.js';
+import type { ResponseApdu } from '../../card/index.js';
 import type { CardChannel, Protocol } from '../CardChannel.js';
 import {
   formatEvent,

@@ -1,5 +1,5 @@
-import { CommandApdu } from '../../card/iso7816/CommandApdu.js';
-import { MalformedDataError } from '../../card/iso7816/errors.js';
+import { CommandApdu } from '../../card/index.js';
+import { MalformedDataError } from '../../card/index.js';
 import type { Protocol } from '../CardChannel.js';
 import { BytePattern } from './BytePattern.js';
 

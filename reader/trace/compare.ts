@@ -1,4 +1,4 @@
-import { equalBytes } from '../../card/util/hex.js';
+import { equalBytes } from '../../card/index.js';
 import type { MaskRule, TraceExchange } from './Trace.js';
 import { spacedHex } from './Trace.js';
 

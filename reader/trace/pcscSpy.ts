@@ -14,8 +14,8 @@
  * - SCardTransmit: an exchange, the call's time as its duration; a failed call an `! error`;
  * - SCardDisconnect: a disconnect; everything else is skipped.
  */
-import { CommandApdu } from '../../card/iso7816/CommandApdu.js';
-import { MalformedDataError } from '../../card/iso7816/errors.js';
+import { CommandApdu } from '../../card/index.js';
+import { MalformedDataError } from '../../card/index.js';
 import type { Protocol } from '../CardChannel.js';
 import { Trace, TRACE_LIMITS, type TraceEvent, type TraceReset } from './Trace.js';
 

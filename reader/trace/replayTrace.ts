@@ -1,5 +1,5 @@
-import { CommandApdu } from '../../card/iso7816/CommandApdu.js';
-import { equalBytes } from '../../card/util/hex.js';
+import { CommandApdu } from '../../card/index.js';
+import { equalBytes } from '../../card/index.js';
 import { CardChannelError, type CardChannel } from '../CardChannel.js';
 import { markDiff, responseMatches } from './compare.js';
 import { responseText, spacedHex, type MaskRule, type Trace } from './Trace.js';

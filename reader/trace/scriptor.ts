@@ -11,8 +11,8 @@
  *   the response wrapped after every 16 bytes; `> RESET` then `< OK: <ATR> ` (or `< KO: ...`)
  *   for a reset; `Using T=1 protocol` first; with a file argument every input line is echoed.
  */
-import { CommandApdu } from '../../card/iso7816/CommandApdu.js';
-import { MalformedDataError } from '../../card/iso7816/errors.js';
+import { CommandApdu } from '../../card/index.js';
+import { MalformedDataError } from '../../card/index.js';
 import type { Protocol } from '../CardChannel.js';
 import { spacedHex, Trace, TRACE_LIMITS, type TraceEvent } from './Trace.js';
 

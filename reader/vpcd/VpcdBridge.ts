@@ -1,8 +1,8 @@
 import { Socket, connect } from 'node:net';
-import { CardPowerLostError, type CardOs } from '../../card/os/CardOs.js';
-import { toHex } from '../../card/util/hex.js';
-import { be16, put16, u16 } from '../../card/util/bigEndian.js';
-import { SW_UNKNOWN } from '../../card/iso7816/sw.js';
+import { CardPowerLostError, type CardOs } from '../../card/index.js';
+import { toHex } from '../../card/index.js';
+import { be16, put16, u16 } from '../../card/index.js';
+import { SW_UNKNOWN } from '../../card/index.js';
 import { CardTimeoutError } from '../errors.js';
 
 /** vpcd's first slot ("Virtual PCD 00 00"); the second listens on 35964. */

@@ -83,6 +83,15 @@ describe('layer rules (npm run layers)', () => {
       'card-is-inside-the-chip',
     ],
     [
+      'meter reaching inside terminal/ past its index.ts',
+      {
+        'meter/m.ts': "import { T } from '../terminal/t.js';\nexport const M = T;\n",
+        'terminal/t.ts': 'export const T = 1;\n',
+        'terminal/index.ts': "export { T } from './t.js';\n",
+      },
+      'through-the-index',
+    ],
+    [
       'a circle inside one package',
       {
         'meter/a.ts': "import { B } from './b.js';\nexport const A = () => B;\n",

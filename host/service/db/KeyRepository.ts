@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { inject, injectable } from 'tsyringe';
-import { fromHex, toHex } from '../../../card/util/hex.js';
+import { fromHex, toHex } from '../../../card/index.js';
 import { diHostDb } from '../../tokens.js';
 import type { HostDb } from '../HostDb.js';
 
