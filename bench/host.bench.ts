@@ -2,6 +2,10 @@
 // modems) over the framed power-line link, with durable SQLite commits (WAL, synchronous=FULL), and
 // usage-and-timer check downloads per second.
 //
+// HOST_BENCH_FIELD=real puts REAL meters in the field: each a meter core with its own SAM and SVM
+// applets behind its modem (meter/modem), built per LS like the simulated ones; HOST_BENCH_LS sets
+// how many LS (default 256).
+//
 // Durability with batching: per LS, one transaction writes the 256 pending credits (fsync) BEFORE any
 // frame goes out; the sessions run; one transaction confirms the 256 answers (fsync). A crash inside
 // a batch leaves credits pending, which the host re-delivers with the same txIds (the meters answer
@@ -19,10 +23,29 @@ import { LocalService } from '../host/network/LocalService.js';
 import { PowerLineChannel } from '../host/network/PowerLineChannel.js';
 import { SimulatedMeterTerminal } from '../host/sim/SimulatedMeterTerminal.js';
 import { HostDb } from '../host/service/HostDb.js';
+import { IssuerKeys } from '../card/index.js';
+import { createCardMeter, MeterModem } from '../meter/index.js';
+import type { MessageEndpoint } from '../protocol/index.js';
 
 export default async function bench(): Promise<Figure[]> {
   const cipher = new NodeCipherProvider();
-  const ring = HostKeyRing.of([[0, fromHex('0123456789ABCDEFFEDCBA9876543210')]]);
+  const real = process.env['HOST_BENCH_FIELD'] === 'real';
+  const issuer = IssuerKeys.demo(cipher, 'bench');
+  // With real meters the host holds the KH its meters' SAMs were personalised from.
+  const ring = real
+    ? HostKeyRing.of(issuer.utility(1).host)
+    : HostKeyRing.of([[0, fromHex('0123456789ABCDEFFEDCBA9876543210')]]);
+  const start = RtcTime.of(2026, 11, 22, 9, 0, 0);
+  const realMeter = async (id: Uint8Array): Promise<MessageEndpoint> =>
+    new MeterModem(
+      await createCardMeter({
+        meter: { start, commissioned: true },
+        issuer,
+        meterId: id,
+        svmMax: 100_000_000,
+        seed: `bench:${toHex(id)}`,
+      }),
+    );
   const host = new HostProtocol(cipher, new SeededRng('bench-host'), () => ring);
   const dir = mkdtempSync(join(tmpdir(), 'host-bench-'));
   const db = new HostDb(join(dir, 'host.db'));
@@ -43,16 +66,21 @@ export default async function bench(): Promise<Figure[]> {
       new PowerLineChannel(new SeededRng(`bench-line-${l}`), { latencyMs: [5, 20] }),
     );
     const ids: string[] = [];
+    const endpoints = real
+      ? await Promise.all(Array.from({ length: PER }, (_, m) => realMeter(Uint8Array.of(0, l, m))))
+      : [];
     db.tx(() => {
       for (let m = 1; m <= PER; m++) {
         const id = Uint8Array.of(0, l, m - 1);
         const key = toHex(id);
         ids.push(key);
         insMeter.run(key, Number(insSub.lastInsertRowid), l, m);
-        const meter = new SimulatedMeterTerminal(cipher, new SeededRng(key), {
-          id,
-          terminalKeys: new Map([[0, ring.terminalKey(cipher, 0, id)]]),
-        });
+        const meter = real
+          ? endpoints[m - 1]!
+          : new SimulatedMeterTerminal(cipher, new SeededRng(key), {
+              id,
+              terminalKeys: new Map([[0, ring.terminalKey(cipher, 0, id)]]),
+            });
         ls.attach(m, id, meter, 0);
       }
     });
@@ -85,10 +113,12 @@ export default async function bench(): Promise<Figure[]> {
     ls.attach(
       m,
       id,
-      new SimulatedMeterTerminal(cipher, new SeededRng(`u${m}`), {
-        id,
-        terminalKeys: new Map([[0, ring.terminalKey(cipher, 0, id)]]),
-      }),
+      real
+        ? await realMeter(id)
+        : new SimulatedMeterTerminal(cipher, new SeededRng(`u${m}`), {
+            id,
+            terminalKeys: new Map([[0, ring.terminalKey(cipher, 0, id)]]),
+          }),
       0,
     );
   }
@@ -106,7 +136,7 @@ export default async function bench(): Promise<Figure[]> {
   rmSync(dir, { recursive: true, force: true });
   return [
     {
-      name: `value-store sessions, ${sessions} meters (${LS} LS × 256), durable`,
+      name: `value-store sessions, ${sessions} ${real ? 'REAL meter cores' : 'meters'} (${LS} LS × 256), durable`,
       value: seconds,
       unit: 's',
       target: '65,536 in < 30 s',
