@@ -5,7 +5,7 @@
  * ```
  *  EnAmnt plaintext (value store)   amount u32 ‖ txId u64                          12 bytes
  *  value-store answer               status(1) ‖ txId u64 ‖ balanceAfter u32 ‖ Balance u32 ‖ ID(3)   20
- *  tariff payload (plaintext)       activation RTC BCD(6) ‖ mode table (meter/tariff/TariffTable)
+ *  tariff payload (plaintext)       activation RTC BCD(6) ‖ mode table (protocol/TariffTable)
  *  tariff answer                    status(1) ‖ Balance u32 ‖ activation BCD(6) ‖ ID(3)            14
  *  usage payload (plaintext)        Time: host clock RTC BCD(6)
  *  usage answer (Info)              Log(2973) ‖ Lt u16 ‖ ModeTB(Lt) ‖ Timer BCD(6) ‖ energy Wh u32
@@ -184,7 +184,7 @@ export function decodeUsagePayload(b: Uint8Array): RtcTime {
 
 /** Info = Log + ModeTB + Timer + Balance + ID (Fig. 3 STEP 36), plus the energy register and flags. */
 export interface UsageInfo {
-  /** The meter's consumption log in its binary form (meter/logs/ConsumptionLog). */
+  /** The meter's consumption log in its binary form (protocol/ConsumptionLog). */
   readonly log: Uint8Array;
   readonly table: TariffTable;
   /** The meter's clock when the command arrived (before it was set to the host's Time). */
