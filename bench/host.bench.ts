@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import type { Figure } from './run.js';
 import { HostKeyRing, NodeCipherProvider, SeededRng } from '../card/crypto/index.js';
 import { fromHex, toHex } from '../card/util/hex.js';
-import { txId } from '../protocol/TxId.js';
+import type { TxId } from '../protocol/TxId.js';
 import { RtcTime } from '../protocol/RtcTime.js';
 import { HostProtocol } from '../host/protocol/HostProtocol.js';
 import { LocalService } from '../host/network/LocalService.js';
@@ -85,10 +85,10 @@ export default async function bench(): Promise<Figure[]> {
       }
     });
     const txs = db.tx(() => ids.map((id) => db.createCreditInTx(id, 1000, 'bench', 'payments:bench')));
-    const answers: Array<[bigint, number]> = [];
+    const answers: Array<[TxId, number]> = [];
     for (let m = 1; m <= PER; m++) {
       const tx = txs[m - 1]!;
-      const a = await host.valueStore(ls.terminal(m), ls.meterRef(m), tx.amount, txId(tx.txId));
+      const a = await host.valueStore(ls.terminal(m), ls.meterRef(m), tx.amount, tx.txId);
       answers.push([tx.txId, a.balanceAfter]);
       sessions++;
     }

@@ -4,10 +4,11 @@
  * authenticated answer of that meter. Implementations: {@link MemoryCreditStore} (tests, bench)
  * and host/service/HostDb.ts (SQLite, durable).
  */
+import { txId, type TxId } from '../protocol/index.js';
 export type CreditState = 'pending' | 'confirmed' | 'refused';
 
 export interface CreditTx {
-  readonly txId: bigint;
+  readonly txId: TxId;
   /** Meter id, 6 upper-case hex digits. */
   readonly meterId: string;
   readonly amount: number;
@@ -28,14 +29,14 @@ export interface HostEvent {
 export interface CreditStore {
   /** Records a pending credit; durable when this returns. */
   createCredit(meterId: string, amount: number, ref: string): CreditTx;
-  get(txId: bigint): CreditTx | undefined;
+  get(txId: TxId): CreditTx | undefined;
   /** Pending credits, oldest first (optionally of one meter). */
   pending(meterId?: string): CreditTx[];
   /** Marks a pending credit confirmed (idempotent: confirming a confirmed tx changes nothing). */
-  confirm(txId: bigint, balanceAfter: number): void;
+  confirm(txId: TxId, balanceAfter: number): void;
   /** Marks a pending credit refused by the meter (authenticated refusal); the value goes back. */
-  refuse(txId: bigint, reason: string): void;
-  noteAttempt(txId: bigint): void;
+  refuse(txId: TxId, reason: string): void;
+  noteAttempt(txId: TxId): void;
   /** Latest balance a meter reported, and the txId confirmed up to then. */
   recordBalance(meterId: string, balance: number): void;
   lastBalance(meterId: string): { balance: number; creditsSince: number } | undefined;
@@ -43,7 +44,7 @@ export interface CreditStore {
 }
 
 interface MutableTx {
-  txId: bigint;
+  txId: TxId;
   meterId: string;
   amount: number;
   state: CreditState;
@@ -60,11 +61,11 @@ export class MemoryCreditStore implements CreditStore {
   #next = 1n;
 
   createCredit(meterId: string, amount: number, ref: string): CreditTx {
-    const tx: MutableTx = { txId: this.#next++, meterId, amount, state: 'pending', attempts: 0, ref };
+    const tx: MutableTx = { txId: txId(this.#next++), meterId, amount, state: 'pending', attempts: 0, ref };
     this.#txs.set(tx.txId, tx);
     return { ...tx };
   }
-  get(txId: bigint): CreditTx | undefined {
+  get(txId: TxId): CreditTx | undefined {
     const t = this.#txs.get(txId);
     return t && { ...t };
   }
@@ -73,7 +74,7 @@ export class MemoryCreditStore implements CreditStore {
       .filter((t) => t.state === 'pending' && (meterId === undefined || t.meterId === meterId))
       .map((t) => ({ ...t }));
   }
-  confirm(txId: bigint, balanceAfter: number): void {
+  confirm(txId: TxId, balanceAfter: number): void {
     const t = this.#txs.get(txId);
     if (!t) throw new RangeError(`unknown tx ${txId}`);
     if (t.state === 'confirmed') return;
@@ -83,13 +84,13 @@ export class MemoryCreditStore implements CreditStore {
     const b = this.#balances.get(t.meterId);
     if (b) b.creditsSince += t.amount;
   }
-  refuse(txId: bigint, reason: string): void {
+  refuse(txId: TxId, reason: string): void {
     const t = this.#txs.get(txId);
     if (!t || t.state !== 'pending') throw new RangeError(`tx ${txId} is not pending`);
     t.state = 'refused';
     this.event({ kind: 'credit-refused', meterId: t.meterId, detail: `tx ${txId}: ${reason}` });
   }
-  noteAttempt(txId: bigint): void {
+  noteAttempt(txId: TxId): void {
     const t = this.#txs.get(txId);
     if (t) t.attempts++;
   }

@@ -14,21 +14,20 @@
  */
 import { toHex } from '../card/index.js';
 import { VS_CREDITED, VS_DUPLICATE, VS_REFUSED_MAX_BALANCE } from '../protocol/index.js';
-import { txId as asTxId } from '../protocol/index.js';
 import type { HostProtocol, MeterKeyRef } from './protocol/HostProtocol.js';
-import type { Terminal } from '../protocol/index.js';
+import type { Terminal, TxId } from '../protocol/index.js';
 import type { CreditStore, CreditTx } from './CreditStore.js';
 
 export type DeliveryOutcome =
   | {
-      readonly txId: bigint;
+      readonly txId: TxId;
       readonly result: 'confirmed';
       readonly duplicate: boolean;
       readonly balance: number;
     }
-  | { readonly txId: bigint; readonly result: 'refused'; readonly reason: string }
-  | { readonly txId: bigint; readonly result: 'in-doubt'; readonly error: string }
-  | { readonly txId: bigint; readonly result: 'waiting'; readonly behind: bigint };
+  | { readonly txId: TxId; readonly result: 'refused'; readonly reason: string }
+  | { readonly txId: TxId; readonly result: 'in-doubt'; readonly error: string }
+  | { readonly txId: TxId; readonly result: 'waiting'; readonly behind: TxId };
 
 export interface MeterDirectory {
   /** Key reference of a meter (hex id). @throws when the meter is unknown. */
@@ -55,7 +54,7 @@ export class ValueStoreDispatcher {
    * Delivers one pending credit (up to `maxAttempts` handshakes).
    * @throws RangeError when the tx is unknown.
    */
-  async deliver(txId: bigint): Promise<DeliveryOutcome> {
+  async deliver(txId: TxId): Promise<DeliveryOutcome> {
     const tx = this.store.get(txId);
     if (!tx) throw new RangeError(`unknown tx ${txId}`);
     if (tx.state === 'confirmed')
@@ -73,7 +72,7 @@ export class ValueStoreDispatcher {
             this.meters.terminal(tx.meterId),
             this.meters.ref(tx.meterId),
             tx.amount,
-            asTxId(txId),
+            txId,
           ),
         );
       } catch (e) {

@@ -4,6 +4,7 @@
  * when a reported balance falls below the subscriber's threshold; `recover` delivers what a
  * restart left pending. Deliveries to one meter are serialised (rule 4 of exactly-once).
  */
+import type { TxId } from '../../protocol/index.js';
 import 'reflect-metadata';
 import { inject, injectable } from 'tsyringe';
 import type { DeliveryOutcome, ValueStoreDispatcher } from '../ValueStoreDispatcher.js';
@@ -53,7 +54,7 @@ export class CreditSales {
     return out;
   }
 
-  #deliver(meterId: string, txId: bigint): Promise<DeliveryOutcome> {
+  #deliver(meterId: string, txId: TxId): Promise<DeliveryOutcome> {
     const prev = this.#queues.get(meterId) ?? Promise.resolve();
     const next = prev.then(() => this.dispatcher.deliver(txId));
     this.#queues.set(

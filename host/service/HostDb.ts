@@ -11,6 +11,7 @@
  * ```
  * so the balance of `in-transit` always equals the sum of pending credits.
  */
+import { txId, type TxId } from '../../protocol/index.js';
 import Database from 'better-sqlite3';
 import type { CreditStore, CreditTx, HostEvent } from '../CreditStore.js';
 
@@ -117,7 +118,7 @@ interface CreditRow {
   ref: string;
 }
 const toTx = (r: CreditRow): CreditTx => ({
-  txId: BigInt(r.tx_id),
+  txId: txId(r.tx_id),
   meterId: r.meter_id,
   amount: r.amount,
   state: r.state,
@@ -225,9 +226,9 @@ export class HostDb implements CreditStore {
       'pending',
       ref,
     );
-    const txId = Number(r.lastInsertRowid);
-    this.#post(txId, fundingAccount, 'in-transit', amount);
-    return { txId: BigInt(txId), meterId, amount, state: 'pending', attempts: 0, ref };
+    const id = Number(r.lastInsertRowid);
+    this.#post(id, fundingAccount, 'in-transit', amount);
+    return { txId: txId(id), meterId, amount, state: 'pending', attempts: 0, ref };
   }
 
   #post(txId: number, debitAccount: string, creditAccount: string, amount: number): void {
@@ -236,9 +237,8 @@ export class HostDb implements CreditStore {
     ins.run(txId, creditAccount, 0, amount);
   }
 
-  get(txId: bigint): CreditTx | undefined {
-    const r = this.statement('SELECT * FROM credits WHERE tx_id = ?').get(Number(txId)) as
-      CreditRow | undefined;
+  get(txId: TxId): CreditTx | undefined {
+    const r = this.statement('SELECT * FROM credits WHERE tx_id = ?').get(txId) as CreditRow | undefined;
     return r && toTx(r);
   }
 
@@ -253,7 +253,7 @@ export class HostDb implements CreditStore {
     return rows.map(toTx);
   }
 
-  confirm(txId: bigint, balanceAfter: number): void {
+  confirm(txId: TxId, balanceAfter: number): void {
     this.tx(() => {
       const t = this.get(txId);
       if (!t) throw new HostDbError('not-found', `unknown tx ${txId}`);
@@ -261,7 +261,7 @@ export class HostDb implements CreditStore {
       if (t.state !== 'pending') throw new HostDbError('conflict', `tx ${txId} is ${t.state}`);
       this.statement(
         "UPDATE credits SET state = 'confirmed', balance_after = ?, settled_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE tx_id = ?",
-      ).run(balanceAfter, Number(txId));
+      ).run(balanceAfter, txId);
       this.#post(Number(txId), 'in-transit', `meter:${t.meterId}`, t.amount);
       this.statement('UPDATE meters SET credits_since = credits_since + ? WHERE id = ?').run(
         t.amount,
@@ -270,7 +270,7 @@ export class HostDb implements CreditStore {
     });
   }
 
-  refuse(txId: bigint, reason: string): void {
+  refuse(txId: TxId, reason: string): void {
     this.tx(() => {
       const t = this.get(txId);
       if (!t || t.state !== 'pending') throw new HostDbError('conflict', `tx ${txId} is not pending`);
@@ -278,14 +278,14 @@ export class HostDb implements CreditStore {
         { s: number } | undefined;
       this.statement(
         "UPDATE credits SET state = 'refused', settled_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE tx_id = ?",
-      ).run(Number(txId));
+      ).run(txId);
       this.#post(Number(txId), 'in-transit', `refunds:${sub?.s ?? 'unknown'}`, t.amount);
       this.event({ kind: 'credit-refused', meterId: t.meterId, detail: `tx ${txId}: ${reason}` });
     });
   }
 
-  noteAttempt(txId: bigint): void {
-    this.statement('UPDATE credits SET attempts = attempts + 1 WHERE tx_id = ?').run(Number(txId));
+  noteAttempt(txId: TxId): void {
+    this.statement('UPDATE credits SET attempts = attempts + 1 WHERE tx_id = ?').run(txId);
   }
 
   recordBalance(meterId: string, balance: number): void {

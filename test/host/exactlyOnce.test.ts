@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { txId } from '../../protocol/index.js';
 import { fromHex } from '../../card/util/hex.js';
 import { SeededRng } from '../../card/crypto/index.js';
 import { MemoryCreditStore } from '../../host/CreditStore.js';
@@ -211,7 +212,7 @@ describe('exactly-once value store', () => {
       if (i % 20 === 0) await d.recover();
     }
     for (let round = 0; round < 2000 && store.pending().length > 0; round++) await d.recover();
-    const confirmed = [...Array(200).keys()].map((i) => store.get(BigInt(i + 1))!);
+    const confirmed = [...Array(200).keys()].map((i) => store.get(txId(i + 1))!);
     expect(confirmed.every((t) => t.state === 'confirmed')).toBe(true);
     expect(meter.balance).toBe((200 * 201) / 2);
     expect(meter.creditsApplied).toBe(200);

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { txId, type TxId } from '../../../protocol/index.js';
 import { inject, injectable } from 'tsyringe';
 import { diHostDb } from '../../tokens.js';
 import type { HostDb } from '../HostDb.js';
@@ -10,10 +11,10 @@ export class PaymentRepository {
   constructor(@inject(diHostDb) private readonly db: HostDb) {}
 
   /** The host transaction an earlier request with this id created, if any. */
-  txOf(requestId: string): bigint | undefined {
+  txOf(requestId: string): TxId | undefined {
     const r = this.db.statement('SELECT tx_id FROM payments WHERE request_id = ?').get(requestId) as
       { tx_id: number } | undefined;
-    return r && BigInt(r.tx_id);
+    return r && txId(r.tx_id);
   }
 
   /** Inside the caller's transaction (with the credit it pays for). */
@@ -24,12 +25,12 @@ export class PaymentRepository {
     meterId: string;
     amount: number;
     method: PaymentMethod;
-    txId: bigint;
+    txId: TxId;
   }): void {
     this.db
       .statement(
         'INSERT INTO payments (request_id, gateway_ref, subscriber_id, meter_id, amount, method, tx_id) VALUES (?, ?, ?, ?, ?, ?, ?)',
       )
-      .run(p.requestId, p.gatewayRef, p.subscriberId, p.meterId, p.amount, p.method, Number(p.txId));
+      .run(p.requestId, p.gatewayRef, p.subscriberId, p.meterId, p.amount, p.method, p.txId);
   }
 }
