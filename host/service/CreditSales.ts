@@ -4,7 +4,7 @@
  * when a reported balance falls below the subscriber's threshold; `recover` delivers what a
  * restart left pending. Deliveries to one meter are serialised (rule 4 of exactly-once).
  */
-import type { TxId } from '../../protocol/index.js';
+import { formatTxId, type TxId } from '../../protocol/index.js';
 import 'reflect-metadata';
 import { inject, injectable } from 'tsyringe';
 import type { DeliveryOutcome, ValueStoreDispatcher } from '../ValueStoreDispatcher.js';
@@ -93,7 +93,7 @@ export class CreditSales {
       const o = t.state === 'pending' ? await this.#deliver(meterId, t.txId) : undefined;
       const now = this.db.get(t.txId)!;
       return {
-        txId: String(now.txId),
+        txId: formatTxId(now.txId),
         state: now.state,
         outcome: o?.result ?? 'repeated',
         ...(now.balanceAfter === undefined ? {} : { balance: now.balanceAfter }),
@@ -125,7 +125,7 @@ export class CreditSales {
     const now = this.db.get(tx.txId)!;
     if (o.result === 'confirmed') await this.autoTopUp(meterId, o.balance);
     return {
-      txId: String(tx.txId),
+      txId: formatTxId(tx.txId),
       state: now.state,
       outcome: o.result,
       ...(o.result === 'confirmed' ? { balance: o.balance } : {}),
