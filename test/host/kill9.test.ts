@@ -1,13 +1,11 @@
-import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
+import { spawnHostServe, type ServedHost } from './spawnServe.js';
 
-const main = fileURLToPath(new URL('./serveMain.ts', import.meta.url));
 const procs: ChildProcess[] = [];
 let dir = '';
 afterEach(() => {
@@ -15,34 +13,8 @@ afterEach(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-async function serve(
-  db: string,
-  extra: string[] = [],
-): Promise<{ proc: ChildProcess; url: string; out: () => string }> {
-  const proc = spawn(
-    process.execPath,
-    ['--import', 'tsx', main, 'host', 'serve', '--db', db, '--port', '0', ...extra],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  procs.push(proc);
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`no listen line: ${out}`)), 15000);
-    const check = () => {
-      const m = /listening on (http:\/\/[^\s]+)/.exec(out);
-      if (m) {
-        clearTimeout(t);
-        resolve(m[1]!);
-      } else if (proc.exitCode !== null) reject(new Error(`exited: ${out}`));
-      else setTimeout(check, 25);
-    };
-    check();
-  });
-  return { proc, url, out: () => out };
+function serve(db: string, extra: string[] = []): Promise<ServedHost> {
+  return spawnHostServe(['--db', db, '--port', '0', ...extra], (p) => procs.push(p), 15_000);
 }
 
 const post = async (url: string, body: unknown) =>

@@ -2,15 +2,14 @@
  * `meterpurse host serve --meters real` as a real process: the HTTP API over a field of real meter
  * cores with their own SAM, SVM and modem (cli/field/cardMeterField.ts).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { spawnHostServe } from './spawnServe.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { main } from '../../cli/main.js';
 
-const serveMain = fileURLToPath(new URL('./serveMain.ts', import.meta.url));
 const procs: ChildProcess[] = [];
 const dirs: string[] = [];
 afterEach(() => {
@@ -19,25 +18,7 @@ afterEach(() => {
 });
 
 async function serve(args: string[]): Promise<string> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', serveMain, 'host', 'serve', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  procs.push(proc);
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  return new Promise<string>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`no listen line: ${out}`)), 20000);
-    const check = () => {
-      const m = /listening on (http:\/\/[^\s]+)/.exec(out);
-      if (m) {
-        clearTimeout(t);
-        resolve(m[1]!);
-      } else if (proc.exitCode !== null) reject(new Error(`exited: ${out}`));
-      else setTimeout(check, 25);
-    };
-    check();
-  });
+  return (await spawnHostServe(args, (p) => procs.push(p))).url;
 }
 
 const post = async (url: string, body?: unknown) =>

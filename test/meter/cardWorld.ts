@@ -3,9 +3,8 @@
  * SAM and SVM applets in VirtualReaders), subscriber cards of the same issuer, views of the chips,
  * and a channel wrapper that can cut the exchange at the n-th APDU (card pulled or power failure).
  */
+import { interceptChannel } from '../reader/interceptChannel.js';
 import type { CardChannel } from '../../reader/CardChannel.js';
-import type { CommandApdu } from '../../card/iso7816/CommandApdu.js';
-import type { ResponseApdu } from '../../card/iso7816/ResponseApdu.js';
 import { NodeCipherProvider } from '../../card/crypto/NodeCipherProvider.js';
 import { SeededRng } from '../../card/crypto/rng.js';
 import { fromHex } from '../../card/util/hex.js';
@@ -36,29 +35,14 @@ export class CutPlan {
     public cutAt: number,
     public cut: () => void = () => {},
   ) {}
-  wrap = (inner: CardChannel, role: ChannelRole): CardChannel => {
-    const plan = this; // eslint-disable-line @typescript-eslint/no-this-alias
-    return {
-      get readerName() {
-        return inner.readerName;
-      },
-      get atr() {
-        return inner.atr;
-      },
-      get protocol() {
-        return inner.protocol;
-      },
-      transmit(c: CommandApdu): Promise<ResponseApdu> {
-        if (plan.armed) {
-          plan.roles.push(role);
-          if (plan.count++ === plan.cutAt) plan.cut();
-        }
-        return inner.transmit(c);
-      },
-      reset: () => inner.reset(),
-      disconnect: () => inner.disconnect(),
-    };
-  };
+  wrap = (inner: CardChannel, role: ChannelRole): CardChannel =>
+    interceptChannel(inner, (c, next) => {
+      if (this.armed) {
+        this.roles.push(role);
+        if (this.count++ === this.cutAt) this.cut();
+      }
+      return next(c);
+    });
 }
 
 export function subscriber(
