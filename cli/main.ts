@@ -11,6 +11,7 @@ import { apduCommand } from './commands/apdu.js';
 import { traceCommand } from './commands/trace.js';
 import { cardCommand } from './commands/card.js';
 import { hostServeCommand } from './commands/host.js';
+import { hostKeysCommands } from './commands/host-keys.js';
 import { demoCommand } from './commands/demo.js';
 
 // Each command lives in its own file under commands/; add it here (one import, one entry).
@@ -25,6 +26,7 @@ const COMMANDS: Command[] = [
   traceCommand,
   cardCommand,
   hostServeCommand,
+  ...hostKeysCommands,
   demoCommand,
 ];
 

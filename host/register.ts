@@ -24,6 +24,9 @@ import { PaymentRepository } from './service/db/PaymentRepository.js';
 import { SubscriberRepository } from './service/db/SubscriberRepository.js';
 import { TariffRepository } from './service/db/TariffRepository.js';
 import { UsageRepository } from './service/db/UsageRepository.js';
+import { ApiKeyRepository } from './service/db/ApiKeyRepository.js';
+import { AuditRepository } from './service/db/AuditRepository.js';
+import { ApiKeyService } from './service/ApiKeyService.js';
 import { KeyService } from './service/KeyService.js';
 import { MeterRegistry } from './service/MeterRegistry.js';
 import { MeterSessions } from './service/MeterSessions.js';
@@ -31,6 +34,9 @@ import { CreditSales } from './service/CreditSales.js';
 import { TariffService } from './service/TariffService.js';
 import { UsageService } from './service/UsageService.js';
 import {
+  diApiKeyRepository,
+  diApiKeyService,
+  diAuditRepository,
   diCardRepository,
   diCreditSales,
   diCreditStore,
@@ -150,6 +156,9 @@ export function registerHost(
   container.register(diPaymentRepository, { useClass: PaymentRepository }, scope);
   container.register(diTariffRepository, { useClass: TariffRepository }, scope);
   container.register(diUsageRepository, { useClass: UsageRepository }, scope);
+  container.register(diApiKeyRepository, { useClass: ApiKeyRepository }, scope);
+  container.register(diAuditRepository, { useClass: AuditRepository }, scope);
+  container.register(diApiKeyService, { useClass: ApiKeyService }, scope);
 
   container.register(diKeyService, { useClass: KeyService }, scope);
   container.register(diHostKeys, {

@@ -42,6 +42,8 @@ export const diKeyRepository = Symbol('host.KeyRepository');
 export const diPaymentRepository = Symbol('host.PaymentRepository');
 export const diTariffRepository = Symbol('host.TariffRepository');
 export const diUsageRepository = Symbol('host.UsageRepository');
+export const diApiKeyRepository = Symbol('host.ApiKeyRepository');
+export const diAuditRepository = Symbol('host.AuditRepository');
 
 // ---------------------------------------------------------------- the services (one job each)
 export const diKeyService = Symbol('host.KeyService');
@@ -50,6 +52,7 @@ export const diMeterSessions = Symbol('host.MeterSessions');
 export const diCreditSales = Symbol('host.CreditSales');
 export const diTariffService = Symbol('host.TariffService');
 export const diUsageService = Symbol('host.UsageService');
+export const diApiKeyService = Symbol('host.ApiKeyService');
 
 /** Milliseconds since 1970 (`Date.now` in production; a fixed or stepped clock in tests). */
 export type HostClock = () => number;
@@ -58,6 +61,8 @@ export type HostClock = () => number;
 export interface FieldPort {
   terminal(meterId: string): Terminal;
   install?(id: string, as: number, ls: number, modem: number, keyVersion: number, balance?: number): unknown;
+  /** The SVM maximum balance of the meters this field installs (an opening balance may not exceed it). */
+  readonly maxBalance?: number;
 }
 
 export interface HostServiceSettings {

@@ -1,4 +1,6 @@
 import 'reflect-metadata';
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { container } from 'tsyringe';
 import type { Command, Io } from '../Command.js';
 import { UsageError, parseOptions } from '../Command.js';
@@ -11,22 +13,49 @@ import { buildApi } from '../../host/index.js';
 import { SimulatedField } from '../../host/index.js';
 import { IssuerKeys } from '../../card/index.js';
 import { CardMeterField } from '../field/cardMeterField.js';
+import { ServiceError } from '../../host/index.js';
+import { LOG_LEVELS, type LogLevel } from '../../host/index.js';
+
+/** Is `host` a loopback address (or `localhost`)? Anything else is reachable from elsewhere. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
+  const v4 = h.startsWith('::ffff:') ? h.slice(7) : h;
+  return isIP(v4) === 4 && v4.startsWith('127.');
+}
+
+/** A file's text for an option, or a UsageError naming the option. */
+function readOptionFile(option: string, path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new UsageError(`${option} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
 
 /**
  * `meterpurse host serve --db <file> [--port N] [--listen 127.0.0.1] [--meters simulated|real]
- * [--field <file>] [--issuer-seed S] [--session-delay-ms N]`: the host service (docs/host.md).
+ * [--field <file>] [--issuer-seed S] [--session-delay-ms N] [--admin-key-file F] [--tls-cert F --tls-key F]
+ * [--insecure-listen] [--log-level L]`: the host service (docs/host.md). The request log (pino, one
+ * JSON line per request on stdout, no keys, card or account numbers) is at `--log-level` (default warn).
  * Pending credits are delivered at start-up, so a restart loses nothing. The field of meters:
  * - `simulated` (default): simulated terminals whose state is kept in `--field` (default
  *   `<db>.field.json`), so the field survives a kill -9 of the process;
  * - `real`: real meter cores with their SAM and SVM applets behind their own modems
  *   (cli/field/cardMeterField.ts), personalised with the demo issuer of `--issuer-seed` (default
  *   '0', public test keys) whose KH versions a new database takes as its keys; in memory only.
+ *
+ * Access: every API route needs an API key (host/service/access.ts). A database without an admin
+ * key gets one at start, printed once on stderr; `--admin-key-file` (or the environment variable
+ * MP_HOST_ADMIN_KEY; the file wins) makes the given key an admin key instead, for scripts and CI.
+ * `--listen` on anything but loopback needs TLS (`--tls-cert` and `--tls-key`, PEM files), or
+ * `--insecure-listen` to say plain HTTP on the network is meant.
  */
 export const hostServeCommand: Command = {
   path: ['host', 'serve'],
   summary: 'run the supplier host (SQLite + HTTP/JSON API) over a field of simulated or real meters',
   usage:
-    'host serve --db <file> [--port N] [--listen <addr>] [--meters simulated|real] [--field <file>] [--issuer-seed S] [--session-delay-ms N]',
+    'host serve --db <file> [--port N] [--listen <addr>] [--meters simulated|real] [--field <file>] [--issuer-seed S] [--session-delay-ms N] [--admin-key-file F] [--tls-cert F --tls-key F] [--insecure-listen] [--log-level fatal|error|warn|info|debug|trace|silent]',
   async run(args: string[], io: Io): Promise<number> {
     const { values } = parseOptions(args, {
       db: { type: 'string' },
@@ -36,8 +65,16 @@ export const hostServeCommand: Command = {
       meters: { type: 'string' },
       'issuer-seed': { type: 'string' },
       'session-delay-ms': { type: 'string' },
+      'admin-key-file': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'insecure-listen': { type: 'boolean' },
+      'log-level': { type: 'string' },
     });
     if (!values.db) throw new UsageError('--db <file> is required');
+    const logLevel = values['log-level'] ?? 'warn';
+    if (!(LOG_LEVELS as readonly string[]).includes(logLevel))
+      throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${logLevel}`);
     const port = Number(values.port ?? '8080');
     if (!Number.isInteger(port) || port < 0 || port > 65535)
       throw new UsageError(`--port must be 0..65535, got ${values.port}`);
@@ -49,6 +86,24 @@ export const hostServeCommand: Command = {
       throw new UsageError(`--meters must be simulated or real, got ${meters}`);
     if (meters === 'real' && values.field !== undefined)
       throw new UsageError('--field (the simulated field state file) does not go with --meters real');
+    if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined))
+      throw new UsageError('--tls-cert and --tls-key go together');
+    const listen = values.listen ?? '127.0.0.1';
+    const https =
+      values['tls-cert'] !== undefined && values['tls-key'] !== undefined
+        ? {
+            cert: readOptionFile('--tls-cert', values['tls-cert']),
+            key: readOptionFile('--tls-key', values['tls-key']),
+          }
+        : undefined;
+    if (!https && !isLoopback(listen) && !values['insecure-listen'])
+      throw new UsageError(
+        `refusing to listen on ${listen} without TLS: give --tls-cert and --tls-key, or --insecure-listen`,
+      );
+    const givenKey =
+      values['admin-key-file'] !== undefined
+        ? readOptionFile('--admin-key-file', values['admin-key-file']).trim()
+        : process.env['MP_HOST_ADMIN_KEY'];
     let db: HostDb;
     try {
       db = new HostDb(values.db);
@@ -63,29 +118,64 @@ export const hostServeCommand: Command = {
     // clock, payment gateway, field of meters); host/register.ts wires the services over them.
     const cipher = new NodeCipherProvider();
     const issuer = meters === 'real' ? IssuerKeys.demo(cipher, values['issuer-seed'] ?? '0') : undefined;
-    const svc = new HostService(
-      registerHost(container.createChildContainer(), {
-        db,
-        cipher,
-        rng: new SystemRng(),
-        clock: Date.now,
-        gateway: new SimulatedPaymentGateway(),
-        field: (keys) =>
-          issuer
-            ? new CardMeterField({ issuer })
-            : new SimulatedField(cipher, keys, values.field ?? `${values.db}.field.json`),
-        // Key ceremony for real meters: the host holds the KH versions their SAMs were made with.
-        ...(issuer ? { initialKeys: issuer.utility(1).host } : {}),
-        sessionDelayMs: delay,
-      }),
-    );
+    let svc: HostService;
+    try {
+      svc = new HostService(
+        registerHost(container.createChildContainer(), {
+          db,
+          cipher,
+          rng: new SystemRng(),
+          clock: Date.now,
+          gateway: new SimulatedPaymentGateway(),
+          field: (keys) =>
+            issuer
+              ? new CardMeterField({ issuer })
+              : new SimulatedField(cipher, keys, values.field ?? `${values.db}.field.json`),
+          // Key ceremony for real meters: the host holds the KH versions their SAMs were made with.
+          ...(issuer ? { initialKeys: issuer.utility(1).host } : {}),
+          sessionDelayMs: delay,
+        }),
+      );
+    } catch (e) {
+      // a field state file that is truncated or not JSON, a field that cannot be built: one line
+      db.close();
+      io.err(`meterpurse host serve: cannot start the field of meters: ${(e as Error).message}\n`);
+      return 1;
+    }
+    try {
+      if (givenKey !== undefined) svc.apiKeys.adopt(givenKey);
+      else if (!svc.apiKeys.hasAdmin()) {
+        const first = svc.apiKeys.create(['admin'], 'admin (first start)');
+        io.err(`admin API key ${first.id} (shown once, keep it now): ${first.key}\n`);
+      }
+    } catch (e) {
+      svc.close();
+      if (e instanceof ServiceError) throw new UsageError(`admin key: ${e.message}`);
+      throw e;
+    }
     const recovered = await svc.recover();
     if (recovered.length)
       io.out(
         `recovered ${recovered.length} pending credit(s): ${recovered.map((o) => `${o.txId}:${o.result}`).join(', ')}\n`,
       );
-    const app = buildApi(svc);
-    const address = await app.listen({ port, host: values.listen ?? '127.0.0.1' });
+    const app = buildApi(svc, { ...(https ? { https } : {}), logLevel: logLevel as LogLevel });
+    let address: string;
+    try {
+      address = await app.listen({ port, host: listen });
+    } catch (e) {
+      // port in use, address not available, no permission: one line and a status, no stack trace
+      const code = (e as NodeJS.ErrnoException).code;
+      await app.close();
+      svc.close();
+      const why =
+        code === 'EADDRINUSE'
+          ? `port ${port} on ${listen} is in use`
+          : code === 'EACCES'
+            ? `no permission to listen on ${listen}:${port}`
+            : (e as Error).message;
+      io.err(`meterpurse host serve: ${why}\n`);
+      return 1;
+    }
     io.out(`listening on ${address}\n`);
     await new Promise<void>((resolve) => {
       const stop = () => resolve();

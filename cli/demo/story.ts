@@ -114,12 +114,20 @@ async function householdMinutes(
   }
 }
 
-async function api<T>(base: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+/** One call of the host's API with API key `key` (each back-office role has its own). */
+async function api<T>(
+  base: string,
+  key: string,
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+): Promise<T> {
+  const authorization = `Bearer ${key}`;
   const r = await fetch(base + path, {
     method,
     ...(body === undefined
-      ? {}
-      : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+      ? { headers: { authorization } }
+      : { headers: { authorization, 'content-type': 'application/json' }, body: JSON.stringify(body) }),
   });
   const text = await r.text();
   if (!r.ok) throw new Error(`host ${method} ${path}: HTTP ${r.status} ${text}`);
@@ -178,18 +186,29 @@ export async function runDemo(o: DemoOptions, say: (line: string) => void): Prom
     }),
   });
   const app = buildApi(svc);
+  // The vending point and the auditor each call the API with a key of their own role.
+  const vendingKey = svc.apiKeys.create(['vending'], 'demo vending point').key;
+  const auditorKey = svc.apiKeys.create(['auditor'], 'demo auditor').key;
   const base = await app.listen({ port: 0, host: '127.0.0.1' });
   say(`SQLite ${dbPath} (WAL, synchronous FULL); HTTP API ${base}`);
   try {
-    const sub = await api<{ id: number }>(base, 'POST', '/subscribers', { name: 'A. Householder' });
-    await api(base, 'POST', '/meters', { id: meterHex, subscriberId: sub.id, as: 0, ls: 1, modem: 7 });
+    const sub = await api<{ id: number }>(base, vendingKey, 'POST', '/subscribers', {
+      name: 'A. Householder',
+    });
+    await api(base, vendingKey, 'POST', '/meters', {
+      id: meterHex,
+      subscriberId: sub.id,
+      as: 0,
+      ls: 1,
+      modem: 7,
+    });
     say(`POST /subscribers → #${sub.id}; POST /meters → meter ${meterHex} at AS 0 / LS 1 / modem 7`);
 
     // ---- 2 bureau ----
     h('2. The personalisation bureau makes a subscriber card');
     const csn = Uint8Array.from([0x4d, 0x50, 0, 0, 0, 0, 0x10, 0x01]);
     const card = makeSubscriberCard(issuer, { csn, purses: defaultPurses(0), rng: rng('card') });
-    await api(base, 'POST', '/cards', { serial: toHex(csn), subscriberId: sub.id });
+    await api(base, vendingKey, 'POST', '/cards', { serial: toHex(csn), subscriberId: sub.id });
     say(`CSN ${toHex(csn)}, ATR ${toHex(card.os.powerUp())}, purses ${PURSE_NAMES_LIST}`);
 
     // ---- 3 vending ----
@@ -254,11 +273,11 @@ export async function runDemo(o: DemoOptions, say: (line: string) => void): Prom
             account: '4111111111111111',
           };
           type Answer = { txId: string; state: string; outcome: string; balance?: number };
-          const r = await api<Answer>(base, 'POST', '/recharges', req);
+          const r = await api<Answer>(base, vendingKey, 'POST', '/recharges', req);
           say(
             `${at(t)} POST /recharges 20.00 EUR, card payment guaranteed → value store tx ${r.txId} over the power line (R1 R2 n → S1t R3 → S2h EnAmnt → M): ${r.state}, SVM ${eur(r.balance ?? 0)}; relay ${m.supply.connected ? 'closed' : 'open'}`,
           );
-          const again = await api<Answer>(base, 'POST', '/recharges', req);
+          const again = await api<Answer>(base, vendingKey, 'POST', '/recharges', req);
           say(
             `${at(t)} the same request again (as after a lost HTTP answer) → tx ${again.txId} ${again.outcome}: not credited twice`,
           );
@@ -327,7 +346,7 @@ export async function runDemo(o: DemoOptions, say: (line: string) => void): Prom
     const total = onCard + e.svm + gm.svm + e.drawn + gm.drawn;
     const metersAgree = e.drawn === e.consumed + e.inMeter && gm.drawn === gm.consumed + gm.inMeter;
     const balanced = total === issued + hostIn && metersAgree;
-    const ledger = await api<{ balanced: boolean }>(base, 'GET', '/reports/ledger');
+    const ledger = await api<{ balanced: boolean }>(base, auditorKey, 'GET', '/reports/ledger');
     say(`issued: card loads ${eur(issued)} + power-line credits ${eur(hostIn)} = ${eur(issued + hostIn)}`);
     say(
       `held: card ${eur(onCard)} + SVMs ${eur(e.svm + gm.svm)} + drawn by the meters ${eur(e.drawn + gm.drawn)} = ${eur(total)}`,

@@ -44,6 +44,11 @@ export class CardMeterField {
   readonly network: PowerLineField;
   readonly #meters = new Map<string, Promise<SimulatedCardMeter>>();
 
+  /** The SVM maximum balance of every meter installed here. */
+  get maxBalance(): number {
+    return this.o.svmMax ?? 100_000_000;
+  }
+
   constructor(readonly o: CardMeterFieldOptions) {
     this.network = new PowerLineField(o.channelOptions ?? { latencyMs: [5, 20] }, o.timeoutMs ?? 500);
   }
@@ -66,7 +71,7 @@ export class CardMeterField {
         },
         issuer: this.o.issuer,
         meterId,
-        svmMax: this.o.svmMax ?? 100_000_000,
+        svmMax: this.maxBalance,
         svmBalance: balance,
         ...(this.o.seed !== undefined ? { seed: `${this.o.seed}:${id}` } : {}),
       }));

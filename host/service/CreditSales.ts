@@ -6,6 +6,7 @@
  */
 import { formatTxId, type TxId } from '../../protocol/index.js';
 import 'reflect-metadata';
+import { createHash } from 'node:crypto';
 import { inject, injectable } from 'tsyringe';
 import type { DeliveryOutcome, ValueStoreDispatcher } from '../ValueStoreDispatcher.js';
 import {
@@ -24,6 +25,15 @@ import type { PaymentGateway, PaymentMethod } from './PaymentGateway.js';
 import type { PaymentRepository } from './db/PaymentRepository.js';
 import type { SubscriberRepository } from './db/SubscriberRepository.js';
 import { ServiceError } from './ServiceError.js';
+
+/**
+ * The fingerprint a payment keeps of its account: SHA-256 over the request id and the account, so
+ * a re-used request id can be compared without storing the card or bank account number (and the
+ * same account gives different fingerprints under different request ids).
+ */
+export function accountFingerprint(requestId: string, account: string): string {
+  return createHash('sha256').update(`${requestId}\0${account}`, 'utf8').digest('hex');
+}
 
 export interface RechargeResult {
   txId: string;
@@ -65,7 +75,9 @@ export class CreditSales {
   }
 
   /**
-   * A recharge paid by card or bank account. Idempotent per `requestId`. Order: the gateway must
+   * A recharge paid by card or bank account. Idempotent per `requestId`: the same request again
+   * answers the first one's outcome ('repeated'); the same id with another meter, amount, method
+   * or account is a 409 conflict and pays nothing. Order: the gateway must
    * guarantee the payment; then payment, pending credit and ledger entries commit in one durable
    * transaction; then the credit is delivered (exactly once).
    * @throws ServiceError 404 unknown-meter, 409 request-id-reused, 402 payment-declined;
@@ -80,16 +92,27 @@ export class CreditSales {
   }): Promise<RechargeResult> {
     const meterId = r.meterId.toUpperCase();
     const meter = this.registry.meter(meterId);
-    const prior = this.payments.txOf(r.requestId);
+    const accountHash = accountFingerprint(r.requestId, r.account);
+    const prior = this.payments.prior(r.requestId);
     if (prior !== undefined) {
-      const t = this.db.get(prior)!;
-      if (t.meterId !== meterId || t.amount !== r.amount)
+      const differs =
+        prior.meterId !== meterId
+          ? 'meter'
+          : prior.amount !== r.amount
+            ? 'amount'
+            : prior.method !== r.method
+              ? 'method'
+              : prior.accountHash !== null && prior.accountHash !== accountHash
+                ? 'account'
+                : undefined;
+      if (differs)
         throw new ServiceError(
           409,
           'request-id-reused',
-          `requestId ${r.requestId} was used for another recharge`,
+          `requestId ${r.requestId} was used for another recharge (its ${differs} differs)`,
           'requestId',
         );
+      const t = this.db.get(prior.txId)!;
       const o = t.state === 'pending' ? await this.#deliver(meterId, t.txId) : undefined;
       const now = this.db.get(t.txId)!;
       return {
@@ -118,6 +141,7 @@ export class CreditSales {
         amount: r.amount,
         method: r.method,
         txId: t.txId,
+        accountHash,
       });
       return t;
     });

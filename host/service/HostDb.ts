@@ -8,12 +8,17 @@
  *  payment guaranteed, credit created   Dr payments:<method>     Cr in-transit
  *  meter confirmed the credit           Dr in-transit            Cr meter:<id>
  *  meter refused (maximum balance)      Dr in-transit            Cr refunds:<subscriber>
+ *  meter registered with a balance      Dr opening-balances      Cr meter:<id>
  * ```
- * so the balance of `in-transit` always equals the sum of pending credits.
+ * so the balance of `in-transit` always equals the sum of pending credits, and `meter:<id>` holds
+ * everything the host ever put on the meter (opening balance and confirmed credits).
  */
 import { txId, type TxId } from '../../protocol/index.js';
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import type { CreditStore, CreditTx, HostEvent } from '../CreditStore.js';
+import { pageOf, type Page } from './db/paging.js';
 
 export type HostDbErrorCode =
   'corrupt' | 'locked' | 'full' | 'readonly' | 'io' | 'not-found' | 'conflict' | 'exhausted';
@@ -106,6 +111,25 @@ export const MIGRATIONS: readonly string[] = [
    CREATE TABLE host_keys (
      version INTEGER PRIMARY KEY CHECK (version BETWEEN 0 AND 255), key_hex TEXT NOT NULL,
      current INTEGER NOT NULL DEFAULT 0, retired INTEGER NOT NULL DEFAULT 0);`,
+  // 2: API keys (only the SHA-256 of a key is kept), the audit trail of state-changing requests,
+  // and a fingerprint of the account a payment was made from (a re-used requestId is compared
+  // against it; the account number itself is never stored).
+  `CREATE TABLE api_keys (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     name TEXT NOT NULL,
+     roles TEXT NOT NULL,
+     key_hash TEXT NOT NULL UNIQUE CHECK (length(key_hash) = 64),
+     prefix TEXT NOT NULL,
+     created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+     revoked_at TEXT);
+   CREATE TABLE audit (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+     key_id INTEGER REFERENCES api_keys(id), key_name TEXT,
+     method TEXT NOT NULL, route TEXT NOT NULL,
+     meter_id TEXT, subscriber_id INTEGER, ref TEXT,
+     status INTEGER NOT NULL);
+   ALTER TABLE payments ADD COLUMN account_hash TEXT;`,
 ];
 
 interface CreditRow {
@@ -127,6 +151,18 @@ const toTx = (r: CreditRow): CreditTx => ({
   ...(r.balance_after === null ? {} : { balanceAfter: r.balance_after }),
 });
 
+/** A credit as the API lists it. */
+export interface CreditView {
+  txId: number;
+  meterId: string;
+  amount: number;
+  state: 'pending' | 'confirmed' | 'refused';
+  balanceAfter: number | null;
+  ref: string;
+  createdAt: string;
+  settledAt: string | null;
+}
+
 export class HostDb implements CreditStore {
   readonly db: Database.Database;
   /**
@@ -137,9 +173,13 @@ export class HostDb implements CreditStore {
 
   /**
    * Opens (creating if needed) and migrates the database.
-   * @throws HostDbError 'corrupt' (not a database / failed integrity check), 'locked', 'readonly', 'io'.
+   * @throws HostDbError 'corrupt' (not a database / failed integrity check), 'locked', 'readonly', 'io'
+   *   (also: the file's directory does not exist).
    */
   constructor(file: string) {
+    // better-sqlite3 says this with a TypeError; it is an I/O condition like any other here
+    if (file !== ':memory:' && !file.startsWith('file:') && !existsSync(dirname(resolve(file))))
+      throw new HostDbError('io', `cannot open ${file}: its directory does not exist`);
     try {
       this.db = new Database(file, { timeout: 2000 });
       this.db.pragma('journal_mode = WAL');
@@ -231,7 +271,24 @@ export class HostDb implements CreditStore {
     return { txId: txId(id), meterId, amount, state: 'pending', attempts: 0, ref };
   }
 
-  #post(txId: number, debitAccount: string, creditAccount: string, amount: number): void {
+  /**
+   * Inside a caller's transaction: a meter's opening balance (the value its SVM held when it was
+   * registered) — Dr `opening-balances` / Cr `meter:<id>`, no credit row (nothing is delivered).
+   */
+  postOpeningBalanceInTx(meterId: string, amount: number): void {
+    if (amount > 0) this.#post(null, 'opening-balances', `meter:${meterId}`, amount);
+  }
+
+  /** A cheap read that fails when the database does (GET /health). @returns the schema version. */
+  ping(): number {
+    try {
+      return this.schemaVersion;
+    } catch (e) {
+      throw classify(e);
+    }
+  }
+
+  #post(txId: number | null, debitAccount: string, creditAccount: string, amount: number): void {
     const ins = this.statement('INSERT INTO ledger (tx_id, account, debit, credit) VALUES (?, ?, ?, ?)');
     ins.run(txId, debitAccount, amount, 0);
     ins.run(txId, creditAccount, 0, amount);
@@ -329,6 +386,28 @@ export class HostDb implements CreditStore {
     return this.statement(
       'SELECT tx_id AS txId, amount, state, balance_after AS balanceAfter FROM credits WHERE meter_id = ? ORDER BY tx_id',
     ).all(meterId) as Array<{ txId: number; amount: number; state: string; balanceAfter: number | null }>;
+  }
+
+  /**
+   * A page of credits in txId order after `after` (GET /credits), optionally of one meter and/or
+   * one state; fetches one row more than `limit` to know whether a next page exists.
+   */
+  credits(q: { limit: number; after?: number; meterId?: string; state?: string }): Page<CreditView, number> {
+    const rows = this.statement(
+      `SELECT tx_id AS txId, meter_id AS meterId, amount, state, balance_after AS balanceAfter, ref,
+              created_at AS createdAt, settled_at AS settledAt
+         FROM credits
+        WHERE tx_id > ? AND (? IS NULL OR meter_id = ?) AND (? IS NULL OR state = ?)
+        ORDER BY tx_id LIMIT ?`,
+    ).all(
+      q.after ?? 0,
+      q.meterId ?? null,
+      q.meterId ?? null,
+      q.state ?? null,
+      q.state ?? null,
+      q.limit + 1,
+    ) as CreditView[];
+    return pageOf(rows, q.limit, (c) => c.txId);
   }
 
   /** Per-account balances (debit − credit) and whether the ledger balances. */

@@ -26,6 +26,8 @@ import type { DeliveryOutcome, ValueStoreDispatcher } from '../ValueStoreDispatc
 import { registerHost } from '../register.js';
 import type { HostServiceRegistration } from '../register.js';
 import {
+  diApiKeyService,
+  diAuditRepository,
   diCreditSales,
   diField,
   diHostDb,
@@ -37,7 +39,9 @@ import {
   diValueStoreDispatcher,
 } from '../tokens.js';
 import type { FieldPort } from '../tokens.js';
+import type { ApiKeyService } from './ApiKeyService.js';
 import type { CreditSales, RechargeResult } from './CreditSales.js';
+import type { AuditRepository } from './db/AuditRepository.js';
 import { HostDbError } from './HostDb.js';
 import type { HostDb } from './HostDb.js';
 import type { KeyService } from './KeyService.js';
@@ -66,6 +70,9 @@ export class HostService {
   readonly sales: CreditSales;
   readonly tariffs: TariffService;
   readonly usage: UsageService;
+  /** The HTTP API's keys and its audit trail (host/service/access.ts). */
+  readonly apiKeys: ApiKeyService;
+  readonly audit: AuditRepository;
 
   /**
    * @param from a container filled by `registerHost` (a composition root), or the backends — then
@@ -83,6 +90,8 @@ export class HostService {
     this.sales = r.resolve<CreditSales>(diCreditSales);
     this.tariffs = r.resolve<TariffService>(diTariffService);
     this.usage = r.resolve<UsageService>(diUsageService);
+    this.apiKeys = r.resolve<ApiKeyService>(diApiKeyService);
+    this.audit = r.resolve<AuditRepository>(diAuditRepository);
   }
 
   // Shortcuts to the services (the API and the tests speak to "the host").

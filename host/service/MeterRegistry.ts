@@ -20,7 +20,17 @@ import type { PaymentMethod } from './PaymentGateway.js';
 import type { CardRepository } from './db/CardRepository.js';
 import type { MeterRecord, MeterRepository } from './db/MeterRepository.js';
 import type { SubscriberRepository } from './db/SubscriberRepository.js';
+import type { CardRecord } from './db/CardRepository.js';
+import type { Page } from './db/paging.js';
+import type { SubscriberRecord } from './db/SubscriberRepository.js';
 import { ServiceError } from './ServiceError.js';
+
+const U32_MAX = 0xffff_ffff;
+
+/** A card or account number as an operator may see it: all but the last four digits hidden. */
+export function maskAccount(account: string): string {
+  return '*'.repeat(Math.max(0, account.length - 4)) + account.slice(-4);
+}
 
 @injectable()
 export class MeterRegistry {
@@ -45,8 +55,9 @@ export class MeterRegistry {
   }
 
   /**
-   * Registers a meter (KH version default: the current one) and installs it in the field.
-   * @throws ServiceError 400 unknown-key-version, 404 unknown-subscriber, 409 duplicate-meter / modem-taken.
+   * Registers a meter (KH version default: the current one), posts its opening balance to the
+   * ledger (Dr opening-balances / Cr meter:<id>) and installs it in the field.
+   * @throws ServiceError 400 validation (initialBalance over the SVM maximum), 400 unknown-key-version, 404 unknown-subscriber, 409 duplicate-meter / modem-taken.
    */
   addMeter(m: {
     id: string;
@@ -72,8 +83,27 @@ export class MeterRegistry {
     if (this.meters.exists(id)) throw new ServiceError(409, 'duplicate-meter', `meter ${id} exists`, 'id');
     if (this.meters.modemTaken(m.as, m.ls, m.modem))
       throw new ServiceError(409, 'modem-taken', `AS ${m.as} LS ${m.ls} modem ${m.modem} is taken`, 'modem');
-    this.meters.insert({ id, subscriberId: m.subscriberId, keyVersion, as: m.as, ls: m.ls, modem: m.modem });
-    this.field.install?.(id, m.as, m.ls, m.modem, keyVersion, m.initialBalance ?? 0);
+    const opening = m.initialBalance ?? 0;
+    // The SVM's balance register is a u32 bounded by its maximum: an opening balance above it would
+    // make a meter that refuses every credit (or, above 2^32, one that cannot be built at all).
+    const max = Math.min(this.field.maxBalance ?? U32_MAX, U32_MAX);
+    if (!Number.isSafeInteger(opening) || opening < 0 || opening > max)
+      throw new ServiceError(
+        400,
+        'validation',
+        `initialBalance must be 0..${max} (the SVM maximum balance)`,
+        'initialBalance',
+      );
+    this.meters.insert({
+      id,
+      subscriberId: m.subscriberId,
+      keyVersion,
+      as: m.as,
+      ls: m.ls,
+      modem: m.modem,
+      openingBalance: opening,
+    });
+    this.field.install?.(id, m.as, m.ls, m.modem, keyVersion, opening);
     this.db.event({
       kind: 'meter-registered',
       meterId: id,
@@ -97,6 +127,25 @@ export class MeterRegistry {
     const r = this.meters.get(id.toUpperCase());
     if (!r) throw new ServiceError(404, 'unknown-meter', `no meter ${id}`, 'meterId');
     return r;
+  }
+
+  /** A page of meters in id order (GET /meters). */
+  meterPage(limit: number, after?: string): Page<MeterRecord, string> {
+    return this.meters.page(limit, after?.toUpperCase());
+  }
+
+  /** A page of subscribers in id order (GET /subscribers); top-up accounts masked. */
+  subscriberPage(limit: number, after?: number): Page<SubscriberRecord, number> {
+    const p = this.subscribers.page(limit, after);
+    return {
+      ...p,
+      items: p.items.map((s) => ({ ...s, topupAccount: s.topupAccount && maskAccount(s.topupAccount) })),
+    };
+  }
+
+  /** A page of cards in serial order (GET /cards). */
+  cardPage(limit: number, after?: string): Page<CardRecord, string> {
+    return this.cards.page(limit, after?.toUpperCase());
   }
 
   /** Ids of the meters of one LS, in modem order. */

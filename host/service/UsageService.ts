@@ -30,9 +30,28 @@ import type { MeterRegistry } from './MeterRegistry.js';
 import type { MeterSessions } from './MeterSessions.js';
 import type { TariffRepository } from './db/TariffRepository.js';
 import type { UsageRepository } from './db/UsageRepository.js';
+import type { Page } from './db/paging.js';
 import { ServiceError } from './ServiceError.js';
 
 const EPOCH_2000 = Date.UTC(2000, 0, 1);
+
+/** A stored usage check with its log decoded. */
+export interface UsageBackupView {
+  id: number;
+  at: string;
+  balance: number;
+  energyWh: number;
+  flags: number;
+  driftSeconds: number;
+  log: {
+    at: string;
+    minuteUnit: number;
+    totalUnit: number;
+    minutes: number[];
+    days: number[];
+    months: number[];
+  } | null;
+}
 
 @injectable()
 export class UsageService {
@@ -96,6 +115,38 @@ export class UsageService {
       });
     await this.sales.autoTopUp(m.id, info.balance);
     return { balance: info.balance, energyWh: info.energyWh, flags: info.flags, driftSeconds: drift };
+  }
+
+  /**
+   * A page of one meter's stored usage checks, oldest first (GET /meters/:id/usage), each with its
+   * consumption log decoded (minute, daily and monthly counts; a log that no longer decodes is null).
+   * @throws ServiceError 404 unknown-meter.
+   */
+  backups(meterId: string, limit: number, after?: number): Page<UsageBackupView, number> {
+    const m = this.registry.meter(meterId);
+    const p = this.usage.page(m.id, limit, after);
+    return {
+      next: p.next,
+      items: p.items.map(({ log, ...b }) => {
+        let view: UsageBackupView['log'] = null;
+        if (log) {
+          try {
+            const v = ConsumptionLog.decode(log);
+            view = {
+              at: v.at.toString(),
+              minuteUnit: v.minuteUnit,
+              totalUnit: v.totalUnit,
+              minutes: [...v.minutes],
+              days: [...v.days],
+              months: [...v.months],
+            };
+          } catch {
+            view = null;
+          }
+        }
+        return { ...b, log: view };
+      }),
+    };
   }
 
   /**

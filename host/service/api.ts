@@ -1,29 +1,82 @@
 /**
- * The host's HTTP/JSON API (fastify; request bodies validated by JSON schema). Every error answers
- * `{ error, message, field? }`: 400 validation, 402 payment declined, 404 unknown, 409 conflict,
- * 503 database locked/full/corrupt (nothing is credited or lost: the credit is either not written or
- * pending and delivered later).
+ * The host's HTTP/JSON API (fastify). Requests and answers are validated and serialised with the
+ * schemas of schemas.ts (written once, TypeBox), from which `@fastify/swagger` also makes the
+ * OpenAPI document served at `GET /openapi.json` (docs/host-openapi.json, openapi.ts). Every error
+ * answers `{ error, message, field? }`: 400 validation (the field named), 402 payment declined,
+ * 404 unknown (also an unknown route: `not-found`), 409 conflict, 413 body too large, 503 database
+ * locked/full/corrupt (nothing is credited or lost: the credit is either not written or pending and
+ * delivered later).
  */
 import Fastify from 'fastify';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { HostDbError } from './HostDb.js';
 import type { HostService } from './HostService.js';
 import { ServiceError } from './ServiceError.js';
+import { registerConsole } from './consoleRoutes.js';
+import { keyAccess, type AccessLayer } from './access.js';
+import { AuditPage, AuditQuery } from './auditSchemas.js';
+import swagger from '@fastify/swagger';
+import type { Static } from '@sinclair/typebox';
+import * as S from './schemas.js';
+import { requestLogger, type LogLevel } from './requestLog.js';
 
-const hexId = { type: 'string', pattern: '^[0-9A-Fa-f]{6}$' } as const;
-const amount = { type: 'integer', minimum: 1, maximum: 4294967295 } as const;
+/** Where the OpenAPI document of this API is served (public). */
+export const OPENAPI_PATH = '/openapi.json';
+/** Largest request body (bytes); a larger one is refused with 413 before it is parsed. */
+export const BODY_LIMIT = 16 * 1024;
+
+/** Options of {@link buildApi}. */
+export interface ApiOptions {
+  /** Serve HTTPS with this certificate chain and private key (PEM). */
+  https?: { cert: string | Buffer; key: string | Buffer };
+  /**
+   * The access control; default API keys and roles from the database with the audit trail
+   * (host/service/access.ts). Only the bench's unauthenticated comparison passes another;
+   * `host serve` never does.
+   */
+  access?: AccessLayer;
+  /** Request log level (pino); default 'silent' (no log). `host serve --log-level`. */
+  logLevel?: LogLevel;
+  /** Where the request log goes; default standard output. */
+  logStream?: { write(line: string): unknown };
+}
 
 /**
  * The routes over the host's services (`svc.registry`, `svc.sales`, `svc.tariffs`, `svc.usage`,
- * `svc.keyService`) and its database's reports; no SQL here.
+ * `svc.keyService`) and its database's reports; no SQL here. Every route needs an API key with one
+ * of the roles host/service/access.ts lists for it (a route missing from that table throws here).
  */
-export function buildApi(svc: HostService): FastifyInstance {
+export function buildApi(svc: HostService, opts: ApiOptions = {}): FastifyInstance {
   const app = Fastify({
-    logger: false,
+    ...(opts.https ? { https: opts.https } : {}),
+    logger: requestLogger(opts.logLevel ?? 'silent', opts.logStream),
+    bodyLimit: BODY_LIMIT,
+    // Bodies are JSON and never coerced ("10" is not an amount); query strings and path parameters
+    // are text by nature and are converted to their schema's types first (coerceParts, below).
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+  }) as unknown as FastifyInstance;
+  (opts.access ?? keyAccess(svc.apiKeys, svc.audit)).install(app);
+  app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'meterpurse host API',
+        version: '1',
+        description:
+          'The supplier host of meterpurse (docs/host.md). Errors answer `{ error, message, field? }`.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
   });
+  app.addHook('preValidation', async (req) => coerceParts(req));
+  app.setNotFoundHandler((req, reply) =>
+    reply
+      .status(404)
+      .send({ error: 'not-found', message: `no route ${req.method} ${req.url.split('?')[0]}` }),
+  );
 
-  app.setErrorHandler((err, _req, reply) => {
+  app.setErrorHandler((err, req, reply) => {
     const e = err as Error & {
       validation?: Array<{ instancePath: string; params: Record<string, unknown> }>;
       statusCode?: number;
@@ -34,13 +87,18 @@ export function buildApi(svc: HostService): FastifyInstance {
         (v?.params['missingProperty'] as string | undefined) ??
         (v?.params['additionalProperty'] as string | undefined) ??
         v?.instancePath.replace(/^\//, '').replace(/\//g, '.');
+      req.log.info({ error: 'validation', field }, 'refused');
       return reply.status(400).send({ error: 'validation', message: e.message, ...(field ? { field } : {}) });
     }
-    if (e instanceof ServiceError)
+    if (e instanceof ServiceError) {
+      // the code and field only: messages may name a card or an account
+      req.log.info({ error: e.error, field: e.field, status: e.status }, 'refused');
       return reply
         .status(e.status)
         .send({ error: e.error, message: e.message, ...(e.field ? { field: e.field } : {}) });
+    }
     if (e instanceof HostDbError) {
+      req.log.error({ error: `db-${e.code}` }, e.message);
       try {
         svc.db.event({ kind: 'db-error', detail: `${e.code}: ${e.message}` });
       } catch {
@@ -49,8 +107,13 @@ export function buildApi(svc: HostService): FastifyInstance {
       const status = e.code === 'conflict' ? 409 : e.code === 'not-found' ? 404 : 503;
       return reply.status(status).send({ error: `db-${e.code}`, message: e.message });
     }
+    if (e.statusCode === 413)
+      return reply
+        .status(413)
+        .send({ error: 'payload-too-large', message: `request body over ${BODY_LIMIT} bytes` });
     if (e.statusCode && e.statusCode < 500)
       return reply.status(e.statusCode).send({ error: 'bad-request', message: e.message });
+    req.log.error({ err: e }, 'internal error');
     try {
       svc.db.event({ kind: 'internal-error', detail: e.message });
     } catch {
@@ -59,206 +122,212 @@ export function buildApi(svc: HostService): FastifyInstance {
     return reply.status(500).send({ error: 'internal', message: e.message });
   });
 
-  app.post<{
-    Body: {
-      name: string;
-      threshold?: number;
-      topupAmount?: number;
-      topupMethod?: 'card' | 'bank';
-      topupAccount?: string;
-    };
-  }>(
-    '/subscribers',
-    {
-      schema: {
-        body: {
-          type: 'object',
-          required: ['name'],
-          additionalProperties: false,
-          properties: {
-            name: { type: 'string', minLength: 1, maxLength: 200 },
-            threshold: { type: 'integer', minimum: 0 },
-            topupAmount: { type: 'integer', minimum: 0 },
-            topupMethod: { enum: ['card', 'bank'] },
-            topupAccount: { type: 'string', pattern: '^[0-9]{6,34}$' },
-          },
+  // The routes are added inside a plugin, so that @fastify/swagger (registered above, loaded first)
+  // sees every one of them; hooks, the error handler and the not-found handler above apply to them.
+  app.register(async (app) => {
+    app.get(
+      '/health',
+      {
+        schema: {
+          summary: 'liveness and database check for load balancers (no authentication)',
+          security: [],
+          response: { 200: S.Health, ...S.errors(503) },
         },
       },
-    },
-    async (req, reply) => reply.status(201).send({ id: svc.registry.addSubscriber(req.body) }),
-  );
+      async () => {
+        try {
+          return { status: 'ok' as const, schemaVersion: svc.db.ping() };
+        } catch (e) {
+          // whatever broke (closed, locked, corrupt): the load balancer takes this host out
+          throw new ServiceError(503, 'unhealthy', `database: ${(e as Error).message}`);
+        }
+      },
+    );
+    app.get(OPENAPI_PATH, { schema: { hide: true } }, async () => app.swagger());
 
-  app.post<{
-    Body: {
-      id: string;
-      subscriberId: number;
-      as: number;
-      ls: number;
-      modem: number;
-      keyVersion?: number;
-      initialBalance?: number;
-    };
-  }>(
-    '/meters',
-    {
-      schema: {
-        body: {
-          type: 'object',
-          required: ['id', 'subscriberId', 'ls', 'modem'],
-          additionalProperties: false,
-          properties: {
-            id: hexId,
-            subscriberId: { type: 'integer', minimum: 1 },
-            as: { type: 'integer', minimum: 0, maximum: 65535, default: 0 },
-            ls: { type: 'integer', minimum: 0, maximum: 255 },
-            modem: { type: 'integer', minimum: 1, maximum: 256 },
-            keyVersion: { type: 'integer', minimum: 0, maximum: 255 },
-            initialBalance: { type: 'integer', minimum: 0 },
-          },
+    app.post<{ Body: Static<typeof S.NewSubscriber> }>(
+      '/subscribers',
+      { schema: { body: S.NewSubscriber, response: { 201: S.Created, ...S.errors(400, 503) } } },
+      async (req, reply) => reply.status(201).send({ id: svc.registry.addSubscriber(req.body) }),
+    );
+    app.get<{ Querystring: Static<typeof S.SubscriberQuery> }>(
+      '/subscribers',
+      { schema: { querystring: S.SubscriberQuery, response: { 200: S.SubscriberPage, ...S.errors(400) } } },
+      async (req) => svc.registry.subscriberPage(req.query.limit ?? 100, req.query.after),
+    );
+
+    app.post<{ Body: Static<typeof S.NewMeter> }>(
+      '/meters',
+      { schema: { body: S.NewMeter, response: { 201: S.Meter, ...S.errors(400, 404, 409, 503) } } },
+      async (req, reply) => {
+        svc.registry.addMeter({ ...req.body, as: req.body.as ?? 0 });
+        return reply.status(201).send(svc.registry.meter(req.body.id));
+      },
+    );
+    app.get<{ Querystring: Static<typeof S.MeterQuery> }>(
+      '/meters',
+      { schema: { querystring: S.MeterQuery, response: { 200: S.MeterPage, ...S.errors(400) } } },
+      async (req) => svc.registry.meterPage(req.query.limit ?? 100, req.query.after),
+    );
+    app.get<{ Params: Static<typeof S.MeterIdParams> }>(
+      '/meters/:id',
+      { schema: { params: S.MeterIdParams, response: { 200: S.MeterDetail, ...S.errors(400, 404) } } },
+      async (req) => {
+        const m = svc.registry.meter(req.params.id);
+        return { ...m, credits: svc.db.creditsOf(m.id) };
+      },
+    );
+    app.get<{ Params: Static<typeof S.MeterIdParams>; Querystring: Static<typeof S.UsageQuery> }>(
+      '/meters/:id/usage',
+      {
+        schema: {
+          summary: "the meter's stored usage and timer checks, oldest first, logs decoded",
+          params: S.MeterIdParams,
+          querystring: S.UsageQuery,
+          response: { 200: S.UsagePage, ...S.errors(400, 404) },
         },
       },
-    },
-    async (req, reply) => {
-      svc.registry.addMeter(req.body);
-      return reply.status(201).send(svc.registry.meter(req.body.id));
-    },
-  );
-
-  app.get<{ Params: { id: string } }>(
-    '/meters/:id',
-    { schema: { params: { type: 'object', properties: { id: hexId } } } },
-    async (req) => {
-      const m = svc.registry.meter(req.params.id);
-      return { ...m, credits: svc.db.creditsOf(m.id) };
-    },
-  );
-
-  app.post<{ Params: { id: string } }>(
-    '/meters/:id/poll',
-    { schema: { params: { type: 'object', properties: { id: hexId } } } },
-    async (req) => svc.usage.poll(req.params.id),
-  );
-
-  app.post<{
-    Params: { id: string };
-    Body: { activation: string; unitCharge: number; profile?: 'flat' | 'example' };
-  }>(
-    '/meters/:id/tariff',
-    {
-      schema: {
-        params: { type: 'object', properties: { id: hexId } },
-        body: {
-          type: 'object',
-          required: ['activation', 'unitCharge'],
-          additionalProperties: false,
-          properties: {
-            activation: { type: 'string', pattern: '^[0-9]{12}$' },
-            unitCharge: { type: 'integer', minimum: 1, maximum: 4294967295 },
-            profile: { enum: ['flat', 'example'] },
-          },
+      async (req) => svc.usage.backups(req.params.id, req.query.limit ?? S.USAGE_PAGE_MAX, req.query.after),
+    );
+    app.post<{ Params: Static<typeof S.MeterIdParams> }>(
+      '/meters/:id/poll',
+      {
+        schema: { params: S.MeterIdParams, response: { 200: S.PollResult, ...S.errors(400, 404, 502, 504) } },
+      },
+      async (req) => svc.usage.poll(req.params.id),
+    );
+    app.post<{ Params: Static<typeof S.MeterIdParams>; Body: Static<typeof S.TariffChange> }>(
+      '/meters/:id/tariff',
+      {
+        schema: {
+          params: S.MeterIdParams,
+          body: S.TariffChange,
+          response: { 200: S.TariffResult, ...S.errors(400, 404, 502, 504) },
         },
       },
-    },
-    async (req) =>
-      svc.tariffs.changeTariff(
-        req.params.id,
-        req.body.activation,
-        req.body.unitCharge,
-        req.body.profile ?? 'flat',
-      ),
-  );
+      async (req) =>
+        svc.tariffs.changeTariff(
+          req.params.id,
+          req.body.activation,
+          req.body.unitCharge,
+          req.body.profile ?? 'flat',
+        ),
+    );
 
-  app.post<{ Body: { serial: string; subscriberId: number } }>(
-    '/cards',
-    {
-      schema: {
-        body: {
-          type: 'object',
-          required: ['serial', 'subscriberId'],
-          additionalProperties: false,
-          properties: {
-            serial: { type: 'string', pattern: '^[0-9A-Fa-f]{16}$' },
-            subscriberId: { type: 'integer', minimum: 1 },
-          },
+    app.post<{ Body: Static<typeof S.NewCard> }>(
+      '/cards',
+      { schema: { body: S.NewCard, response: { 201: S.CardCreated, ...S.errors(400, 409) } } },
+      async (req, reply) => {
+        svc.registry.addCard(req.body);
+        return reply.status(201).send({ serial: req.body.serial.toUpperCase() });
+      },
+    );
+    app.get<{ Querystring: Static<typeof S.CardQuery> }>(
+      '/cards',
+      { schema: { querystring: S.CardQuery, response: { 200: S.CardPage, ...S.errors(400) } } },
+      async (req) => svc.registry.cardPage(req.query.limit ?? 100, req.query.after),
+    );
+    app.post<{ Params: Static<typeof S.CardParams> }>(
+      '/cards/:serial/blacklist',
+      { schema: { params: S.CardParams, response: { 200: S.Blacklisted, ...S.errors(400, 404) } } },
+      async (req) => {
+        svc.registry.blacklistCard(req.params.serial);
+        return { serial: req.params.serial.toUpperCase(), blacklisted: true };
+      },
+    );
+
+    app.post<{ Body: Static<typeof S.Recharge> }>(
+      '/recharges',
+      {
+        schema: {
+          body: S.Recharge,
+          response: { 200: S.RechargeResult, ...S.errors(400, 402, 404, 409, 503) },
         },
       },
-    },
-    async (req, reply) => {
-      svc.registry.addCard(req.body);
-      return reply.status(201).send({ serial: req.body.serial.toUpperCase() });
-    },
-  );
-  app.post<{ Params: { serial: string } }>('/cards/:serial/blacklist', async (req) => {
-    svc.registry.blacklistCard(req.params.serial);
-    return { serial: req.params.serial.toUpperCase(), blacklisted: true };
-  });
+      async (req) => svc.sales.recharge(req.body),
+    );
+    app.get<{ Querystring: Static<typeof S.CreditQuery> }>(
+      '/credits',
+      { schema: { querystring: S.CreditQuery, response: { 200: S.CreditPage, ...S.errors(400) } } },
+      async (req) =>
+        svc.db.credits({
+          limit: req.query.limit ?? 100,
+          ...(req.query.after === undefined ? {} : { after: req.query.after }),
+          ...(req.query.meterId === undefined ? {} : { meterId: req.query.meterId.toUpperCase() }),
+          ...(req.query.state === undefined ? {} : { state: req.query.state }),
+        }),
+    );
 
-  app.post<{
-    Body: { requestId: string; meterId: string; amount: number; method: 'card' | 'bank'; account: string };
-  }>(
-    '/recharges',
-    {
-      schema: {
-        body: {
-          type: 'object',
-          required: ['requestId', 'meterId', 'amount', 'method', 'account'],
-          additionalProperties: false,
-          properties: {
-            requestId: { type: 'string', minLength: 1, maxLength: 64 },
-            meterId: hexId,
-            amount,
-            method: { enum: ['card', 'bank'] },
-            account: { type: 'string', pattern: '^[0-9]{6,34}$' },
-          },
+    app.get<{ Querystring: Static<typeof S.EventQuery> }>(
+      '/events',
+      { schema: { querystring: S.EventQuery, response: { 200: S.Events, ...S.errors(400) } } },
+      async (req) => ({ events: svc.db.events(req.query.limit ?? 100) }),
+    );
+
+    app.get(
+      '/reports/ledger',
+      { schema: { querystring: S.NoQuery, response: { 200: S.Ledger } } },
+      async () => svc.db.ledgerReport(),
+    );
+    app.post<{ Params: Static<typeof S.TheftParams>; Body: Static<typeof S.TheftBody> }>(
+      '/reports/theft/:as/:ls',
+      {
+        schema: {
+          params: S.TheftParams,
+          body: S.TheftBody,
+          response: { 200: S.TheftReport, ...S.errors(400, 404, 502, 504) },
         },
       },
-    },
-    async (req) => svc.sales.recharge(req.body),
-  );
-
-  app.get<{ Querystring: { limit?: number } }>(
-    '/events',
-    {
-      schema: {
-        querystring: {
-          type: 'object',
-          properties: { limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
-        },
+      async (req) => svc.usage.theftReport(req.params.as, req.params.ls, req.body.feederWh),
+    );
+    app.get('/keys', { schema: { querystring: S.NoQuery, response: { 200: S.Keys } } }, async () => {
+      const k = svc.keyService.keys();
+      return { ...k, current: k.current ?? null };
+    });
+    app.post('/keys/rotate', { schema: { response: { 200: S.Rotated } } }, async () => ({
+      version: svc.keyService.rotateKey(),
+    }));
+    app.post<{ Params: Static<typeof S.KeyParams> }>(
+      '/keys/:version/retire',
+      { schema: { params: S.KeyParams, response: { 200: S.Retired, ...S.errors(400, 404, 409) } } },
+      async (req) => {
+        svc.keyService.retireKey(req.params.version);
+        return { retired: req.params.version };
       },
-    },
-    async (req) => ({ events: svc.db.events(req.query.limit ?? 100) }),
-  );
+    );
 
-  app.get('/reports/ledger', async () => svc.db.ledgerReport());
-  app.post<{ Params: { as: string; ls: string }; Body: { feederWh: number } }>(
-    '/reports/theft/:as/:ls',
-    {
-      schema: {
-        params: {
-          type: 'object',
-          properties: {
-            as: { type: 'string', pattern: '^[0-9]{1,5}$' },
-            ls: { type: 'string', pattern: '^[0-9]{1,3}$' },
-          },
-        },
-        body: {
-          type: 'object',
-          required: ['feederWh'],
-          additionalProperties: false,
-          properties: { feederWh: { type: 'integer', minimum: 0 } },
-        },
-      },
-    },
-    async (req) => svc.usage.theftReport(Number(req.params.as), Number(req.params.ls), req.body.feederWh),
-  );
-  app.get('/keys', async () => svc.keyService.keys());
-  app.post('/keys/rotate', async () => ({ version: svc.keyService.rotateKey() }));
-  app.post<{ Params: { version: string } }>('/keys/:version/retire', async (req) => {
-    const v = Number(req.params.version);
-    if (!Number.isInteger(v))
-      throw new ServiceError(400, 'validation', 'version must be an integer', 'version');
-    svc.keyService.retireKey(v);
-    return { retired: v };
+    app.get<{ Querystring: AuditQuery }>(
+      '/audit',
+      { schema: { querystring: AuditQuery, response: { 200: AuditPage, ...S.errors(400) } } },
+      async (req) => svc.audit.page(req.query.limit ?? 100, req.query.before),
+    );
+    registerConsole(app, svc);
   });
   return app;
+}
+
+/**
+ * Query strings and path parameters arrive as text: where the route's schema expects an integer,
+ * a number or a boolean, text that is exactly one (`"25"`, not `"2.5"`, `"25x"` or `"025"`) is
+ * converted before fastify validates it; anything else stays text and fails validation with its
+ * field named. Bodies are JSON and left alone.
+ */
+function coerceParts(req: FastifyRequest): void {
+  const schema = req.routeOptions.schema as { querystring?: JsonObject; params?: JsonObject } | undefined;
+  if (schema?.querystring) coerceObject(schema.querystring, req.query);
+  if (schema?.params) coerceObject(schema.params, req.params);
+}
+
+type JsonObject = { properties?: Record<string, { type?: unknown }> };
+
+function coerceObject(schema: JsonObject, value: unknown): void {
+  if (!schema.properties || typeof value !== 'object' || value === null) return;
+  const o = value as Record<string, unknown>;
+  for (const [k, p] of Object.entries(schema.properties)) {
+    const v = o[k];
+    if (typeof v !== 'string') continue;
+    if (p.type === 'integer' && /^-?(0|[1-9][0-9]*)$/.test(v)) o[k] = Number(v);
+    else if (p.type === 'number' && /^-?(0|[1-9][0-9]*)(\.[0-9]+)?$/.test(v)) o[k] = Number(v);
+    else if (p.type === 'boolean' && (v === 'true' || v === 'false')) o[k] = v === 'true';
+  }
 }

@@ -31,6 +31,8 @@ interface Stored {
 
 export class SimulatedField {
   readonly meters = new Map<string, SimulatedMeterTerminal>();
+  /** The SVM maximum balance of every simulated meter. */
+  readonly maxBalance = 100_000_000;
   readonly #where = new Map<string, { as: number; ls: number; modem: number; keyVersion: number }>();
   readonly #net: PowerLineField;
 
@@ -74,7 +76,7 @@ export class SimulatedField {
       id: idb,
       terminalKeys: keys,
       balance,
-      maxBalance: 100_000_000,
+      maxBalance: this.maxBalance,
     });
     const save = this.save.bind(this);
     const endpoint = {

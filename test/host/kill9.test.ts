@@ -5,6 +5,9 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { spawnHostServe, type ServedHost } from './spawnServe.js';
+import { TEST_ADMIN_KEY, bearer } from './apiAuth.js';
+
+const auth = bearer(TEST_ADMIN_KEY);
 
 const procs: ChildProcess[] = [];
 let dir = '';
@@ -18,7 +21,11 @@ function serve(db: string, extra: string[] = []): Promise<ServedHost> {
 }
 
 const post = async (url: string, body: unknown) =>
-  fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  fetch(url, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
 
 function fieldBalance(file: string, id: string): number | undefined {
   if (!existsSync(file)) return undefined;
@@ -69,7 +76,7 @@ describe('kill -9 of the host process during a value store', () => {
 
     const b = await serve(db);
     expect(b.out()).toMatch(/recovered 1 pending credit\(s\): 1:confirmed/);
-    const meter = (await (await fetch(`${b.url}/meters/BEEF01`)).json()) as {
+    const meter = (await (await fetch(`${b.url}/meters/BEEF01`, { headers: auth })).json()) as {
       credits: Array<{ state: string; balanceAfter: number }>;
     };
     expect(meter.credits).toEqual([{ txId: 1, amount: 2500, state: 'confirmed', balanceAfter: 2600 }]);
@@ -86,7 +93,7 @@ describe('kill -9 of the host process during a value store', () => {
     ).json()) as { txId: string; outcome: string };
     expect(again).toMatchObject({ txId: '1', outcome: 'repeated' });
     expect(fieldBalance(field, 'BEEF01')).toBe(2600);
-    const ledger = (await (await fetch(`${b.url}/reports/ledger`)).json()) as {
+    const ledger = (await (await fetch(`${b.url}/reports/ledger`, { headers: auth })).json()) as {
       balanced: boolean;
       inTransit: number;
     };
@@ -134,7 +141,9 @@ describe('kill -9 of the host process during a value store', () => {
     const b = await serve(db);
     expect(b.out()).toMatch(/recovered 1 pending credit\(s\): 1:confirmed/);
     expect(fieldBalance(field, 'BEEF02')).toBe(1000);
-    const meter = (await (await fetch(`${b.url}/meters/BEEF02`)).json()) as { credits: unknown[] };
+    const meter = (await (await fetch(`${b.url}/meters/BEEF02`, { headers: auth })).json()) as {
+      credits: unknown[];
+    };
     expect(meter.credits).toEqual([{ txId: 1, amount: 900, state: 'confirmed', balanceAfter: 1000 }]);
     const exited = new Promise((r) => b.proc.once('exit', r));
     b.proc.kill('SIGTERM');

@@ -9,6 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { main } from '../../cli/main.js';
+import { TEST_ADMIN_KEY, bearer } from './apiAuth.js';
+
+const auth = bearer(TEST_ADMIN_KEY);
 
 const procs: ChildProcess[] = [];
 const dirs: string[] = [];
@@ -25,8 +28,8 @@ const post = async (url: string, body?: unknown) =>
   fetch(url, {
     method: 'POST',
     ...(body === undefined
-      ? {}
-      : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+      ? { headers: auth }
+      : { headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(body) }),
   });
 
 describe('host serve --meters real', () => {

@@ -8,6 +8,7 @@ import { HostDb, HostDbError, MIGRATIONS } from '../../host/service/HostDb.js';
 import { HostService } from '../../host/service/HostService.js';
 import { SimulatedPaymentGateway, luhn } from '../../host/service/PaymentGateway.js';
 import { buildApi } from '../../host/service/api.js';
+import { withKey } from './apiAuth.js';
 import { FLAG_BYPASS } from '../../protocol/constants.js';
 import { RtcTime } from '../../protocol/RtcTime.js';
 import { TariffTable } from '../../protocol/TariffTable.js';
@@ -41,7 +42,7 @@ function service(dir = tmp()) {
     () => app.close(),
     () => svc.close(),
   );
-  return { svc, app, dir };
+  return { svc, app, dir, headers: withKey(svc) };
 }
 
 const CARD = '4111111111111111';
@@ -69,13 +70,14 @@ describe('host database', () => {
   });
 
   it('a database locked by another writer gives a typed "locked" error and no credit', async () => {
-    const { svc, app, dir } = service();
+    const { svc, app, dir, headers } = service();
     const sub = svc.addSubscriber({ name: 'a' });
     svc.addMeter({ id: 'AA0001', subscriberId: sub, as: 0, ls: 1, modem: 1 });
     const other = new Database(join(dir, 'host.db'), { timeout: 0 });
     other.exec('BEGIN IMMEDIATE');
     svc.db.db.pragma('busy_timeout = 50');
     const r = await app.inject({
+      headers,
       method: 'POST',
       url: '/recharges',
       payload: { requestId: 'r1', meterId: 'AA0001', amount: 10, method: 'card', account: CARD },
@@ -91,7 +93,7 @@ describe('host database', () => {
 
 describe('host database, full disk', () => {
   it('a full database answers 503 db-full; after space returns, recovery leaves the meter with exactly the confirmed sum', async () => {
-    const { svc, app } = service();
+    const { svc, app, headers } = service();
     const sub = svc.addSubscriber({ name: 'f' });
     svc.addMeter({ id: 'AF0001', subscriberId: sub, as: 0, ls: 1, modem: 1 });
     const pages = svc.db.db.pragma('page_count', { simple: true }) as number;
@@ -100,6 +102,7 @@ describe('host database, full disk', () => {
     let r;
     for (let i = 0; i < 200; i++) {
       r = await app.inject({
+        headers,
         method: 'POST',
         url: '/recharges',
         payload: {
@@ -130,17 +133,19 @@ describe('host database, full disk', () => {
 
 describe('host API', () => {
   it('registers, recharges by card and bank exactly once, keeps the ledger balanced', async () => {
-    const { svc, app } = service();
-    const s = await app.inject({ method: 'POST', url: '/subscribers', payload: { name: 'Kim' } });
+    const { svc, app, headers } = service();
+    const s = await app.inject({ headers, method: 'POST', url: '/subscribers', payload: { name: 'Kim' } });
     expect(s.statusCode).toBe(201);
     const sub = s.json().id as number;
     const m = await app.inject({
+      headers,
       method: 'POST',
       url: '/meters',
       payload: { id: 'ab0001', subscriberId: sub, ls: 3, modem: 7 },
     });
     expect(m.statusCode).toBe(201);
     const r1 = await app.inject({
+      headers,
       method: 'POST',
       url: '/recharges',
       payload: { requestId: 'p-1', meterId: 'AB0001', amount: 5000, method: 'card', account: CARD },
@@ -149,31 +154,34 @@ describe('host API', () => {
     expect(r1.json()).toMatchObject({ state: 'confirmed', balance: 5000, outcome: 'confirmed' });
     // the same request again (client retry): nothing new
     const again = await app.inject({
+      headers,
       method: 'POST',
       url: '/recharges',
       payload: { requestId: 'p-1', meterId: 'AB0001', amount: 5000, method: 'card', account: CARD },
     });
     expect(again.json()).toMatchObject({ txId: r1.json().txId, state: 'confirmed', outcome: 'repeated' });
     const r2 = await app.inject({
+      headers,
       method: 'POST',
       url: '/recharges',
       payload: { requestId: 'p-2', meterId: 'AB0001', amount: 700, method: 'bank', account: '12345678' },
     });
     expect(r2.json().balance).toBe(5700);
     expect((svc.field as SimulatedField).meters.get('AB0001')!.balance).toBe(5700);
-    const led = (await app.inject({ method: 'GET', url: '/reports/ledger' })).json();
+    const led = (await app.inject({ headers, method: 'GET', url: '/reports/ledger' })).json();
     expect(led.balanced).toBe(true);
     expect(led.accounts['meter:AB0001']).toBe(-5700);
     expect(led.inTransit).toBe(0);
-    const meter = (await app.inject({ method: 'GET', url: '/meters/ab0001' })).json();
+    const meter = (await app.inject({ headers, method: 'GET', url: '/meters/ab0001' })).json();
     expect(meter.credits).toHaveLength(2);
   });
 
   it('declined payments send no value; the event is logged', async () => {
-    const { svc, app } = service();
+    const { svc, app, headers } = service();
     const sub = svc.addSubscriber({ name: 'x' });
     svc.addMeter({ id: 'AB0002', subscriberId: sub, as: 0, ls: 1, modem: 2 });
     const r = await app.inject({
+      headers,
       method: 'POST',
       url: '/recharges',
       payload: { requestId: 'd', meterId: 'AB0002', amount: 5, method: 'bank', account: '99990000' },
@@ -181,19 +189,23 @@ describe('host API', () => {
     expect(r.statusCode).toBe(402);
     expect(r.json()).toEqual({ error: 'payment-declined', message: 'insufficient funds', field: 'account' });
     const bad = await app.inject({
+      headers,
       method: 'POST',
       url: '/recharges',
       payload: { requestId: 'e', meterId: 'AB0002', amount: 5, method: 'card', account: '4111111111111112' },
     });
     expect(bad.statusCode).toBe(402);
     expect((svc.field as SimulatedField).meters.get('AB0002')!.balance).toBe(0);
-    const ev = (await app.inject({ method: 'GET', url: '/events' })).json().events as Array<{ kind: string }>;
+    const ev = (await app.inject({ headers, method: 'GET', url: '/events' })).json().events as Array<{
+      kind: string;
+    }>;
     expect(ev.filter((e) => e.kind === 'payment-declined')).toHaveLength(2);
   });
 
   it('missing, wrong and extra fields get 400 with the field named; unknown meters 404', async () => {
-    const { app } = service();
+    const { app, headers } = service();
     const miss = await app.inject({
+      headers,
       method: 'POST',
       url: '/recharges',
       payload: { meterId: 'AB0001', amount: 1, method: 'card', account: CARD },
@@ -201,30 +213,35 @@ describe('host API', () => {
     expect(miss.statusCode).toBe(400);
     expect(miss.json()).toMatchObject({ error: 'validation', field: 'requestId' });
     const neg = await app.inject({
+      headers,
       method: 'POST',
       url: '/recharges',
       payload: { requestId: 'x', meterId: 'AB0001', amount: -1, method: 'card', account: CARD },
     });
     expect(neg.json()).toMatchObject({ error: 'validation', field: 'amount' });
     const str = await app.inject({
+      headers,
       method: 'POST',
       url: '/recharges',
       payload: { requestId: 'x', meterId: 'AB0001', amount: '10', method: 'card', account: CARD },
     });
     expect(str.json()).toMatchObject({ error: 'validation', field: 'amount' });
     const extra = await app.inject({
+      headers,
       method: 'POST',
       url: '/subscribers',
       payload: { name: 'a', admin: true },
     });
     expect(extra.json()).toMatchObject({ error: 'validation', field: 'admin' });
     const id = await app.inject({
+      headers,
       method: 'POST',
       url: '/meters',
       payload: { id: 'XYZ', subscriberId: 1, ls: 1, modem: 1 },
     });
     expect(id.json()).toMatchObject({ error: 'validation', field: 'id' });
     const unk = await app.inject({
+      headers,
       method: 'POST',
       url: '/recharges',
       payload: { requestId: 'x', meterId: 'FFFFFF', amount: 1, method: 'card', account: CARD },
@@ -234,7 +251,7 @@ describe('host API', () => {
     const junk = await app.inject({
       method: 'POST',
       url: '/subscribers',
-      headers: { 'content-type': 'application/json' },
+      headers: { ...headers, 'content-type': 'application/json' },
       payload: '{"name":',
     });
     expect(junk.statusCode).toBe(400);
@@ -242,7 +259,7 @@ describe('host API', () => {
   });
 
   it('a usage poll stores a backup and triggers automatic top-up below the threshold', async () => {
-    const { svc, app } = service();
+    const { svc, app, headers } = service();
     const sub = svc.addSubscriber({
       name: 'auto',
       threshold: 1000,
@@ -251,34 +268,35 @@ describe('host API', () => {
       topupAccount: CARD,
     });
     svc.addMeter({ id: 'AC0001', subscriberId: sub, as: 0, ls: 2, modem: 1, initialBalance: 400 });
-    const p = await app.inject({ method: 'POST', url: '/meters/AC0001/poll' });
+    const p = await app.inject({ headers, method: 'POST', url: '/meters/AC0001/poll' });
     expect(p.statusCode).toBe(200);
     expect(p.json().balance).toBe(400);
     expect((svc.field as SimulatedField).meters.get('AC0001')!.balance).toBe(3400);
     const n = svc.db.db.prepare('SELECT COUNT(*) AS n FROM usage_backups').get() as { n: number };
     expect(n.n).toBe(1);
     // above the threshold now: a second poll tops up nothing
-    await app.inject({ method: 'POST', url: '/meters/AC0001/poll' });
+    await app.inject({ headers, method: 'POST', url: '/meters/AC0001/poll' });
     expect((svc.field as SimulatedField).meters.get('AC0001')!.balance).toBe(3400);
   });
 
   it('key management: rotation, which meters hold which version, retirement only when unused', async () => {
-    const { svc, app } = service();
+    const { svc, app, headers } = service();
     const sub = svc.addSubscriber({ name: 'k' });
     svc.addMeter({ id: 'AD0001', subscriberId: sub, as: 0, ls: 1, modem: 1, keyVersion: 0 });
     svc.addMeter({ id: 'AD0002', subscriberId: sub, as: 0, ls: 1, modem: 2 });
-    const k = (await app.inject({ method: 'GET', url: '/keys' })).json();
+    const k = (await app.inject({ headers, method: 'GET', url: '/keys' })).json();
     expect(k.versions).toEqual([
       { version: 0, current: false, meters: 1 },
       { version: 1, current: true, meters: 1 },
     ]);
-    const rot = (await app.inject({ method: 'POST', url: '/keys/rotate' })).json();
+    const rot = (await app.inject({ headers, method: 'POST', url: '/keys/rotate' })).json();
     expect(rot.version).toBe(2);
-    const ret = await app.inject({ method: 'POST', url: '/keys/0/retire' });
+    const ret = await app.inject({ headers, method: 'POST', url: '/keys/0/retire' });
     expect(ret.statusCode).toBe(409);
     expect(ret.json()).toMatchObject({ error: 'key-in-use', field: 'version' });
     // meters on the old versions still work
     const r = await app.inject({
+      headers,
       method: 'POST',
       url: '/recharges',
       payload: { requestId: 'k1', meterId: 'AD0001', amount: 9, method: 'card', account: CARD },
@@ -288,10 +306,11 @@ describe('host API', () => {
   });
 
   it('a tariff change is stored pending, sent and marked stored; a bad activation is a 400 on its field', async () => {
-    const { svc, app } = service();
+    const { svc, app, headers } = service();
     const sub = svc.addSubscriber({ name: 't' });
     svc.addMeter({ id: 'AE0001', subscriberId: sub, as: 0, ls: 1, modem: 1 });
     const r = await app.inject({
+      headers,
       method: 'POST',
       url: '/meters/AE0001/tariff',
       payload: { activation: '261201000000', unitCharge: 130, profile: 'example' },
@@ -318,6 +337,7 @@ describe('host API', () => {
       svc.db.db.prepare("SELECT COUNT(*) AS n FROM events WHERE kind = 'tariff-mismatch'").get(),
     ).toEqual({ n: 1 });
     const bad = await app.inject({
+      headers,
       method: 'POST',
       url: '/meters/AE0001/tariff',
       payload: { activation: '261301000000', unitCharge: 130 },
@@ -327,10 +347,15 @@ describe('host API', () => {
   });
 
   it('theft report per LS: feeder vs the meters since the last backup, tamper flags, events', async () => {
-    const { svc, app } = service();
+    const { svc, app, headers } = service();
     const sub = svc.addSubscriber({ name: 'lsfive' });
     for (let m = 1; m <= 3; m++) svc.addMeter({ id: `AF050${m}`, subscriberId: sub, as: 0, ls: 5, modem: m });
-    const base = await app.inject({ method: 'POST', url: '/reports/theft/0/5', payload: { feederWh: 0 } });
+    const base = await app.inject({
+      headers,
+      method: 'POST',
+      url: '/reports/theft/0/5',
+      payload: { feederWh: 0 },
+    });
     expect(base.json()).toMatchObject({ feederFlagged: false, metersWh: 0 });
     const f = svc.field as SimulatedField;
     f.meters.get('AF0501')!.consume(1000);
@@ -338,7 +363,7 @@ describe('host API', () => {
     f.meters.get('AF0503')!.consume(200);
     f.meters.get('AF0503')!.flags = FLAG_BYPASS;
     const r = (
-      await app.inject({ method: 'POST', url: '/reports/theft/0/5', payload: { feederWh: 3000 } })
+      await app.inject({ headers, method: 'POST', url: '/reports/theft/0/5', payload: { feederWh: 3000 } })
     ).json();
     expect(r).toMatchObject({
       ls: 5,
@@ -348,32 +373,40 @@ describe('host API', () => {
       feederFlagged: true,
     });
     expect(r.meters).toEqual([{ meterId: 'AF0503', reasons: ['bypass sensor'] }]);
-    const ev = (await app.inject({ method: 'GET', url: '/events' })).json().events as Array<{
+    const ev = (await app.inject({ headers, method: 'GET', url: '/events' })).json().events as Array<{
       kind: string;
       meterId: string | null;
     }>;
     expect(ev.filter((e) => e.kind === 'theft-suspected').map((e) => e.meterId)).toEqual(['AF0503', null]);
-    const none = await app.inject({ method: 'POST', url: '/reports/theft/0/9', payload: { feederWh: 1 } });
+    const none = await app.inject({
+      headers,
+      method: 'POST',
+      url: '/reports/theft/0/9',
+      payload: { feederWh: 1 },
+    });
     expect(none.statusCode).toBe(404);
   });
 
   it('a meter that does not hold the key version the host believes: 502, an event, no state change', async () => {
-    const { svc, app } = service();
+    const { svc, app, headers } = service();
     const sub = svc.addSubscriber({ name: 'kv' });
     svc.addMeter({ id: 'AF0601', subscriberId: sub, as: 0, ls: 6, modem: 1, initialBalance: 77 });
     svc.rotateKey();
     svc.db.db.prepare('UPDATE meters SET key_version = 2 WHERE id = ?').run('AF0601');
-    const r = await app.inject({ method: 'POST', url: '/meters/AF0601/poll' });
+    const r = await app.inject({ headers, method: 'POST', url: '/meters/AF0601/poll' });
     expect(r.json()).toMatchObject({ error: 'meter-session-failed' });
     expect(r.statusCode).toBe(502);
     const rc = await app.inject({
+      headers,
       method: 'POST',
       url: '/recharges',
       payload: { requestId: 'kv1', meterId: 'AF0601', amount: 5, method: 'card', account: CARD },
     });
     expect(rc.json()).toMatchObject({ state: 'pending', outcome: 'in-doubt' });
     expect((svc.field as SimulatedField).meters.get('AF0601')!.balance).toBe(77);
-    const ev = (await app.inject({ method: 'GET', url: '/events' })).json().events as Array<{ kind: string }>;
+    const ev = (await app.inject({ headers, method: 'GET', url: '/events' })).json().events as Array<{
+      kind: string;
+    }>;
     expect(ev.map((e) => e.kind)).toEqual(
       expect.arrayContaining(['meter-session-failed', 'credit-in-doubt']),
     );

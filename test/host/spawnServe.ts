@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { TEST_ADMIN_KEY } from './apiAuth.js';
 
 const serveMain = fileURLToPath(new URL('./serveMain.ts', import.meta.url));
 
@@ -16,16 +17,21 @@ export interface ServedHost {
 
 /**
  * `track` gets the process as soon as it exists (so a test's cleanup kills it even when it never
- * came up).
+ * came up). The process starts with MP_HOST_ADMIN_KEY = {@link TEST_ADMIN_KEY} unless `env` says
+ * otherwise (`{ MP_HOST_ADMIN_KEY: undefined }` for a first start without one).
  * @throws Error (with what the process printed) when it exits or says nothing within `timeoutMs`.
  */
 export async function spawnHostServe(
   args: string[],
   track: (proc: ChildProcess) => void,
   timeoutMs = 20_000,
+  env: Record<string, string | undefined> = {},
 ): Promise<ServedHost> {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, MP_HOST_ADMIN_KEY: TEST_ADMIN_KEY, ...env };
+  for (const k of Object.keys(childEnv)) if (childEnv[k] === undefined) delete childEnv[k];
   const proc = spawn(process.execPath, ['--import', 'tsx', serveMain, 'host', 'serve', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: childEnv,
   });
   track(proc);
   let out = '';
@@ -34,7 +40,7 @@ export async function spawnHostServe(
   const url = await new Promise<string>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`no listen line: ${out}`)), timeoutMs);
     const check = () => {
-      const m = /listening on (http:\/\/[^\s]+)/.exec(out);
+      const m = /listening on (https?:\/\/[^\s]+)/.exec(out);
       if (m) {
         clearTimeout(t);
         resolve(m[1]!);

@@ -2,6 +2,15 @@ import 'reflect-metadata';
 import { inject, injectable } from 'tsyringe';
 import { diHostDb } from '../../tokens.js';
 import type { HostDb } from '../HostDb.js';
+import { pageOf, type Page } from './paging.js';
+
+/** A card as stored. */
+export interface CardRecord {
+  readonly serial: string;
+  readonly subscriberId: number;
+  readonly status: string;
+  readonly blacklisted: boolean;
+}
 
 /** The `cards` table: subscriber cards and the blacklist. */
 @injectable()
@@ -14,6 +23,20 @@ export class CardRepository {
       this.db
         .statement("INSERT INTO cards (serial, subscriber_id, status) VALUES (?, ?, 'active')")
         .run(serial, subscriberId),
+    );
+  }
+
+  /** A page of cards in serial order after `after` (upper-case hex). */
+  page(limit: number, after?: string): Page<CardRecord, string> {
+    const rows = this.db
+      .statement(
+        'SELECT serial, subscriber_id AS subscriberId, status, blacklisted FROM cards WHERE serial > ? ORDER BY serial LIMIT ?',
+      )
+      .all(after ?? '', limit + 1) as Array<Omit<CardRecord, 'blacklisted'> & { blacklisted: number }>;
+    return pageOf(
+      rows.map((r) => ({ ...r, blacklisted: r.blacklisted !== 0 })),
+      limit,
+      (c) => c.serial,
     );
   }
 

@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { inject, injectable } from 'tsyringe';
 import { diHostDb } from '../../tokens.js';
 import type { HostDb } from '../HostDb.js';
+import { pageOf, type Page } from './paging.js';
 
 /** A registered meter as the host knows it. */
 export interface MeterRecord {
@@ -24,6 +25,16 @@ interface MeterRow {
   last_balance: number | null;
 }
 
+const toRecord = (r: MeterRow): MeterRecord => ({
+  id: r.id,
+  subscriberId: r.subscriber_id,
+  keyVersion: r.key_version,
+  as: r.as_id,
+  ls: r.ls_id,
+  modem: r.modem,
+  lastBalance: r.last_balance,
+});
+
 /** The `meters` table (registration side; the credit side is HostDb's). */
 @injectable()
 export class MeterRepository {
@@ -32,17 +43,15 @@ export class MeterRepository {
   /** @param id upper-case hex id. */
   get(id: string): MeterRecord | undefined {
     const r = this.db.statement('SELECT * FROM meters WHERE id = ?').get(id) as MeterRow | undefined;
-    return (
-      r && {
-        id: r.id,
-        subscriberId: r.subscriber_id,
-        keyVersion: r.key_version,
-        as: r.as_id,
-        ls: r.ls_id,
-        modem: r.modem,
-        lastBalance: r.last_balance,
-      }
-    );
+    return r && toRecord(r);
+  }
+
+  /** A page of meters in id order after `after` (upper-case hex). */
+  page(limit: number, after?: string): Page<MeterRecord, string> {
+    const rows = this.db
+      .statement('SELECT * FROM meters WHERE id > ? ORDER BY id LIMIT ?')
+      .all(after ?? '', limit + 1) as MeterRow[];
+    return pageOf(rows.map(toRecord), limit, (m) => m.id);
   }
 
   exists(id: string): boolean {
@@ -58,7 +67,10 @@ export class MeterRepository {
     );
   }
 
-  /** Inserts a meter (in its own transaction). */
+  /**
+   * Inserts a meter and posts its opening balance to the ledger, in one transaction (a meter is
+   * never registered without the value it holds being accounted for).
+   */
   insert(m: {
     id: string;
     subscriberId: number;
@@ -66,14 +78,16 @@ export class MeterRepository {
     as: number;
     ls: number;
     modem: number;
+    openingBalance?: number;
   }): void {
-    this.db.tx(() =>
+    this.db.tx(() => {
       this.db
         .statement(
           'INSERT INTO meters (id, subscriber_id, key_version, as_id, ls_id, modem) VALUES (?, ?, ?, ?, ?, ?)',
         )
-        .run(m.id, m.subscriberId, m.keyVersion, m.as, m.ls, m.modem),
-    );
+        .run(m.id, m.subscriberId, m.keyVersion, m.as, m.ls, m.modem);
+      this.db.postOpeningBalanceInTx(m.id, m.openingBalance ?? 0);
+    });
   }
 
   /** Ids of the meters of one LS, in modem order. */

@@ -5,6 +5,16 @@ import { diHostDb } from '../../tokens.js';
 import type { HostDb } from '../HostDb.js';
 import type { PaymentMethod } from '../PaymentGateway.js';
 
+/** What an earlier request with the same id paid for. */
+export interface PriorPayment {
+  readonly txId: TxId;
+  readonly meterId: string;
+  readonly amount: number;
+  readonly method: PaymentMethod;
+  /** The account's fingerprint; null for payments made before fingerprints were kept. */
+  readonly accountHash: string | null;
+}
+
 /** The `payments` table: one row per guaranteed payment, keyed by the client's request id. */
 @injectable()
 export class PaymentRepository {
@@ -12,9 +22,31 @@ export class PaymentRepository {
 
   /** The host transaction an earlier request with this id created, if any. */
   txOf(requestId: string): TxId | undefined {
-    const r = this.db.statement('SELECT tx_id FROM payments WHERE request_id = ?').get(requestId) as
-      { tx_id: number } | undefined;
-    return r && txId(r.tx_id);
+    return this.prior(requestId)?.txId;
+  }
+
+  /** What an earlier request with this id paid for, if any. */
+  prior(requestId: string): PriorPayment | undefined {
+    const r = this.db
+      .statement('SELECT tx_id, meter_id, amount, method, account_hash FROM payments WHERE request_id = ?')
+      .get(requestId) as
+      | {
+          tx_id: number;
+          meter_id: string;
+          amount: number;
+          method: PaymentMethod;
+          account_hash: string | null;
+        }
+      | undefined;
+    return (
+      r && {
+        txId: txId(r.tx_id),
+        meterId: r.meter_id,
+        amount: r.amount,
+        method: r.method,
+        accountHash: r.account_hash,
+      }
+    );
   }
 
   /** Inside the caller's transaction (with the credit it pays for). */
@@ -26,11 +58,13 @@ export class PaymentRepository {
     amount: number;
     method: PaymentMethod;
     txId: TxId;
+    /** A fingerprint of the account (never the account number itself). */
+    accountHash: string;
   }): void {
     this.db
       .statement(
-        'INSERT INTO payments (request_id, gateway_ref, subscriber_id, meter_id, amount, method, tx_id) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO payments (request_id, gateway_ref, subscriber_id, meter_id, amount, method, tx_id, account_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       )
-      .run(p.requestId, p.gatewayRef, p.subscriberId, p.meterId, p.amount, p.method, p.txId);
+      .run(p.requestId, p.gatewayRef, p.subscriberId, p.meterId, p.amount, p.method, p.txId, p.accountHash);
   }
 }

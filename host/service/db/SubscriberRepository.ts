@@ -3,6 +3,17 @@ import { inject, injectable } from 'tsyringe';
 import { diHostDb } from '../../tokens.js';
 import type { HostDb } from '../HostDb.js';
 import type { PaymentMethod } from '../PaymentGateway.js';
+import { pageOf, type Page } from './paging.js';
+
+/** A subscriber as stored. */
+export interface SubscriberRecord {
+  readonly id: number;
+  readonly name: string;
+  readonly threshold: number;
+  readonly topupAmount: number;
+  readonly topupMethod: PaymentMethod | null;
+  readonly topupAccount: string | null;
+}
 
 /** A subscriber's automatic top-up rule. */
 export interface TopUpRule {
@@ -33,6 +44,18 @@ export class SubscriberRepository {
         .run(s.name, s.threshold ?? 0, s.topupAmount ?? 0, s.topupMethod ?? null, s.topupAccount ?? null),
     );
     return Number(r.lastInsertRowid);
+  }
+
+  /** A page of subscribers in id order after `after`. */
+  page(limit: number, after?: number): Page<SubscriberRecord, number> {
+    const rows = this.db
+      .statement(
+        `SELECT id, name, threshold, topup_amount AS topupAmount, topup_method AS topupMethod,
+                topup_account AS topupAccount
+           FROM subscribers WHERE id > ? ORDER BY id LIMIT ?`,
+      )
+      .all(after ?? 0, limit + 1) as SubscriberRecord[];
+    return pageOf(rows, limit, (s) => s.id);
   }
 
   exists(id: number): boolean {

@@ -2,6 +2,18 @@ import 'reflect-metadata';
 import { inject, injectable } from 'tsyringe';
 import { diHostDb } from '../../tokens.js';
 import type { HostDb } from '../HostDb.js';
+import { pageOf, type Page } from './paging.js';
+
+/** One stored usage and timer check. */
+export interface UsageRecord {
+  readonly id: number;
+  readonly at: string;
+  readonly balance: number;
+  readonly energyWh: number;
+  readonly flags: number;
+  readonly driftSeconds: number;
+  readonly log: Uint8Array | null;
+}
 
 /** The `usage_backups` table: what each usage and timer check downloaded. */
 @injectable()
@@ -24,6 +36,21 @@ export class UsageRepository {
           'INSERT INTO usage_backups (meter_id, at, balance, energy_wh, flags, drift_s, log) VALUES (?, ?, ?, ?, ?, ?, ?)',
         )
         .run(b.meterId, b.at, b.balance, b.energyWh, b.flags, b.driftSeconds, Buffer.from(b.log)),
+    );
+  }
+
+  /** A page of one meter's backups, oldest first, after backup id `after`. */
+  page(meterId: string, limit: number, after?: number): Page<UsageRecord, number> {
+    const rows = this.db
+      .statement(
+        `SELECT id, at, balance, energy_wh AS energyWh, flags, drift_s AS driftSeconds, log
+           FROM usage_backups WHERE meter_id = ? AND id > ? ORDER BY id LIMIT ?`,
+      )
+      .all(meterId, after ?? 0, limit + 1) as Array<Omit<UsageRecord, 'log'> & { log: Buffer | null }>;
+    return pageOf(
+      rows.map((r) => ({ ...r, log: r.log ? Uint8Array.from(r.log) : null })),
+      limit,
+      (b) => b.id,
     );
   }
 
