@@ -17,7 +17,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import bearerAuth from '@fastify/bearer-auth';
 import type { ApiKeyService, ApiPrincipal } from './ApiKeyService.js';
-import type { AuditRepository } from './db/AuditRepository.js';
+import { AUDIT_IN_PROGRESS, type AuditRepository } from './db/AuditRepository.js';
 
 /** The roles of a prepayment back office. A key holds one or more. */
 export const ROLES = ['vending', 'engineer', 'auditor', 'custodian', 'admin'] as const;
@@ -116,6 +116,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The API key the request authenticated with (null for public routes and refused requests). */
     principal: ApiPrincipal | null;
+    /** The audit entry written before this state-changing request ran. */
+    auditId: number | null;
   }
 }
 
@@ -171,6 +173,7 @@ export function keyAccess(keys: ApiKeyService, audit: AuditRepository): AccessLa
       checkAccessTable();
       app.addHook('onRoute', (r) => requireListed(r.method, r.url));
       app.decorateRequest('principal', null);
+      app.decorateRequest('auditId', null);
       app.register(bearerAuth, {
         addHook: false,
         keys: [],
@@ -199,18 +202,35 @@ export function keyAccess(keys: ApiKeyService, audit: AuditRepository): AccessLa
             message: `${req.method} ${url} needs one of the roles ${(rule ?? []).join(', ')}; key ${req.principal.id} has ${roles.join(', ')}`,
           });
       });
+      // Write-ahead: an authorised state-changing request is in the trail (status 0, "in progress")
+      // durably BEFORE its handler runs, so no effect can ever be missing from the trail — a host
+      // that dies mid-request leaves the entry at 0. If the entry cannot be written, nothing runs.
+      app.addHook('preHandler', async (req) => {
+        const route = req.routeOptions.url;
+        if (!STATE_CHANGING.has(req.method) || !req.principal || route === undefined) return;
+        req.auditId = audit.append({
+          keyId: req.principal.id,
+          keyName: req.principal.name,
+          method: req.method,
+          route,
+          ...subjectOf(req, route, undefined),
+          status: AUDIT_IN_PROGRESS,
+        });
+      });
       app.addHook('onSend', async (req, reply, payload) => {
         const route = req.routeOptions.url;
         if (!STATE_CHANGING.has(req.method) || !req.principal || route === undefined) return payload;
         try {
-          audit.append({
-            keyId: req.principal.id,
-            keyName: req.principal.name,
-            method: req.method,
-            route,
-            ...subjectOf(req, route, payload),
-            status: reply.statusCode,
-          });
+          const outcome = { ...subjectOf(req, route, payload), status: reply.statusCode };
+          if (req.auditId !== null) audit.finish(req.auditId, outcome);
+          else
+            audit.append({
+              keyId: req.principal.id,
+              keyName: req.principal.name,
+              method: req.method,
+              route,
+              ...outcome,
+            });
         } catch (e) {
           // The request's effect is already committed; failing its answer now would make a client
           // retry something that succeeded. The failure is logged instead.

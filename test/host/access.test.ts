@@ -318,6 +318,32 @@ describe('the audit trail', () => {
   });
 });
 
+describe('the audit trail is written ahead', () => {
+  it('a state-changing request is in the trail (status 0, in progress) before its handler runs: a host that dies mid-request leaves no effect unaudited', async () => {
+    const { svc, app } = populated();
+    const till = svc.apiKeys.create(['vending'], 'till 9');
+    const seen: Array<{ status: number; route: string; ref: string | null } | undefined> = [];
+    const recharge = svc.sales.recharge.bind(svc.sales);
+    // The moment the recharge starts to change anything, its audit entry must already be durable.
+    svc.sales.recharge = ((...args: Parameters<typeof recharge>) => {
+      seen.push(svc.audit.page(1).items[0]);
+      return recharge(...args);
+    }) as typeof recharge;
+    const r = await app.inject({
+      method: 'POST',
+      url: '/recharges',
+      headers: bearer(till.key),
+      payload: { requestId: 'wa-1', meterId: 'aa0001', amount: 70, method: 'card', account: CARD },
+    });
+    expect(r.statusCode).toBe(200);
+    expect(seen).toEqual([expect.objectContaining({ status: 0, route: '/recharges', ref: 'wa-1' })]);
+    // And once answered, the same entry carries the outcome (not a second one).
+    const after = svc.audit.page(10).items.filter((e) => e.ref === 'wa-1');
+    expect(after).toHaveLength(1);
+    expect(after[0]).toMatchObject({ status: 200, keyName: 'till 9' });
+  });
+});
+
 describe('a re-used requestId', () => {
   it('with another meter, amount, method or account is a 409 conflict that pays nothing; the same request is "repeated"', async () => {
     const { svc, app, sub } = populated();

@@ -22,19 +22,41 @@ export interface AuditEntry {
 
 export type NewAuditEntry = Omit<AuditEntry, 'id' | 'at'>;
 
+/**
+ * The status of an entry written before its request ran. One left at 0 means the host stopped
+ * while that request was being handled: its effect may or may not have happened, but it is never
+ * missing from the trail.
+ */
+export const AUDIT_IN_PROGRESS = 0;
+
 /** The `audit` table: append-only. */
 @injectable()
 export class AuditRepository {
   constructor(@inject(diHostDb) private readonly db: HostDb) {}
 
-  /** Appends one entry (its own durable transaction). */
-  append(e: NewAuditEntry): void {
+  /** Appends one entry (its own durable transaction). @returns its id. */
+  append(e: NewAuditEntry): number {
+    return this.db.tx(() =>
+      Number(
+        this.db
+          .statement(
+            'INSERT INTO audit (key_id, key_name, method, route, meter_id, subscriber_id, ref, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+          )
+          .run(e.keyId, e.keyName, e.method, e.route, e.meterId, e.subscriberId, e.ref, e.status)
+          .lastInsertRowid,
+      ),
+    );
+  }
+
+  /**
+   * Writes the outcome of an entry appended with status {@link AUDIT_IN_PROGRESS} before its
+   * request ran (its own durable transaction).
+   */
+  finish(id: number, e: Pick<NewAuditEntry, 'meterId' | 'subscriberId' | 'ref' | 'status'>): void {
     this.db.tx(() =>
       this.db
-        .statement(
-          'INSERT INTO audit (key_id, key_name, method, route, meter_id, subscriber_id, ref, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-        )
-        .run(e.keyId, e.keyName, e.method, e.route, e.meterId, e.subscriberId, e.ref, e.status),
+        .statement('UPDATE audit SET meter_id = ?, subscriber_id = ?, ref = ?, status = ? WHERE id = ?')
+        .run(e.meterId, e.subscriberId, e.ref, e.status, id),
     );
   }
 
