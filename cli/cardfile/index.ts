@@ -28,3 +28,4 @@ export {
 } from './cardFileCodec.js';
 export type { CardContent, DecodedCardFile, SealedFacts } from './cardFileCodec.js';
 export { createFileExclusive, writeFileAtomic } from './writeFileAtomic.js';
+export { CardFileLock, CardFileLockedError } from './CardFileLock.js';

@@ -147,6 +147,11 @@ export const apduCommand: Command = {
   path: ['apdu'],
   summary: 'decode a command APDU (case, CLA, INS, P1-P2, Nc, Ne) or, with --response, a response and its SW',
   usage: USAGE,
+  options: {
+    json: { type: 'boolean', help: 'print the decoded APDU as JSON (docs/apdu.md)' },
+    response: { type: 'boolean', help: 'the hex is a response APDU (data and SW1-SW2), not a command' },
+  },
+  examples: ['apdu 00A4040007A0000000031010', 'apdu 9000 --response', 'apdu 00 B0 00 00 10 --json'],
   async run(args: string[], io: Io): Promise<number> {
     let json = false;
     let response = false;

@@ -204,6 +204,20 @@ export const atrCommand: Command = {
   path: ['atr'],
   summary: 'Analyse an ATR (ISO/IEC 7816-3 §8): convention, protocols, Fi/Di, T=1, historical bytes, TCK',
   usage: USAGE,
+  options: {
+    json: { type: 'boolean', help: 'print the analysis as JSON' },
+    clock: {
+      type: 'string',
+      value: '<Hz>',
+      help: 'the card clock, for the bit rates shown',
+      byDefault: `${CLOCK_3_5712_MHZ} (3.5712 MHz)`,
+    },
+    'tolerate-wrong-tck': {
+      type: 'boolean',
+      help: 'analyse an ATR whose check byte TCK is wrong (with a warning)',
+    },
+  },
+  examples: ['atr 3B 8F 80 01 80 4F 0C A0 00 00 03 06 03 00 01 00 00 00 00 6A', 'atr 3B0200 --json'],
   async run(args: string[], io: Io): Promise<number> {
     let json = false;
     let tolerate = false;

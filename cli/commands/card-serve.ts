@@ -1,8 +1,9 @@
 import type { Command, Io } from '../Command.js';
-import { UsageError } from '../Command.js';
+import { CommandError, UsageError } from '../Command.js';
 import type { CardOs } from '../../card/index.js';
 import { toHex } from '../../card/index.js';
-import { openCardFile, type CardFileOptions } from '../cardfile/index.js';
+import { CARD_FILE_OPTIONS } from './card.js';
+import { CardFileLock, CardFileLockedError, openCardFile, type CardFileOptions } from '../cardfile/index.js';
 import { VPCD_DEFAULT_HOST, VPCD_DEFAULT_PORT, VpcdBridge, type BridgeEvent } from '../../reader/index.js';
 
 /** What `openCardFile` gives: the card and a way to persist it (atomically). */
@@ -132,6 +133,19 @@ export const cardServeCommand: Command = {
   path: ['card', 'serve'],
   summary: "serve a card file as a card in vpcd's reader (PC/SC), saving its state",
   usage: `card serve <card-file> [--vpcd ${VPCD_DEFAULT_HOST}:${VPCD_DEFAULT_PORT}] [--key-file <path>] [--unsealed] [--moved]`,
+  options: {
+    vpcd: {
+      type: 'string',
+      value: '<host:port>',
+      help: "where vpcd (vsmartcard's virtual PC/SC reader) listens; IPv6 in brackets",
+      byDefault: `${VPCD_DEFAULT_HOST}:${VPCD_DEFAULT_PORT}`,
+    },
+    ...CARD_FILE_OPTIONS,
+  },
+  examples: [
+    'card serve my.card',
+    'card serve my.card --vpcd 127.0.0.1:35963 --key-file /etc/meterpurse/card.key',
+  ],
   async run(args, io) {
     let file: string | undefined;
     let address = { host: VPCD_DEFAULT_HOST, port: VPCD_DEFAULT_PORT };
@@ -156,6 +170,16 @@ export const cardServeCommand: Command = {
     }
     if (file === undefined)
       throw new UsageError('which card file? usage: meterpurse card serve <card-file> [--vpcd host:port]');
+    // One process per card file: the second would save over the first (cli/cardfile/CardFileLock.ts).
+    let lock: CardFileLock;
+    try {
+      lock = CardFileLock.acquire(file);
+    } catch (e) {
+      if (e instanceof CardFileLockedError) throw new CommandError(e.message);
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT')
+        throw new UsageError(`cannot open card file '${file}': ${(e as Error).message}`);
+      throw new CommandError(`cannot lock card file '${file}': ${(e as Error).message}`, { cause: e });
+    }
     const stop = new AbortController();
     const onSignal = (): void => stop.abort();
     process.once('SIGINT', onSignal);
@@ -170,6 +194,7 @@ export const cardServeCommand: Command = {
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
+      lock.release();
     }
   },
 };

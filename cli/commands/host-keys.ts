@@ -6,7 +6,7 @@
  * next request: keys are looked up per request).
  */
 import { existsSync } from 'node:fs';
-import type { Command, Io } from '../Command.js';
+import type { Command, Io, OptionDocs } from '../Command.js';
 import { UsageError, parseOptions } from '../Command.js';
 import {
   ApiKeyService,
@@ -18,6 +18,38 @@ import {
 } from '../../host/index.js';
 
 /** Opens the database, runs `f` with the key service over it, closes it; database and service errors are one line. */
+const DB_DOC = {
+  type: 'string',
+  value: '<file>',
+  help: 'the host database (as for host serve)',
+  byDefault: 'required',
+} as const;
+
+const CREATE_OPTIONS = {
+  db: DB_DOC,
+  role: {
+    type: 'string',
+    multiple: true,
+    value: `<${ROLES.join('|')}>`,
+    help: 'a role of the key',
+    byDefault: 'required',
+  },
+  name: {
+    type: 'string',
+    value: '<N>',
+    help: 'a name to recognise the key by',
+    byDefault: 'its roles joined with +',
+  },
+  json: { type: 'boolean', help: 'print {id, key, roles, …} as JSON' },
+} as const satisfies OptionDocs;
+
+const LIST_OPTIONS = {
+  db: DB_DOC,
+  json: { type: 'boolean', help: 'print the keys as JSON' },
+} as const satisfies OptionDocs;
+
+const REVOKE_OPTIONS = { db: DB_DOC } as const satisfies OptionDocs;
+
 async function withKeys(
   file: string | undefined,
   io: Io,
@@ -59,13 +91,13 @@ export const hostKeysCreateCommand: Command = {
   path: ['host', 'keys', 'create'],
   summary: 'create an API key of the host with one or more roles (printed once)',
   usage: `host keys create --db <file> --role <${ROLES.join('|')}> [--role R ...] [--name N] [--json]`,
+  options: CREATE_OPTIONS,
+  examples: [
+    'host keys create --db host.db --role vending --name "shop 12"',
+    'host keys create --db host.db --role engineer --role auditor --json',
+  ],
   async run(args: string[], io: Io): Promise<number> {
-    const { values } = parseOptions(args, {
-      db: { type: 'string' },
-      role: { type: 'string', multiple: true },
-      name: { type: 'string' },
-      json: { type: 'boolean' },
-    });
+    const { values } = parseOptions(args, CREATE_OPTIONS);
     if (!values.role?.length) throw new UsageError(`at least one --role is required (${ROLES.join(', ')})`);
     return withKeys(
       values.db,
@@ -88,8 +120,10 @@ export const hostKeysListCommand: Command = {
   path: ['host', 'keys', 'list'],
   summary: 'list the API keys of the host (no secrets)',
   usage: 'host keys list --db <file> [--json]',
+  options: LIST_OPTIONS,
+  examples: ['host keys list --db host.db --json'],
   async run(args: string[], io: Io): Promise<number> {
-    const { values } = parseOptions(args, { db: { type: 'string' }, json: { type: 'boolean' } });
+    const { values } = parseOptions(args, LIST_OPTIONS);
     return withKeys(values.db, io, (keys) => {
       const all = keys.list();
       if (values.json) {
@@ -110,8 +144,10 @@ export const hostKeysRevokeCommand: Command = {
   path: ['host', 'keys', 'revoke'],
   summary: 'revoke an API key of the host (by id)',
   usage: 'host keys revoke --db <file> <id>',
+  options: REVOKE_OPTIONS,
+  examples: ['host keys revoke --db host.db 3'],
   async run(args: string[], io: Io): Promise<number> {
-    const { values, positionals } = parseOptions(args, { db: { type: 'string' } }, true);
+    const { values, positionals } = parseOptions(args, REVOKE_OPTIONS, true);
     if (positionals.length !== 1 || !/^[1-9][0-9]{0,15}$/.test(positionals[0]!))
       throw new UsageError('give the id of one key (see host keys list)');
     return withKeys(values.db, io, (keys) => {

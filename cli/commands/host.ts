@@ -2,8 +2,8 @@ import 'reflect-metadata';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { container } from 'tsyringe';
-import type { Command, Io } from '../Command.js';
-import { UsageError, parseOptions } from '../Command.js';
+import type { Command, Io, OptionDocs } from '../Command.js';
+import { CommandError, UsageError, parseOptions } from '../Command.js';
 import { NodeCipherProvider, SystemRng } from '../../card/index.js';
 import { HostDb, HostDbError } from '../../host/index.js';
 import { HostService } from '../../host/index.js';
@@ -33,6 +33,66 @@ function readOptionFile(option: string, path: string): string {
   }
 }
 
+const SERVE_OPTIONS = {
+  db: {
+    type: 'string',
+    value: '<file>',
+    help: 'the SQLite database, created when missing',
+    byDefault: 'required',
+  },
+  port: {
+    type: 'string',
+    value: '<N>',
+    help: 'TCP port of the HTTP/JSON API (0: any free port)',
+    byDefault: '8080',
+  },
+  listen: {
+    type: 'string',
+    value: '<addr>',
+    help: 'address to listen on; anything but loopback needs TLS or --insecure-listen',
+    byDefault: '127.0.0.1',
+  },
+  meters: {
+    type: 'string',
+    value: '<simulated|real>',
+    help: 'the field of meters: simulated terminals, or real meter cores with SAM and SVM applets',
+    byDefault: 'simulated',
+  },
+  field: {
+    type: 'string',
+    value: '<file>',
+    help: 'where the simulated field keeps its state (--meters simulated)',
+    byDefault: '<db>.field.json',
+  },
+  'issuer-seed': {
+    type: 'string',
+    value: '<S>',
+    help: 'demo issuer of the real meters (public test keys)',
+    byDefault: '0',
+  },
+  'session-delay-ms': {
+    type: 'string',
+    value: '<N>',
+    help: 'delay of each meter session, to test timeouts',
+    byDefault: '0',
+  },
+  'admin-key-file': {
+    type: 'string',
+    value: '<file>',
+    help: 'make the key in this file an admin API key (else $MP_HOST_ADMIN_KEY)',
+    byDefault: 'a new admin key printed once at the first start',
+  },
+  'tls-cert': { type: 'string', value: '<file>', help: 'TLS certificate (PEM), with --tls-key: serve HTTPS' },
+  'tls-key': { type: 'string', value: '<file>', help: 'TLS private key (PEM), with --tls-cert' },
+  'insecure-listen': { type: 'boolean', help: 'allow plain HTTP on a non-loopback --listen address' },
+  'log-level': {
+    type: 'string',
+    value: '<level>',
+    help: `request log level on stdout: ${LOG_LEVELS.join(', ')}`,
+    byDefault: 'warn',
+  },
+} as const satisfies OptionDocs;
+
 /**
  * `meterpurse host serve --db <file> [--port N] [--listen 127.0.0.1] [--meters simulated|real]
  * [--field <file>] [--issuer-seed S] [--session-delay-ms N] [--admin-key-file F] [--tls-cert F --tls-key F]
@@ -56,21 +116,13 @@ export const hostServeCommand: Command = {
   summary: 'run the supplier host (SQLite + HTTP/JSON API) over a field of simulated or real meters',
   usage:
     'host serve --db <file> [--port N] [--listen <addr>] [--meters simulated|real] [--field <file>] [--issuer-seed S] [--session-delay-ms N] [--admin-key-file F] [--tls-cert F --tls-key F] [--insecure-listen] [--log-level fatal|error|warn|info|debug|trace|silent]',
+  options: SERVE_OPTIONS,
+  examples: [
+    'host serve --db host.db',
+    'host serve --db host.db --meters real --port 8443 --listen 0.0.0.0 --tls-cert cert.pem --tls-key key.pem',
+  ],
   async run(args: string[], io: Io): Promise<number> {
-    const { values } = parseOptions(args, {
-      db: { type: 'string' },
-      port: { type: 'string' },
-      listen: { type: 'string' },
-      field: { type: 'string' },
-      meters: { type: 'string' },
-      'issuer-seed': { type: 'string' },
-      'session-delay-ms': { type: 'string' },
-      'admin-key-file': { type: 'string' },
-      'tls-cert': { type: 'string' },
-      'tls-key': { type: 'string' },
-      'insecure-listen': { type: 'boolean' },
-      'log-level': { type: 'string' },
-    });
+    const { values } = parseOptions(args, SERVE_OPTIONS);
     if (!values.db) throw new UsageError('--db <file> is required');
     const logLevel = values['log-level'] ?? 'warn';
     if (!(LOG_LEVELS as readonly string[]).includes(logLevel))
@@ -108,10 +160,7 @@ export const hostServeCommand: Command = {
     try {
       db = new HostDb(values.db);
     } catch (e) {
-      if (e instanceof HostDbError) {
-        io.err(`meterpurse host serve: ${e.code}: ${e.message}\n`);
-        return 1;
-      }
+      if (e instanceof HostDbError) throw new CommandError(`${e.code}: ${e.message}`, { cause: e });
       throw e;
     }
     // The composition root of the host process: it chooses the backends (database, random source,
@@ -139,8 +188,7 @@ export const hostServeCommand: Command = {
     } catch (e) {
       // a field state file that is truncated or not JSON, a field that cannot be built: one line
       db.close();
-      io.err(`meterpurse host serve: cannot start the field of meters: ${(e as Error).message}\n`);
-      return 1;
+      throw new CommandError(`cannot start the field of meters: ${(e as Error).message}`, { cause: e });
     }
     try {
       if (givenKey !== undefined) svc.apiKeys.adopt(givenKey);
@@ -173,8 +221,7 @@ export const hostServeCommand: Command = {
           : code === 'EACCES'
             ? `no permission to listen on ${listen}:${port}`
             : (e as Error).message;
-      io.err(`meterpurse host serve: ${why}\n`);
-      return 1;
+      throw new CommandError(why, { cause: e });
     }
     io.out(`listening on ${address}\n`);
     await new Promise<void>((resolve) => {

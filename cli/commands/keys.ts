@@ -1,4 +1,4 @@
-import type { Command, Io } from '../Command.js';
+import type { Command, Io, OptionDocs } from '../Command.js';
 import { UsageError, parseOptions } from '../Command.js';
 import { fromHex, toHex } from '../../card/index.js';
 import { ForgeCipherProvider, NodeCipherProvider, diversify, wipe } from '../../card/index.js';
@@ -17,6 +17,29 @@ export function hexOption(value: string | undefined, option: string): Uint8Array
   return fromHex(value);
 }
 
+const DERIVE_OPTIONS = {
+  master: {
+    type: 'string',
+    value: '<hex>',
+    help: 'the master key (KH, KT, a card master key)',
+    byDefault: 'required',
+  },
+  id: {
+    type: 'string',
+    value: '<hex>',
+    help: 'what it is diversified with: a 3-byte meter id, an 8-byte R1, a card serial number',
+    byDefault: 'required',
+  },
+  alg: { type: 'string', value: '<3des|aes>', help: 'the block cipher of the keys', byDefault: '3des' },
+  impl: {
+    type: 'string',
+    value: '<node|forge>',
+    help: 'cipher implementation: node:crypto or node-forge',
+    byDefault: 'node',
+  },
+  json: { type: 'boolean', help: 'print {key, alg, impl, id} as JSON' },
+} as const satisfies OptionDocs;
+
 /**
  * `meterpurse keys derive --master <hex> --id <hex> [--alg 3des|aes] [--impl node|forge]`:
  * prints diversify(master, id) — KT[n] for a 3-byte meter ID, a session key for an 8-byte R1, a
@@ -25,14 +48,14 @@ export function hexOption(value: string | undefined, option: string): Uint8Array
 export const keysDerive: Command = {
   path: ['keys', 'derive'],
   summary: 'derive a diversified key (KT = E(ID, KH), Ks = E(R1, KT), card keys) and print it in hex',
-  usage: 'keys derive --master <hex> --id <hex> [--alg 3des|aes] [--impl node|forge]',
+  usage: 'keys derive --master <hex> --id <hex> [--alg 3des|aes] [--impl node|forge] [--json]',
+  options: DERIVE_OPTIONS,
+  examples: [
+    'keys derive --master 0123456789ABCDEFFEDCBA9876543210 --id 000123',
+    'keys derive --master 000102030405060708090A0B0C0D0E0F --id 4D50000000000001 --alg aes --json',
+  ],
   async run(args: string[], io: Io): Promise<number> {
-    const { values } = parseOptions(args, {
-      master: { type: 'string' },
-      id: { type: 'string' },
-      alg: { type: 'string' },
-      impl: { type: 'string' },
-    });
+    const { values } = parseOptions(args, DERIVE_OPTIONS);
     const alg = values.alg ?? '3des';
     if (alg !== '3des' && alg !== 'aes') throw new UsageError(`--alg must be 3des or aes, got ${alg}`);
     const cipher = providerByName(values.impl);
@@ -40,7 +63,11 @@ export const keysDerive: Command = {
     const id = hexOption(values.id, '--id');
     try {
       const key = diversify(cipher, alg === 'aes' ? 'aes' : 'tdes', master, id);
-      io.out(`${toHex(key)}\n`);
+      io.out(
+        values.json
+          ? `${JSON.stringify({ key: toHex(key), alg, impl: values.impl ?? 'node', id: toHex(id) })}\n`
+          : `${toHex(key)}\n`,
+      );
       wipe(key);
       return 0;
     } catch (e) {

@@ -10,12 +10,14 @@
  *   trace export <trace> --scriptor [--out <file>]
  *   trace check <trace> [--json]
  *
- * Exit status: 0 success (replay: nothing unmasked differs), 1 replay found differences,
- * 2 usage errors, unreadable or malformed files, unknown readers, card files that cannot be opened.
+ * Exit status: 0 success (replay: nothing unmasked differs), 1 replay found differences or an
+ * output file cannot be written, 2 usage errors, unreadable or malformed files, unknown readers,
+ * card files that cannot be opened, a log with no exchange (a script given as scriptor output).
  */
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
-import type { Command, CommandLine, Io } from '../Command.js';
-import { UsageError } from '../Command.js';
+import type { Command, CommandLine, Io, OptionDocs } from '../Command.js';
+import { CommandError, UsageError } from '../Command.js';
+import { Progress } from '../Progress.js';
 import { CommandApdu } from '../../card/index.js';
 import { MalformedDataError } from '../../card/index.js';
 import { fromHex } from '../../card/index.js';
@@ -51,6 +53,60 @@ const USAGE = `trace replay <trace> (--card <file> | --profile <id> | --reader <
        meterpurse trace export <trace> --scriptor [--out <file>]
        meterpurse trace check <trace> [--json]
        (with --card <file>: [--key-file <path>] [--unsealed] [--moved], as for card show)`;
+
+const TARGET_OPTIONS = {
+  card: { type: 'string', value: '<file>', help: 'a card file (see card new) as the card' },
+  profile: {
+    type: 'string',
+    value: '<id>',
+    help: 'a fresh card of a built-in profile (e.g. iso-fs), kept nowhere',
+  },
+  reader: { type: 'string', value: '<name>', help: 'the card in a PC/SC reader (see readers)' },
+  save: { type: 'boolean', help: "save the card file's new state afterwards (with --card)" },
+  raw: {
+    type: 'boolean',
+    help: 'send the commands as they are: no automatic GET RESPONSE (61xx) or resend on wrong Le (6Cxx)',
+  },
+  'key-file': {
+    type: 'string',
+    value: '<path>',
+    help: 'the card key of --card (as for card show)',
+    byDefault: '~/.config/meterpurse/card.key',
+  },
+  unsealed: { type: 'boolean', help: '--card is an unsealed lab file' },
+  moved: { type: 'boolean', help: '--card was moved or copied on purpose' },
+} as const satisfies OptionDocs;
+
+const REPLAY_OPTIONS = {
+  ...TARGET_OPTIONS,
+  json: { type: 'boolean', help: 'print the report as JSON' },
+} as const satisfies OptionDocs;
+
+const RECORD_OPTIONS = {
+  ...TARGET_OPTIONS,
+  out: { type: 'string', value: '<trace>', help: 'the trace file to write', byDefault: 'required' },
+  'no-timing': { type: 'boolean', help: 'leave the timing of each exchange out of the trace' },
+  comment: { type: 'string', value: '<text>', help: 'a note written at the top of the trace' },
+} as const satisfies OptionDocs;
+
+const IMPORT_OPTIONS = {
+  'pcsc-spy': { type: 'boolean', help: 'the log is the output of pcsc-spy' },
+  'scriptor-output': { type: 'boolean', help: "the log is scriptor's output (not its script)" },
+  out: { type: 'string', value: '<trace>', help: 'the trace file to write', byDefault: 'stdout' },
+} as const satisfies OptionDocs;
+
+const EXPORT_OPTIONS = {
+  scriptor: {
+    type: 'boolean',
+    help: 'export as a scriptor script (the one export format)',
+    byDefault: 'required',
+  },
+  out: { type: 'string', value: '<file>', help: 'the file to write', byDefault: 'stdout' },
+} as const satisfies OptionDocs;
+
+const CHECK_OPTIONS = {
+  json: { type: 'boolean', help: 'print the summary as JSON' },
+} as const satisfies OptionDocs;
 
 /** Where the commands go: a card file, a fresh card of a profile, or a PC/SC reader. */
 export interface Target {
@@ -181,6 +237,16 @@ interface Parsed {
   afterDashes: string[] | undefined;
 }
 
+/** The hand-written parser over a documented option table (boolean options are flags). */
+function parseWith(args: string[], docs: OptionDocs): Parsed {
+  const names = Object.entries(docs);
+  return parseArgs(
+    args,
+    names.filter(([, o]) => o.type === 'boolean').map(([n]) => `--${n}`),
+    names.filter(([, o]) => o.type === 'string').map(([n]) => `--${n}`),
+  );
+}
+
 function parseArgs(args: string[], flags: string[], values: string[]): Parsed {
   const out: Parsed = { positional: [], flags: new Set(), values: new Map(), afterDashes: undefined };
   for (let i = 0; i < args.length; i++) {
@@ -243,11 +309,7 @@ function printReport(path: string, target: string, r: ReplayReport, io: Io): voi
 }
 
 async function replay(args: string[], io: Io): Promise<number> {
-  const p = parseArgs(
-    args,
-    ['--json', '--save', '--raw', '--unsealed', '--moved'],
-    ['--card', '--profile', '--reader', '--key-file'],
-  );
+  const p = parseWith(args, REPLAY_OPTIONS);
   if (p.positional.length !== 1 || p.afterDashes) throw new UsageError('trace replay wants one trace file');
   const path = p.positional[0]!;
   const trace = loadTrace(path);
@@ -257,7 +319,14 @@ async function replay(args: string[], io: Io): Promise<number> {
   try {
     // Under `trace record --out <actual> -- trace replay …` the card's actual answers are recorded.
     const channel = recordIfAsked(target.channel, { tool: `meterpurse trace replay ${path}` });
-    report = await replayTrace(trace, channel);
+    const progress = new Progress(io, `replaying ${path}`, 'exchanges');
+    try {
+      report = await replayTrace(trace, channel, {
+        onProgress: (done, total) => progress.update(done, total),
+      });
+    } finally {
+      progress.done();
+    }
     if (channel !== target.channel) await channel.disconnect();
   } finally {
     await target.close();
@@ -330,11 +399,7 @@ async function recordCommand(p: Parsed, out: string, io: Io, cli: CommandLine | 
 }
 
 async function record(args: string[], io: Io, cli?: CommandLine): Promise<number> {
-  const p = parseArgs(
-    args,
-    ['--save', '--raw', '--no-timing', '--unsealed', '--moved'],
-    ['--card', '--profile', '--reader', '--out', '--comment', '--key-file'],
-  );
+  const p = parseWith(args, RECORD_OPTIONS);
   const out = p.values.get('--out');
   if (!out) throw new UsageError('trace record needs --out <trace>');
   if (isSubcommand(p.afterDashes)) return recordCommand(p, out, io, cli);
@@ -381,7 +446,7 @@ async function record(args: string[], io: Io, cli?: CommandLine): Promise<number
 }
 
 async function importLog(args: string[], io: Io): Promise<number> {
-  const p = parseArgs(args, ['--pcsc-spy', '--scriptor-output'], ['--out']);
+  const p = parseWith(args, IMPORT_OPTIONS);
   const kinds = ['--pcsc-spy', '--scriptor-output'].filter((k) => p.flags.has(k));
   if (kinds.length !== 1) throw new UsageError('trace import wants one of --pcsc-spy, --scriptor-output');
   if (p.positional.length !== 1) throw new UsageError('trace import wants one log file');
@@ -390,6 +455,12 @@ async function importLog(args: string[], io: Io): Promise<number> {
   const trace = parsed(path, () =>
     kinds[0] === '--pcsc-spy' ? importPcscSpy(text) : importScriptorOutput(text),
   );
+  // A log with no exchange is not a log of this kind (a scriptor script given as its output reads
+  // as nothing): an empty trace would replay as "OK" and prove nothing.
+  if (trace.exchanges.length === 0)
+    throw new UsageError(
+      `${path}: no exchange found: not ${kinds[0] === '--pcsc-spy' ? 'a pcsc-spy log' : "scriptor's output (a scriptor script? run it with trace record, or import its output)"}`,
+    );
   return write(p.values.get('--out'), trace.format(), io);
 }
 
@@ -401,13 +472,13 @@ function write(out: string | undefined, text: string, io: Io): number {
   try {
     writeFileSync(out, text);
   } catch (e) {
-    throw new UsageError(`cannot write '${out}': ${(e as Error).message}`);
+    throw new CommandError(`cannot write '${out}': ${(e as Error).message}`, { cause: e });
   }
   return 0;
 }
 
 async function exportTrace(args: string[], io: Io): Promise<number> {
-  const p = parseArgs(args, ['--scriptor'], ['--out']);
+  const p = parseWith(args, EXPORT_OPTIONS);
   if (!p.flags.has('--scriptor'))
     throw new UsageError('trace export wants --scriptor (the one export format)');
   if (p.positional.length !== 1) throw new UsageError('trace export wants one trace file');
@@ -415,7 +486,7 @@ async function exportTrace(args: string[], io: Io): Promise<number> {
 }
 
 async function check(args: string[], io: Io): Promise<number> {
-  const p = parseArgs(args, ['--json'], []);
+  const p = parseWith(args, CHECK_OPTIONS);
   if (p.positional.length !== 1) throw new UsageError('trace check wants one trace file');
   const path = p.positional[0]!;
   const t = loadTrace(path);
@@ -447,6 +518,67 @@ const SUB: Record<string, (args: string[], io: Io, cli?: CommandLine) => Promise
   export: exportTrace,
   check,
 };
+
+/** `trace <sub>` as its own command (for --help and the command list); runs through traceCommand. */
+function traceSub(
+  sub: keyof typeof SUB,
+  summary: string,
+  usage: string,
+  options: OptionDocs,
+  examples: string[],
+): Command {
+  return {
+    path: ['trace', sub],
+    summary,
+    usage: `${usage}${options === REPLAY_OPTIONS || options === RECORD_OPTIONS ? '\n       (with --card <file>: [--key-file <path>] [--unsealed] [--moved], as for card show)' : ''}`,
+    errorName: 'trace',
+    options,
+    examples,
+    run: (args, io, cli) => traceCommand.run([sub, ...args], io, cli),
+  };
+}
+
+/** The five trace commands, for cli/main.ts. */
+export const traceCommands: readonly Command[] = [
+  traceSub(
+    'replay',
+    'replay a trace against a card and report every response that differs outside the masks (exit 1 if any)',
+    'trace replay <trace> (--card <file> | --profile <id> | --reader <name>) [--json] [--save] [--raw]',
+    REPLAY_OPTIONS,
+    ['trace replay session.trace --card my.card', 'trace replay session.trace --reader "ACS ACR39U" --json'],
+  ),
+  traceSub(
+    'record',
+    'send a scriptor script or APDUs to a card and record the exchanges; or record the card channels of a meterpurse command',
+    'trace record (--card <file> | --profile <id> | --reader <name>) --out <trace> [--save] [--raw] [--no-timing] [--comment <text>] (<script> | -- <apdu hex>…)\n       meterpurse trace record --out <trace> -- <meterpurse command…>',
+    RECORD_OPTIONS,
+    [
+      'trace record --profile iso-fs --out select.trace -- 00A4040007A0000000031010',
+      'trace record --out replay.trace -- trace replay session.trace --card my.card',
+    ],
+  ),
+  traceSub(
+    'import',
+    'convert a pcsc-spy log or scriptor output into a trace',
+    'trace import (--pcsc-spy | --scriptor-output) <log> [--out <trace>]',
+    IMPORT_OPTIONS,
+    ['trace import --pcsc-spy spy.log --out session.trace'],
+  ),
+  traceSub(
+    'export',
+    'export a trace as a scriptor script',
+    'trace export <trace> --scriptor [--out <file>]',
+    EXPORT_OPTIONS,
+    ['trace export session.trace --scriptor --out session.script'],
+  ),
+  traceSub(
+    'check',
+    'check that a trace is well-formed and summarise it',
+    'trace check <trace> [--json]',
+    CHECK_OPTIONS,
+    ['trace check session.trace --json'],
+  ),
+];
 
 /** `meterpurse trace <replay|record|import|export|check> …` */
 export const traceCommand: Command = {

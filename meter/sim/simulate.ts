@@ -34,6 +34,8 @@ export interface SimulationOptions {
   /** Makes the credit register; default `createSimulatedCredit` (in-memory stand-in for SVM/SAM). */
   credit?: CreditRegisterFactory;
   meterId?: Uint8Array;
+  /** Called at the start of each simulated day with the days done and the days asked (a progress line). */
+  onProgress?: (daysDone: number, days: number) => void;
 }
 
 /** What `simulate` returns (all integers except none). */
@@ -125,6 +127,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     const sod = t % DAY_SECONDS;
     if (sod === 0 || t === startS) {
       const dn = Math.floor(t / DAY_SECONDS);
+      options.onProgress?.(Math.floor((t - startS) / DAY_SECONDS), days);
       month = civilOf(dn).month;
       restDay = meter.schedule.active.dayType(dn) !== 'weekday';
     }

@@ -40,6 +40,8 @@ export interface ReplayTraceOptions {
   rules?: readonly MaskRule[];
   /** Compare the ATR at connection (`@atr`) and after each recorded reset (default true). */
   compareAtr?: boolean;
+  /** Called before each exchange is sent with how many were sent and how many the trace holds (a progress line). */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /**
@@ -69,6 +71,7 @@ export async function replayTrace(
       marked: markDiff(atr0, channel.atr, false),
     });
   }
+  const total = trace.exchanges.length;
   for (const e of trace.events) {
     if (e.type === 'disconnect') continue;
     if (e.type === 'reset') {
@@ -93,6 +96,7 @@ export async function replayTrace(
       }
       continue;
     }
+    options.onProgress?.(index, total);
     index++;
     report.exchanges++;
     const command = spacedHex(e.command);
