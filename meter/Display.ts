@@ -1,3 +1,5 @@
+import { formatMoney } from '../protocol/index.js';
+
 /** The supply state shown to the user. */
 export type SupplyState =
   'on' | 'low-credit' | 'emergency-credit' | 'friendly-credit' | 'off-credit' | 'power-off';
@@ -14,6 +16,8 @@ export interface DisplayModel {
   readonly time: string;
   /** Credit units: register balance last read + tank + token − debts (negative when in debt). */
   readonly balance: number;
+  /** ISO 4217 numeric code of the credit's minor units (978: euro cents). */
+  readonly currency: number;
   /** Units already in the meter (token + tank). */
   readonly inMeter: number;
   /** Units owed: friendly-hours debt + used emergency credit. */
@@ -49,7 +53,8 @@ function milli(v: number): string {
 
 /**
  * Renders the display as lines of text (a 20-column LCD, one field per line). Credit is shown
- * in minor units as they are; quantities in kWh or m³ with three decimals.
+ * in its currency (`formatMoney`: "1.49 EUR"); quantities in kWh or m³ with three decimals,
+ * truncated, as a register is read: the display never shows more than was metered.
  */
 export function renderDisplay(d: DisplayModel): string {
   const electric = d.commodity === 'electricity' || d.commodity === 'heat';
@@ -59,7 +64,7 @@ export function renderDisplay(d: DisplayModel): string {
   const lines = [
     `METER ${d.meterId} ${d.commodity.toUpperCase()}`,
     d.time,
-    `CREDIT ${d.balance}${d.debt > 0 ? `  OWED ${d.debt}` : ''}`,
+    `CREDIT ${formatMoney(d.balance, d.currency)}${d.debt > 0 ? `  OWED ${formatMoney(d.debt, d.currency)}` : ''}`,
     `STATE ${STATE_TEXT[d.state]}  (${d.supply})`,
     electric
       ? `POWER ${d.instantaneous} W  RATE ${d.ratePercent}%`

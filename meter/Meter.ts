@@ -17,7 +17,7 @@ import { MeterReadings, READING_FLAGS } from './MeterReadings.js';
 import { SupplySwitch } from './SupplySwitch.js';
 import { DAY_SECONDS, RTC_MAX_SECONDS, RtcTime } from '../protocol/index.js';
 import { TariffChange, TariffSchedule } from './tariff/TariffSchedule.js';
-import { type DayType, MAX_STEPS, TariffTable } from '../protocol/index.js';
+import { CURRENCY_EUR, type DayType, MAX_STEPS, TariffTable } from '../protocol/index.js';
 import { TokenExchanger, type TokenExchangerOptions } from './TokenExchanger.js';
 
 /** What the meter meters. Electricity and heat count mWh; gas and water count mL. */
@@ -42,6 +42,11 @@ export interface MeterOptions {
    * commissioning card.
    */
   commissioned?: boolean;
+  /**
+   * ISO 4217 numeric code of the minor units the tariff prices and the credit are in, for the
+   * display only (the arithmetic never needs it); default 978, euro cents.
+   */
+  currency?: number;
 }
 
 /** Sensor levels seen during a step; each change of level is an event. */
@@ -126,6 +131,8 @@ function meterIdArg(id: Uint8Array | undefined): Uint8Array {
  */
 export class Meter {
   readonly commodity: Commodity;
+  /** ISO 4217 numeric code of the credit's minor units (`MeterOptions.currency`). */
+  readonly currency: number;
   readonly schedule: TariffSchedule;
   #events: EventLog;
   readonly supply: SupplySwitch;
@@ -175,6 +182,11 @@ export class Meter {
     if (options.commissioned !== undefined && typeof options.commissioned !== 'boolean')
       throw new TypeError('commissioned must be a boolean');
     this.#commissioned = options.commissioned ?? false;
+    this.currency = options.currency ?? CURRENCY_EUR;
+    if (!Number.isInteger(this.currency) || this.currency < 0 || this.currency > 999)
+      throw new RangeError(
+        `currency must be an ISO 4217 numeric code 0…999, got ${String(options.currency)}`,
+      );
     this.#logOptions = { ...options.log };
     this.#exchanger = this.#newExchanger(this.#exOptions);
     this.#log = new ConsumptionLog(this.#now, this.#logOptions);
@@ -664,6 +676,7 @@ export class Meter {
       friendlyDebtNoted: this.#friendlyDebtNoted,
       transfer: this.#transfer,
       commissioned: this.#commissioned,
+      currency: this.currency,
       friendly: {
         nightFrom: this.friendly.nightFrom,
         nightTo: this.friendly.nightTo,
@@ -722,6 +735,8 @@ export class Meter {
           holidays: fr.bool('holidays'),
         },
         log: { minuteUnit: lg.int('minuteUnit', 1, 65535), totalUnit: lg.int('totalUnit', 1, 65535) },
+        // Snapshots from before the display knew its currency hold none: they were in euro cents.
+        currency: snapshot['currency'] === undefined ? CURRENCY_EUR : r.int('currency', 0, 999),
       },
       register,
     );
@@ -803,6 +818,7 @@ export class Meter {
       commodity: this.commodity,
       time: this.time.toDisplay(),
       balance: ex.credit,
+      currency: this.currency,
       inMeter: ex.token + ex.tank,
       debt: ex.debt + ex.emergencyOwed,
       state,

@@ -12,6 +12,7 @@ export * from './session.js';
 export * from './Frame.js';
 export { crc16 } from './crc16.js';
 export * from './RtcTime.js';
+export { CURRENCY_EUR, currencyCode, formatMoney } from './Money.js';
 export * from './TariffTable.js';
 export * from './ConsumptionLog.js';
 export type { Terminal, MessageEndpoint } from './Terminal.js';

@@ -6,8 +6,9 @@
  * can edit, for fault injection. Importing this module registers the four profiles, so
  * `meterpurse card serve <file>` can serve these cards too.
  */
-import type { Command, Io } from '../Command.js';
-import { UsageError, parseOptions } from '../Command.js';
+import type { Command, Io, OptionDocs } from '../Command.js';
+import { CommandError, UsageError, parseOptions } from '../Command.js';
+import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
   canonicalPath,
@@ -26,20 +27,99 @@ import { readDevice, type DeviceView } from '../../card/index.js';
 import { bcdDateTime } from '../../card/index.js';
 import { PURSE_NAMES } from '../../card/index.js';
 import { loadCard } from '../../terminal/index.js';
+import { CURRENCY_EUR, formatMoney } from '../../protocol/index.js';
+import { describeMeterData } from '../MeterDataText.js';
 import { VirtualReader } from '../../reader/index.js';
 
 const USAGE_NEW =
-  'card new --profile subscriber|subscriber-t0|sam|svm --out <file> [--seed <S>] [--csn <hex8>] [--balance <n>] [--pin <digits>] [--meter-id <hex3>] [--terminal-id <hex4>] [--max <n>] [--key-file <path>] [--unsealed]';
+  'card new --profile subscriber|subscriber-t0|sam|svm --out <file> [--force] [--seed <S>] [--csn <hex8>] [--balance <n>] [--pin <digits>] [--meter-id <hex3>] [--terminal-id <hex4>] [--max <n>] [--key-file <path>] [--unsealed] [--json]';
 const USAGE_SHOW = 'card show <file> [--json] [--key-file <path>] [--unsealed] [--moved]';
 const USAGE_SEAL = 'card seal <lab-file> --out <file> [--key-file <path>]';
 const USAGE_UNSEAL = 'card unseal <file> --out <lab-file> [--key-file <path>] [--moved]';
 
+const KEY_FILE_DOC = {
+  type: 'string',
+  value: '<path>',
+  help: 'the card key file that seals the card file (or $MP_CARD_KEY_FILE)',
+  byDefault: '~/.config/meterpurse/card.key, created when missing',
+} as const;
+
 /** The options every card-file command takes: where the key is, lab mode, a deliberate move. */
 export const CARD_FILE_OPTIONS = {
-  'key-file': { type: 'string' },
-  unsealed: { type: 'boolean' },
-  moved: { type: 'boolean' },
-} as const;
+  'key-file': KEY_FILE_DOC,
+  unsealed: { type: 'boolean', help: 'lab mode: an unsealed card file anyone can edit (fault injection)' },
+  moved: {
+    type: 'boolean',
+    help: 'the card file was moved or copied on purpose: accept it at its new path',
+  },
+} as const satisfies OptionDocs;
+
+const NEW_OPTIONS = {
+  profile: {
+    type: 'string',
+    value: 'subscriber|subscriber-t0|sam|svm',
+    help: 'the kind of card: subscriber card (T=1 or T=0), meter SAM, SVM',
+    byDefault: 'required',
+  },
+  out: { type: 'string', value: '<file>', help: 'the card file to write', byDefault: 'required' },
+  force: { type: 'boolean', help: 'overwrite an existing card file (that card is lost)' },
+  seed: {
+    type: 'string',
+    value: '<S>',
+    help: 'seed of the demo issuer whose public test keys personalise it',
+    byDefault: '0',
+  },
+  csn: {
+    type: 'string',
+    value: '<hex8>',
+    help: 'card serial number, 8 bytes hex (subscriber)',
+    byDefault: '4D50000000000001',
+  },
+  balance: {
+    type: 'string',
+    value: '<n>',
+    help: 'units loaded onto each purse (subscriber)',
+    byDefault: '0',
+  },
+  pin: {
+    type: 'string',
+    value: '<digits>',
+    help: 'a 4..8 digit PIN the card asks for (subscriber)',
+    byDefault: 'no PIN',
+  },
+  'meter-id': {
+    type: 'string',
+    value: '<hex3>',
+    help: 'meter id, 3 bytes hex (sam, svm)',
+    byDefault: '000123',
+  },
+  'terminal-id': {
+    type: 'string',
+    value: '<hex4>',
+    help: 'terminal id, 4 bytes hex (sam, svm)',
+    byDefault: '00000123',
+  },
+  max: { type: 'string', value: '<n>', help: 'largest balance the SVM holds (svm)', byDefault: '1000000' },
+  'key-file': KEY_FILE_DOC,
+  unsealed: CARD_FILE_OPTIONS.unsealed,
+  json: { type: 'boolean', help: 'print the file, its seal and the card as JSON' },
+} as const satisfies OptionDocs;
+
+const SHOW_OPTIONS = {
+  json: { type: 'boolean', help: 'print the card as JSON' },
+  ...CARD_FILE_OPTIONS,
+} as const satisfies OptionDocs;
+
+const SEAL_OPTIONS = {
+  out: { type: 'string', value: '<file>', help: 'the sealed card file to write', byDefault: 'required' },
+  'key-file': KEY_FILE_DOC,
+} as const satisfies OptionDocs;
+
+const UNSEAL_OPTIONS = {
+  out: { type: 'string', value: '<lab-file>', help: 'the unsealed lab file to write', byDefault: 'required' },
+  'key-file': KEY_FILE_DOC,
+  moved: CARD_FILE_OPTIONS.moved,
+} as const satisfies OptionDocs;
 
 /** What the user asked for, as `openCardFile` / `createCardFile` options. */
 export function cardFileOptions(values: {
@@ -104,28 +184,15 @@ function intArg(v: string | undefined, name: string, fallback: number): number {
 }
 
 async function cardNew(args: string[], io: Io): Promise<number> {
-  const { values } = parseOptions(
-    args,
-    {
-      profile: { type: 'string' },
-      out: { type: 'string' },
-      seed: { type: 'string' },
-      csn: { type: 'string' },
-      balance: { type: 'string' },
-      pin: { type: 'string' },
-      'meter-id': { type: 'string' },
-      'terminal-id': { type: 'string' },
-      max: { type: 'string' },
-      'key-file': { type: 'string' },
-      unsealed: { type: 'boolean' },
-    },
-    false,
-    USAGE_NEW,
-  );
+  const { values } = parseOptions(args, NEW_OPTIONS, false, USAGE_NEW);
   const profile = values.profile as ProfileName | undefined;
   if (!profile || !PROFILE_NAMES.includes(profile))
     throw new UsageError(`--profile must be one of ${PROFILE_NAMES.join(', ')}`);
   if (!values.out) throw new UsageError('--out <file> is required');
+  // A card file is a card: writing over one silently loses its purses (issue 16).
+  if (existsSync(values.out) && !values.force)
+    throw new UsageError(`'${values.out}' exists (a card file is a card): give --force to overwrite it`);
+  const json = values.json === true;
   const seed = values.seed ?? '0';
   const meter = {
     meterId: hexArg(values['meter-id'], '--meter-id', 3, '000123'),
@@ -175,14 +242,27 @@ async function cardNew(args: string[], io: Io): Promise<number> {
     reader.remove();
   }
   let seal: CardFileSeal;
+  let keyCreated: string | undefined;
   try {
     seal = createCardFile(values.out, card, {
       ...cardFileOptions(values),
-      onKeyCreated: (p) =>
-        io.out(`created card key file ${p} (mode 0600; keep it away from the card files)\n`),
+      onKeyCreated: (p) => {
+        keyCreated = p;
+        (json ? io.err : io.out)(
+          `created card key file ${p} (mode 0600; keep it away from the card files)\n`,
+        );
+      },
     });
   } catch (e) {
-    throw new UsageError(`cannot write card file '${values.out}': ${(e as Error).message}`);
+    throw new CommandError(`cannot write card file '${values.out}': ${(e as Error).message}`, { cause: e });
+  }
+  if (json) {
+    warnKeyBeside(seal, values.out, io);
+    const view = readDevice(deviceOf(card, profile).store);
+    io.out(
+      `${JSON.stringify({ file: values.out, profile, demoIssuerSeed: seed, seal, keyFileCreated: keyCreated ?? null, ...view }, null, 2)}\n`,
+    );
+    return 0;
   }
   io.out(`created ${profile} card file ${values.out}: ${describeSeal(seal)}\n`);
   warnKeyBeside(seal, values.out, io);
@@ -203,17 +283,23 @@ function show(v: DeviceView, io: Io): void {
     o.push('purses:');
     for (const p of v.purses)
       o.push(
-        `  ${p.id.toString(16).padStart(2, '0')} ${p.name.padEnd(11)} balance ${String(p.balance).padStart(10)}  max ${p.max}  limit ${p.limit}  unit ${p.unit}  counter ${p.counter}  ${p.status}`,
+        `  ${p.id.toString(16).padStart(2, '0')} ${p.name.padEnd(11)} balance ${formatMoney(p.balance, p.unit).padStart(14)}  max ${formatMoney(p.max, p.unit)}  limit ${formatMoney(p.limit, p.unit)}  counter ${p.counter}  ${p.status}`,
       );
     o.push(`log (${v.log.length} of 10, newest first):`);
-    for (const r of v.log)
+    for (const r of v.log) {
+      // A log record names its purse; the amounts are in that purse's unit.
+      const purse = v.purses.find((p) => p.id === r['purse']);
+      const money = (a: unknown) => (purse && typeof a === 'number' ? formatMoney(a, purse.unit) : String(a));
       o.push(
-        `  ${String(r['type']).padEnd(5)} purse ${r['purse']} amount ${r['amount']} balance ${r['balanceAfter']} counter ${r['counter']} terminal ${r['terminalId']} at ${r['dateTime']} mac ${r['mac']}`,
+        `  ${String(r['type']).padEnd(5)} ${purse?.name ?? `purse ${String(r['purse'])}`} ${money(r['amount'])}, balance ${money(r['balanceAfter'])}  counter ${r['counter']}  terminal ${r['terminalId']}  at ${r['dateTime']}  mac ${r['mac']}`,
       );
+    }
     o.push('meter data:');
     v.meterData.forEach((m, i) => {
       const id = v.purses[i]?.id ?? 0;
-      o.push(`  ${PURSE_NAMES[id] ?? id}: ${m ? JSON.stringify(m) : '(empty)'}`);
+      const unit = v.purses[i]?.unit ?? CURRENCY_EUR;
+      if (!m) o.push(`  ${PURSE_NAMES[id] ?? id}: (empty)`);
+      else o.push(`  ${PURSE_NAMES[id] ?? id}: ${describeMeterData(m, unit).join('\n    ')}`);
     });
   } else if (v.kind === 'sam') {
     o.push(
@@ -221,7 +307,11 @@ function show(v: DeviceView, io: Io): void {
     );
   } else {
     o.push(`SVM  meter id ${v.meterId}  terminal id ${v.terminalId}`);
-    o.push(`balance ${v.balance}  max ${v.max}  counter ${v.counter}`);
+    // The SVM's register holds no currency code: it takes the credit of one utility's purses
+    // and the host's, which for the demo issuer are euro cents.
+    o.push(
+      `balance ${formatMoney(v.balance, CURRENCY_EUR)}  max ${formatMoney(v.max, CURRENCY_EUR)}  counter ${v.counter}  (the demo issuer's unit: euro cents)`,
+    );
     o.push(`pending transfer: ${v.pending ? JSON.stringify(v.pending) : 'none'}`);
     o.push(`log (${v.log.length}, newest first):`);
     for (const r of v.log) o.push(`  ${JSON.stringify(r)}`);
@@ -230,12 +320,7 @@ function show(v: DeviceView, io: Io): void {
 }
 
 async function cardShow(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseOptions(
-    args,
-    { json: { type: 'boolean' }, ...CARD_FILE_OPTIONS },
-    true,
-    USAGE_SHOW,
-  );
+  const { values, positionals } = parseOptions(args, SHOW_OPTIONS, true, USAGE_SHOW);
   if (positionals.length !== 1) throw new UsageError(`usage: meterpurse ${USAGE_SHOW}`);
   const path = positionals[0]!;
   const opened = openForCommand(path, cardFileOptions(values));
@@ -269,12 +354,7 @@ async function cardShow(args: string[], io: Io): Promise<number> {
 
 /** `card seal <lab-file> --out <file>`: a lab file made into a sealed card (a new card id). */
 async function cardSeal(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseOptions(
-    args,
-    { out: { type: 'string' }, 'key-file': { type: 'string' } },
-    true,
-    USAGE_SEAL,
-  );
+  const { values, positionals } = parseOptions(args, SEAL_OPTIONS, true, USAGE_SEAL);
   if (positionals.length !== 1 || !values.out) throw new UsageError(`usage: meterpurse ${USAGE_SEAL}`);
   const from = positionals[0]!;
   const opened = openForCommand(from, { unsealed: true, ...cardFileOptions(values) });
@@ -287,7 +367,7 @@ async function cardSeal(args: string[], io: Io): Promise<number> {
         io.out(`created card key file ${p} (mode 0600; keep it away from the card files)\n`),
     });
   } catch (e) {
-    throw new UsageError(`cannot write card file '${values.out}': ${(e as Error).message}`);
+    throw new CommandError(`cannot write card file '${values.out}': ${(e as Error).message}`, { cause: e });
   }
   io.out(`sealed ${from} into ${values.out}: ${describeSeal(seal)}\n`);
   warnKeyBeside(seal, values.out, io);
@@ -296,25 +376,71 @@ async function cardSeal(args: string[], io: Io): Promise<number> {
 
 /** `card unseal <file> --out <lab-file>`: a lab copy of a sealed card, for fault injection. */
 async function cardUnseal(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseOptions(
-    args,
-    { out: { type: 'string' }, 'key-file': { type: 'string' }, moved: { type: 'boolean' } },
-    true,
-    USAGE_UNSEAL,
-  );
+  const { values, positionals } = parseOptions(args, UNSEAL_OPTIONS, true, USAGE_UNSEAL);
   if (positionals.length !== 1 || !values.out) throw new UsageError(`usage: meterpurse ${USAGE_UNSEAL}`);
   const from = positionals[0]!;
   const opened = openForCommand(from, cardFileOptions(values));
   try {
     createCardFile(values.out, opened.card, { unsealed: true });
   } catch (e) {
-    throw new UsageError(`cannot write card file '${values.out}': ${(e as Error).message}`);
+    throw new CommandError(`cannot write card file '${values.out}': ${(e as Error).message}`, { cause: e });
   }
   io.out(
     `wrote an UNSEALED LAB copy of ${from} to ${values.out}: anyone can edit it (lab mode, --unsealed)\n`,
   );
   return 0;
 }
+
+export const cardNewCommand: Command = {
+  path: ['card', 'new'],
+  summary: 'create a sealed purse-system card file: subscriber card, meter SAM or SVM (demo issuer keys)',
+  usage: USAGE_NEW,
+  errorName: 'card',
+  options: NEW_OPTIONS,
+  examples: [
+    'card new --profile subscriber --out my.card --balance 5000',
+    'card new --profile svm --out meter.svm --meter-id 000123 --json',
+  ],
+  run: (args, io) => cardNew(args, io),
+};
+
+export const cardShowCommand: Command = {
+  path: ['card', 'show'],
+  summary: "show a card file's purses, counters, logs and meter data",
+  usage: USAGE_SHOW,
+  errorName: 'card',
+  options: SHOW_OPTIONS,
+  examples: ['card show my.card', 'card show my.card --json'],
+  run: (args, io) => cardShow(args, io),
+};
+
+export const cardSealCommand: Command = {
+  path: ['card', 'seal'],
+  summary: 'seal an unsealed lab card file into a card file (a new card id)',
+  usage: USAGE_SEAL,
+  errorName: 'card',
+  options: SEAL_OPTIONS,
+  examples: ['card seal lab.card --out my.card'],
+  run: (args, io) => cardSeal(args, io),
+};
+
+export const cardUnsealCommand: Command = {
+  path: ['card', 'unseal'],
+  summary: 'write an unsealed lab copy of a card file, for fault injection',
+  usage: USAGE_UNSEAL,
+  errorName: 'card',
+  options: UNSEAL_OPTIONS,
+  examples: ['card unseal my.card --out lab.card'],
+  run: (args, io) => cardUnseal(args, io),
+};
+
+/** The four card-file commands, for cli/main.ts (`card serve` is its own). */
+export const cardCommands: readonly Command[] = [
+  cardNewCommand,
+  cardShowCommand,
+  cardSealCommand,
+  cardUnsealCommand,
+];
 
 /** `meterpurse card new|show|seal|unseal` (`card serve` is its own command). */
 export const cardCommand: Command = {

@@ -40,10 +40,12 @@ import { PowerLineChannel } from '../../host/index.js';
 import { VirtualReader } from '../../reader/index.js';
 import { createCardMeter, type SimulatedCardMeter } from '../../meter/index.js';
 import type { SlotOutcome } from '../../meter/index.js';
-import { RtcTime, DAY_SECONDS, civilOf } from '../../protocol/index.js';
+import { RtcTime, DAY_SECONDS, civilOf, CURRENCY_EUR, formatMoney } from '../../protocol/index.js';
 import { TariffTable } from '../../protocol/index.js';
 import { LoadGenerator, LOAD_PROFILES } from '../../meter/index.js';
 import { renderDisplay } from '../../meter/index.js';
+import { EventRuns } from './EventRuns.js';
+import { describeMeterData } from '../MeterDataText.js';
 
 export interface DemoOptions {
   seed: string;
@@ -57,7 +59,13 @@ export interface DemoResult {
   issued: number;
   onCard: number;
   inSvms: number;
+  /** Net credit in the meters: `creditLeft − owed` (negative when the household owes more than is left). */
   inMeters: number;
+  /** Token + tank + emergency credit not yet used, in the meters. */
+  creditLeft: number;
+  /** Owed to the meters: emergency credit used and energy used without credit, repaid first from the next credit. */
+  owed: number;
+  /** Charged for the energy and gas metered (paid from credit, or owed). */
   consumed: number;
   balanced: boolean;
   ledgerBalanced: boolean;
@@ -70,7 +78,11 @@ export interface DemoResult {
 
 const ELECTRICITY = 1;
 const GAS = 2;
-const eur = (cents: number) => `${(cents / 100).toFixed(2)} EUR`;
+/** The demo issuer's purses, the meters' tariffs and the host's credits are all in euro cents. */
+const eur = (cents: number) => formatMoney(cents, CURRENCY_EUR);
+/** Energy or volume in thousandths (mWh, mL) as kWh or m³, truncated as the meter's display reads. */
+const kilo = (milli: number) => (Math.floor(milli / 1000) / 1000).toFixed(3);
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
 /**
  * Where a meter's value is: in its SVM, or drawn out of it by token requests. What was drawn is
@@ -81,11 +93,20 @@ function heldByMeter(cm: SimulatedCardMeter): {
   svm: number;
   drawn: number;
   inMeter: number;
+  left: number;
+  owed: number;
   consumed: number;
 } {
   const svm = (readDevice(cm.svm.store) as SvmView).balance;
   const ex = cm.meter.exchanger;
-  return { svm, drawn: ex.drawn, inMeter: ex.localCredit, consumed: ex.charged };
+  return {
+    svm,
+    drawn: ex.drawn,
+    inMeter: ex.localCredit,
+    left: ex.token + ex.tank + ex.emergencyLeft,
+    owed: ex.debt + ex.emergencyOwed,
+    consumed: ex.charged,
+  };
 }
 
 /** Runs `minutes` of a seeded household at the meter; nothing is drawn while the supply is off. */
@@ -142,7 +163,6 @@ export async function runDemo(o: DemoOptions, say: (line: string) => void): Prom
   const dir = mkdtempSync(join(tmpdir(), 'meterpurse-demo-'));
   const dbPath = join(dir, 'host.db');
   const h = (title: string) => say(`\n== ${title}`);
-  const at = (t: number) => fmtTime(RtcTime.fromSeconds(t));
 
   say(`meterpurse demo — seed "${o.seed}"; keys: the demo issuer (public test keys, never real secrets)`);
 
@@ -243,7 +263,19 @@ export async function runDemo(o: DemoOptions, say: (line: string) => void): Prom
     );
 
     // ---- 5 household ----
-    h(`5. ${o.days} days of a household at the electricity meter; the host tops up over the power line`);
+    h(
+      `5. ${plural(o.days, 'day')} of a household at the electricity meter; the host tops up over the power line`,
+    );
+    const events = new EventRuns(say);
+    // The relay is kept closed in the friendly hours (nights) even with no credit; when they end
+    // and nothing was bought, it opens again: a morning cut-off that repeats every day.
+    const hhmm = (min: number) =>
+      `${String(Math.floor(min / 60) % 24).padStart(2, '0')}:${String(min % 60).padStart(2, '0')}`;
+    const friendlyEnd = hhmm(elec.meter.friendly.nightTo);
+    const whyOff = (_first: number, _last: number, daily: string | undefined) =>
+      daily === friendlyEnd
+        ? `no credit was bought after it: the friendly hours, ${hhmm(elec.meter.friendly.nightFrom)}–${friendlyEnd}, keep the supply on at night on credit owed, and the relay opens when they end`
+        : '';
     const load = new LoadGenerator(LOAD_PROFILES.household!, 7);
     let pressed = elec.meter.cutoffs;
     const cutoffsBefore = pressed;
@@ -254,14 +286,17 @@ export async function runDemo(o: DemoOptions, say: (line: string) => void): Prom
     await householdMinutes(elec, load, o.days * 1440, async (t) => {
       const m = elec.meter;
       const low = m.events.count('low-credit');
-      if (low > lowSeen) say(`${at(t)} low-credit warning: ${eur(m.exchanger.credit)} left in the meter`);
+      if (low > lowSeen) events.event(t, `low-credit warning: ${eur(m.exchanger.credit)} left in the meter`);
       lowSeen = low;
       if (!m.supply.connected && m.cutoffs > pressed) {
         pressed = m.cutoffs;
-        say(`${at(t)} credit exhausted: relay open`);
+        events.event(t, 'credit exhausted: relay open', whyOff);
         if (m.pressEmergencyCredit()) {
           emergencyUses++;
-          say(`${at(t)} emergency-credit button: ${eur(m.exchanger.emergencyCredit)} granted, relay closed`);
+          events.event(
+            t,
+            `emergency-credit button: ${eur(m.exchanger.emergencyCredit)} granted, relay closed`,
+          );
         } else if (hostCredits === 0) {
           // ---- 6 host over the power line ----
           hostCredits++;
@@ -274,28 +309,32 @@ export async function runDemo(o: DemoOptions, say: (line: string) => void): Prom
           };
           type Answer = { txId: string; state: string; outcome: string; balance?: number };
           const r = await api<Answer>(base, vendingKey, 'POST', '/recharges', req);
-          say(
-            `${at(t)} POST /recharges 20.00 EUR, card payment guaranteed → value store tx ${r.txId} over the power line (R1 R2 n → S1t R3 → S2h EnAmnt → M): ${r.state}, SVM ${eur(r.balance ?? 0)}; relay ${m.supply.connected ? 'closed' : 'open'}`,
+          events.event(
+            t,
+            `POST /recharges ${eur(req.amount)}, card payment guaranteed → value store tx ${r.txId} over the power line (R1 R2 n → S1t R3 → S2h EnAmnt → M): ${r.state}, SVM ${eur(r.balance ?? 0)}; relay ${m.supply.connected ? 'closed' : 'open'}`,
           );
           const again = await api<Answer>(base, vendingKey, 'POST', '/recharges', req);
-          say(
-            `${at(t)} the same request again (as after a lost HTTP answer) → tx ${again.txId} ${again.outcome}: not credited twice`,
+          events.event(
+            t,
+            `the same request again (as after a lost HTTP answer) → tx ${again.txId} ${again.outcome}: not credited twice`,
           );
         }
       }
     });
+    events.flush();
     const m = elec.meter;
     const steps = m.schedule.active.steps;
+    const eOwed = m.exchanger.debt + m.exchanger.emergencyOwed;
     say(
-      `energy ${(m.total / 1e6).toFixed(3)} kWh: ` +
+      `energy ${kilo(m.total)} kWh: ` +
         m.byStep
-          .map((q, i) => `${steps[i]} % ${(q / 1e6).toFixed(2)}`)
+          .map((q, i) => `${steps[i]} % ${kilo(q)}`)
           .filter((_, i) => m.byStep[i]! > 0)
           .join(', ') +
         ` kWh`,
     );
     say(
-      `paid ${eur(m.exchanger.charged)}; ${m.exchanger.requests} token requests to the SVM, each authorised by the SAM; cut-offs ${m.cutoffs - cutoffsBefore}, minutes off ${Math.floor(m.offSeconds / 60)}`,
+      `charged ${eur(m.exchanger.charged)}${eOwed > 0 ? ` (${eur(eOwed)} of it owed to the meter)` : ''}; ${m.exchanger.requests} token requests to the SVM, each authorised by the SAM; cut-offs ${m.cutoffs - cutoffsBefore}, minutes off ${Math.floor(m.offSeconds / 60)}`,
     );
     say(
       `power line: ${line.stats.sent} frames sent, ${line.stats.lost} lost, ${line.stats.duplicated} duplicated, ${line.stats.corrupted} corrupted; the LS dropped ${ls.stats.framesRejected + ls.stats.lateOrForeign} and retried ${ls.stats.timeouts} times`,
@@ -313,7 +352,7 @@ export async function runDemo(o: DemoOptions, say: (line: string) => void): Prom
     elec.slot.remove();
     const view = readDevice(card.store) as SubscriberView;
     const md = view.meterData[0];
-    if (md) for (const l of describeMeterData(md)) say(l);
+    if (md) for (const l of describeMeterData(md, view.purses[0]!.unit)) say(l);
 
     // ---- 8 gas ----
     h('7. The card in the offline gas meter');
@@ -334,7 +373,7 @@ export async function runDemo(o: DemoOptions, say: (line: string) => void): Prom
       minutes++;
     }
     say(
-      `${fmtTime(gas.meter.time)}: ${(gas.meter.total / 1e6).toFixed(3)} m³ used, paid ${eur(gas.meter.exchanger.charged)}; valve ${gas.meter.supply.connected ? 'open' : 'closed (credit exhausted)'}`,
+      `${gas.meter.time.toDisplay()} ${kilo(gas.meter.total)} m³ used, charged ${eur(gas.meter.exchanger.charged)}; valve ${gas.meter.supply.connected ? 'open' : 'closed (credit exhausted)'}`,
     );
 
     // ---- 9 books ----
@@ -351,9 +390,17 @@ export async function runDemo(o: DemoOptions, say: (line: string) => void): Prom
     say(
       `held: card ${eur(onCard)} + SVMs ${eur(e.svm + gm.svm)} + drawn by the meters ${eur(e.drawn + gm.drawn)} = ${eur(total)}`,
     );
+    const left = e.left + gm.left;
+    const owed = e.owed + gm.owed;
     say(
-      `drawn = paid for energy and gas ${eur(e.consumed + gm.consumed)} + net credit in the meters ${eur(e.inMeter + gm.inMeter)} (token + tank + emergency left − emergency owed − debt)${metersAgree ? '' : ' — DOES NOT ADD UP'}`,
+      `drawn = charged for energy and gas ${eur(e.consumed + gm.consumed)} + credit left in the meters ${eur(left)} (token, tank, emergency credit) − owed to the meters ${eur(owed)}${metersAgree ? '' : ' — DOES NOT ADD UP'}`,
     );
+    if (owed > 0) {
+      const emergencyOwed = elec.meter.exchanger.emergencyOwed + gas.meter.exchanger.emergencyOwed;
+      say(
+        `owed: ${eur(emergencyOwed)} of emergency credit used and ${eur(owed - emergencyOwed)} of energy used with no credit left (friendly hours, the last minute before a cut-off); the meter takes it first from the next credit, so more was charged than drawn`,
+      );
+    }
     say(
       `${balanced ? 'balanced: not a cent created or lost' : 'NOT BALANCED'}; host ledger ${ledger.balanced ? 'balanced' : 'NOT balanced'}`,
     );
@@ -362,6 +409,8 @@ export async function runDemo(o: DemoOptions, say: (line: string) => void): Prom
       onCard,
       inSvms: e.svm + gm.svm,
       inMeters: e.inMeter + gm.inMeter,
+      creditLeft: left,
+      owed,
       consumed: e.consumed + gm.consumed,
       balanced,
       ledgerBalanced: ledger.balanced,
@@ -381,33 +430,6 @@ export async function runDemo(o: DemoOptions, say: (line: string) => void): Prom
     svc.close();
     if (!o.keep) rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/** The vending point's reading of a meter-data record (card/applets/inspect.ts view). */
-function describeMeterData(md: Record<string, unknown>): string[] {
-  const regs = (md.tariffRegisters as number[]).map((x) => (x / 1000).toFixed(3)).join(' / ');
-  const last = md.lastTransfer as { kind: number; ref: string };
-  const lastText =
-    last.kind === 1
-      ? `card ${last.ref.slice(0, 16)} counter ${parseInt(last.ref.slice(16), 16)}`
-      : last.kind === 2
-        ? `host value store tx ${BigInt(`0x${last.ref.slice(0, 16)}`)}`
-        : 'none';
-  const flags = Object.entries(md.events as Record<string, boolean>)
-    .filter(([, v]) => v)
-    .map(([k]) => k);
-  return [
-    `meter data on the card, written by meter ${String(md.meterId)} at ${String(md.dateTime)}:`,
-    `  cumulative ${((md.cumulative as number) / 1000).toFixed(3)} kWh; per tariff register ${regs} kWh`,
-    `  since the last credit ${((md.sinceLastCredit as number) / 1000).toFixed(3)} kWh; last credit: ${lastText}`,
-    `  emergency credit ${eur(md.emergencyLimit as number)}, used ${eur(md.emergencyUsed as number)}; prices ${(md.tariffPrices as number[]).join(' / ')} c/kWh; flags ${flags.length ? flags.join(', ') : 'none'}`,
-  ];
-}
-
-/** "2026-11-10 14:27". */
-function fmtTime(t: RtcTime): string {
-  const s = t.toString(); // YYMMDDhhmmss
-  return `20${s.slice(0, 2)}-${s.slice(2, 4)}-${s.slice(4, 6)} ${s.slice(6, 8)}:${s.slice(8, 10)}`;
 }
 
 const PURSE_NAMES_LIST = [1, 2, 3, 4, 5].map((p) => PURSE_NAMES[p]).join(', ');

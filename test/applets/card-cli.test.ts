@@ -33,7 +33,12 @@ describe('meterpurse card new / show', () => {
     expect(v).toMatchObject({ profile: 'subscriber', demoIssuerSeed: 'cli', csn: '4D50000000000001' });
     expect(v.purses.map((p) => p.balance)).toEqual([1500, 1500, 1500, 1500, 1500]);
     expect(v.log).toHaveLength(5);
-    expect((await run('show', f)).out).toContain('electricity balance       1500');
+    // Text shows money in the purse's currency (unit 978: euro cents); --json keeps the integers.
+    const text = (await run('show', f)).out;
+    expect(text).toMatch(/electricity balance +15\.00 EUR {2}max 5000\.00 EUR {2}limit 1000\.00 EUR/);
+    expect(text).toMatch(/load {2}electricity 15\.00 EUR, balance 15\.00 EUR {2}counter 1/);
+    expect(text).not.toMatch(/unit 978|balance +1500\b/);
+    expect(v.purses[0]).toMatchObject({ balance: 1500, unit: 978 });
   });
 
   it('cards as files: a transfer between saved card, SAM and SVM files persists', async () => {

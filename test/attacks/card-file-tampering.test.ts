@@ -174,7 +174,7 @@ describe('hole 7: card files are sealed (AES-256-GCM) under a key outside the fi
     const shown = await cli('card', 'show', path, '--unsealed');
     expect(shown.code).toBe(0);
     expect(shown.out).toContain('file: UNSEALED LAB FILE (--unsealed)');
-    expect(shown.out).toContain('balance 500000');
+    expect(shown.out).toContain('balance 5000.00 EUR'); // 500 000 euro cents, shown as money
     const json = JSON.parse((await cli('card', 'show', path, '--unsealed', '--json')).out) as {
       file: { sealed: boolean };
     };

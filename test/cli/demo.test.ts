@@ -29,6 +29,52 @@ describe('meterpurse demo (npm start)', () => {
     expect(existsSync(r.dbPath)).toBe(false); // temporary folder removed
   });
 
+  it('a month without more credit: repeated cut-offs told once, what is owed explained, one energy figure', async () => {
+    const lines: string[] = [];
+    const r = await runDemo({ seed: 'test', days: 30 }, (l) => lines.push(l));
+    expect(r.balanced).toBe(true);
+    // The net credit in the meters is what is left minus what the household owes them.
+    expect(r.creditLeft - r.owed).toBe(r.inMeters);
+    expect(r.owed).toBeGreaterThan(0);
+    expect(r.onCard + r.inSvms + r.consumed + r.creditLeft - r.owed).toBe(r.issued);
+    const text = lines.join('\n');
+    // Each morning's cut-off after the friendly night is one run, said once with its count.
+    const single = lines.filter((l) =>
+      /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d credit exhausted: relay open$/.test(l),
+    );
+    const run =
+      /^(\S+ \S+) … (\S+ \S+) credit exhausted: relay open — (\d+) more times, every day at 07:00 \(no credit was bought after it: the friendly hours, 22:00–07:00/m.exec(
+        text,
+      );
+    expect(run).not.toBeNull();
+    expect(single.length).toBeLessThan(6);
+    const cutoffs = Number(/cut-offs (\d+), minutes off/.exec(text)![1]);
+    expect(single.length + Number(run![3])).toBe(cutoffs);
+    expect(lines.length).toBeLessThan(60);
+    // The books say how much is owed and why more was charged than drawn.
+    const euros = (c: number) =>
+      `${c < 0 ? '-' : ''}${Math.floor(Math.abs(c) / 100)}.${String(Math.abs(c) % 100).padStart(2, '0')} EUR`;
+    expect(text).toContain(
+      `drawn = charged for energy and gas ${euros(r.consumed)} + credit left in the meters ${euros(r.creditLeft)} (token, tank, emergency credit) − owed to the meters ${euros(r.owed)}`,
+    );
+    expect(text).toMatch(/^owed: .* so more was charged than drawn$/m);
+    // The energy line and the display's register read the same figure (truncated, as a register reads).
+    const energy = /^energy (\d+\.\d{3}) kWh/m.exec(text)![1];
+    expect(text).toContain(`  TOTAL ${energy} kWh`);
+    expect(energy).toBe((Math.floor(r.electricity.energyWh) / 1000).toFixed(3));
+    // Money on the display is in EUR, as everywhere else in the story.
+    expect(text).toMatch(/^ {2}CREDIT -\d+\.\d\d EUR {2}OWED \d+\.\d\d EUR$/m);
+  });
+
+  it('says "1 day" for one day', async () => {
+    const lines: string[] = [];
+    await runDemo({ seed: 'one', days: 1 }, (l) => lines.push(l));
+    expect(lines.map((l) => l.trim())).toContain(
+      '== 5. 1 day of a household at the electricity meter; the host tops up over the power line',
+    );
+    expect(lines.join('\n')).not.toMatch(/\b1 days\b/);
+  });
+
   it('is deterministic for a seed (apart from the port and the folder)', async () => {
     const norm = (ls: string[]) => ls.filter((l) => !/SQLite|HTTP API/.test(l)).join('\n');
     const a: string[] = [];

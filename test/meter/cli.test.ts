@@ -19,14 +19,30 @@ describe('meterpurse meter simulate', () => {
     const a = io();
     expect(await meterSimulateCommand.run(['--days', '3', '--seed', '5'], a.io)).toBe(0);
     const t = a.out.join('');
-    expect(t).toMatch(/simulated 3 day\(s\) from 260101000000 to 260104000000/);
+    expect(t).toMatch(/simulated 3 days from 2026-01-01 00:00:00 to 2026-01-04 00:00:00/);
     expect(t).toMatch(/step 4 \(300 %\)/);
     expect(t).toMatch(/cut-offs/);
     const b = io();
     expect(await meterSimulateCommand.run(['--days', '3', '--seed', '5', '--json'], b.io)).toBe(0);
-    const j = JSON.parse(b.out.join('')) as { energyWh: number; seed: number };
+    const j = JSON.parse(b.out.join('')) as {
+      energyWh: number;
+      seed: number;
+      start: string;
+      startText: string;
+      finalBalance: number;
+      currency: number;
+    };
     expect(j.seed).toBe(5);
     expect(t).toContain(`energy            ${(j.energyWh / 1000).toFixed(3)} kWh`);
+    // Money in EUR for people, integers (euro cents) and the RTC text form kept for programs.
+    expect(j).toMatchObject({ start: '260101000000', startText: '2026-01-01 00:00:00', currency: 978 });
+    expect(Number.isInteger(j.finalBalance)).toBe(true);
+    const euros = `${Math.floor(j.finalBalance / 100)}.${String(j.finalBalance % 100).padStart(2, '0')} EUR`;
+    expect(t).toContain(`balance at end    ${euros}`);
+    expect(t).not.toMatch(/units|\(s\)/);
+    const one = io();
+    expect(await meterSimulateCommand.run(['--days', '1'], one.io)).toBe(0);
+    expect(one.out.join('')).toMatch(/simulated 1 day from /);
   });
 
   it('reads a tariff table from JSON, hex or binary files, and refuses bad ones', async () => {

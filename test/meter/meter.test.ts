@@ -183,8 +183,33 @@ describe('Meter: clock and tariff commands', () => {
     expect(text).toContain('2026-11-23 10:01:00');
     expect(text).toContain('POWER 3000 W  RATE 100%');
     expect(text).toContain('TOTAL 0.050 kWh');
-    expect(text).toContain('CREDIT 995');
+    // 995 euro cents shown as money, in the currency the meter was set up with (default 978, EUR).
+    expect(text).toContain('CREDIT 9.95 EUR\n');
+    expect(text).not.toContain('CREDIT 995');
     expect(text).toContain('TRANSFER IDLE');
+  });
+
+  it("shows credit and debt in the meter's currency, kept across a snapshot; an unknown code as stored", async () => {
+    const reg = new MemoryCreditRegister(0);
+    const gbp = new Meter({ start, tariff: TariffTable.flat(100), currency: 826 }, reg);
+    expect(renderDisplay({ ...gbp.display(), balance: -250, debt: 250 })).toContain(
+      'CREDIT -2.50 GBP  OWED 2.50 GBP\n',
+    );
+    const again = Meter.restore(
+      JSON.parse(JSON.stringify(gbp.snapshot())) as ReturnType<Meter['snapshot']>,
+      reg,
+    );
+    expect(again.display().currency).toBe(826);
+    // A snapshot written before the display knew its currency was in euro cents.
+    const old = { ...gbp.snapshot() } as Record<string, unknown>;
+    delete old['currency'];
+    expect(Meter.restore(old as ReturnType<Meter['snapshot']>, reg).currency).toBe(978);
+    expect(renderDisplay({ ...gbp.display(), currency: 999, balance: 4995 })).toContain(
+      'CREDIT 4995 (unit 999)',
+    );
+    expect(() => new Meter({ start, currency: 1000 }, reg)).toThrow(
+      /currency must be an ISO 4217 numeric code/,
+    );
   });
 });
 
