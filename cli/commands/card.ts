@@ -34,8 +34,8 @@ import { VirtualReader } from '../../reader/index.js';
 const USAGE_NEW =
   'card new --profile subscriber|subscriber-t0|sam|svm --out <file> [--force] [--seed <S>] [--csn <hex8>] [--balance <n>] [--pin <digits>] [--meter-id <hex3>] [--terminal-id <hex4>] [--max <n>] [--key-file <path>] [--unsealed] [--json]';
 const USAGE_SHOW = 'card show <file> [--json] [--key-file <path>] [--unsealed] [--moved]';
-const USAGE_SEAL = 'card seal <lab-file> --out <file> [--key-file <path>]';
-const USAGE_UNSEAL = 'card unseal <file> --out <lab-file> [--key-file <path>] [--moved]';
+const USAGE_SEAL = 'card seal <lab-file> --out <file> [--force] [--key-file <path>]';
+const USAGE_UNSEAL = 'card unseal <file> --out <lab-file> [--force] [--key-file <path>] [--moved]';
 
 const KEY_FILE_DOC = {
   type: 'string',
@@ -110,13 +110,17 @@ const SHOW_OPTIONS = {
   ...CARD_FILE_OPTIONS,
 } as const satisfies OptionDocs;
 
+const FORCE_DOC = { type: 'boolean', help: 'overwrite an existing card file (that card is lost)' } as const;
+
 const SEAL_OPTIONS = {
   out: { type: 'string', value: '<file>', help: 'the sealed card file to write', byDefault: 'required' },
+  force: FORCE_DOC,
   'key-file': KEY_FILE_DOC,
 } as const satisfies OptionDocs;
 
 const UNSEAL_OPTIONS = {
   out: { type: 'string', value: '<lab-file>', help: 'the unsealed lab file to write', byDefault: 'required' },
+  force: FORCE_DOC,
   'key-file': KEY_FILE_DOC,
   moved: CARD_FILE_OPTIONS.moved,
 } as const satisfies OptionDocs;
@@ -190,8 +194,7 @@ async function cardNew(args: string[], io: Io): Promise<number> {
     throw new UsageError(`--profile must be one of ${PROFILE_NAMES.join(', ')}`);
   if (!values.out) throw new UsageError('--out <file> is required');
   // A card file is a card: writing over one silently loses its purses (issue 16).
-  if (existsSync(values.out) && !values.force)
-    throw new UsageError(`'${values.out}' exists (a card file is a card): give --force to overwrite it`);
+  refuseOverwrite(values.out, values.force);
   const json = values.json === true;
   const seed = values.seed ?? '0';
   const meter = {
@@ -352,11 +355,18 @@ async function cardShow(args: string[], io: Io): Promise<number> {
   return 0;
 }
 
+/** A card file is a card: writing over one needs --force. @throws UsageError. */
+function refuseOverwrite(out: string, force: boolean | undefined): void {
+  if (existsSync(out) && !force)
+    throw new UsageError(`'${out}' exists (a card file is a card): give --force to overwrite it`);
+}
+
 /** `card seal <lab-file> --out <file>`: a lab file made into a sealed card (a new card id). */
 async function cardSeal(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parseOptions(args, SEAL_OPTIONS, true, USAGE_SEAL);
   if (positionals.length !== 1 || !values.out) throw new UsageError(`usage: meterpurse ${USAGE_SEAL}`);
   const from = positionals[0]!;
+  refuseOverwrite(values.out, values.force);
   const opened = openForCommand(from, { unsealed: true, ...cardFileOptions(values) });
   if (opened.sealed) throw new UsageError(`'${from}' is sealed already`);
   let seal: CardFileSeal;
@@ -379,6 +389,7 @@ async function cardUnseal(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parseOptions(args, UNSEAL_OPTIONS, true, USAGE_UNSEAL);
   if (positionals.length !== 1 || !values.out) throw new UsageError(`usage: meterpurse ${USAGE_UNSEAL}`);
   const from = positionals[0]!;
+  refuseOverwrite(values.out, values.force);
   const opened = openForCommand(from, cardFileOptions(values));
   try {
     createCardFile(values.out, opened.card, { unsealed: true });

@@ -206,6 +206,31 @@ describe('card new refuses to overwrite a card file without --force', () => {
   });
 });
 
+describe('card seal and card unseal refuse to overwrite a card file without --force', () => {
+  it('unseal onto an existing file and seal onto an existing file: status 2, one line, file unchanged', async () => {
+    const sealed = join(dir, 'sealed.card');
+    const lab = join(dir, 'lab.card');
+    const other = join(dir, 'other.card');
+    expect((await run(['card', 'new', '--profile', 'svm', '--out', sealed, '--key-file', KEY])).code).toBe(0);
+    expect(
+      (await run(['card', 'new', '--profile', 'svm', '--out', other, '--key-file', KEY, '--max', '7777']))
+        .code,
+    ).toBe(0);
+    expect((await run(['card', 'unseal', sealed, '--out', lab, '--key-file', KEY])).code).toBe(0);
+    const labBefore = readFileSync(lab);
+    const u = await run(['card', 'unseal', other, '--out', lab, '--key-file', KEY]);
+    expect(u.code).toBe(EXIT.usage);
+    expectOneLine(u.err, /exists \(a card file is a card\): give --force/);
+    expect(readFileSync(lab).equals(labBefore)).toBe(true);
+    const otherBefore = readFileSync(other);
+    const s2 = await run(['card', 'seal', lab, '--out', other, '--key-file', KEY]);
+    expect(s2.code).toBe(EXIT.usage);
+    expect(readFileSync(other).equals(otherBefore)).toBe(true);
+    expect((await run(['card', 'unseal', other, '--out', lab, '--key-file', KEY, '--force'])).code).toBe(0);
+    expect(readFileSync(lab).equals(labBefore)).toBe(false);
+  });
+});
+
 describe('one card serve per card file', () => {
   it('a second card serve is refused while the first runs; the lock goes when it exits, or is stale after kill -9', async () => {
     const file = join(dir, 'served.card');
