@@ -47,6 +47,8 @@ mkdir "$app"
 printf '{ "name": "meterpurse-consumer", "private": true, "type": "module" }\n' >"$app/package.json"
 (cd "$app" && npm install --no-audit --no-fund --prefer-offline "$tarball" >"$work/install.log" 2>&1) || { cat "$work/install.log" >&2; fail "npm install $tarball"; }
 grep -i 'warn' "$work/install.log" || true
+# The package promises Node >= 20: no dependency may ask for more.
+if grep -q 'EBADENGINE' "$work/install.log"; then fail "the install warns EBADENGINE (a dependency wants a newer Node than the package promises)"; fi
 [ -x "$app/node_modules/.bin/meterpurse" ] || fail "the install made no node_modules/.bin/meterpurse"
 
 step "npx meterpurse demo"
