@@ -26,18 +26,20 @@ afterEach(async () => {
 
 export const CARD = '4111111111111111';
 
-export function open(opts: ApiOptions = {}) {
-  const dir = mkdtempSync(join(tmpdir(), 'host-api-'));
-  dirs.push(dir);
+/** `seed` seeds the host's RNG (default 'api'); `dir` reuses a folder (default a fresh one). */
+export function open(opts: ApiOptions & { seed?: string; dir?: string } = {}) {
+  const { seed = 'api', dir: given, ...api } = opts;
+  const dir = given ?? mkdtempSync(join(tmpdir(), 'host-api-'));
+  if (!given) dirs.push(dir);
   const db = new HostDb(join(dir, 'host.db'));
   const svc = new HostService({
     db,
     cipher,
-    rng: new SeededRng('api'),
+    rng: new SeededRng(seed),
     gateway: new SimulatedPaymentGateway(),
     field: (keys) => new SimulatedField(cipher, keys, join(dir, 'field.json')),
   });
-  const app = buildApi(svc, opts);
+  const app = buildApi(svc, api);
   closers.push(
     () => app.close(),
     () => {

@@ -3,22 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
-import { NodeCipherProvider, SeededRng } from '../../card/crypto/index.js';
 import { HostDb, HostDbError, MIGRATIONS } from '../../host/service/HostDb.js';
-import { HostService } from '../../host/service/HostService.js';
-import { SimulatedPaymentGateway, luhn } from '../../host/service/PaymentGateway.js';
-import { buildApi } from '../../host/service/api.js';
-import { withKey } from './apiAuth.js';
+import { luhn } from '../../host/service/PaymentGateway.js';
+import { open } from './apiHarness.js';
 import { FLAG_BYPASS } from '../../protocol/constants.js';
 import { RtcTime } from '../../protocol/RtcTime.js';
 import { TariffTable } from '../../protocol/TariffTable.js';
 import { SimulatedField } from '../../host/sim/SimulatedField.js';
 
-const cipher = new NodeCipherProvider();
 const dirs: string[] = [];
-const closers: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const c of closers.splice(0)) await c();
+afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
@@ -28,21 +22,8 @@ function tmp(): string {
   return d;
 }
 
-function service(dir = tmp()) {
-  const db = new HostDb(join(dir, 'host.db'));
-  const svc = new HostService({
-    db,
-    cipher,
-    rng: new SeededRng('svc'),
-    gateway: new SimulatedPaymentGateway(),
-    field: (keys) => new SimulatedField(cipher, keys, join(dir, 'field.json')),
-  });
-  const app = buildApi(svc);
-  closers.push(
-    () => app.close(),
-    () => svc.close(),
-  );
-  return { svc, app, dir, headers: withKey(svc) };
+function service() {
+  return open({ seed: 'svc' });
 }
 
 const CARD = '4111111111111111';
