@@ -12,6 +12,7 @@
  *
  * This is the edge where card files touch the disk (node:fs); `card/` stays inside the chip.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { buildCard, cardOrigin, type CardBuildOptions } from '../../card/index.js';
 import type { Iso7816Os } from '../../card/index.js';
@@ -69,7 +70,29 @@ export interface OpenedCardFile extends CardFileSeal {
 function contentOf(card: Iso7816Os): CardContent {
   const o = cardOrigin(card);
   if (!o) throw new TypeError('card was not built from a registered profile (use buildCard)');
-  return { profile: o.profile, config: o.config, image: card.store.image() };
+  return { profile: o.profile, config: o.config, image: card.store.image(), layout: layoutOf(card) };
+}
+
+/**
+ * A fingerprint of where the card's records sit in its persistent image (region names and sizes in
+ * allocation order). Allocation is positional, so an image written by a version of meterpurse with
+ * another layout would be read at the wrong places: such a file is refused, not misread.
+ */
+export function layoutOf(card: Iso7816Os): string {
+  const regions = card.store.regions().map((r) => `${r.name}:${r.size}`);
+  return createHash('sha256').update(regions.join('\n')).digest('hex').slice(0, 16);
+}
+
+function checkLayout(content: CardContent, card: Iso7816Os): void {
+  const now = layoutOf(card);
+  if (content.layout === now) return;
+  throw new CardFileError(
+    'damaged',
+    content.layout === undefined
+      ? 'the card file comes from an older meterpurse that did not record its record layout; its records cannot be read safely — make a new card (meterpurse card new)'
+      : `the card file's records are laid out differently (layout ${content.layout}, this meterpurse ${now}): it comes from another version — make a new card (meterpurse card new)`,
+    10,
+  );
 }
 
 function stateOf(key: CardKey, options: CardFileOptions): CardFileState | undefined {
@@ -79,14 +102,17 @@ function stateOf(key: CardKey, options: CardFileOptions): CardFileState | undefi
 
 function rebuild(content: CardContent, options: CardBuildOptions, probe: boolean): Iso7816Os {
   try {
+    const card = buildCard(content.profile, content.config, content.image, options);
+    checkLayout(content, card);
     if (probe) {
       // Lab files are whatever someone typed: make sure one comes up before handing it out.
       const scratch = buildCard(content.profile, content.config, content.image.slice(), options);
       scratch.powerUp();
       scratch.powerDown();
     }
-    return buildCard(content.profile, content.config, content.image, options);
+    return card;
   } catch (e) {
+    if (e instanceof CardFileError) throw e;
     throw new CardFileError(
       'damaged',
       `cannot rebuild the card: ${e instanceof Error ? e.message : String(e)}`,

@@ -49,7 +49,15 @@ export interface CardContent {
   profile: string;
   config: Record<string, unknown>;
   image: Uint8Array;
+  /**
+   * The record layout the image was written with (CardFile.ts `layoutOf`): a rebuild with another
+   * layout would read every record at the wrong place, so it is refused. Absent in files written
+   * before it was recorded.
+   */
+  layout?: string;
 }
+
+const layoutOf = (v: unknown): { layout?: string } => (typeof v === 'string' ? { layout: v } : {});
 
 export interface SealedFacts {
   /** 32 hex digits. */
@@ -92,7 +100,9 @@ export function encodeSealedCardFile(
   if (!/^[0-9a-f]{32}$/.test(cardId)) throw new RangeError('cardId must be 32 lower-case hex digits');
   if (!Number.isSafeInteger(generation) || generation < 0)
     throw new RangeError(`generation must be a non-negative integer, got ${generation}`);
-  const json = new TextEncoder().encode(JSON.stringify({ profile: content.profile, config: content.config }));
+  const json = new TextEncoder().encode(
+    JSON.stringify({ profile: content.profile, config: content.config, layout: content.layout }),
+  );
   const plain = new Uint8Array(4 + json.length + content.image.length);
   new DataView(plain.buffer).setUint32(0, json.length);
   plain.set(json, 4);
@@ -136,6 +146,7 @@ export function encodeLabCardFile(content: CardContent): Uint8Array {
       lab: LAB_NOTICE,
       profile: content.profile,
       config: content.config,
+      layout: content.layout,
     },
     content.image,
     2,
@@ -163,7 +174,12 @@ export function decodeCardFile(bytes: Uint8Array, keyFor: () => CardKey): Decode
     return {
       sealed: false,
       version,
-      content: { profile: h.profile as string, config: h.config as Record<string, unknown>, image: body },
+      content: {
+        profile: h.profile as string,
+        config: h.config as Record<string, unknown>,
+        image: body,
+        ...layoutOf(h.layout),
+      },
     };
   }
   if (h.seal !== SEAL_AES_256_GCM)
@@ -223,7 +239,7 @@ export function decodeCardFile(bytes: Uint8Array, keyFor: () => CardKey): Decode
   const dv = new DataView(plain.buffer, plain.byteOffset, plain.byteLength);
   const j = dv.getUint32(0);
   if (j > plain.length - 4) throw damaged('sealed content length is wrong', bodyAt, bytes);
-  let content: { profile?: unknown; config?: unknown };
+  let content: { profile?: unknown; config?: unknown; layout?: unknown };
   try {
     content = JSON.parse(
       new TextDecoder('utf-8', { fatal: true }).decode(plain.subarray(4, 4 + j)),
@@ -248,6 +264,7 @@ export function decodeCardFile(bytes: Uint8Array, keyFor: () => CardKey): Decode
       profile: content.profile as string,
       config: content.config as Record<string, unknown>,
       image,
+      ...layoutOf(content.layout),
     },
   };
 }

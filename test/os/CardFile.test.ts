@@ -126,4 +126,18 @@ describe('card files', () => {
     send(a, '0020008108' + PIN_BAD);
     expect(send(b, '0020008100')).toBe('63C3');
   });
+
+  it("a file whose record layout is not this version's (or not recorded: written before) is refused, not misread", () => {
+    const path = join(dir, 'layout.card');
+    createCardFile(path, buildCard('subscriber'), { unsealed: true });
+    const { header, image } = decodeStoreFile(new Uint8Array(readFileSync(path)));
+    expect(typeof header['layout']).toBe('string');
+    expect(openCardFile(path, { unsealed: true }).card).toBeDefined();
+    const rewrite = (h: Record<string, unknown>) => writeFileSync(path, encodeStoreFile(h, image, 2));
+    const { layout: _layout, ...withoutLayout } = header;
+    rewrite(withoutLayout);
+    expect(() => openCardFile(path, { unsealed: true })).toThrow(/did not record its record layout/);
+    rewrite({ ...header, layout: '0123456789abcdef' });
+    expect(() => openCardFile(path, { unsealed: true })).toThrow(/laid out differently/);
+  });
 });
