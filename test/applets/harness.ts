@@ -34,6 +34,9 @@ export function tx(os: CardOs, c: CommandApdu | Uint8Array): ResponseApdu {
   return ResponseApdu.decode(os.transmit(c instanceof Uint8Array ? c : c.encode()));
 }
 
+/** A status word as the specs write it: 0x6a80 → "6A80". */
+export const hexSw = (sw: number): string => sw.toString(16).toUpperCase();
+
 export function ok(os: CardOs, c: CommandApdu): Uint8Array {
   const r = tx(os, c);
   expect(r.sw.toString(16)).toBe('9000');

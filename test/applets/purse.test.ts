@@ -19,9 +19,10 @@ import {
   prepareLoad,
   purse,
   tx,
+  hexSw,
 } from './harness.js';
 
-const sw = (r: { sw: number }) => r.sw.toString(16).toUpperCase();
+const sw = (r: { sw: number }) => hexSw(r.sw);
 
 describe('purse applet: SELECT, GET CHALLENGE, MUTUAL AUTHENTICATE', () => {
   it('answers SELECT with its FCI', () => {

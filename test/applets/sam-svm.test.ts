@@ -18,9 +18,10 @@ import {
   tx,
   u32,
   coreTokenAuth,
+  hexSw,
 } from './harness.js';
 
-const sw = (r: { sw: number }) => r.sw.toString(16).toUpperCase();
+const sw = (r: { sw: number }) => hexSw(r.sw);
 
 describe('SAM applet', () => {
   it('answers SELECT with meter id, terminal id and KT versions', () => {

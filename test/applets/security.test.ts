@@ -32,9 +32,8 @@ import {
   tx,
   u32,
   coreTokenAuth,
+  hexSw,
 } from './harness.js';
-
-const hexSw = (sw: number) => sw.toString(16).toUpperCase();
 
 /**
  * For every data byte of the command `make()` returns (and two masks), the changed command is

@@ -18,9 +18,10 @@ import { HostDb, HostDbError, MAX_TX_ID } from '../../host/service/HostDb.js';
 import {
   A,
   coreTokenAuth,
+  hexSw,
   hostAuthorise,
-  issuerDebit,
   image,
+  issuerDebit,
   ok,
   poweredWorld,
   prepareDebit,
@@ -32,7 +33,6 @@ import {
 } from '../applets/harness.js';
 import { NOW } from '../transfer/world.js';
 
-const hex = (sw: number) => sw.toString(16).toUpperCase();
 const MAX32 = 0xffffffff;
 
 function svmCounterAt(w: World, counter: number): void {
@@ -53,7 +53,7 @@ describe('attack: run a counter to its end to freeze value', () => {
     svmCounterAt(w, MAX32);
     const images = [image(w.card.store), image(w.svm.store)];
     const d = prepareDebit(w, 2500);
-    expect(hex(tx(w.svm.os, d.begin).sw)).toBe('9404');
+    expect(hexSw(tx(w.svm.os, d.begin).sw)).toBe('9404');
     expect(svmState(w).pending).toBe(false);
     expect([image(w.card.store), image(w.svm.store)]).toEqual(images);
     expect(purse(w).balance).toBe(2500);
@@ -67,7 +67,7 @@ describe('attack: run a counter to its end to freeze value', () => {
     const r = ok(w.card.os, d.debit);
     ok(w.svm.os, A.completeTransfer(new DataView(r.buffer, r.byteOffset).getUint32(0), r.subarray(6, 14)));
     expect(svmState(w)).toMatchObject({ balance: 1000, counter: MAX32, pending: false });
-    expect(hex(tx(w.svm.os, prepareDebit(w, 1000).begin).sw)).toBe('9404');
+    expect(hexSw(tx(w.svm.os, prepareDebit(w, 1000).begin).sw)).toBe('9404');
     expect(purse(w).balance).toBe(2000);
   });
 
@@ -88,8 +88,8 @@ describe('attack: run a counter to its end to freeze value', () => {
     const before = image(w.svm.store);
     // The only counter a request could name is FFFFFFFF + 1, which does not exist; any other is refused.
     const mac = ok(w.sam.os, coreTokenAuth(w, 100, MAX32));
-    expect(hex(tx(w.svm.os, A.tokenRequest(100, MAX32, mac)).sw)).toBe('9404');
-    expect(hex(tx(w.svm.os, hostAuthorise(w, 100, fromHex('0000000000000001'), 1).credit).sw)).toBe('9404');
+    expect(hexSw(tx(w.svm.os, A.tokenRequest(100, MAX32, mac)).sw)).toBe('9404');
+    expect(hexSw(tx(w.svm.os, hostAuthorise(w, 100, fromHex('0000000000000001'), 1).credit).sw)).toBe('9404');
     expect(image(w.svm.store)).toBe(before);
     // Terminal state: the balance is still readable, signed, for the issuer to move it to a new SVM.
     expect(svmState(w)).toMatchObject({ balance: 500, counter: MAX32 });
@@ -101,8 +101,8 @@ describe('attack: run a counter to its end to freeze value', () => {
     purseCounterAt(w, 1, 0xffff);
     const before = image(w.card.store);
     // The SAM cannot even name counter FFFF + 1 (u16); an insider's MAC over the wrapped counter 0000.
-    expect(hex(tx(w.card.os, issuerDebit(w, 100, 0x10000)).sw)).toBe('9404');
-    expect(hex(tx(w.card.os, prepareLoad(w, 100)).sw)).toBe('9404');
+    expect(hexSw(tx(w.card.os, issuerDebit(w, 100, 0x10000)).sw)).toBe('9404');
+    expect(hexSw(tx(w.card.os, prepareLoad(w, 100)).sw)).toBe('9404');
     expect(image(w.card.store)).toBe(before);
     // The signed status still states the balance (the issuer refunds from it).
     expect(ok(w.card.os, A.readPurse(1, new Uint8Array(8))).length).toBe(25);

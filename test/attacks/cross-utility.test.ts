@@ -14,12 +14,11 @@ import type { SvmApplet } from '../../card/applets/svm/SvmApplet.js';
 import { AID_SAM, AID_SVM, PURSE_ELECTRICITY, PURSE_GAS } from '../../card/applets/constants.js';
 import { debitMacInput, samCryptogramInput, transferAuthInput } from '../../card/applets/PurseCrypto.js';
 import { toHex } from '../../card/util/hex.js';
-import { A, CSN, NOW, image, ok, poweredWorld, purse, tx, type World } from '../applets/harness.js';
+import { A, CSN, hexSw, image, NOW, ok, poweredWorld, purse, tx, type World } from '../applets/harness.js';
 import { cardView, demoIssuer, newMeter, subscriber } from '../meter/cardWorld.js';
 
 const GAS_METER = Uint8Array.of(0, 2, 0x77);
 const GAS_TERMINAL = Uint8Array.of(0, 0, 2, 0x77);
-const hex = (sw: number) => sw.toString(16).toUpperCase();
 
 /** A gas utility's SAM and SVM (keys of utility 02), powered and selected, beside the world's card. */
 function gasModules(w: World): { sam: Device<SamApplet>; svm: Device<SvmApplet> } {
@@ -58,9 +57,9 @@ describe('attack: a gas utility takes value from the electricity purse', () => {
   it('the gas SAM cannot open a session for purse 01: the card refuses its cryptogram (6300)', () => {
     const w = poweredWorld();
     const { sam } = gasModules(w);
-    expect(hex(gasAuth(w, sam, PURSE_ELECTRICITY))).toBe('6300');
+    expect(hexSw(gasAuth(w, sam, PURSE_ELECTRICITY))).toBe('6300');
     // And the card has no session at all: no debit, no meter-data write.
-    expect(hex(tx(w.card.os, A.updateMeterData(1, new Uint8Array(72))).sw)).toBe('6982');
+    expect(hexSw(tx(w.card.os, A.updateMeterData(1, new Uint8Array(72))).sw)).toBe('6982');
   });
 
   it("a gas-purse session debiting purse 01 with the gas SAM's own DEBIT MAC is refused 6982", () => {
@@ -73,7 +72,7 @@ describe('attack: a gas utility takes value from the electricity purse', () => {
     const before = image(w.card.store);
     const rv = new Uint8Array(8).fill(7);
     // The SAM signs for its own purse only.
-    expect(hex(tx(sam.os, A.transferAuth(PURSE_ELECTRICITY, 10_000, 1, NOW, rv)).sw)).toBe('6A88');
+    expect(hexSw(tx(sam.os, A.transferAuth(PURSE_ELECTRICITY, 10_000, 1, NOW, rv)).sw)).toBe('6A88');
     // Its gas debit MAC, and the same MAC recomputed by an insider for purse 01 with the gas session key.
     const gasMacs = ok(sam.os, A.transferAuth(PURSE_GAS, 10_000, 1, NOW, rv));
     const c = w.issuer.crypto;
@@ -87,7 +86,7 @@ describe('attack: a gas utility takes value from the electricity purse', () => {
       dateTime: NOW,
     };
     for (const mac of [gasMacs.subarray(0, 8), c.mac(skGas, debitMacInput(t, rv))])
-      expect(hex(tx(w.card.os, A.debit(PURSE_ELECTRICITY, 10_000, GAS_TERMINAL, NOW, rv, mac)).sw)).toBe(
+      expect(hexSw(tx(w.card.os, A.debit(PURSE_ELECTRICITY, 10_000, GAS_TERMINAL, NOW, rv, mac)).sw)).toBe(
         '6982',
       );
     expect(image(w.card.store)).toBe(before);
@@ -97,10 +96,10 @@ describe('attack: a gas utility takes value from the electricity purse', () => {
   it("a gas meter cannot overwrite the electricity meter's data record on the card (6982)", () => {
     const w = poweredWorld();
     const { sam } = gasModules(w);
-    expect(hex(gasAuth(w, sam, PURSE_GAS))).toBe('9000');
+    expect(hexSw(gasAuth(w, sam, PURSE_GAS))).toBe('9000');
     const before = image(w.card.store);
     // Record 1 is purse 01's (the FCI lists 01 02 03 04 05); record 2 is the gas meter's own.
-    expect(hex(tx(w.card.os, A.updateMeterData(1, new Uint8Array(72).fill(0xee))).sw)).toBe('6982');
+    expect(hexSw(tx(w.card.os, A.updateMeterData(1, new Uint8Array(72).fill(0xee))).sw)).toBe('6982');
     expect(image(w.card.store)).toBe(before);
     ok(w.card.os, A.updateMeterData(2, new Uint8Array(72)));
   });
@@ -114,7 +113,7 @@ describe('attack: a gas utility takes value from the electricity purse', () => {
     const kSvm = w.issuer.svmKey(GAS_METER, PURSE_GAS);
     const mac = c.mac(kSvm, transferAuthInput(rv, CSN, PURSE_ELECTRICITY, 1000, 1, NOW));
     const before = image(svm.store);
-    expect(hex(tx(svm.os, A.beginTransfer(CSN, PURSE_ELECTRICITY, 1000, 1, NOW, mac)).sw)).toBe('6A88');
+    expect(hexSw(tx(svm.os, A.beginTransfer(CSN, PURSE_ELECTRICITY, 1000, 1, NOW, mac)).sw)).toBe('6A88');
     expect(image(svm.store)).toBe(before);
   });
 
@@ -145,7 +144,7 @@ describe('attack: a gas utility takes value from the electricity purse', () => {
       const rs = new Uint8Array(8).fill(3);
       const sk = c.sessionKey(c.cardKey(mk, CSN), rc, rs);
       const sSam = c.mac(sk, samCryptogramInput(rc, rs, CSN));
-      expect(hex(tx(w.card.os, A.mutualAuthenticate(rs, sSam, PURSE_ELECTRICITY)).sw)).toBe('6300');
+      expect(hexSw(tx(w.card.os, A.mutualAuthenticate(rs, sSam, PURSE_ELECTRICITY)).sw)).toBe('6300');
     }
   });
 });

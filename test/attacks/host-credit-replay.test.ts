@@ -16,6 +16,7 @@ import { AID_SAM, AID_SVM } from '../../card/applets/constants.js';
 import {
   A,
   coreTokenAuth,
+  hexSw,
   hostAuthorise,
   image,
   ok,
@@ -26,8 +27,6 @@ import {
   type World,
 } from '../applets/harness.js';
 import { METER_ID, TERMINAL_ID } from '../transfer/world.js';
-
-const hex = (sw: number) => sw.toString(16).toUpperCase();
 
 function tokens(w: World, n: number): void {
   for (let i = 0; i < n; i++) {
@@ -57,13 +56,13 @@ describe('attack: a paid host credit applied twice', () => {
     expect(balance).toBe(10_000 + 8 - 20);
     const before = image(w.svm.store);
     // The kept authorisation, as recorded, and after taking a fresh SVM challenge first.
-    expect(hex(tx(w.svm.os, kept.credit).sw)).toBe('6985');
+    expect(hexSw(tx(w.svm.os, kept.credit).sw)).toBe('6985');
     ok(w.svm.os, A.getChallenge());
-    expect(hex(tx(w.svm.os, kept.credit).sw)).toBe('6300');
+    expect(hexSw(tx(w.svm.os, kept.credit).sw)).toBe('6300');
     // With the HOST COMMAND it came from replayed too: the SAM's new R3 breaks S2h.
     ok(w.sam.os, A.hostInit(1, new Uint8Array(8).fill(1), new Uint8Array(8).fill(2)));
     const rv = ok(w.svm.os, A.getChallenge());
-    expect(hex(tx(w.sam.os, A.hostCommand(0x51, concatBytes(new Uint8Array(24), rv))).sw)).toBe('6300');
+    expect(hexSw(tx(w.sam.os, A.hostCommand(0x51, concatBytes(new Uint8Array(24), rv))).sw)).toBe('6300');
     expect(image(w.svm.store)).toBe(before);
     expect(svmState(w).balance).toBe(balance);
   });
@@ -95,9 +94,9 @@ describe('attack: a paid host credit applied twice', () => {
     fresh.os.powerUp();
     ok(fresh.os, A.selectAid(AID_SVM));
     const before = image(fresh.store);
-    expect(hex(tx(fresh.os, a.credit).sw)).toBe('6985');
+    expect(hexSw(tx(fresh.os, a.credit).sw)).toBe('6985');
     ok(fresh.os, A.getChallenge()); // the recorded exchange replayed in order: GET CHALLENGE, HOST CREDIT
-    expect(hex(tx(fresh.os, a.credit).sw)).toBe('6300');
+    expect(hexSw(tx(fresh.os, a.credit).sw)).toBe('6300');
     expect(image(fresh.store)).toBe(before);
     expect(u32(ok(fresh.os, A.readState()), 0)).toBe(0);
   });
@@ -120,10 +119,10 @@ describe('attack: a paid host credit applied twice', () => {
     const first = hostAuthorise(w, 9_000, txId, 1);
     // Attempt 1's authorisation carried to the new SVM, after a challenge of the new SVM's: refused.
     ok(svm2.os, A.getChallenge());
-    expect(hex(tx(svm2.os, first.credit).sw)).toBe('6300');
+    expect(hexSw(tx(svm2.os, first.credit).sw)).toBe('6300');
     // The old pair's SAM authorising for the new SVM's own challenge: K_svm differs per pair, refused.
     const crossed = hostAuthorise({ ...w, svm: svm2 } as World, 9_000, txId, 3);
-    expect(hex(tx(svm2.os, crossed.credit).sw)).toBe('6300');
+    expect(hexSw(tx(svm2.os, crossed.credit).sw)).toBe('6300');
     // The retry through the old pair: credited once there, and nowhere else.
     expect(ok(w.svm.os, hostAuthorise(w, 9_000, txId, 5).credit)[0]).toBe(0x00);
     expect(svmState(w).balance).toBe(9_000);
@@ -146,8 +145,10 @@ describe('attack: a paid host credit applied twice', () => {
       );
     const before = image(w.svm.store);
     // The first id, now out of the remembered 8, and any id not above the highest: refused 9407.
-    expect(hex(tx(w.svm.os, hostAuthorise(w, 100, first, 40).credit).sw)).toBe('9407');
-    expect(hex(tx(w.svm.os, hostAuthorise(w, 100, fromHex('0000000000000021'), 42).credit).sw)).toBe('9407');
+    expect(hexSw(tx(w.svm.os, hostAuthorise(w, 100, first, 40).credit).sw)).toBe('9407');
+    expect(hexSw(tx(w.svm.os, hostAuthorise(w, 100, fromHex('0000000000000021'), 42).credit).sw)).toBe(
+      '9407',
+    );
     expect(image(w.svm.store)).toBe(before);
     expect(svmState(w).balance).toBe(110);
   });

@@ -15,11 +15,9 @@ import { AID_SVM, INS_READ_STATE, INS_TOKEN_REQUEST } from '../../card/applets/c
 import { makeSvm } from '../../card/applets/profiles.js';
 import { tokenAuthInput, tokenCoreInput } from '../../card/applets/PurseCrypto.js';
 import { SeededRng } from '../../card/crypto/rng.js';
-import { A, image, ok, poweredWorld, svmState, tx } from '../applets/harness.js';
+import { A, hexSw, image, ok, poweredWorld, svmState, tx } from '../applets/harness.js';
 import { METER_ID, TERMINAL_ID } from '../transfer/world.js';
 import { newMeter, svmView, meterSide } from '../meter/cardWorld.js';
-
-const hex = (sw: number) => sw.toString(16).toUpperCase();
 
 /** An SVM channel whose answers to one instruction the attacker rewrites while `armed.on`. */
 function tamper(
@@ -51,7 +49,7 @@ describe('attack: the SAM as a token oracle for anything on the bus', () => {
       ...Array.from({ length: 500 }, () => rng.bytes(8)),
       ...wrongKeys.map((k) => c.mac(k, tokenCoreInput(METER_ID, 100, 1))),
     ];
-    for (const mac of attempts) expect(hex(tx(w.sam.os, A.tokenAuth(100, 1, mac)).sw)).toBe('6300');
+    for (const mac of attempts) expect(hexSw(tx(w.sam.os, A.tokenAuth(100, 1, mac)).sw)).toBe('6300');
     expect(image(w.svm.store)).toBe(before);
     expect(svmState(w)).toMatchObject({ balance: 10_000, counter: 0 });
   });
@@ -61,7 +59,7 @@ describe('attack: the SAM as a token oracle for anything on the bus', () => {
     const kCore = w.core().key;
     const before = image(w.svm.store);
     const forged = w.issuer.crypto.mac(kCore, tokenAuthInput(METER_ID, 100, 1));
-    expect(hex(tx(w.svm.os, A.tokenRequest(100, 1, forged)).sw)).toBe('6300');
+    expect(hexSw(tx(w.svm.os, A.tokenRequest(100, 1, forged)).sw)).toBe('6300');
     expect(image(w.svm.store)).toBe(before);
   });
 
@@ -155,7 +153,7 @@ describe('attack: the SAM as a token oracle for anything on the bus', () => {
     svm2.os.powerUp();
     ok(svm2.os, A.selectAid(AID_SVM));
     const before = image(svm2.store);
-    expect(hex(tx(svm2.os, recorded).sw)).toBe('6300');
+    expect(hexSw(tx(svm2.os, recorded).sw)).toBe('6300');
     expect(image(svm2.store)).toBe(before);
   });
 
