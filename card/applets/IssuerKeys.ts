@@ -95,9 +95,10 @@ function checkPairing(pairing: number): void {
     throw new RangeError(`pairing must be 1..65535, got ${pairing}`);
 }
 
-function checkPurse(purse: number): void {
+/** @throws RangeError naming `name` unless `purse` is a purse id 1..15. */
+export function checkPurse(purse: number, name = 'purse'): void {
   if (!Number.isInteger(purse) || purse < MIN_PURSE_ID || purse > MAX_PURSE_ID)
-    throw new RangeError(`purse must be ${MIN_PURSE_ID}..${MAX_PURSE_ID}, got ${purse}`);
+    throw new RangeError(`${name} must be ${MIN_PURSE_ID}..${MAX_PURSE_ID}, got ${purse}`);
 }
 
 /** The master keys of a scheme: one `UtilityMasters` per purse id. */

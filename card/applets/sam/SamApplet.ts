@@ -30,7 +30,7 @@ import type { Application } from '../platform/RuntimeApplet.js';
 import type { RecordStore } from '../platform/RecordStore.js';
 import { checkDateTime } from '../bytes.js';
 import { be16, be32, u16, u32 } from '../../util/bigEndian.js';
-import { deriveCoreKey } from '../IssuerKeys.js';
+import { checkPurse, deriveCoreKey } from '../IssuerKeys.js';
 import {
   AID_SAM,
   HOST_TARIFF_MODE,
@@ -123,8 +123,7 @@ export class SamApplet implements Application {
     if (p.meterId.length !== 3) throw new RangeError('meterId must be 3 bytes');
     if (p.terminalId.length !== 4) throw new RangeError('terminalId must be 4 bytes');
     if (p.keys.terminal.length < 2) throw new RangeError('a SAM holds at least two KT versions');
-    if (!Number.isInteger(p.keys.purse) || p.keys.purse < 1 || p.keys.purse > 15)
-      throw new RangeError(`keys.purse must be 1..15, got ${p.keys.purse}`);
+    checkPurse(p.keys.purse, 'keys.purse');
     store.commit([
       [KEY_SAM_IDENTITY, concatBytes(p.meterId, p.terminalId, be16(p.keys.pairing))],
       [

@@ -64,7 +64,7 @@ import {
   transferAuthInput,
   coreStateInput,
 } from '../PurseCrypto.js';
-import { deriveCoreKey, type SvmKeySet } from '../IssuerKeys.js';
+import { checkPurse, deriveCoreKey, type SvmKeySet } from '../IssuerKeys.js';
 import { LOG_TYPE_DEBIT, LOG_TYPE_LOAD, LogRecord } from '../purse/records.js';
 import {
   PendingTransfer,
@@ -126,8 +126,7 @@ export class SvmApplet implements Application {
     if (p.terminalId.length !== 4) throw new RangeError('terminalId must be 4 bytes');
     const balance = p.balance ?? 0;
     if (balance > p.max) throw new RangeError('balance must not exceed max');
-    if (!Number.isInteger(p.keys.purse) || p.keys.purse < 1 || p.keys.purse > 15)
-      throw new RangeError(`keys.purse must be 1..15, got ${p.keys.purse}`);
+    checkPurse(p.keys.purse, 'keys.purse');
     if (!Number.isInteger(p.max) || p.max < 0 || p.max > COUNTER_MAX)
       throw new RangeError(`max must be 0..${COUNTER_MAX}, got ${p.max}`);
     store.commit([
