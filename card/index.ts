@@ -63,6 +63,27 @@ export {
   makeSvm,
 } from './applets/profiles.js';
 export type { Device, ProfileName } from './applets/profiles.js';
+export {
+  BLANK_KINDS,
+  BLANK_PROFILE,
+  PersoCrypto,
+  PersoGate,
+  demoTransportKey,
+  demoTransportMaster,
+  makeBlankCard,
+} from './applets/perso/index.js';
+export type { BlankCardOptions, BlankConfig, BlankDevice, BlankKind } from './applets/perso/index.js';
+export {
+  ATR_MKC,
+  MKC_KH_VERSIONS,
+  MKC_SLOTS,
+  MasterKeyApplet,
+  PROFILE_MASTER_KEY,
+  isMkcSlot,
+  makeMasterKeyCard,
+  masterKeyCardOf,
+} from './applets/mkc/index.js';
+export type { MasterKeyCard as MasterKeyCardDevice, MasterKeyCardOptions } from './applets/mkc/index.js';
 export { LOG_TYPE_DEBIT, LogRecord, MeterData, PurseState } from './applets/purse/records.js';
 export { AUTH_COMMISSIONING } from './applets/sam/SamApplet.js';
 export type { SamApplet } from './applets/sam/SamApplet.js';
@@ -75,6 +96,7 @@ export { cmac, macIso9797Alg1, macIso9797Alg3, pad, unpadMethod2, verifyMac } fr
 export { SeededRng, SystemRng } from './crypto/rng.js';
 export type { BlockCipherProvider, Rng } from './crypto/types.js';
 export { wipe } from './crypto/wipe.js';
+export { kcv, KCV_LENGTH } from './crypto/kcv.js';
 export { Atr, CLOCK_3_5712_MHZ } from './iso7816/Atr.js';
 export { Cla } from './iso7816/Cla.js';
 export type { ClaInfo } from './iso7816/Cla.js';
@@ -115,3 +137,6 @@ export {
 export type { DateTimeFields } from './util/bcd.js';
 export { be16, be32, put16, u16, u32, u64 } from './util/bigEndian.js';
 export { concatBytes, equalBytes, fromHex, toHex } from './util/hex.js';
+// Issue 12 (terminal/bureau): the personalisation channel's numbers, and DES parity for key components.
+export * as persoChannel from './applets/perso/channel.js';
+export { adjustDesParity, hasOddParity } from './crypto/keyHierarchy.js';

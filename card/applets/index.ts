@@ -12,6 +12,7 @@ export { SvmApplet } from './svm/SvmApplet.js';
 export { SvmRegister, PendingTransfer, SvmLogRecord } from './svm/records.js';
 export * from './profiles.js';
 export { readDevice } from './inspect.js';
+export * from './perso/index.js';
 export type { RecordStore, StoreWrite } from './platform/RecordStore.js';
 export { RegionRecordStore } from './platform/RegionRecordStore.js';
 export { RuntimeApplet } from './platform/RuntimeApplet.js';

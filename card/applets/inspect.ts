@@ -19,6 +19,8 @@ import {
   keySvmLog,
 } from './svm/SvmApplet.js';
 import { PendingTransfer, SvmLogRecord, SvmRegister } from './svm/records.js';
+import { KIND_NAMES, LCS_INITIALISATION } from './perso/channel.js';
+import { KEY_LIFE } from './perso/PersoGate.js';
 
 export interface PurseView {
   id: number;
@@ -64,7 +66,24 @@ export interface SvmView {
   log: Record<string, unknown>[];
 }
 
-export type DeviceView = SubscriberView | SamView | SvmView;
+/** A blank chip (LCS 03): only its manufacture data, nothing of an application yet. */
+export interface BlankView {
+  kind: 'blank';
+  lcs: number;
+  /** What it is made to become: subscriber, sam, svm, commissioning. */
+  chip: string;
+  icsn: string;
+  tkv: number;
+}
+
+export interface CommissioningView {
+  kind: 'commissioning';
+  csn: string;
+  purse: number;
+  uses: number;
+}
+
+export type DeviceView = SubscriberView | SamView | SvmView | BlankView | CommissioningView;
 
 function cyclic(
   store: RecordStore,
@@ -80,6 +99,15 @@ function cyclic(
 
 /** The state of whatever applet the store belongs to. @throws Error when the store holds none. */
 export function readDevice(store: RecordStore): DeviceView {
+  const life = store.view(KEY_LIFE);
+  if (life && life[0] === LCS_INITIALISATION)
+    return {
+      kind: 'blank',
+      lcs: life[0],
+      chip: KIND_NAMES[life[1]!] ?? `kind ${life[1]}`,
+      icsn: toHex(life.subarray(2, 10)),
+      tkv: life[10]!,
+    };
   const id = store.view(KEY_IDENTITY);
   if (id) {
     const ident = CardIdentity.decode(id);
@@ -150,6 +178,14 @@ export function readDevice(store: RecordStore): DeviceView {
       ),
     };
   }
+  const com = store.view('c.csn');
+  if (com)
+    return {
+      kind: 'commissioning',
+      csn: toHex(com),
+      purse: store.view('c.purse')![0]!,
+      uses: u16(store.view('c.uses')!, 0),
+    };
   throw new Error('the store holds no purse, SAM or SVM application');
 }
 

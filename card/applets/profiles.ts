@@ -41,8 +41,27 @@ import {
   SVM_LOG_RECORDS,
 } from './constants.js';
 
-export type ProfileName = 'subscriber' | 'subscriber-t0' | 'sam' | 'svm';
-export const PROFILE_NAMES: readonly ProfileName[] = ['subscriber', 'subscriber-t0', 'sam', 'svm'];
+export type ProfileName =
+  | 'subscriber'
+  | 'subscriber-t0'
+  | 'sam'
+  | 'svm'
+  | 'blank-subscriber'
+  | 'blank-sam'
+  | 'blank-svm'
+  | 'blank-commissioning'
+  | 'master-key';
+export const PROFILE_NAMES: readonly ProfileName[] = [
+  'subscriber',
+  'subscriber-t0',
+  'sam',
+  'svm',
+  'blank-subscriber',
+  'blank-sam',
+  'blank-svm',
+  'blank-commissioning',
+  'master-key',
+];
 
 function withTck(bytes: number[]): Uint8Array {
   let x = 0;
@@ -119,11 +138,12 @@ export interface MeterModuleConfig {
   balance?: number;
 }
 
-const PURSE_INS = [0x84, 0x82, 0xb2, 0xdc, 0x20, 0x24, 0x5c, 0x54, 0x52];
-const SAM_INS = [0x10, 0x12, 0x14, 0x18, 0x1a, 0x20, 0x22, 0x24];
-const SVM_INS = [0x84, 0x5c, 0x30, 0x32, 0x36, 0x40, 0x44];
+export const PURSE_INS = [0x84, 0x82, 0xb2, 0xdc, 0x20, 0x24, 0x5c, 0x54, 0x52];
+export const SAM_INS = [0x10, 0x12, 0x14, 0x18, 0x1a, 0x20, 0x22, 0x24];
+export const SVM_INS = [0x84, 0x5c, 0x30, 0x32, 0x36, 0x40, 0x44];
 
-function purseLayout(purses: readonly number[]): RecordLayout {
+/** The subscriber application's records for the purses `purses`. */
+export function purseLayout(purses: readonly number[]): RecordLayout {
   const l: [string, number][] = [
     ['p.identity', 19 + 15],
     ['p.log.head', 2],
@@ -136,13 +156,13 @@ function purseLayout(purses: readonly number[]): RecordLayout {
   return l;
 }
 
-const SAM_LAYOUT: RecordLayout = [
+export const SAM_LAYOUT: RecordLayout = [
   ['s.identity', 9],
   ['s.keys', 65],
   ['s.kt', 17 * 8],
 ];
 
-const SVM_LAYOUT: RecordLayout = [
+export const SVM_LAYOUT: RecordLayout = [
   ['v.identity', 9],
   ['v.keys', 33],
   ['v.register', 12],
@@ -277,7 +297,11 @@ function buildSvm(
 /** Which application a built card carries (cards built by these profiles only). */
 const apps = new WeakMap<Iso7816Os, RuntimeApplet<Application>>();
 
-function remember<A extends Application>(x: { os: Iso7816Os; applet: RuntimeApplet<A> }): Iso7816Os {
+/** Records which applet a card built elsewhere (the blank profiles) carries, for `deviceOf`. */
+export function rememberApplet<A extends Application>(x: {
+  os: Iso7816Os;
+  applet: RuntimeApplet<A>;
+}): Iso7816Os {
   apps.set(x.os, x.applet as unknown as RuntimeApplet<Application>);
   return x.os;
 }
@@ -291,7 +315,7 @@ const PROFILES: CardProfile[] = [
     description: 'meterpurse subscriber card: 5 purses, log, meter data (T=1)',
     defaultConfig: () => ({ demoIssuerSeed: '0', csn: DEMO_CSN }),
     build: (c, image, o) =>
-      remember(
+      rememberApplet(
         buildSubscriber(
           'T=1',
           c as unknown as SubscriberConfig,
@@ -306,7 +330,7 @@ const PROFILES: CardProfile[] = [
     description: 'meterpurse subscriber card: 5 purses, log, meter data (T=0)',
     defaultConfig: () => ({ demoIssuerSeed: '0', csn: DEMO_CSN }),
     build: (c, image, o) =>
-      remember(
+      rememberApplet(
         buildSubscriber(
           'T=0',
           c as unknown as SubscriberConfig,
@@ -321,7 +345,7 @@ const PROFILES: CardProfile[] = [
     description: 'meterpurse meter SAM (auth and debit keys, K_svm, KT[n])',
     defaultConfig: () => ({ demoIssuerSeed: '0', ...DEMO_METER }),
     build: (c, image, o) =>
-      remember(
+      rememberApplet(
         buildSam(
           c as unknown as MeterModuleConfig,
           image,
@@ -335,7 +359,7 @@ const PROFILES: CardProfile[] = [
     description: 'meterpurse stored value module (credit register of a meter)',
     defaultConfig: () => ({ demoIssuerSeed: '0', ...DEMO_METER, max: 1_000_000 }),
     build: (c, image, o) =>
-      remember(
+      rememberApplet(
         buildSvm(
           c as unknown as MeterModuleConfig,
           image,
@@ -404,7 +428,7 @@ export function makeSubscriberCard(issuer: IssuerKeys, o: SubscriberOptions): De
   const os =
     issuer.demoSeed !== undefined
       ? buildCard(profile, cfg as unknown as Record<string, unknown>, undefined, { cipher, rng })
-      : remember(buildSubscriber(o.protocol ?? 'T=1', cfg, undefined, cipher, rng, issuer));
+      : rememberApplet(buildSubscriber(o.protocol ?? 'T=1', cfg, undefined, cipher, rng, issuer));
   return deviceOf(os, profile, issuer.demoSeed) as Device<PurseApplet>;
 }
 
@@ -433,7 +457,7 @@ export function makeSam(issuer: IssuerKeys, o: MeterDeviceOptions): Device<SamAp
   const os =
     issuer.demoSeed !== undefined
       ? buildCard('sam', cfg as unknown as Record<string, unknown>, undefined, { cipher, rng })
-      : remember(buildSam(cfg, undefined, cipher, rng, issuer));
+      : rememberApplet(buildSam(cfg, undefined, cipher, rng, issuer));
   return deviceOf(os, 'sam', issuer.demoSeed) as Device<SamApplet>;
 }
 
@@ -456,6 +480,6 @@ export function makeSvm(
   const os =
     issuer.demoSeed !== undefined
       ? buildCard('svm', cfg as unknown as Record<string, unknown>, undefined, { cipher, rng })
-      : remember(buildSvm(cfg, undefined, cipher, rng, issuer));
+      : rememberApplet(buildSvm(cfg, undefined, cipher, rng, issuer));
   return deviceOf(os, 'svm', issuer.demoSeed) as Device<SvmApplet>;
 }

@@ -11,6 +11,7 @@ export type { PaddingMethod } from './mac.js';
 export { SystemRng, SeededRng } from './rng.js';
 export { SystemClock, ManualClock } from './clock.js';
 export { wipe } from './wipe.js';
+export { kcv, KCV_LENGTH } from './kcv.js';
 export {
   TERMINAL_ID_LENGTH,
   adjustDesParity,

@@ -72,9 +72,11 @@ export interface Applet {
   install?(services: CardServices, personalise: boolean): void;
   /**
    * Called when SELECT picks this applet on a channel. Returns the FCI data (answered unless
-   * P2 asks for no response); throw SwError to refuse the selection.
+   * P2 asks for no response), or a `ResponseApdu` to select with a warning status (e.g. 6283,
+   * selected file deactivated: the selection is made and its FCI answered with that status);
+   * throw SwError to refuse the selection.
    */
-  select?(ctx: CommandContext): Uint8Array | void;
+  select?(ctx: CommandContext): Uint8Array | ResponseApdu | void;
   /** Called when another SELECT replaces it on the channel, or the channel closes. */
   deselect?(channel: number): void;
   /** The handler for an INS, or undefined to let the OS handle it. */

@@ -467,7 +467,7 @@ export class Iso7816Os implements CardOs {
     // is left exactly as it was.
     const saved = { df: ch.currentDf, ef: ch.currentEf, record: ch.recordPointer };
     if (df) ch.setCurrent(df);
-    let fciData: Uint8Array;
+    let fciData: Uint8Array | ResponseApdu;
     try {
       fciData = applet.select?.(ctx) ?? EMPTY;
     } catch (e) {
@@ -477,6 +477,8 @@ export class Iso7816Os implements CardOs {
       throw e;
     }
     this.#setApplet(ch, applet);
+    // A warning (62xx) selects all the same; P2 'no response' drops the FCI, not the warning.
+    if (fciData instanceof ResponseApdu) return kind === 'none' ? ResponseApdu.of(fciData.sw) : fciData;
     return kind === 'none' ? EMPTY : fciData;
   }
 

@@ -30,9 +30,10 @@ import { loadCard } from '../../terminal/index.js';
 import { CURRENCY_EUR, formatMoney } from '../../protocol/index.js';
 import { describeMeterData } from '../MeterDataText.js';
 import { VirtualReader } from '../../reader/index.js';
+import { MKC_PIN_ENV, newMasterKeyCardFile } from './ceremony.js';
 
 const USAGE_NEW =
-  'card new --profile subscriber|subscriber-t0|sam|svm --out <file> [--force] [--seed <S>] [--csn <hex8>] [--balance <n>] [--pin <digits>] [--meter-id <hex3>] [--terminal-id <hex4>] [--max <n>] [--key-file <path>] [--unsealed] [--json]';
+  'card new --profile subscriber|subscriber-t0|sam|svm|master-key --out <file> [--force] [--seed <S>] [--csn <hex8>] [--balance <n>] [--pin <digits>] [--meter-id <hex3>] [--terminal-id <hex4>] [--max <n>] [--pin-file <file>] [--serial <hex8>] [--key-file <path>] [--unsealed] [--json]';
 const USAGE_SHOW = 'card show <file> [--json] [--key-file <path>] [--unsealed] [--moved]';
 const USAGE_SEAL = 'card seal <lab-file> --out <file> [--force] [--key-file <path>]';
 const USAGE_UNSEAL = 'card unseal <file> --out <lab-file> [--force] [--key-file <path>] [--moved]';
@@ -57,8 +58,8 @@ export const CARD_FILE_OPTIONS = {
 const NEW_OPTIONS = {
   profile: {
     type: 'string',
-    value: 'subscriber|subscriber-t0|sam|svm',
-    help: 'the kind of card: subscriber card (T=1 or T=0), meter SAM, SVM',
+    value: 'subscriber|subscriber-t0|sam|svm|master-key',
+    help: "the kind of card: subscriber card (T=1 or T=0), meter SAM, SVM, the issuer's master-key card",
     byDefault: 'required',
   },
   out: { type: 'string', value: '<file>', help: 'the card file to write', byDefault: 'required' },
@@ -100,6 +101,18 @@ const NEW_OPTIONS = {
     byDefault: '00000123',
   },
   max: { type: 'string', value: '<n>', help: 'largest balance the SVM holds (svm)', byDefault: '1000000' },
+  'pin-file': {
+    type: 'string',
+    value: '<file>',
+    help: `master-key: the MKC's PIN (4..8 digits) from this file, or $${MKC_PIN_ENV}; never on the command line (ps shows it)`,
+    byDefault: `$${MKC_PIN_ENV}`,
+  },
+  serial: {
+    type: 'string',
+    value: '<hex8>',
+    help: "master-key: the MKC's serial, 8 bytes hex",
+    byDefault: 'random',
+  },
   'key-file': KEY_FILE_DOC,
   unsealed: CARD_FILE_OPTIONS.unsealed,
   json: { type: 'boolean', help: 'print the file, its seal and the card as JSON' },
@@ -189,6 +202,15 @@ function intArg(v: string | undefined, name: string, fallback: number): number {
 
 async function cardNew(args: string[], io: Io): Promise<number> {
   const { values } = parseOptions(args, NEW_OPTIONS, false, USAGE_NEW);
+  if (values.profile === 'master-key') {
+    // The issuer's master-key card (docs/personalisation.md §3): empty, for `keys ceremony load`.
+    if (!values.out) throw new UsageError('--out <file> is required');
+    refuseOverwrite(values.out, values.force);
+    const seal = newMasterKeyCardFile(values.out, values['pin-file'], values.serial, cardFileOptions(values));
+    io.out(`created master-key card file ${values.out}: ${describeSeal(seal)}\n`);
+    io.out(`LCS 03, no keys: load the custodians' components with 'meterpurse keys ceremony load'\n`);
+    return 0;
+  }
   const profile = values.profile as ProfileName | undefined;
   if (!profile || !PROFILE_NAMES.includes(profile))
     throw new UsageError(`--profile must be one of ${PROFILE_NAMES.join(', ')}`);
@@ -308,6 +330,10 @@ function show(v: DeviceView, io: Io): void {
     o.push(
       `meter SAM  meter id ${v.meterId}  terminal id ${v.terminalId}  KT versions ${v.terminalKeyVersions.join(', ')}`,
     );
+  } else if (v.kind === 'blank') {
+    o.push(`blank ${v.chip} chip (LCS 0${v.lcs}, not personalised)  ICSN ${v.icsn}  transport key v${v.tkv}`);
+  } else if (v.kind === 'commissioning') {
+    o.push(`commissioning card  CSN ${v.csn}  purse ${v.purse}  uses left ${v.uses}`);
   } else {
     o.push(`SVM  meter id ${v.meterId}  terminal id ${v.terminalId}`);
     // The SVM's register holds no currency code: it takes the credit of one utility's purses

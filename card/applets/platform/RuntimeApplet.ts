@@ -16,14 +16,18 @@
  * sees the command (it only tells 00 from 80; `ctx.channel.number` says which channel it came on).
  */
 import { CommandApdu } from '../../iso7816/CommandApdu.js';
+import type { ResponseApdu } from '../../iso7816/ResponseApdu.js';
 import type { Applet, CardServices, CommandContext, Handler, HandlerResult } from '../../os/Applet.js';
 import type { BlockCipherProvider, Rng } from '../../crypto/types.js';
 import { RegionRecordStore, type RecordLayout } from './RegionRecordStore.js';
 
 /** What an application implements. */
 export interface Application {
-  /** The FCI answered to SELECT; throw SwError to refuse the selection. */
-  select(): Uint8Array;
+  /**
+   * The FCI answered to SELECT, or a `ResponseApdu` to answer it with a warning status (the
+   * selection is made); throw SwError to refuse the selection.
+   */
+  select(): Uint8Array | ResponseApdu;
   /**
    * One command whose INS the application declared. Returns response data (or a `ResponseApdu`
    * for data with a warning status); throws SwError for every refusal.
@@ -82,7 +86,7 @@ export class RuntimeApplet<A extends Application> implements Applet {
     if (personalise) this.#spec.personalise(this.#records, this.#app);
   }
 
-  select(_ctx: CommandContext): Uint8Array {
+  select(_ctx: CommandContext): Uint8Array | ResponseApdu {
     this.app.reset();
     return this.app.select();
   }
