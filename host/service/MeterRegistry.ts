@@ -115,6 +115,21 @@ export class MeterRegistry {
     this.cards.insert(c.serial.toUpperCase(), c.subscriberId);
   }
 
+  /**
+   * Registers a subscriber card, idempotently (POST /cards): the same serial for the same
+   * subscriber again answers the card as registered (`created: false`).
+   * @throws ServiceError 404 unknown-subscriber; 409 card-taken when the serial belongs to another
+   *   subscriber.
+   */
+  registerCard(c: { serial: string; subscriberId: number }): { card: CardRecord; created: boolean } {
+    if (!this.subscribers.exists(c.subscriberId))
+      throw new ServiceError(404, 'unknown-subscriber', `no subscriber ${c.subscriberId}`, 'subscriberId');
+    const r = this.cards.register(c.serial.toUpperCase(), c.subscriberId);
+    if ('conflict' in r)
+      throw new ServiceError(409, 'card-taken', `card ${c.serial} belongs to another subscriber`, 'serial');
+    return r;
+  }
+
   /** @throws ServiceError 404 unknown-card. */
   blacklistCard(serial: string): void {
     if (!this.cards.blacklist(serial.toUpperCase()))

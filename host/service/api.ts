@@ -216,10 +216,17 @@ export function buildApi(svc: HostService, opts: ApiOptions = {}): FastifyInstan
 
     app.post<{ Body: Static<typeof S.NewCard> }>(
       '/cards',
-      { schema: { body: S.NewCard, response: { 201: S.CardCreated, ...S.errors(400, 409) } } },
+      {
+        schema: {
+          summary:
+            'register a subscriber card; idempotent: the same serial for the same subscriber again answers 200 with the card',
+          body: S.NewCard,
+          response: { 200: S.Card, 201: S.CardCreated, ...S.errors(400, 404, 409) },
+        },
+      },
       async (req, reply) => {
-        svc.registry.addCard(req.body);
-        return reply.status(201).send({ serial: req.body.serial.toUpperCase() });
+        const r = svc.registry.registerCard(req.body);
+        return r.created ? reply.status(201).send({ serial: r.card.serial }) : reply.status(200).send(r.card);
       },
     );
     app.get<{ Querystring: Static<typeof S.CardQuery> }>(

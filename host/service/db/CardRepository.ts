@@ -26,6 +26,37 @@ export class CardRepository {
     );
   }
 
+  /** One card, or undefined. @param serial upper-case hex. */
+  get(serial: string): CardRecord | undefined {
+    const r = this.db
+      .statement(
+        'SELECT serial, subscriber_id AS subscriberId, status, blacklisted FROM cards WHERE serial = ?',
+      )
+      .get(serial) as (Omit<CardRecord, 'blacklisted'> & { blacklisted: number }) | undefined;
+    return r && { ...r, blacklisted: r.blacklisted !== 0 };
+  }
+
+  /**
+   * Registers a card idempotently, in one transaction: a new serial is inserted (active); a serial
+   * already registered to `subscriberId` is answered as it is (`created: false`, nothing written);
+   * a serial of another subscriber is left alone (`conflict`). So a bureau that lost the answer to
+   * its request may simply send it again.
+   * @param serial upper-case hex.
+   */
+  register(
+    serial: string,
+    subscriberId: number,
+  ): { card: CardRecord; created: boolean } | { conflict: CardRecord } {
+    return this.db.tx(() => {
+      const old = this.get(serial);
+      if (old) return old.subscriberId === subscriberId ? { card: old, created: false } : { conflict: old };
+      this.db
+        .statement("INSERT INTO cards (serial, subscriber_id, status) VALUES (?, ?, 'active')")
+        .run(serial, subscriberId);
+      return { card: this.get(serial)!, created: true };
+    });
+  }
+
   /** A page of cards in serial order after `after` (upper-case hex). */
   page(limit: number, after?: string): Page<CardRecord, string> {
     const rows = this.db
