@@ -8,21 +8,27 @@ import { keysDerive } from './commands/keys.js';
 import { macCommand } from './commands/mac.js';
 import { atrCommand } from './commands/atr.js';
 import { cardServeCommand } from './commands/card-serve.js';
+import { cardBlankCommand } from './commands/card-blank.js';
 import { readersCommand } from './commands/readers.js';
 import { meterSimulateCommand } from './commands/meter.js';
 import { apduCommand } from './commands/apdu.js';
 import { traceCommands } from './commands/trace.js';
 import { cardCommands } from './commands/card.js';
+import { cardIssueCommand } from './commands/issue.js';
 import { hostServeCommand } from './commands/host.js';
 import { hostKeysCommands } from './commands/host-keys.js';
 import { demoCommand } from './commands/demo.js';
+import { ceremonyCommands } from './commands/ceremony.js';
 
 // Each command lives in its own file under commands/; add it here (one import, one entry).
 const COMMANDS: Command[] = [
   keysDerive,
+  ...ceremonyCommands,
   macCommand,
   atrCommand,
   ...cardCommands,
+  cardIssueCommand,
+  cardBlankCommand,
   cardServeCommand,
   readersCommand,
   meterSimulateCommand,

@@ -12,3 +12,68 @@ export { loadCard } from './loadCard.js';
 export type { LoadRequest } from './loadCard.js';
 export { CountingChannel, ExchangeCounter } from './CountingChannel.js';
 export { TransferError } from './TransferError.js';
+// Issue 12: the bureau — key ceremony files, the master-key card, personalisation over APDUs.
+export { BureauError } from './bureau/BureauError.js';
+export type { BureauErrorCode } from './bureau/BureauError.js';
+export { MasterKeyCard, decodeMkcStatus, mkcPinBlock } from './bureau/MasterKeyCard.js';
+export type { MkcSlotStatus, MkcStatus } from './bureau/MasterKeyCard.js';
+export {
+  STORE_DATA_BLOCK,
+  isPersonalisedAs,
+  keyIdsOf,
+  personalise,
+  readChip,
+  setStatus,
+  storeDataOf,
+  subjectOf,
+} from './bureau/personalise.js';
+export type {
+  CardOfRecord,
+  ChipInfo,
+  ChipKind,
+  CommissioningOrder,
+  LifeCycleAction,
+  PersoOrder,
+  PersoResult,
+  PurseInit,
+  SamOrder,
+  SubscriberOrder,
+  SvmOrder,
+} from './bureau/personalise.js';
+export {
+  COMPONENT_FILE_FORMAT,
+  KeyComponentError,
+  MANIFEST_FORMAT,
+  ceremonySlots,
+  checkAgainstManifest,
+  combineComponents,
+  combinedKcv,
+  componentFileFromTyped,
+  encodeComponentFile,
+  encodeManifest,
+  generateComponents,
+  parseComponentFile,
+  parseManifest,
+  slotLabel,
+  wipeComponents,
+} from './bureau/keyComponents.js';
+export type {
+  ComponentFile,
+  KeyComponent,
+  KeyComponentProblem,
+  Manifest,
+  ManifestSlot,
+  SlotVersion,
+  TypedComponent,
+} from './bureau/keyComponents.js';
+// Issue 12: the subscribers CSV of a batch issuance (cli/commands/issue.ts).
+export {
+  CSV_MAX_BYTES,
+  CSV_MAX_FIELDS,
+  CSV_MAX_FIELD_BYTES,
+  CSV_MAX_ROWS,
+  PURSE_ID_MAX,
+  PURSE_MAX_BALANCE,
+  parseBatchCsv,
+} from './bureau/batchCsv.js';
+export type { BadRow, BatchRow, ParsedBatch, PurseOrder } from './bureau/batchCsv.js';
