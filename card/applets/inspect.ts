@@ -83,7 +83,16 @@ export interface CommissioningView {
   uses: number;
 }
 
-export type DeviceView = SubscriberView | SamView | SvmView | BlankView | CommissioningView;
+/** Of a card personalised over APDUs from a blank chip: its life cycle and chip data. */
+export interface IssuanceView {
+  lcs: number;
+  state: 'personalised' | 'blocked' | 'terminated';
+  icsn: string;
+  tkv: number;
+}
+
+export type DeviceView =
+  ((SubscriberView | SamView | SvmView | CommissioningView) & { issuance?: IssuanceView }) | BlankView;
 
 function cyclic(
   store: RecordStore,
@@ -97,8 +106,29 @@ function cyclic(
   return out;
 }
 
+const LCS_STATE: Readonly<Record<number, IssuanceView['state']>> = {
+  0x05: 'personalised',
+  0x04: 'blocked',
+  0x0c: 'terminated',
+};
+
 /** The state of whatever applet the store belongs to. @throws Error when the store holds none. */
 export function readDevice(store: RecordStore): DeviceView {
+  const view = readApplication(store);
+  const life = store.view(KEY_LIFE);
+  if (view.kind === 'blank' || !life) return view;
+  return {
+    ...view,
+    issuance: {
+      lcs: life[0]!,
+      state: LCS_STATE[life[0]!] ?? 'terminated',
+      icsn: toHex(life.subarray(2, 10)),
+      tkv: life[10]!,
+    },
+  };
+}
+
+function readApplication(store: RecordStore): DeviceView {
   const life = store.view(KEY_LIFE);
   if (life && life[0] === LCS_INITIALISATION)
     return {

@@ -373,10 +373,16 @@ async function cardShow(args: string[], io: Io): Promise<number> {
     io.out(`${JSON.stringify({ profile, demoIssuerSeed: seed ?? null, file, ...view }, null, 2)}\n`);
     return 0;
   }
-  io.out(
-    `${path}: ${profile} card${typeof seed === 'string' ? ` (demo issuer "${seed}": public test keys)` : ''}\n`,
-  );
+  const what =
+    profile.startsWith('blank-') && view.kind !== 'blank'
+      ? `${view.kind} card (personalised over APDUs from a ${profile} chip)`
+      : `${profile} card`;
+  io.out(`${path}: ${what}${typeof seed === 'string' ? ` (demo issuer "${seed}": public test keys)` : ''}\n`);
   io.out(`file: ${describeSeal(opened)}\n`);
+  if (view.kind !== 'blank' && view.issuance)
+    io.out(
+      `life cycle: ${view.issuance.lcs.toString(16).padStart(2, '0').toUpperCase()} ${view.issuance.state}  chip ICSN ${view.issuance.icsn}  transport key v${view.issuance.tkv}\n`,
+    );
   show(view, io);
   return 0;
 }

@@ -430,7 +430,13 @@ describe('personalisation of each kind, then the existing flows', () => {
     const ref = makeCommissioningCard(issuer, { csn: COM_CSN, payload: COM_PAYLOAD, uses: 3 });
     ref.os.powerUp();
     expect(toHex(select(com, 'commissioning').data)).toBe(toHex(ok(ref.os, A.selectAid(AID_COMMISSIONING))));
-    expect(readDevice(com.store)).toEqual({ kind: 'commissioning', csn: toHex(COM_CSN), purse: 1, uses: 3 });
+    expect(readDevice(com.store)).toEqual({
+      kind: 'commissioning',
+      csn: toHex(COM_CSN),
+      purse: 1,
+      uses: 3,
+      issuance: { lcs: 5, state: 'personalised', icsn: expect.any(String), tkv: 1 },
+    });
     const sam = realSam();
     sam.os.powerUp();
     ok(sam.os, A.selectAid(AID_SAM));

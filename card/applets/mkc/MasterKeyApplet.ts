@@ -23,9 +23,7 @@
 import type { CommandApdu } from '../../iso7816/CommandApdu.js';
 import { SwError } from '../../iso7816/errors.js';
 import {
-  SW_AUTHENTICATION_METHOD_BLOCKED,
   SW_CONDITIONS_NOT_SATISFIED,
-  SW_COUNTER_BASE,
   SW_FILE_ALREADY_EXISTS,
   SW_INCORRECT_P1P2,
   SW_INS_NOT_SUPPORTED,
@@ -46,7 +44,7 @@ import { IssuerKeys, MAX_PURSE_ID, MIN_PURSE_ID, type UtilityMasters } from '../
 import type { Application } from '../platform/RuntimeApplet.js';
 import type { RecordStore, StoreWrite } from '../platform/RecordStore.js';
 import type { RecordLayout } from '../platform/RegionRecordStore.js';
-import { pinBlock } from '../purse/PurseApplet.js';
+import { PinRecord, isPinBlock, newPinRecord } from '../platform/PinRecord.js';
 import {
   AID_MKC,
   COMM_KEY,
@@ -199,23 +197,13 @@ function compareSerials(a: Uint8Array, b: Uint8Array): number {
   return 0;
 }
 
-/** True for ASCII digits (4..8) padded with FF. */
-function isPinBlock(b: Uint8Array): boolean {
-  if (b.length !== 8) return false;
-  let i = 0;
-  while (i < 8 && b[i]! >= 0x30 && b[i]! <= 0x39) i++;
-  if (i < 4) return false;
-  for (let j = i; j < 8; j++) if (b[j] !== 0xff) return false;
-  return true;
-}
-
 export class MasterKeyApplet implements Application {
   readonly aid = AID_MKC;
   readonly #store: RecordStore;
   readonly #cipher: BlockCipherProvider;
   readonly #perso: PersoCrypto;
   readonly #rng: Rng;
-  #pinVerified = false;
+  readonly #pin: PinRecord;
   #session: PersoSession | undefined;
 
   constructor(store: RecordStore, cipher: BlockCipherProvider, rng: Rng) {
@@ -223,6 +211,7 @@ export class MasterKeyApplet implements Application {
     this.#cipher = cipher;
     this.#perso = new PersoCrypto(cipher);
     this.#rng = rng;
+    this.#pin = new PinRecord(store, KEY_MKC_PIN);
   }
 
   /**
@@ -234,13 +223,13 @@ export class MasterKeyApplet implements Application {
       throw new RangeError('serial must be 8 bytes');
     store.commit([
       [KEY_MKC_IDENTITY, new MkcIdentity(p.serial, LCS_INITIALISATION).encode()],
-      [KEY_MKC_PIN, concatBytes(Uint8Array.of(MKC_PIN_TRIES, MKC_PIN_TRIES), pinBlock(p.pin))],
+      [KEY_MKC_PIN, newPinRecord(p.pin, MKC_PIN_TRIES)],
       [KEY_MKC_COUNTER, be32(0)],
     ]);
   }
 
   reset(): void {
-    this.#pinVerified = false;
+    this.#pin.reset();
     this.#endSession();
   }
 
@@ -331,61 +320,19 @@ export class MasterKeyApplet implements Application {
     return this.#store.read(KEY_MKC_PIN)!;
   }
 
-  /**
-   * Checks `block` against the PIN record `rec` = tries left(1) ‖ maximum(1) ‖ PIN block(8).
-   *
-   * Why in this order: the try is spent in a commit of its own BEFORE the comparison and given
-   * back (with `replacement`, for CHANGE REFERENCE DATA) in a second commit only when the PIN was
-   * right. A power cut before the first commit leaves the card as it was and nothing was compared;
-   * after it, a try is gone unless the whole command got through — no tear tells a right PIN from
-   * a wrong one for free. `verifyMac` compares in constant time.
-   * @throws SwError 6983 blocked (or the last try failed), 63Cx wrong with x tries left.
-   */
-  #checkPinBlock(rec: Uint8Array, block: Uint8Array, replacement?: Uint8Array): void {
-    this.#pinVerified = false;
-    const tries = rec[0]!;
-    const max = rec[1]!;
-    const reference = rec.subarray(2, 10);
-    if (tries === 0) throw new SwError(SW_AUTHENTICATION_METHOD_BLOCKED);
-    this.#store.commit([[KEY_MKC_PIN, concatBytes(Uint8Array.of(tries - 1, max), reference)]]);
-    if (!verifyMac(reference, block))
-      throw new SwError(tries - 1 === 0 ? SW_AUTHENTICATION_METHOD_BLOCKED : SW_COUNTER_BASE | (tries - 1));
-    this.#store.commit([[KEY_MKC_PIN, concatBytes(Uint8Array.of(max, max), replacement ?? reference)]]);
-    this.#pinVerified = true;
-  }
-
-  /**
-   * VERIFY 00 20 00 81 [08 PIN block]; empty data asks the tries left (9000 once verified in this
-   * session), writing and comparing nothing.
-   */
+  /** VERIFY 00 20 00 81 [08 PIN block] (platform/PinRecord.ts: the try is spent before the comparison). */
   #verify(c: CommandApdu): Uint8Array {
-    const rec = this.#pinRecord(c);
-    if (c.nc === 0) {
-      if (this.#pinVerified) return EMPTY;
-      throw new SwError(rec[0] === 0 ? SW_AUTHENTICATION_METHOD_BLOCKED : SW_COUNTER_BASE | rec[0]!);
-    }
-    if (c.nc !== 8) throw new SwError(SW_WRONG_LENGTH);
-    this.#checkPinBlock(rec, c.dataView());
-    return EMPTY;
+    return this.#pin.verify(c, this.#pinRecord(c));
   }
 
-  /**
-   * CHANGE REFERENCE DATA 00 24 00 81 10 old PIN block ‖ new PIN block: one commit gives the try
-   * back and sets the new PIN.
-   */
+  /** CHANGE REFERENCE DATA 00 24 00 81 10 old PIN block ‖ new PIN block. */
   #changePin(c: CommandApdu): Uint8Array {
-    const rec = this.#pinRecord(c);
-    if (c.nc !== 16) throw new SwError(SW_WRONG_LENGTH);
-    const d = c.dataView();
-    const fresh = d.subarray(8, 16);
-    if (!isPinBlock(fresh)) throw new SwError(SW_WRONG_DATA, 'new PIN must be 4..8 digits padded with FF');
-    this.#checkPinBlock(rec, d.subarray(0, 8), fresh);
-    return EMPTY;
+    return this.#pin.change(c, this.#pinRecord(c));
   }
 
   /** PIN verified in this session (6982), and the card in life-cycle state `lcs` (6985). */
   #require(lcs: number): void {
-    if (!this.#pinVerified) throw new SwError(SW_SECURITY_STATUS_NOT_SATISFIED, 'PIN not verified');
+    if (!this.#pin.verified) throw new SwError(SW_SECURITY_STATUS_NOT_SATISFIED, 'PIN not verified');
     if (this.#identity().lcs !== lcs)
       throw new SwError(SW_CONDITIONS_NOT_SATISFIED, `the MKC is not in life-cycle state ${lcs}`);
   }

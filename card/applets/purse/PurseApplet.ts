@@ -13,10 +13,8 @@
 import type { CommandApdu } from '../../iso7816/CommandApdu.js';
 import { SwError } from '../../iso7816/errors.js';
 import {
-  SW_AUTHENTICATION_METHOD_BLOCKED,
   SW_CONDITIONS_NOT_SATISFIED,
   SW_FILE_NOT_FOUND,
-  SW_COUNTER_BASE,
   SW_INCORRECT_P1P2,
   SW_INS_NOT_SUPPORTED,
   SW_RECORD_NOT_FOUND,
@@ -33,6 +31,7 @@ import { concatBytes } from '../../util/hex.js';
 import type { Application } from '../platform/RuntimeApplet.js';
 import type { RecordStore, StoreWrite } from '../platform/RecordStore.js';
 import { checkDateTime } from '../bytes.js';
+import { PinRecord, newPinRecord, pinBlock } from '../platform/PinRecord.js';
 import { be16, be32, u32 } from '../../util/bigEndian.js';
 import {
   AID_PURSE,
@@ -99,13 +98,6 @@ export interface PursePersonalisation {
 const PIN_TRIES = 3;
 const EMPTY = new Uint8Array(0);
 
-function pinBlock(pin: string): Uint8Array {
-  if (!/^[0-9]{4,8}$/.test(pin)) throw new RangeError('pin must be 4..8 digits');
-  const b = new Uint8Array(8).fill(0xff);
-  for (let i = 0; i < pin.length; i++) b[i] = pin.charCodeAt(i);
-  return b;
-}
-
 interface Session {
   purse: number;
   skAuth: Uint8Array;
@@ -119,12 +111,13 @@ export class PurseApplet implements Application {
   readonly #rng: Rng;
   #rc: Uint8Array | undefined;
   #session: Session | undefined;
-  #pinVerified = false;
+  readonly #pin: PinRecord;
 
   constructor(store: RecordStore, cipher: BlockCipherProvider, rng: Rng) {
     this.#store = store;
     this.#crypto = new PurseCrypto(cipher);
     this.#rng = rng;
+    this.#pin = new PinRecord(store, KEY_PIN);
   }
 
   /**
@@ -162,7 +155,7 @@ export class PurseApplet implements Application {
       writes.push([keyPurse(x.id), new PurseState(balance, x.max, x.limit, x.unit, 0, 0).encode()]);
     }
     p.purses.forEach((_, i) => writes.push([keyMeterData(i + 1), new Uint8Array(MeterData.LENGTH)]));
-    if (p.pin) writes.push([KEY_PIN, concatBytes(Uint8Array.of(PIN_TRIES, PIN_TRIES), pinBlock(p.pin))]);
+    if (p.pin) writes.push([KEY_PIN, newPinRecord(p.pin, PIN_TRIES)]);
     store.commit(writes);
   }
 
@@ -170,7 +163,7 @@ export class PurseApplet implements Application {
     this.#endSession();
     if (this.#rc) wipe(this.#rc);
     this.#rc = undefined;
-    this.#pinVerified = false;
+    this.#pin.reset();
   }
 
   #endSession(): void {
@@ -308,7 +301,7 @@ export class PurseApplet implements Application {
   }
 
   #checkPin(id: CardIdentity): void {
-    if (id.pinRequired && !this.#pinVerified)
+    if (id.pinRequired && !this.#pin.verified)
       throw new SwError(SW_SECURITY_STATUS_NOT_SATISFIED, 'cardholder PIN not verified');
   }
 
@@ -474,70 +467,16 @@ export class PurseApplet implements Application {
     return rec;
   }
 
-  /**
-   * Checks `block` against the PIN record `rec` = tries left(1) ‖ maximum(1) ‖ PIN block(8) and,
-   * when it is right, sets the verified flag (and `replacement` as the new PIN block).
-   *
-   * Why in this order: the try is spent in a commit of its own BEFORE the comparison, and given
-   * back only when the PIN was right, in a second commit that also writes `replacement` (CHANGE
-   * REFERENCE DATA is then all or nothing). A power cut before the first commit point leaves the
-   * card as it was and the comparison never ran; a cut after it has cost a try, right PIN or
-   * wrong, unless the second commit got through, which is the whole command. So no tear tells
-   * a right PIN from a wrong one without a try spent (docs/purse-spec.md §3.10). Comparing the
-   * other way round (compare, then write only on a wrong PIN) let a tear at that write answer
-   * "wrong" for free. `verifyMac` compares in constant time.
-   * @throws SwError 6983 blocked (or the last try failed), 63Cx wrong PIN with x tries left.
-   * @throws CardPowerLostError from either commit.
-   */
-  #checkPinBlock(rec: Uint8Array, block: Uint8Array, replacement?: Uint8Array): void {
-    this.#pinVerified = false;
-    const tries = rec[0]!;
-    const max = rec[1]!;
-    const reference = rec.subarray(2, 10);
-    if (tries === 0) throw new SwError(SW_AUTHENTICATION_METHOD_BLOCKED);
-    this.#store.commit([[KEY_PIN, concatBytes(Uint8Array.of(tries - 1, max), reference)]]);
-    if (!verifyMac(reference, block))
-      throw new SwError(tries - 1 === 0 ? SW_AUTHENTICATION_METHOD_BLOCKED : SW_COUNTER_BASE | (tries - 1));
-    this.#store.commit([[KEY_PIN, concatBytes(Uint8Array.of(max, max), replacement ?? reference)]]);
-    this.#pinVerified = true;
-  }
-
-  /**
-   * VERIFY 00 20 00 01 [08 PIN block] (ISO/IEC 7816-4 §11.5.6); empty data asks the tries left.
-   * The question compares nothing and writes nothing: it answers the committed counter (what a
-   * power-up would also find) and this session's verified flag, which only a completed VERIFY or
-   * CHANGE REFERENCE DATA sets and any reset clears.
-   */
+  /** VERIFY 00 20 00 01 [08 PIN block] (ISO/IEC 7816-4 §11.5.6; platform/PinRecord.ts). */
   #verify(c: CommandApdu): Uint8Array {
-    const rec = this.#pinRecord(c);
-    if (c.nc === 0) {
-      if (this.#pinVerified) return EMPTY;
-      throw new SwError(rec[0] === 0 ? SW_AUTHENTICATION_METHOD_BLOCKED : SW_COUNTER_BASE | rec[0]!);
-    }
-    if (c.nc !== 8) throw new SwError(SW_WRONG_LENGTH);
-    this.#checkPinBlock(rec, c.dataView());
-    return EMPTY;
+    return this.#pin.verify(c, this.#pinRecord(c));
   }
 
   /** CHANGE REFERENCE DATA 00 24 00 01 10 old PIN block ‖ new PIN block (ISO/IEC 7816-4 §11.5.7). */
   #changePin(c: CommandApdu): Uint8Array {
-    const rec = this.#pinRecord(c);
-    if (c.nc !== 16) throw new SwError(SW_WRONG_LENGTH);
-    const d = c.dataView();
-    const fresh = d.subarray(8, 16);
-    if (!isPinBlock(fresh)) throw new SwError(SW_WRONG_DATA, 'new PIN must be 4..8 digits padded with FF');
-    // The new block goes into the commit that gives the try back: one commit, all or nothing.
-    this.#checkPinBlock(rec, d.subarray(0, 8), fresh);
-    return EMPTY;
+    return this.#pin.change(c, this.#pinRecord(c));
   }
 }
 
-function isPinBlock(b: Uint8Array): boolean {
-  let i = 0;
-  while (i < 8 && b[i]! >= 0x30 && b[i]! <= 0x39) i++;
-  if (i < 4) return false;
-  for (let j = i; j < 8; j++) if (b[j] !== 0xff) return false;
-  return true;
-}
-
+/** The PIN block of a PIN (platform/PinRecord.ts), kept here for the applet's existing importers. */
 export { pinBlock };
