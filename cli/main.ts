@@ -19,6 +19,7 @@ import { hostServeCommand } from './commands/host.js';
 import { hostKeysCommands } from './commands/host-keys.js';
 import { demoCommand } from './commands/demo.js';
 import { ceremonyCommands } from './commands/ceremony.js';
+import { cardPersonaliseCommands } from './commands/card-personalise.js';
 
 // Each command lives in its own file under commands/; add it here (one import, one entry).
 const COMMANDS: Command[] = [
@@ -29,6 +30,7 @@ const COMMANDS: Command[] = [
   ...cardCommands,
   cardIssueCommand,
   cardBlankCommand,
+  ...cardPersonaliseCommands,
   cardServeCommand,
   readersCommand,
   meterSimulateCommand,

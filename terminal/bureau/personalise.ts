@@ -283,11 +283,12 @@ export function keyIdsOf(order: PersoOrder, khVersions: readonly number[] = []):
     case 'subscriber':
       return order.purses.flatMap((p) => ([1, 2, 3, 4] as const).map((t) => subscriberKeyId(p.id, t)));
     case 'sam':
-      if (khVersions.length === 0)
+      // Seed 000 rotates the host master keys: a SAM holds two KT versions (SamApplet refuses fewer).
+      if (khVersions.length < 2)
         throw new BureauError(
           'bad-order',
           'order',
-          `the MKC holds no KH of utility ${order.purse}: a SAM needs one`,
+          `the MKC holds ${khVersions.length} host master version(s) KH[${order.purse}][n]: a SAM needs two (keys ceremony generate --kh-versions 2)`,
         );
       return [
         SAM_KEY_AUTH,
