@@ -72,23 +72,20 @@ function withTck(bytes: number[]): Uint8Array {
 /**
  * ATRs (ISO/IEC 7816-3 §8). Historical bytes: category 80, COMPACT-TLV tag F (application
  * identifier) with the applet's AID.
- * - subscriber T=1: 3B 8A 80 01 | 80 F8 F04D505552534501 | TCK (TD1 = 80: T=0 and TD2 follows;
- *   TD2 = 01: T=1 also offered; TCK present because not only T=0 is indicated).
+ * - subscriber T=1: 3B 8A 01 | 80 F8 F04D505552534501 | TCK (TD1 = 01: T=1 only, no TD2; TCK
+ *   present because not only T=0 is indicated).
  * - subscriber T=0: 3B 0A | 80 F8 F04D505552534501 (no interface bytes, T=0 implicit, no TCK).
- * - SAM / SVM T=1: 3B 89 80 01 | 80 F7 AID(7) | TCK.
+ * - SAM / SVM T=1: 3B 89 01 | 80 F7 AID(7) | TCK.
+ *
+ * A T=1 card offers T=1 only: these cards answer by T=1 rules (case 4 data with 9000, Le=00
+ * gives what there is), and the card cannot know which protocol the reader picked (vpcd does
+ * not tell it), so offering T=0 too would let a reader pick a protocol the card does not honour
+ * (docs/atr.md, "Which protocols a simulated card offers").
  */
-export const ATR_SUBSCRIBER_T1 = withTck([
-  0x3b,
-  0x8a,
-  0x80,
-  0x01,
-  0x80,
-  0xf8,
-  ...fromHex('F04D505552534501'),
-]);
+export const ATR_SUBSCRIBER_T1 = withTck([0x3b, 0x8a, 0x01, 0x80, 0xf8, ...fromHex('F04D505552534501')]);
 export const ATR_SUBSCRIBER_T0 = Uint8Array.from([0x3b, 0x0a, 0x80, 0xf8, ...fromHex('F04D505552534501')]);
-export const ATR_SAM = withTck([0x3b, 0x89, 0x80, 0x01, 0x80, 0xf7, ...fromHex('F04D5053414D01')]);
-export const ATR_SVM = withTck([0x3b, 0x89, 0x80, 0x01, 0x80, 0xf7, ...fromHex('F04D5053564D01')]);
+export const ATR_SAM = withTck([0x3b, 0x89, 0x01, 0x80, 0xf7, ...fromHex('F04D5053414D01')]);
+export const ATR_SVM = withTck([0x3b, 0x89, 0x01, 0x80, 0xf7, ...fromHex('F04D5053564D01')]);
 
 /** EUR (ISO 4217 numeric 978) in cents for every purse of the demo profile. */
 export const UNIT_EUR_CENTS = 978;

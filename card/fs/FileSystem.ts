@@ -103,7 +103,8 @@ export class FileSystem {
     let node: DfNode | EfNode = from;
     for (const f of fids) {
       if (node.kind !== 'df') return undefined;
-      const next: DfNode | EfNode | undefined = f === FID_MF && node === this.mf ? node : node.child(f);
+      // No file below the MF is 3F00: a path never names the MF (7816-4 §7.1.1, Table 39).
+      const next: DfNode | EfNode | undefined = f === FID_MF ? undefined : node.child(f);
       if (!next) return undefined;
       node = next;
     }

@@ -43,6 +43,14 @@ export interface AtrParseOptions {
    * warning) instead of rejecting it. Off by default.
    */
   tolerateWrongTck?: boolean;
+  /**
+   * Accept an ATR that lacks the TCK although a protocol other than T=0 is indicated (seen in
+   * the field, e.g. some national eID cards): reported as `tck.present === false`,
+   * `tck.valid === false` and as a warning with the value the TCK should have had. Off by default.
+   */
+  tolerateMissingTck?: boolean;
+  /** Both of the above: read what a real card sends, reporting every TCK deviation as a finding. */
+  tolerant?: boolean;
 }
 
 /** Specific mode announced by TA2 (ISO/IEC 7816-3 §8.3, "TA2"). */
@@ -111,6 +119,7 @@ export interface AtrJson {
   t1: T1Parameters | null;
   t15: T15Parameters | null;
   historicalBytes: HistoricalBytes;
+  /** `present` false and `valid` false: a required TCK is missing (accepted on request). */
   tck: { present: boolean; value: number | null; valid: boolean };
   warnings: string[];
 }
@@ -187,6 +196,8 @@ export class Atr {
   readonly #k: number;
   readonly #tckPresent: boolean;
   readonly #tckValid: boolean;
+  /** TCK required (a protocol other than T=0 is indicated) but absent, accepted on request. */
+  readonly #tckMissing: boolean;
   #historical: HistoricalBytes | undefined;
   #warnings: readonly string[] | undefined;
 
@@ -197,6 +208,7 @@ export class Atr {
     k: number,
     tck: boolean,
     valid: boolean,
+    missing: boolean,
   ) {
     this.#raw = raw;
     this.#ib = ib;
@@ -204,6 +216,7 @@ export class Atr {
     this.#k = k;
     this.#tckPresent = tck;
     this.#tckValid = valid;
+    this.#tckMissing = missing;
   }
 
   /**
@@ -282,7 +295,13 @@ export class Atr {
       fail(`truncated historical bytes: K=${k} announced, ${len - pos} present`, len, bytes);
     }
     let valid = true;
-    if (needTck) {
+    let missing = false;
+    const tolerateWrong = options?.tolerant === true || options?.tolerateWrongTck === true;
+    const tolerateMissing = options?.tolerant === true || options?.tolerateMissingTck === true;
+    if (needTck && len === end && tolerateMissing) {
+      valid = false;
+      missing = true;
+    } else if (needTck) {
       if (len === end) {
         fail(
           'missing TCK: a protocol other than T=0 is indicated, so TCK is mandatory (ISO/IEC 7816-3 §8.2.5)',
@@ -295,7 +314,7 @@ export class Atr {
       for (let i = 1; i < end; i++) x ^= bytes[i]!;
       const found = bytes[end]!;
       if (x !== found) {
-        if (options?.tolerateWrongTck !== true) {
+        if (!tolerateWrong) {
           fail(`wrong TCK: expected ${hex2(x)}, found ${hex2(found)}`, end, bytes);
         }
         valid = false;
@@ -314,7 +333,7 @@ export class Atr {
     // Copy through a plain Uint8Array: Buffer#slice would share the caller's memory.
     const raw = new Uint8Array(len);
     raw.set(bytes);
-    return new Atr(raw, ib, histStart, k, needTck, valid);
+    return new Atr(raw, ib, histStart, k, needTck && !missing, valid, missing);
   }
 
   /**
@@ -672,13 +691,26 @@ export class Atr {
     return out;
   }
 
-  /** TCK: whether present, its value, and whether the XOR check holds (always true once parsed strictly). */
+  /**
+   * TCK: whether present, its value, and whether the ATR is right about it (always true once
+   * parsed strictly; false for a wrong TCK or, with `present` false, a missing one, both
+   * accepted on request).
+   */
   get tck(): { present: boolean; value: number | undefined; valid: boolean } {
     return {
       present: this.#tckPresent,
       value: this.#tckPresent ? this.#raw[this.#raw.length - 1] : undefined,
       valid: this.#tckValid,
     };
+  }
+
+  /** The TCK this ATR needs (XOR of T0 up to the last historical byte), or undefined for T=0 alone. */
+  get expectedTck(): number | undefined {
+    if (!this.#tckPresent && !this.#tckMissing) return undefined;
+    const end = this.#histStart + this.#k;
+    let x = 0;
+    for (let i = 1; i < end; i++) x ^= this.#raw[i]!;
+    return x;
   }
 
   /** The historical bytes T1…TK (a copy). */
@@ -705,7 +737,7 @@ export class Atr {
 
   /**
    * Deviations that do not stop the ATR from being read: RFU values, T=15 in TD1, deprecated
-   * programming bytes, a wrong TCK accepted on request, malformed historical bytes.
+   * programming bytes, a wrong or missing TCK accepted on request, malformed historical bytes.
    */
   get warnings(): readonly string[] {
     this.#warnings ??= Object.freeze(this.#computeWarnings());
@@ -731,10 +763,14 @@ export class Atr {
     if (t1?.fromAtr.cwiBwi && t1.bwi > 9) w.push(`BWI ${t1.bwi} is RFU (0..9)`);
     const t15 = this.t15;
     if (t15 && t15.classRfuBits) w.push('class indicator uses RFU bits (b6-b4)');
-    if (!this.#tckValid) {
-      let x = 0;
-      for (let i = 1; i < this.#raw.length - 1; i++) x ^= this.#raw[i]!;
-      w.push(`wrong TCK accepted: expected ${hex2(x)}, found ${hex2(this.#raw[this.#raw.length - 1]!)}`);
+    if (this.#tckMissing) {
+      w.push(
+        `missing TCK accepted: a protocol other than T=0 is indicated, so TCK is mandatory (ISO/IEC 7816-3 §8.2.5); expected ${hex2(this.expectedTck!)}`,
+      );
+    } else if (!this.#tckValid) {
+      w.push(
+        `wrong TCK accepted: expected ${hex2(this.expectedTck!)}, found ${hex2(this.#raw[this.#raw.length - 1]!)}`,
+      );
     }
     const p = this.#decodedHistorical().problem;
     if (p) w.push(`historical bytes at offset ${p.offset}: ${p.reason}`);

@@ -4,7 +4,7 @@ import { Atr, CLOCK_3_5712_MHZ } from '../../card/index.js';
 import type { CardCapabilities, CardServiceData, HistoricalBytes } from '../../card/index.js';
 import { fromHex } from '../../card/index.js';
 
-const USAGE = 'atr <hex…> [--json] [--clock <Hz>] [--tolerate-wrong-tck]';
+const USAGE = 'atr <hex…> [--json] [--clock <Hz>] [--tolerant | --tolerate-wrong-tck]';
 
 function h2(b: number): string {
   return b.toString(16).toUpperCase().padStart(2, '0');
@@ -164,7 +164,9 @@ export function describeAtr(a: Atr, clockHz: number): string {
   out.push(
     tck.present
       ? `  TCK ${h2(tck.value!)}  ${tck.valid ? 'correct' : 'WRONG (accepted on request)'}`
-      : '  TCK absent (only T=0 is indicated)',
+      : tck.valid
+        ? '  TCK absent (only T=0 is indicated)'
+        : `  TCK MISSING (required: not only T=0 is indicated; accepted on request), should be ${h2(a.expectedTck!)}`,
   );
   out.push('');
   out.push(
@@ -216,17 +218,27 @@ export const atrCommand: Command = {
       type: 'boolean',
       help: 'analyse an ATR whose check byte TCK is wrong (with a warning)',
     },
+    tolerant: {
+      type: 'boolean',
+      help: 'analyse what real cards send: a wrong or a missing TCK is reported as a warning',
+    },
   },
-  examples: ['atr 3B 8F 80 01 80 4F 0C A0 00 00 03 06 03 00 01 00 00 00 00 6A', 'atr 3B0200 --json'],
+  examples: [
+    'atr 3B 8F 80 01 80 4F 0C A0 00 00 03 06 03 00 01 00 00 00 00 6A',
+    'atr 3B0200 --json',
+    'atr 3BF99600008031FE455343453720474E335E --tolerant',
+  ],
   async run(args: string[], io: Io): Promise<number> {
     let json = false;
     let tolerate = false;
+    let tolerant = false;
     let clock = CLOCK_3_5712_MHZ;
     const hex: string[] = [];
     for (let i = 0; i < args.length; i++) {
       const a = args[i]!;
       if (a === '--json') json = true;
       else if (a === '--tolerate-wrong-tck') tolerate = true;
+      else if (a === '--tolerant') tolerant = true;
       else if (a === '--clock') {
         const v = Number(args[++i]);
         if (!Number.isFinite(v) || v <= 0)
@@ -236,7 +248,7 @@ export const atrCommand: Command = {
       else hex.push(a);
     }
     if (hex.length === 0) throw new UsageError(`missing ATR; usage: meterpurse ${USAGE}`);
-    const atr = Atr.parse(fromHex(hex.join('')), { tolerateWrongTck: tolerate });
+    const atr = Atr.parse(fromHex(hex.join('')), { tolerateWrongTck: tolerate, tolerant });
     if (json) io.out(JSON.stringify(atr.toJSON(), null, 2) + '\n');
     else io.out(describeAtr(atr, clock));
     return 0;

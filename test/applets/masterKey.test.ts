@@ -233,7 +233,7 @@ describe('master-key card: identity, FCI, profile', () => {
   it('answers SELECT with 6F { 84 AID, 8A 03, A5 { C9 serial, CC counter, CD 00 } } and has the T=1 ATR of its AID', () => {
     const mkc = makeMasterKeyCard({ serial: SERIAL, pin: PIN, cipher, rng: new SeededRng('a') });
     expect(toHex(mkc.os.powerUp())).toBe(toHex(ATR_MKC));
-    expect(toHex(ATR_MKC).startsWith('3B89800180F7F04D504D4B4301')).toBe(true);
+    expect(toHex(ATR_MKC).startsWith('3B890180F7F04D504D4B4301')).toBe(true);
     const fci = ok(mkc, select());
     expect(fci[0]).toBe(0x6f);
     expect(toHex(findTlv(fci, 0x84)!)).toBe('F04D504D4B4301');

@@ -1,6 +1,6 @@
 /**
  * A personalised commissioning card (CommissioningApplet) of an issuer's utility, on the card
- * runtime. ATR (T=1) `3B 89 80 01 80 F7 F04D50434F4D01 TCK`: category 80, COMPACT-TLV tag F = the
+ * runtime. ATR (T=1) `3B 89 01 80 F7 F04D50434F4D01 TCK`: category 80, COMPACT-TLV tag F = the
  * AID.
  */
 import type { BlockCipherProvider, Rng } from '../../crypto/types.js';
@@ -24,7 +24,7 @@ function withTck(bytes: number[]): Uint8Array {
   return Uint8Array.from([...bytes, x]);
 }
 
-export const ATR_COMMISSIONING = withTck([0x3b, 0x89, 0x80, 0x01, 0x80, 0xf7, ...AID_COMMISSIONING]);
+export const ATR_COMMISSIONING = withTck([0x3b, 0x89, 0x01, 0x80, 0xf7, ...AID_COMMISSIONING]);
 
 export interface CommissioningCardOptions {
   csn: Uint8Array;

@@ -1,7 +1,7 @@
 /**
  * The master-key card (MasterKeyApplet) on the card runtime, and its card profile 'master-key'
  * (configuration `{ serial: hex(8 bytes), pin: '4..8 digits' }`) so a card file can rebuild it.
- * ATR (T=1) `3B 89 80 01 80 F7 F04D504D4B4301 TCK`: category 80, COMPACT-TLV tag F = the AID.
+ * ATR (T=1) `3B 89 01 80 F7 F04D504D4B4301 TCK`: category 80, COMPACT-TLV tag F = the AID.
  *
  * A fresh MKC holds its serial, its PIN (3 tries) and nothing else: LCS 03, every slot empty;
  * the custodians load the masters through APDUs (docs/personalisation.md §3).
@@ -32,7 +32,7 @@ function withTck(bytes: number[]): Uint8Array {
   return Uint8Array.from([...bytes, x]);
 }
 
-export const ATR_MKC = withTck([0x3b, 0x89, 0x80, 0x01, 0x80, 0xf7, ...AID_MKC]);
+export const ATR_MKC = withTck([0x3b, 0x89, 0x01, 0x80, 0xf7, ...AID_MKC]);
 
 /**
  * Data area: identity, PIN, counter and 165 slot records of 21 bytes (each record 2 bytes more)
