@@ -5,6 +5,7 @@ import { NoCardError, ReaderUnavailableError, TransportError } from './errors.js
 import { pcscCode, pcscError, SCARD, type AddonReader } from './internal/pcscAddon.js';
 import { ReaderEvents } from './internal/ReaderEvents.js';
 import { checkTimeout, withTimeout } from './internal/timeout.js';
+import { recordIfAsked } from './trace/recordIfAsked.js';
 
 /** Options of `PcscReader.connect()`. */
 export interface PcscConnectOptions extends ConnectOptions {
@@ -159,7 +160,8 @@ export class PcscReader implements Reader {
     }
     const channel = new PcscChannel(this, a, protocol, this.#atr, options, timeoutMs);
     this.#owner = channel;
-    return channel;
+    // Under MP_TRACE_RECORD (`trace record -- <command>`) every channel a command opens is recorded.
+    return recordIfAsked(channel);
   }
 
   /**

@@ -6,6 +6,7 @@ import { NoCardError, ReaderUnavailableError, TransportError } from './errors.js
 import { readAtr } from './internal/atrInfo.js';
 import { ReaderEvents } from './internal/ReaderEvents.js';
 import { checkTimeout } from './internal/timeout.js';
+import { recordIfAsked } from './trace/recordIfAsked.js';
 
 /** Options of `VirtualReader.connect()`. */
 export interface VirtualConnectOptions extends ConnectOptions {
@@ -119,7 +120,8 @@ export class VirtualReader implements Reader, VirtualSlot {
         `the card in '${this.name}' offers ${offered.join(', ')}, not ${want}`,
         this.name,
       );
-    return new VirtualChannel(this, card, this.#insertion, protocol, atr, options);
+    // Under MP_TRACE_RECORD (`trace record -- <command>`) every channel a command opens is recorded.
+    return recordIfAsked(new VirtualChannel(this, card, this.#insertion, protocol, atr, options));
   }
 
   async waitForCard(timeoutMs: number = DEFAULT_TIMEOUT_MS): Promise<Uint8Array> {

@@ -40,7 +40,15 @@ export { diReader, diReaderByName, register, type ReaderByName, type ReaderRegis
 export { RecordingChannel } from './trace/RecordingChannel.js';
 export { TRACE_LIMITS, Trace, responseText, spacedHex } from './trace/Trace.js';
 export { importPcscSpy } from './trace/pcscSpy.js';
-export { TRACE_RECORD_ENV, recordIfAsked, recordedCount, recordingPath } from './trace/recordIfAsked.js';
+export { importPcapng } from './trace/pcapng.js';
+export {
+  TRACE_RECORD_ENV,
+  closeRecording,
+  recorderFor,
+  recordIfAsked,
+  recordedCount,
+  recordingPath,
+} from './trace/recordIfAsked.js';
 export { replayTrace } from './trace/replayTrace.js';
 export type { ReplayReport } from './trace/replayTrace.js';
 export { exportScriptorScript, importScriptorOutput, parseScriptorScript } from './trace/scriptor.js';

@@ -3,6 +3,7 @@ import { CommandError, UsageError } from '../Command.js';
 import type { CardOs } from '../../card/index.js';
 import { toHex } from '../../card/index.js';
 import { CARD_FILE_OPTIONS } from './card.js';
+import { SeededRng } from '../../card/index.js';
 import { CardFileLock, CardFileLockedError, openCardFile, type CardFileOptions } from '../cardfile/index.js';
 import { VPCD_DEFAULT_HOST, VPCD_DEFAULT_PORT, VpcdBridge, type BridgeEvent } from '../../reader/index.js';
 
@@ -132,7 +133,7 @@ export function parseVpcdAddress(text: string): { host: string; port: number } {
 export const cardServeCommand: Command = {
   path: ['card', 'serve'],
   summary: "serve a card file as a card in vpcd's reader (PC/SC), saving its state",
-  usage: `card serve <card-file> [--vpcd ${VPCD_DEFAULT_HOST}:${VPCD_DEFAULT_PORT}] [--key-file <path>] [--unsealed] [--moved]`,
+  usage: `card serve <card-file> [--vpcd ${VPCD_DEFAULT_HOST}:${VPCD_DEFAULT_PORT}] [--key-file <path>] [--unsealed] [--moved] [--rng-seed <seed>]`,
   options: {
     vpcd: {
       type: 'string',
@@ -141,6 +142,11 @@ export const cardServeCommand: Command = {
       byDefault: `${VPCD_DEFAULT_HOST}:${VPCD_DEFAULT_PORT}`,
     },
     ...CARD_FILE_OPTIONS,
+    'rng-seed': {
+      type: 'string',
+      value: '<seed>',
+      help: "seed the card's random source (a deterministic lab card, NOT for real keys): state it in traces as @x-rng-seed",
+    },
   },
   examples: [
     'card serve my.card',
@@ -164,7 +170,12 @@ export const cardServeCommand: Command = {
       } else if (a.startsWith('--key-file=')) fileOptions.keyFile = a.slice(11);
       else if (a === '--unsealed') fileOptions.unsealed = true;
       else if (a === '--moved') fileOptions.moved = true;
-      else if (a.startsWith('-')) throw new UsageError(`unknown option '${a}'`);
+      else if (a === '--rng-seed') {
+        // A deterministic lab card: its challenges repeat, so a recorded authenticated session replays.
+        const v = args[++i];
+        if (v === undefined || v === '') throw new UsageError('--rng-seed needs a seed');
+        fileOptions.rng = new SeededRng(v);
+      } else if (a.startsWith('-')) throw new UsageError(`unknown option '${a}'`);
       else if (file === undefined) file = a;
       else throw new UsageError(`one card file only, got '${file}' and '${a}'`);
     }

@@ -2,11 +2,12 @@
  * `meterpurse trace …`: APDU traces for test labs (docs/trace-format.md).
  *
  *   trace replay <trace> (--card <file> | --profile <id> | --reader <name>) [--json] [--save] [--raw]
+ *   trace replay <trace> (--card|--reader|--profile <channel>=<target>)… | --channel <id> …   (version 2)
  *   trace record (--card <file> | --profile <id> | --reader <name>) --out <trace>
  *                [--save] [--raw] [--no-timing] [--comment <text>] (<script> | -- <apdu hex>…)
  *   (a card file takes the card-file options of `card show`: --key-file <path>, --unsealed, --moved)
  *   trace record --out <trace> -- <meterpurse command…>   (channels opened through recordIfAsked)
- *   trace import (--pcsc-spy | --scriptor-output) <log> [--out <trace>]
+ *   trace import (--pcsc-spy | --scriptor-output | --format pcapng) <log> [--out <trace>]
  *   trace export <trace> --scriptor [--out <file>]
  *   trace check <trace> [--json]
  *
@@ -14,7 +15,7 @@
  * output file cannot be written, 2 usage errors, unreadable or malformed files, unknown readers,
  * card files that cannot be opened, a log with no exchange (a script given as scriptor output).
  */
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import type { Command, CommandLine, Io, OptionDocs } from '../Command.js';
 import { CommandError, UsageError } from '../Command.js';
 import { Progress } from '../Progress.js';
@@ -23,9 +24,11 @@ import { MalformedDataError } from '../../card/index.js';
 import { fromHex } from '../../card/index.js';
 import { openCardFile, type CardFileOptions } from '../cardfile/index.js';
 import { buildCard, listProfiles } from '../../card/index.js';
+import { SeededRng } from '../../card/index.js';
 import { CardChannelError, type CardChannel } from '../../reader/index.js';
 import type { ConnectOptions } from '../../reader/index.js';
 import { VirtualReader } from '../../reader/index.js';
+import { importPcapng } from '../../reader/index.js';
 import {
   FileTraceSink,
   RecordingChannel,
@@ -35,9 +38,9 @@ import {
   importPcscSpy,
   importScriptorOutput,
   parseScriptorScript,
-  recordedCount,
+  closeRecording,
+  recorderFor,
   recordIfAsked,
-  recordingPath,
   replayTrace,
   TRACE_RECORD_ENV,
   spacedHex,
@@ -47,9 +50,10 @@ import {
 } from '../../reader/index.js';
 
 const USAGE = `trace replay <trace> (--card <file> | --profile <id> | --reader <name>) [--json] [--save] [--raw]
+       meterpurse trace replay <trace> (--card <ch>=<file> | --profile <ch>=<id> | --reader <ch>=<name>)… [--rng-seed <ch>=<seed>]… | --channel <ch> …
        meterpurse trace record (--card <file> | --profile <id> | --reader <name>) --out <trace> [--save] [--raw] [--no-timing] [--comment <text>] (<script> | -- <apdu hex>…)
        meterpurse trace record --out <trace> -- <meterpurse command…>
-       meterpurse trace import (--pcsc-spy | --scriptor-output) <log> [--out <trace>]
+       meterpurse trace import (--pcsc-spy | --scriptor-output | --format pcapng) <log> [--out <trace>]
        meterpurse trace export <trace> --scriptor [--out <file>]
        meterpurse trace check <trace> [--json]
        (with --card <file>: [--key-file <path>] [--unsealed] [--moved], as for card show)`;
@@ -75,11 +79,21 @@ const TARGET_OPTIONS = {
   },
   unsealed: { type: 'boolean', help: '--card is an unsealed lab file' },
   moved: { type: 'boolean', help: '--card was moved or copied on purpose' },
+  'rng-seed': {
+    type: 'string',
+    value: '<seed>',
+    help: 'a deterministic card: its random source seeded (SeededRng) so challenges repeat; stated in the trace as @x-rng-seed',
+  },
 } as const satisfies OptionDocs;
 
 const REPLAY_OPTIONS = {
   ...TARGET_OPTIONS,
   json: { type: 'boolean', help: 'print the report as JSON' },
+  channel: {
+    type: 'string',
+    value: '<id>',
+    help: 'replay one channel of a multi-channel (version 2) trace; several channels take one target each: --card <channel>=<file>, --reader <channel>=<name>, --profile <channel>=<id>, --rng-seed <channel>=<seed>, repeated',
+  },
 } as const satisfies OptionDocs;
 
 const RECORD_OPTIONS = {
@@ -92,6 +106,11 @@ const RECORD_OPTIONS = {
 const IMPORT_OPTIONS = {
   'pcsc-spy': { type: 'boolean', help: 'the log is the output of pcsc-spy' },
   'scriptor-output': { type: 'boolean', help: "the log is scriptor's output (not its script)" },
+  format: {
+    type: 'string',
+    value: 'pcsc-spy|scriptor-output|pcapng',
+    help: 'the kind of log; pcapng: USB CCID captured by Wireshark/usbmon (APDU-level readers)',
+  },
   out: { type: 'string', value: '<trace>', help: 'the trace file to write', byDefault: 'stdout' },
 } as const satisfies OptionDocs;
 
@@ -117,6 +136,8 @@ export interface Target {
   reader?: string;
   save: boolean;
   raw: boolean;
+  /** Seed of the card's random source (a deterministic lab card; card file or profile only). */
+  rngSeed?: string;
 }
 
 /** An open channel to the target and how to end the session (save the card file when asked). */
@@ -169,7 +190,10 @@ export async function openTarget(t: Target): Promise<OpenTarget> {
     const path = t.card;
     let handle: ReturnType<typeof openCardFile>;
     try {
-      handle = openCardFile(path, t.cardOptions);
+      handle = openCardFile(path, {
+        ...t.cardOptions,
+        ...(t.rngSeed !== undefined ? { rng: new SeededRng(t.rngSeed) } : {}),
+      });
     } catch (e) {
       throw new UsageError(`cannot open card file '${path}': ${(e as Error).message}`);
     }
@@ -188,7 +212,12 @@ export async function openTarget(t: Target): Promise<OpenTarget> {
     if (t.save) throw new UsageError('--save needs --card (a fresh profile card is not kept anywhere)');
     let card;
     try {
-      card = buildCard(t.profile);
+      card = buildCard(
+        t.profile,
+        undefined,
+        undefined,
+        t.rngSeed !== undefined ? { rng: new SeededRng(t.rngSeed) } : {},
+      );
     } catch (e) {
       const known = listProfiles()
         .map((p) => p.id)
@@ -202,6 +231,10 @@ export async function openTarget(t: Target): Promise<OpenTarget> {
     return { channel, describe: `fresh ${t.profile} card`, close: () => channel.disconnect() };
   }
   if (t.save) throw new UsageError('--save needs --card');
+  if (t.rngSeed !== undefined)
+    throw new UsageError(
+      '--rng-seed seeds a card file or a profile card; seed a served card with card serve --rng-seed',
+    );
   const name = t.reader!;
   const { PcscContext } = await import('../../reader/index.js');
   let ctx: Awaited<ReturnType<typeof PcscContext.open>>;
@@ -267,7 +300,7 @@ function parseArgs(args: string[], flags: string[], values: string[]): Parsed {
   return out;
 }
 
-function targetOf(p: Parsed): Target {
+function targetOf(p: Parsed, perChannelCards = false): Target {
   const t: Target = { save: p.flags.has('--save'), raw: p.flags.has('--raw') };
   const card = p.values.get('--card');
   const profile = p.values.get('--profile');
@@ -280,18 +313,21 @@ function targetOf(p: Parsed): Target {
     ...(p.flags.has('--moved') ? { moved: true } : {}),
   };
   if (Object.keys(cardOptions).length > 0) {
-    if (card === undefined) throw new UsageError('--key-file, --unsealed and --moved go with --card <file>');
+    if (card === undefined && !perChannelCards)
+      throw new UsageError('--key-file, --unsealed and --moved go with --card <file>');
     t.cardOptions = cardOptions;
   }
   if (profile !== undefined) t.profile = profile;
   if (reader !== undefined) t.reader = reader;
+  const seed = p.values.get('--rng-seed');
+  if (seed !== undefined) t.rngSeed = seed;
   return t;
 }
 
 function printReport(path: string, target: string, r: ReplayReport, io: Io): void {
   const out: string[] = [`trace ${path} against ${target}`];
   for (const d of r.differences) {
-    out.push(`#${d.index} (line ${d.line}) ${d.command}`);
+    out.push(`#${d.index} (line ${d.line})${d.channel !== undefined ? ` ${d.channel}` : ''} ${d.command}`);
     if (d.marked) {
       out.push(`  expected: ${d.marked.expected}`);
       out.push(`  actual:   ${d.marked.actual}`);
@@ -308,13 +344,178 @@ function printReport(path: string, target: string, r: ReplayReport, io: Io): voi
   io.out(out.join('\n') + '\n');
 }
 
+/** Options of `trace replay` that may be given once per channel of a multi-channel trace (`<channel>=<value>`). */
+const PER_CHANNEL = ['--card', '--reader', '--profile', '--rng-seed'] as const;
+type PerChannelOption = (typeof PER_CHANNEL)[number];
+
+/**
+ * Splits `<channel>=<value>` targets of a version 2 trace out of the arguments: what is left is
+ * parsed as for one card. A value whose part before `=` is not a channel of the trace is left
+ * alone (a card file may have `=` in its name).
+ */
+function splitChannelTargets(
+  args: string[],
+  channelIds: readonly string[],
+): { rest: string[]; only: string | undefined; targets: Map<string, Map<PerChannelOption, string>> } {
+  const rest: string[] = [];
+  const targets = new Map<string, Map<PerChannelOption, string>>();
+  let only: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') {
+      rest.push(...args.slice(i));
+      break;
+    }
+    if (a === '--channel') {
+      const v = args[++i];
+      if (v === undefined || v === '') throw new UsageError('--channel needs a channel id');
+      if (only !== undefined) throw new UsageError('--channel given twice');
+      only = v;
+      continue;
+    }
+    const v = args[i + 1];
+    const m = v !== undefined ? /^([^=]+)=(.+)$/.exec(v) : null;
+    if ((PER_CHANNEL as readonly string[]).includes(a) && m && channelIds.includes(m[1]!)) {
+      const t = targets.get(m[1]!) ?? new Map<PerChannelOption, string>();
+      if (t.has(a as PerChannelOption)) throw new UsageError(`${a} ${m[1]}=… given twice`);
+      t.set(a as PerChannelOption, m[2]!);
+      targets.set(m[1]!, t);
+      i++;
+      continue;
+    }
+    rest.push(a);
+  }
+  return { rest, only, targets };
+}
+
+/** The positional trace path of `trace replay` (before the options are known to be valid). */
+function replayPath(args: string[]): string | undefined {
+  const valued = new Set(
+    [...Object.entries(REPLAY_OPTIONS)].filter(([, o]) => o.type === 'string').map(([n]) => `--${n}`),
+  );
+  valued.add('--channel');
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') return undefined;
+    if (valued.has(a)) i++;
+    else if (!a.startsWith('--')) return a;
+  }
+  return undefined;
+}
+
+/** The target of one channel from its `<channel>=` options (the card-file options are shared). */
+function channelTarget(id: string, given: Map<PerChannelOption, string>, base: Target): Target {
+  const t: Target = {
+    save: base.save,
+    raw: base.raw,
+    ...(base.cardOptions ? { cardOptions: base.cardOptions } : {}),
+  };
+  const card = given.get('--card');
+  const reader = given.get('--reader');
+  const profile = given.get('--profile');
+  const seed = given.get('--rng-seed') ?? base.rngSeed;
+  if (card !== undefined) t.card = card;
+  if (reader !== undefined) t.reader = reader;
+  if (profile !== undefined) t.profile = profile;
+  if (seed !== undefined) t.rngSeed = seed;
+  if ([card, reader, profile].filter((x) => x !== undefined).length !== 1)
+    throw new UsageError(
+      `channel ${id}: give exactly one of --card ${id}=<file>, --reader ${id}=<name>, --profile ${id}=<id>`,
+    );
+  return t;
+}
+
 async function replay(args: string[], io: Io): Promise<number> {
-  const p = parseWith(args, REPLAY_OPTIONS);
+  // Unknown options are refused before the trace is read (its channels decide the rest).
+  const known = new Set([...Object.keys(REPLAY_OPTIONS).map((n) => `--${n}`), '--channel']);
+  for (const a of args) {
+    if (a === '--') break;
+    if (a.startsWith('--') && !known.has(a)) throw new UsageError(`unknown option ${a}`);
+  }
+  const first = replayPath(args);
+  const whole = first !== undefined ? loadTrace(first) : undefined;
+  const ids = whole?.header.channels.map((c) => c.id) ?? [];
+  const split = splitChannelTargets(args, ids);
+  const p = parseWith(split.rest, REPLAY_OPTIONS);
   if (p.positional.length !== 1 || p.afterDashes) throw new UsageError('trace replay wants one trace file');
   const path = p.positional[0]!;
-  const trace = loadTrace(path);
+  let trace = whole ?? loadTrace(path);
   if (trace.exchanges.length === 0) throw new UsageError(`${path}: the trace holds no exchange (truncated?)`);
-  const target = await openTarget(targetOf(p));
+  if (split.only !== undefined) {
+    if (!ids.includes(split.only))
+      throw new UsageError(
+        ids.length === 0
+          ? `${path}: --channel ${split.only}: the trace has no channels (version 1: one card)`
+          : `${path}: no channel ${split.only} (channels: ${ids.join(', ')})`,
+      );
+    for (const id of split.targets.keys())
+      if (id !== split.only)
+        throw new UsageError(`--channel ${split.only} replays one channel: drop the target of ${id}`);
+    trace = trace.channel(split.only);
+  }
+  const channels = trace.header.channels;
+  const base = targetOf(
+    p,
+    [...split.targets.values()].some((t) => t.has('--card')),
+  );
+  const hasBase = base.card !== undefined || base.profile !== undefined || base.reader !== undefined;
+  // One target: a version 1 trace, one channel (or --channel), with a target given plainly or
+  // as <channel>=.
+  if (channels.length <= 1 && split.targets.size <= 1) {
+    const id = split.only ?? channels[0]?.id;
+    const given = id !== undefined ? split.targets.get(id) : undefined;
+    if (given && hasBase) throw new UsageError(`channel ${id} has two targets: one plain, one as ${id}=`);
+    const t = given ? channelTarget(id!, given, base) : base;
+    return replayOne(path, trace, await openTarget(t), p.flags.has('--json'), io);
+  }
+  if (channels.length > 1 && hasBase)
+    throw new UsageError(
+      `${path} has ${channels.length} channels (${channels.map((c) => c.id).join(', ')}): give each its card with <channel>=, e.g. --card ${channels[0]!.id}=<file> --reader ${channels[1]!.id}=<PC/SC reader>, or replay one with --channel <id>`,
+    );
+  // Per-channel targets: every channel needs one before anything is sent.
+  const perChannel = new Map<string, Target>();
+  for (const c of channels) {
+    const given = split.targets.get(c.id);
+    if (!given)
+      throw new UsageError(
+        `channel ${c.id} (${c.reader ?? 'reader not named'}) has no target: give --card ${c.id}=<file>, --reader ${c.id}=<PC/SC reader> or --profile ${c.id}=<id>`,
+      );
+    const t = channelTarget(c.id, given, base);
+    perChannel.set(c.id, t);
+  }
+  const opened: OpenTarget[] = [];
+  const described: string[] = [];
+  let report: ReplayReport;
+  const progress = new Progress(io, `replaying ${path}`, 'exchanges');
+  try {
+    report = await replayTrace(
+      trace,
+      async (c) => {
+        const target = await openTarget(perChannel.get(c.id)!);
+        opened.push(target);
+        described.push(`${c.id}: ${target.describe}`);
+        return recordIfAsked(target.channel, { tool: `meterpurse trace replay ${path}` });
+      },
+      { onProgress: (done, total) => progress.update(done, total) },
+    );
+  } finally {
+    progress.done();
+    for (const t of opened) await t.close().catch(() => undefined);
+  }
+  const describe = described.join(', ');
+  if (p.flags.has('--json')) {
+    io.out(JSON.stringify({ trace: path, target: describe, ...report }, null, 2) + '\n');
+  } else printReport(path, describe, report, io);
+  return report.ok ? 0 : 1;
+}
+
+async function replayOne(
+  path: string,
+  trace: Trace,
+  target: OpenTarget,
+  json: boolean,
+  io: Io,
+): Promise<number> {
   let report: ReplayReport;
   try {
     // Under `trace record --out <actual> -- trace replay …` the card's actual answers are recorded.
@@ -331,7 +532,7 @@ async function replay(args: string[], io: Io): Promise<number> {
   } finally {
     await target.close();
   }
-  if (p.flags.has('--json')) {
+  if (json) {
     io.out(JSON.stringify({ trace: path, target: target.describe, ...report }, null, 2) + '\n');
   } else printReport(path, target.describe, report, io);
   return report.ok ? 0 : 1;
@@ -375,26 +576,34 @@ async function recordCommand(p: Parsed, out: string, io: Io, cli: CommandLine | 
     throw new UsageError('of the trace commands, only trace replay can be recorded');
   if (!cli) throw new UsageError('trace record -- <command> runs only from the meterpurse command line');
   const { main } = cli;
-  const before = recordedCount(out);
+  // One version 2 trace for every channel the command opens (VirtualReader / PcscReader connect).
+  const seed = p.values.get('--rng-seed');
+  try {
+    recorderFor(out, {
+      tool: `meterpurse ${words.join(' ')}`,
+      timing: !p.flags.has('--no-timing'),
+      ...(seed !== undefined ? { extra: { 'rng-seed': seed } } : {}),
+    });
+  } catch (e) {
+    throw new UsageError(`cannot write '${out}': ${(e as Error).message}`);
+  }
   const saved = process.env[TRACE_RECORD_ENV];
   process.env[TRACE_RECORD_ENV] = out;
   let code: number;
+  let n: number;
   try {
     code = await main(words, io);
   } finally {
     if (saved === undefined) delete process.env[TRACE_RECORD_ENV];
     else process.env[TRACE_RECORD_ENV] = saved;
+    n = await closeRecording(out);
   }
-  const n = recordedCount(out) - before;
   if (n === 0) {
-    io.err(
-      `trace record: 'meterpurse ${words.join(' ')}' opened no card channel through the recording hook (recordIfAsked); nothing was recorded\n`,
-    );
+    rmSync(out, { force: true });
+    io.err(`trace record: 'meterpurse ${words.join(' ')}' opened no card channel; nothing was recorded\n`);
     return code === 0 ? 2 : code;
   }
-  io.err(
-    `trace record: ${n} channel(s) recorded to ${out}${n > 1 ? ` and numbered siblings (${recordingPath(out, 2)}…)` : ''}\n`,
-  );
+  io.err(`trace record: ${n} channel(s) recorded to ${out}\n`);
   return code;
 }
 
@@ -413,9 +622,11 @@ async function record(args: string[], io: Io, cli?: CommandLine): Promise<number
     throw new UsageError(`cannot write '${out}': ${(e as Error).message}`);
   }
   const comment = p.values.get('--comment');
+  const seed = p.values.get('--rng-seed');
   const rec = new RecordingChannel(target.channel, sink, {
     tool: 'meterpurse trace record',
     timing: !p.flags.has('--no-timing'),
+    ...(seed !== undefined ? { extra: { 'rng-seed': seed } } : {}),
     ...(comment ? { notes: [comment] } : {}),
   });
   let failed: string | undefined;
@@ -448,9 +659,27 @@ async function record(args: string[], io: Io, cli?: CommandLine): Promise<number
 async function importLog(args: string[], io: Io): Promise<number> {
   const p = parseWith(args, IMPORT_OPTIONS);
   const kinds = ['--pcsc-spy', '--scriptor-output'].filter((k) => p.flags.has(k));
-  if (kinds.length !== 1) throw new UsageError('trace import wants one of --pcsc-spy, --scriptor-output');
+  const format = p.values.get('--format');
+  if (format !== undefined) {
+    if (!['pcsc-spy', 'scriptor-output', 'pcapng'].includes(format))
+      throw new UsageError(`--format must be pcsc-spy, scriptor-output or pcapng, got ${format}`);
+    kinds.push(`--${format}`);
+  }
+  if (kinds.length !== 1)
+    throw new UsageError('trace import wants one of --pcsc-spy, --scriptor-output, --format pcapng');
   if (p.positional.length !== 1) throw new UsageError('trace import wants one log file');
   const path = p.positional[0]!;
+  if (kinds[0] === '--pcapng') {
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(readFileSync(path));
+    } catch (e) {
+      throw new CommandError(`cannot read '${path}': ${(e as Error).message}`, { cause: e });
+    }
+    const t = parsed(path, () => importPcapng(bytes));
+    if (t.exchanges.length === 0) throw new UsageError(`${path}: no APDU exchange in the capture`);
+    return write(p.values.get('--out'), t.format(), io);
+  }
   const text = readText(path, 'log');
   const trace = parsed(path, () =>
     kinds[0] === '--pcsc-spy' ? importPcscSpy(text) : importScriptorOutput(text),
@@ -543,9 +772,14 @@ export const traceCommands: readonly Command[] = [
   traceSub(
     'replay',
     'replay a trace against a card and report every response that differs outside the masks (exit 1 if any)',
-    'trace replay <trace> (--card <file> | --profile <id> | --reader <name>) [--json] [--save] [--raw]',
+    'trace replay <trace> (--card <file> | --profile <id> | --reader <name>) [--json] [--save] [--raw]\n       meterpurse trace replay <trace> (--card <ch>=<file> | --profile <ch>=<id> | --reader <ch>=<name>)… [--rng-seed <ch>=<seed>]… | --channel <ch> …',
     REPLAY_OPTIONS,
-    ['trace replay session.trace --card my.card', 'trace replay session.trace --reader "ACS ACR39U" --json'],
+    [
+      'trace replay session.trace --card my.card',
+      'trace replay session.trace --reader "ACS ACR39U" --json',
+      "trace replay flow.trace --card card=card.card --rng-seed card=s:card --reader sam='Virtual PCD 00 01'",
+      'trace replay flow.trace --channel card --card card.card',
+    ],
   ),
   traceSub(
     'record',

@@ -20,6 +20,11 @@ export interface ReplayOptions {
   rules?: readonly MaskRule[];
   /** Reader name to report; default the trace's `@reader`, else 'Replay'. */
   readerName?: string;
+  /**
+   * Version 2: the channel to play (its own events, reader, protocol and ATR). May be left out
+   * when the trace holds one channel.
+   */
+  channel?: string;
 }
 
 /** The ATR a trace without any says it had: TS = 3B, T0 = 00 (no interface or historical bytes). */
@@ -53,6 +58,15 @@ export class ReplayChannel implements CardChannel {
   /** @throws TypeError when `trace` is not a Trace; RangeError for an unknown mode. */
   constructor(trace: Trace, options: ReplayOptions = {}) {
     if (!trace || !Array.isArray(trace.events)) throw new TypeError('trace must be a Trace');
+    const channels = trace.header.channels;
+    if (options.channel !== undefined || channels.length > 0) {
+      const id = options.channel ?? (channels.length === 1 ? channels[0]!.id : undefined);
+      if (id === undefined)
+        throw new RangeError(
+          `the trace has ${channels.length} channels (${channels.map((c) => c.id).join(', ')}): say which to play`,
+        );
+      trace = trace.channel(id);
+    }
     const mode = options.mode ?? 'strict';
     if (mode !== 'strict' && mode !== 'match')
       throw new RangeError(`mode must be 'strict' or 'match', not ${String(mode)}`);

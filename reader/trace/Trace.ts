@@ -3,8 +3,18 @@ import { MalformedDataError } from '../../card/index.js';
 import type { Protocol } from '../CardChannel.js';
 import { BytePattern } from './BytePattern.js';
 
-/** The version this code writes and reads (`@trace 1`). */
-export const TRACE_FORMAT_VERSION = 1;
+/**
+ * The newest version this code writes and reads (`@trace 2`: several channels in one file).
+ * A trace of one channel is still written as version 1, which version 2 contains: old readers
+ * keep reading what they read before.
+ */
+export const TRACE_FORMAT_VERSION = 2;
+
+/** Versions `Trace.parse` reads. */
+export const TRACE_VERSIONS_READ: readonly number[] = Object.freeze([1, 2]);
+
+/** What a channel label (version 2) may look like: `card`, `sam`, `svm-2`, `reader.b`. */
+const CHANNEL_ID = /^[A-Za-z][A-Za-z0-9_.-]{0,31}$/;
 
 /** Limits of the parser: a trace bigger than this is refused, not read into memory. */
 export const TRACE_LIMITS = Object.freeze({
@@ -41,6 +51,23 @@ export const GET_CHALLENGE_RULE: MaskRule = Object.freeze({
   why: 'GET CHALLENGE answers a fresh random number',
 });
 
+/**
+ * One card channel of a version 2 trace (`@channel <id> "<reader>" <protocol> <ATR>`): the
+ * connection of one reader to one card. Events carry its `id` as their label.
+ */
+export interface TraceChannel {
+  /** The label of the channel's events (letters, digits, `_ . -`; at most 32 characters). */
+  readonly id: string;
+  readonly reader?: string;
+  readonly protocol?: Protocol;
+  /** ATR at connection. */
+  readonly atr?: Uint8Array;
+  /** How many events of the trace come before the declaration: the channel was opened there. */
+  readonly at: number;
+  /** Line of the declaration (0 when built in memory). */
+  readonly line?: number;
+}
+
 export interface TraceHeader {
   readonly version: number;
   readonly atr?: Uint8Array;
@@ -54,6 +81,8 @@ export interface TraceHeader {
   readonly rules: readonly MaskRule[];
   /** `#` comment lines of the header block (without the `#`). */
   readonly notes: readonly string[];
+  /** Version 2: the channels, in the order they were opened (empty for a version 1 trace). */
+  readonly channels: readonly TraceChannel[];
 }
 
 interface EventBase {
@@ -63,6 +92,8 @@ interface EventBase {
   readonly atMs?: number;
   /** Line number (1-based) of the event in the file it was parsed from; 0 when built in memory. */
   readonly line: number;
+  /** Version 2: the id of the channel the event happened on. */
+  readonly channel?: string;
 }
 
 /** One command and what came back: a response, or an error of the channel. */
@@ -195,8 +226,9 @@ export class Trace {
   readonly trailer: readonly string[];
 
   constructor(header: Partial<TraceHeader>, events: readonly TraceEvent[], trailer: readonly string[] = []) {
+    const channels = checkChannels(header.channels ?? [], events);
     this.header = Object.freeze({
-      version: header.version ?? TRACE_FORMAT_VERSION,
+      version: header.version ?? (channels.length > 0 ? 2 : 1),
       ...(header.atr ? { atr: Uint8Array.from(header.atr) } : {}),
       ...(header.protocol ? { protocol: header.protocol } : {}),
       ...(header.reader !== undefined ? { reader: header.reader } : {}),
@@ -205,7 +237,10 @@ export class Trace {
       extra: Object.freeze(checkExtra(header.extra ?? {})),
       rules: Object.freeze([...(header.rules ?? [])]),
       notes: Object.freeze([...(header.notes ?? [])]),
+      channels,
     });
+    if (channels.length > 0 && this.header.version < 2)
+      throw new RangeError('a trace with channels is version 2 or later');
     this.events = Object.freeze(events.map((e) => Object.freeze({ ...e })));
     this.trailer = Object.freeze([...trailer]);
   }
@@ -213,6 +248,31 @@ export class Trace {
   /** The exchanges only, in order (resets and disconnects left out). */
   get exchanges(): TraceExchange[] {
     return this.events.filter((e): e is TraceExchange => e.type === 'exchange');
+  }
+
+  /**
+   * One channel of a version 2 trace as a trace of its own (version 1: reader, protocol and ATR
+   * of the channel in the header, its events in order, the mask rules and extensions shared), so
+   * `replayTrace` and `ReplayChannel` play it as they play any single-card trace.
+   * @throws RangeError when the trace has no channel `id`.
+   */
+  channel(id: string): Trace {
+    const c = this.header.channels.find((x) => x.id === id);
+    if (!c) throw new RangeError(`the trace has no channel ${JSON.stringify(id)}`);
+    const h = this.header;
+    return new Trace(
+      {
+        ...(c.reader !== undefined ? { reader: c.reader } : {}),
+        ...(c.protocol ? { protocol: c.protocol } : {}),
+        ...(c.atr ? { atr: c.atr } : {}),
+        ...(h.start !== undefined ? { start: h.start } : {}),
+        ...(h.tool !== undefined ? { tool: h.tool } : {}),
+        extra: { ...h.extra, channel: id },
+        rules: h.rules,
+        notes: h.notes,
+      },
+      this.events.filter((e) => e.channel === id).map(({ channel: _c, ...e }) => e),
+    );
   }
 
   /**
@@ -236,9 +296,16 @@ export class Trace {
     if (h.tool !== undefined) out.push(`@tool ${field(h.tool)}`);
     for (const [k, v] of Object.entries(h.extra)) out.push(`@x-${k} ${field(v)}`);
     for (const r of h.rules) out.push(formatRule(r));
+    const channels = h.channels;
+    let c = 0;
+    while (c < channels.length && channels[c]!.at === 0) out.push(channelLine(channels[c++]!));
     for (const n of h.notes) out.push(...commentLines(n));
     out.push('');
-    for (const e of this.events) out.push(...formatEvent(e, timing));
+    this.events.forEach((e, i) => {
+      while (c < channels.length && channels[c]!.at <= i) out.push(channelLine(channels[c++]!));
+      out.push(...formatEvent(e, timing));
+    });
+    while (c < channels.length) out.push(channelLine(channels[c++]!));
     for (const c of this.trailer) out.push(...commentLines(c));
     return out.join('\n') + '\n';
   }
@@ -249,19 +316,76 @@ export function formatEvent(e: TraceEvent, timing = true): string[] {
   const out: string[] = [];
   for (const c of e.comments) out.push(...commentLines(c));
   const t = timing && e.atMs !== undefined ? ` t=+${ms(e.atMs)}` : '';
+  // Version 2: the channel's label leads each line of the event (masks follow their exchange).
+  const l = e.channel !== undefined ? `${e.channel} ` : '';
   if (e.type === 'reset') {
-    out.push(`! reset ${spacedHex(e.atr)}${t ? ` ;${t}` : ''}`);
+    out.push(`${l}! reset ${spacedHex(e.atr)}${t ? ` ;${t}` : ''}`);
   } else if (e.type === 'disconnect') {
-    out.push(`! disconnect${t ? ` ;${t}` : ''}`);
+    out.push(`${l}! disconnect${t ? ` ;${t}` : ''}`);
   } else {
-    out.push(`> ${spacedHex(e.command)}`);
+    out.push(`${l}> ${spacedHex(e.command)}`);
     const meta = `${timing && e.durationMs !== undefined ? ` d=${ms(e.durationMs)}` : ''}${t}`;
     const body = e.response ? `< ${responseText(e.response)}` : `! error ${oneLine(e.error ?? 'error')}`;
-    out.push(`${body}${meta ? ` ;${meta}` : ''}`);
+    out.push(`${l}${body}${meta ? ` ;${meta}` : ''}`);
     if (e.commandMask) out.push(`~> ${e.commandMask.toString()}`);
     if (e.responseMask) out.push(`~< ${e.responseMask.toString()}`);
   }
   return out;
+}
+
+/** `@channel <id> "<reader>" <protocol> <ATR>` (reader, protocol and ATR each optional, in order). */
+export function channelLine(c: Pick<TraceChannel, 'id' | 'reader' | 'protocol' | 'atr'>): string {
+  let s = `@channel ${c.id}`;
+  if (c.reader !== undefined) s += ` ${JSON.stringify(field(c.reader))}`;
+  if (c.protocol) s += ` ${c.protocol}`;
+  if (c.atr) s += ` ${spacedHex(c.atr)}`;
+  return s;
+}
+
+/**
+ * Frozen copies of the channels, checked: ids well-formed and distinct, declared in event order,
+ * and every labelled event on a declared channel declared before it.
+ * @throws TypeError / RangeError naming what is wrong.
+ */
+function checkChannels(
+  channels: readonly TraceChannel[],
+  events: readonly TraceEvent[],
+): readonly TraceChannel[] {
+  const out: TraceChannel[] = [];
+  const declaredAt = new Map<string, number>();
+  let last = 0;
+  for (const c of channels) {
+    if (!CHANNEL_ID.test(c.id))
+      throw new TypeError(
+        `channel id ${JSON.stringify(c.id)}: a letter, then letters, digits, _ . - (at most 32)`,
+      );
+    if (declaredAt.has(c.id)) throw new RangeError(`channel ${c.id} declared twice`);
+    if (!(Number.isSafeInteger(c.at) && c.at >= last && c.at <= events.length))
+      throw new RangeError(`channel ${c.id}: at must be an event index in order, not ${c.at}`);
+    last = c.at;
+    declaredAt.set(c.id, c.at);
+    out.push(
+      Object.freeze({
+        id: c.id,
+        ...(c.reader !== undefined ? { reader: c.reader } : {}),
+        ...(c.protocol ? { protocol: c.protocol } : {}),
+        ...(c.atr ? { atr: Uint8Array.from(c.atr) } : {}),
+        at: c.at,
+        ...(c.line !== undefined ? { line: c.line } : {}),
+      }),
+    );
+  }
+  events.forEach((e, i) => {
+    if (e.channel === undefined) {
+      if (out.length > 0)
+        throw new RangeError(`event ${i + 1} has no channel, but the trace declares channels`);
+      return;
+    }
+    const at = declaredAt.get(e.channel);
+    if (at === undefined || at > i)
+      throw new RangeError(`event ${i + 1} is on channel ${e.channel}, not declared before it`);
+  });
+  return Object.freeze(out);
 }
 
 /** @throws TypeError for an extension name that could not be written as `@x-<name>`. */
@@ -402,6 +526,7 @@ interface MutableExchange {
   responseMask?: BytePattern;
   comments: string[];
   line: number;
+  channel?: string;
   /** Set once the `<` or `! error` line was read. */
   answered: boolean;
 }
@@ -434,6 +559,7 @@ function parseTrace(text: string): Trace {
     rules: MaskRule[];
     notes: string[];
   } = { extra: {}, rules: [], notes: [] };
+  const channels: TraceChannel[] = [];
   const events: TraceEvent[] = [];
   let pending: string[] = [];
   let open: MutableExchange | undefined;
@@ -461,9 +587,26 @@ function parseTrace(text: string): Trace {
           TRACE_LIMITS.maxLineChars,
         );
       const indent = line.length - line.trimStart().length;
-      const body = line.trim();
-      const col = indent;
+      let body = line.trim();
+      let col = indent;
+      /** Version 2: the channel label before the marker of an event line. */
+      let label: string | undefined;
       try {
+        const c0 = body.charCodeAt(0);
+        if (version === 2 && ((c0 >= 0x41 && c0 <= 0x5a) || (c0 >= 0x61 && c0 <= 0x7a))) {
+          const m = /^(\S+)[ \t]+(?=[<>!])/.exec(body);
+          if (!m || !CHANNEL_ID.test(m[1]!))
+            throw new LineError('an event line is "<channel> > …", "<channel> < …" or "<channel> ! …"', col);
+          label = m[1]!;
+          if (!channels.some((c) => c.id === label))
+            throw new LineError(
+              `channel ${label} is not declared (@channel ${label} …) before its first event`,
+              col,
+            );
+          body = body.slice(m[0].length);
+          col += m[0].length;
+        } else if (version === 2 && channels.length > 0 && /^[<>!]/.test(body))
+          throw new LineError('this trace declares channels: every event line starts with its channel', col);
         if (body === '') {
           // A blank line ends the header block: comments above it are notes of the header.
           if (version !== undefined && events.length === 0 && !open) {
@@ -476,12 +619,23 @@ function parseTrace(text: string): Trace {
         } else if (version === undefined) {
           const m = /^@trace\s+(\S+)$/.exec(body);
           if (!m) throw new LineError('a trace starts with "@trace <version>"', col);
-          if (m[1] !== String(TRACE_FORMAT_VERSION))
+          const v = TRACE_VERSIONS_READ.find((x) => String(x) === m[1]);
+          if (v === undefined)
             throw new LineError(
-              `unsupported trace version ${JSON.stringify(m[1])} (this reader knows ${TRACE_FORMAT_VERSION})`,
+              `unsupported trace version ${JSON.stringify(m[1])} (this reader knows ${TRACE_VERSIONS_READ.join(' and ')})`,
               col,
             );
-          version = TRACE_FORMAT_VERSION;
+          version = v;
+        } else if (version === 2 && /^@channel(\s|$)/.test(body)) {
+          if (open && !open.answered)
+            throw new LineError(`command on line ${open.line} has no response`, col);
+          close();
+          if (events.some((e) => e.channel === undefined))
+            throw new LineError(
+              '@channel after events without a channel: label every event of a trace with channels',
+              col,
+            );
+          channels.push(channelDecl(body.slice(8), col + 8, channels, events.length, lineNo));
         } else if (body.startsWith('@')) {
           if (events.length > 0 || open)
             throw new LineError('header lines (@...) come before the first event', col);
@@ -556,11 +710,23 @@ function parseTrace(text: string): Trace {
               throw new LineError(`command is not an APDU: ${e.reason}`, col + 1);
             throw e;
           }
-          open = { type: 'exchange', command, comments: pending, line: lineNo, answered: false };
+          open = {
+            type: 'exchange',
+            command,
+            comments: pending,
+            line: lineNo,
+            answered: false,
+            ...(label !== undefined ? { channel: label } : {}),
+          };
           pending = [];
         } else if (body.startsWith('<')) {
           if (!open || open.answered)
             throw new LineError('a response line (<) must follow a command line (>)', col);
+          if (label !== open.channel)
+            throw new LineError(
+              `the response is labelled ${label ?? '(none)'}, its command ${open.channel ?? '(none)'}`,
+              col,
+            );
           const { body: hex, durationMs, atMs } = meta(body.slice(1), col + 1, true);
           const bar = hex.indexOf('|');
           let response: Uint8Array;
@@ -609,6 +775,11 @@ function parseTrace(text: string): Trace {
           const restCol = col + body.length - m[2]!.length;
           if (word === 'error') {
             if (!open || open.answered) throw new LineError('! error must follow a command line (>)', col);
+            if (label !== open.channel)
+              throw new LineError(
+                `the error is labelled ${label ?? '(none)'}, its command ${open.channel ?? '(none)'}`,
+                col,
+              );
             const { body: msg, durationMs, atMs } = meta(m[2]!, restCol, true);
             open.error = msg.trim() || 'error';
             if (durationMs !== undefined) open.durationMs = durationMs;
@@ -621,7 +792,10 @@ function parseTrace(text: string): Trace {
             if (events.length >= TRACE_LIMITS.maxEvents)
               throw new LineError(`more than ${TRACE_LIMITS.maxEvents} events`, col);
             const { body: rest, atMs } = meta(m[2]!, restCol, false);
-            const at = atMs !== undefined ? { atMs } : {};
+            const at = {
+              ...(atMs !== undefined ? { atMs } : {}),
+              ...(label !== undefined ? { channel: label } : {}),
+            };
             if (word === 'reset') {
               const atr = hexBytes(rest, restCol, 'ATR');
               if (atr.length < 2 || atr.length > 33)
@@ -668,5 +842,61 @@ function parseTrace(text: string): Trace {
       'trace',
     );
   close();
-  return new Trace({ ...header, version }, events, pending);
+  return new Trace({ ...header, version, channels }, events, pending);
+}
+
+/** The rest of an `@channel` line: `<id> ["<reader>"] [T=0|T=1] [ATR hex]`. */
+function channelDecl(
+  text: string,
+  column: number,
+  known: readonly TraceChannel[],
+  at: number,
+  line: number,
+): TraceChannel {
+  const m = /^\s+(\S+)(.*)$/.exec(text);
+  if (!m) throw new LineError('@channel wants <id> "<reader>" <protocol> <ATR>', column);
+  const id = m[1]!;
+  if (!CHANNEL_ID.test(id))
+    throw new LineError(
+      `channel id ${JSON.stringify(id)}: a letter, then letters, digits, _ . - (at most 32)`,
+      column + 1,
+    );
+  if (known.some((c) => c.id === id)) throw new LineError(`channel ${id} declared twice`, column + 1);
+  let rest = m[2]!;
+  let restCol = column + text.length - rest.length;
+  const out: {
+    id: string;
+    reader?: string;
+    protocol?: Protocol;
+    atr?: Uint8Array;
+    at: number;
+    line: number;
+  } = {
+    id,
+    at,
+    line,
+  };
+  const q = /^\s*("(?:[^"\\]|\\.)*")/.exec(rest);
+  if (q) {
+    try {
+      out.reader = JSON.parse(q[1]!) as string;
+    } catch {
+      throw new LineError('the reader name is a JSON string', restCol);
+    }
+    rest = rest.slice(q[0].length);
+    restCol += q[0].length;
+  } else if (/^\s*"/.test(rest)) throw new LineError('the reader name has no closing quote', restCol);
+  const p = /^\s*(T=[01])(?=\s|$)/.exec(rest);
+  if (p) {
+    out.protocol = p[1] as Protocol;
+    rest = rest.slice(p[0].length);
+    restCol += p[0].length;
+  }
+  if (rest.trim() !== '') {
+    const atr = hexBytes(rest, restCol, 'ATR');
+    if (atr.length < 2 || atr.length > 33)
+      throw new LineError(`an ATR has 2 to 33 bytes, not ${atr.length}`, restCol);
+    out.atr = atr;
+  }
+  return out;
 }

@@ -10,14 +10,20 @@
  * What becomes of each call:
  * - SCardConnect: the reader name (`szReader`) and the protocol (`dwActiveProtocol`) of the trace;
  * - SCardStatus: the ATR (`bAtr`), for the header or for the reset just before;
+ * - SCardGetStatusChange: the ATR each reader state reports (` o  Atr: …`); the one of the
+ *   reader SCardConnect names becomes the header's ATR when no SCardStatus gives it (most
+ *   applications, opensc-tool among them, never call SCardStatus);
  * - SCardReconnect with dwInitialization 1 (SCARD_RESET_CARD) or 2 (SCARD_UNPOWER_CARD): a reset;
  * - SCardTransmit: an exchange, the call's time as its duration; a failed call an `! error`;
  * - SCardDisconnect: a disconnect; everything else is skipped.
+ *
+ * The trace gets the mask rules every recording gets (`GET_CHALLENGE_RULE`), so that replaying
+ * it does not report a fresh random challenge as a difference.
  */
 import { CommandApdu } from '../../card/index.js';
 import { MalformedDataError } from '../../card/index.js';
 import type { Protocol } from '../CardChannel.js';
-import { Trace, TRACE_LIMITS, type TraceEvent, type TraceReset } from './Trace.js';
+import { GET_CHALLENGE_RULE, Trace, TRACE_LIMITS, type TraceEvent, type TraceReset } from './Trace.js';
 
 const KIND = 'pcsc-spy';
 
@@ -54,6 +60,14 @@ function bad(reason: string, line: Line | undefined, fallback: number): never {
 function lengthOf(text: string): number | undefined {
   const m = /(?:^|\s)0x([0-9A-Fa-f]{1,8})\b/.exec(text);
   return m ? parseInt(m[1]!, 16) : undefined;
+}
+
+/** `3B 85 81 …` → the bytes, or undefined unless 2 to 33 hex bytes (an ATR). */
+function atrOf(hex: string): Uint8Array | undefined {
+  const toks = hex.trim().split(/\s+/);
+  if (hex.trim() === '' || !toks.every((t) => /^[0-9A-Fa-f]{2}$/.test(t))) return undefined;
+  if (toks.length < 2 || toks.length > 33) return undefined;
+  return Uint8Array.from(toks.map((t) => parseInt(t, 16)));
 }
 
 /**
@@ -128,6 +142,9 @@ export function importPcscSpy(text: string): Trace {
   let reader: string | undefined;
   let protocol: Protocol | undefined;
   let atr: Uint8Array | undefined;
+  /** From SCardGetStatusChange: the last ATR reported for each reader. */
+  const seenAtr = new Map<string, Uint8Array>();
+  let connectedTo: string | undefined;
   const events: TraceEvent[] = [];
   let resetAwaitingAtr: number | undefined;
 
@@ -139,7 +156,12 @@ export function importPcscSpy(text: string): Trace {
     switch (name.text) {
       case 'SCardConnect': {
         const r = field('i', /^szReader\b/);
-        if (r && reader === undefined) reader = r.text.replace(/^szReader:?\s*/, '').trim() || undefined;
+        const name = r ? r.text.replace(/^szReader:?\s*/, '').trim() || undefined : undefined;
+        if (reader === undefined) reader = name;
+        if (ok && name !== undefined) {
+          connectedTo ??= name;
+          if (name === connectedTo && atr === undefined && seenAtr.has(name)) atr = seenAtr.get(name);
+        }
         const p = field('o', /^dwActiveProtocol/);
         if (p && ok) {
           const m = /T=([01])/.exec(p.text);
@@ -150,17 +172,31 @@ export function importPcscSpy(text: string): Trace {
       case 'SCardStatus': {
         const a = field('o', /^bAtr\s/);
         if (a && ok) {
-          const hex = a.text.replace(/^bAtr\s*/, '').trim();
-          const toks = hex.split(/\s+/);
-          if (hex !== '' && toks.every((t) => /^[0-9A-Fa-f]{2}$/.test(t))) {
-            const bytes = Uint8Array.from(toks.map((t) => parseInt(t, 16)));
-            if (bytes.length >= 2 && bytes.length <= 33) {
-              if (resetAwaitingAtr !== undefined) {
-                const r = events[resetAwaitingAtr] as TraceReset;
-                events[resetAwaitingAtr] = { ...r, atr: bytes };
-                resetAwaitingAtr = undefined;
-              } else atr ??= bytes;
-            }
+          const bytes = atrOf(a.text.replace(/^bAtr\s*/, ''));
+          if (bytes) {
+            if (resetAwaitingAtr !== undefined) {
+              const r = events[resetAwaitingAtr] as TraceReset;
+              events[resetAwaitingAtr] = { ...r, atr: bytes };
+              resetAwaitingAtr = undefined;
+            } else atr ??= bytes;
+          }
+        }
+        break;
+      }
+      case 'SCardGetStatusChange': {
+        if (!ok) break;
+        // ` o szReader: <name>`, ` o  dwCurrentState …`, ` o  dwEventState …`, ` o  Atr length: …`,
+        // ` o  Atr: <hex>` for each reader state.
+        let current: string | undefined;
+        for (const l of body) {
+          if (l.dir !== 'o') continue;
+          const t = l.text.trim();
+          const rn = /^szReader:?\s*(.*)$/.exec(t);
+          if (rn) current = rn[1]!.trim() || undefined;
+          const am = /^Atr:\s*(.*)$/.exec(t);
+          if (am && current !== undefined) {
+            const bytes = atrOf(am[1]!);
+            if (bytes) seenAtr.set(current, bytes);
           }
         }
         break;
@@ -238,6 +274,7 @@ export function importPcscSpy(text: string): Trace {
       ...(reader !== undefined ? { reader } : {}),
       ...(protocol ? { protocol } : {}),
       ...(atr ? { atr } : {}),
+      rules: [GET_CHALLENGE_RULE],
     },
     events,
   );

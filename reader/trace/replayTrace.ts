@@ -2,7 +2,14 @@ import { CommandApdu } from '../../card/index.js';
 import { equalBytes } from '../../card/index.js';
 import { CardChannelError, type CardChannel } from '../CardChannel.js';
 import { markDiff, responseMatches } from './compare.js';
-import { responseText, spacedHex, type MaskRule, type Trace } from './Trace.js';
+import { responseText, spacedHex, type MaskRule, type Trace, type TraceChannel } from './Trace.js';
+
+/**
+ * The card of each channel of a version 2 trace: called in trace order, where the channel was
+ * opened (its `@channel` line), with its declaration; the channel it returns is disconnected
+ * where the trace disconnects it. Two channels of the same reader may be given the same card.
+ */
+export type ChannelOpener = (channel: TraceChannel) => CardChannel | Promise<CardChannel>;
 
 /** One difference between a trace and a card. */
 export interface ReplayDifference {
@@ -11,6 +18,8 @@ export interface ReplayDifference {
   /** Line of the event in the trace file (0 for traces built in memory). */
   line: number;
   kind: 'response' | 'error' | 'atr';
+  /** Version 2: the channel the exchange was on. */
+  channel?: string;
   /** Command hex (spaced), or 'reset', or 'connect' for the ATR at connection. */
   command: string;
   /** What the trace holds: response hex (`data | SW`), ATR hex, or `error: <message>`. */
@@ -52,28 +61,69 @@ export interface ReplayTraceOptions {
  */
 export async function replayTrace(
   trace: Trace,
-  channel: CardChannel,
+  target: CardChannel | ChannelOpener,
   options: ReplayTraceOptions = {},
 ): Promise<ReplayReport> {
   const rules = [...trace.header.rules, ...(options.rules ?? [])];
   const report: ReplayReport = { exchanges: 0, resets: 0, masked: 0, differences: [], ok: true };
   let index = 0;
-  // The card at hand should be the card of the trace: its ATR at connection is compared first.
-  const atr0 = trace.header.atr;
-  if ((options.compareAtr ?? true) && atr0 && !equalBytes(channel.atr, atr0)) {
-    report.differences.push({
-      index: 0,
-      line: 0,
-      kind: 'atr',
-      command: 'connect',
-      expected: spacedHex(atr0),
-      actual: spacedHex(channel.atr),
-      marked: markDiff(atr0, channel.atr, false),
-    });
-  }
+  const compareAtr = options.compareAtr ?? true;
+  const connectDiff = (
+    expected: Uint8Array | undefined,
+    ch: CardChannel,
+    line: number,
+    id?: string,
+  ): void => {
+    // The card at hand should be the card of the trace: its ATR at connection is compared first.
+    if (compareAtr && expected && !equalBytes(ch.atr, expected))
+      report.differences.push({
+        index,
+        line,
+        ...(id !== undefined ? { channel: id } : {}),
+        kind: 'atr',
+        command: 'connect',
+        expected: spacedHex(expected),
+        actual: spacedHex(ch.atr),
+        marked: markDiff(expected, ch.atr, false),
+      });
+  };
+  // Version 1 (or a version 2 trace of one channel given one card): one channel for every event.
+  const decls = trace.header.channels;
+  const open = new Map<string | undefined, CardChannel>();
+  let opener: ChannelOpener | undefined;
+  if (typeof target === 'function') {
+    if (decls.length === 0) throw new TypeError('a trace without channels replays against one CardChannel');
+    opener = target;
+  } else if (decls.length === 0) {
+    open.set(undefined, target);
+    connectDiff(trace.header.atr, target, 0);
+  } else if (decls.length === 1) opener = () => target;
+  else
+    throw new TypeError(`the trace has ${decls.length} channels: give a ChannelOpener, not one CardChannel`);
+  let d = 0;
   const total = trace.exchanges.length;
-  for (const e of trace.events) {
-    if (e.type === 'disconnect') continue;
+  for (const [i, e] of trace.events.entries()) {
+    while (opener && d < decls.length && decls[d]!.at <= i) {
+      const c = decls[d++]!;
+      let ch: CardChannel;
+      try {
+        ch = await opener(c);
+      } catch (err) {
+        if (!(err instanceof CardChannelError)) throw err;
+        report.aborted = `cannot open channel ${c.id}: ${message(err)}`;
+        break;
+      }
+      open.set(c.id, ch);
+      connectDiff(c.atr, ch, c.line ?? 0, c.id);
+    }
+    if (report.aborted) break;
+    const channel = open.get(e.channel)!;
+    const where = e.channel !== undefined ? { channel: e.channel } : {};
+    if (e.type === 'disconnect') {
+      // Version 2: the opener's channel ends where the recorded one did (the card powers down).
+      if (opener) await channel.disconnect().catch(() => undefined);
+      continue;
+    }
     if (e.type === 'reset') {
       report.resets++;
       let atr: Uint8Array;
@@ -83,10 +133,11 @@ export async function replayTrace(
         report.aborted = `reset before exchange ${index + 1} failed: ${message(err)}`;
         break;
       }
-      if ((options.compareAtr ?? true) && !equalBytes(atr, e.atr)) {
+      if (compareAtr && !equalBytes(atr, e.atr)) {
         report.differences.push({
           index: index + 1,
           line: e.line,
+          ...where,
           kind: 'atr',
           command: 'reset',
           expected: spacedHex(e.atr),
@@ -109,6 +160,7 @@ export async function replayTrace(
         report.differences.push({
           index,
           line: e.line,
+          ...where,
           kind: 'error',
           command,
           expected: e.response ? responseText(e.response) : '',
@@ -125,6 +177,7 @@ export async function replayTrace(
       report.differences.push({
         index,
         line: e.line,
+        ...where,
         kind: 'error',
         command,
         expected: `error: ${e.error ?? 'error'}`,
@@ -140,6 +193,7 @@ export async function replayTrace(
     report.differences.push({
       index,
       line: e.line,
+      ...where,
       kind: 'response',
       command,
       expected: responseText(e.response),

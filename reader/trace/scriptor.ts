@@ -14,7 +14,7 @@
 import { CommandApdu } from '../../card/index.js';
 import { MalformedDataError } from '../../card/index.js';
 import type { Protocol } from '../CardChannel.js';
-import { spacedHex, Trace, TRACE_LIMITS, type TraceEvent } from './Trace.js';
+import { GET_CHALLENGE_RULE, spacedHex, Trace, TRACE_LIMITS, type TraceEvent } from './Trace.js';
 
 /** One step of a scriptor script. */
 export type ScriptStep =
@@ -131,7 +131,9 @@ export function parseScriptorScript(text: string): ScriptStep[] {
 
 /**
  * Reads what scriptor printed (its standard output) into a trace: each `>` / `<` pair becomes an
- * exchange, `> RESET` / `< OK: <ATR>` a reset; echoed input and other lines are skipped.
+ * exchange, `> RESET` / `< OK: <ATR>` a reset; echoed input and other lines are skipped. The
+ * trace gets `GET_CHALLENGE_RULE` like a recording, and no header ATR: scriptor does not print
+ * the ATR at connection.
  * @throws MalformedDataError (kind 'scriptor') for a command without answer, bad hex, or a
  * response without the ` : ` that ends it.
  */
@@ -209,7 +211,16 @@ export function importScriptorOutput(text: string): Trace {
   }
   if (response) bad('the last response is cut short (no " : <status>")', response.line);
   if (pending) bad('the last command has no response', pending.line);
-  return new Trace({ tool: 'imported from scriptor output', ...(protocol ? { protocol } : {}) }, events);
+  // scriptor prints no ATR at connection (only after a `reset`), so the header has none; the
+  // mask rules are those every recording gets.
+  return new Trace(
+    {
+      tool: 'imported from scriptor output',
+      ...(protocol ? { protocol } : {}),
+      rules: [GET_CHALLENGE_RULE],
+    },
+    events,
+  );
 }
 
 /**

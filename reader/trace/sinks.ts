@@ -48,9 +48,9 @@ export interface FileSinkOptions {
 /**
  * Writes a trace to a file. Text is copied at once into a byte buffer (so the strings die young
  * and cost the garbage collector little) and the buffer is written with one `write()` per turn
- * of the event loop, or sooner when full: a burst of in-process exchanges costs one system call,
- * while a crash loses at most the exchanges of the current tick. The file is created (truncated)
- * when the sink is made, so a bad path fails at once.
+ * of the event loop, or sooner when full, or at `flush()`. A `TraceRecorder` hands it text only
+ * when it flushes (see there for what a crash loses). The file is created (truncated) when the
+ * sink is made, so a bad path fails at once.
  */
 export class FileTraceSink implements TraceSink {
   readonly path: string;

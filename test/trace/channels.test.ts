@@ -105,10 +105,10 @@ describe('RecordingChannel', () => {
     expect(t.exchanges).toHaveLength(5);
   });
 
-  it('a file trace holds each exchange one event-loop turn later, without disconnect (a crash loses at most a tick)', async () => {
+  it('a file trace holds the exchanges one event-loop turn after the buffer limit, without disconnect', async () => {
     const path = join(dir, 'crash.trace');
     const reader = new VirtualReader('Virtual 7', new TraceTestCard(counting));
-    const rec = new RecordingChannel(await reader.connect(), new FileTraceSink(path));
+    const rec = new RecordingChannel(await reader.connect(), new FileTraceSink(path), { bufferLimit: 2 });
     await rec.transmit(SELECT);
     await rec.transmit(READ);
     await new Promise((r) => setImmediate(r));

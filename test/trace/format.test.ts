@@ -90,7 +90,7 @@ describe('trace format', () => {
   it.each([
     ['', 'no "@trace <version>" line', 0],
     ['> 00 A4 04 00\n', 'line 1: a trace starts with "@trace <version>"', 0],
-    ['@trace 2\n', 'line 1: unsupported trace version', 0],
+    ['@trace 3\n', 'line 1: unsupported trace version', 0],
     ['@trace 1\n> 00 A4 04 00\n', 'line 2: command has no response (truncated trace?)', 23],
     ['@trace 1\n> 00 A4 04 00\n> 00 B0 00 00 01\n< 90 00\n', 'line 3: command on line 2 has no response', 23],
     ['@trace 1\n< 90 00\n', 'line 2: a response line (<) must follow a command line (>)', 9],
