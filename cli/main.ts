@@ -19,6 +19,7 @@ import { hostServeCommand } from './commands/host.js';
 import { hostKeysCommands } from './commands/host-keys.js';
 import { demoCommand } from './commands/demo.js';
 import { ceremonyCommands } from './commands/ceremony.js';
+import { conformanceCommands } from './commands/conformance.js';
 import { cardPersonaliseCommands } from './commands/card-personalise.js';
 
 // Each command lives in its own file under commands/; add it here (one import, one entry).
@@ -39,6 +40,7 @@ const COMMANDS: Command[] = [
   hostServeCommand,
   ...hostKeysCommands,
   demoCommand,
+  ...conformanceCommands,
 ];
 
 /** Every registered command (tests check each one's --help against its parser). */

@@ -77,3 +77,5 @@ export {
   parseBatchCsv,
 } from './bureau/batchCsv.js';
 export type { BadRow, BatchRow, ParsedBatch, PurseOrder } from './bureau/batchCsv.js';
+// Issue 14: conformance runs (card under test, terminal under test, replay as terminal).
+export * as conformance from './conformance/index.js';
