@@ -15,8 +15,7 @@ import { SystemRng } from '../crypto/rng.js';
 import {
   buildCard,
   buildIsoCard,
-  getProfile,
-  registerProfile,
+  registerProfileOnce,
   type CardProfile,
   type IsoCardConfig,
 } from '../os/CardProfiles.js';
@@ -367,16 +366,7 @@ const PROFILES: CardProfile[] = [
   },
 ];
 
-for (const p of PROFILES) {
-  let known = false;
-  try {
-    getProfile(p.id);
-    known = true;
-  } catch {
-    known = false;
-  }
-  if (!known) registerProfile(p);
-}
+for (const p of PROFILES) registerProfileOnce(p);
 
 /** The device view of a card built by one of these profiles (e.g. from `openCardFile`). */
 export function deviceOf(os: Iso7816Os, profile: ProfileName, demoIssuerSeed?: string): Device {

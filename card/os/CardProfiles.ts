@@ -60,6 +60,14 @@ export function registerProfile(profile: CardProfile): void {
   registry.set(profile.id, profile);
 }
 
+/**
+ * Registers `profile` unless a profile of its id is registered already (modules that register
+ * their profiles on import may be loaded twice, e.g. by a test runner and by the code it tests).
+ */
+export function registerProfileOnce(profile: CardProfile): void {
+  if (!registry.has(profile.id)) registry.set(profile.id, profile);
+}
+
 /** @throws RangeError naming the id when no such profile is registered. */
 export function getProfile(id: string): CardProfile {
   const p = registry.get(id);

@@ -12,6 +12,7 @@ export { buildAtr } from './atr.js';
 export type { AtrOptions } from './atr.js';
 export {
   registerProfile,
+  registerProfileOnce,
   getProfile,
   listProfiles,
   buildCard,

@@ -9,13 +9,7 @@
 import type { BlockCipherProvider, Rng } from '../../crypto/types.js';
 import { NodeCipherProvider } from '../../crypto/NodeCipherProvider.js';
 import { SystemRng } from '../../crypto/rng.js';
-import {
-  buildCard,
-  buildIsoCard,
-  getProfile,
-  registerProfile,
-  type CardProfile,
-} from '../../os/CardProfiles.js';
+import { buildCard, buildIsoCard, registerProfileOnce, type CardProfile } from '../../os/CardProfiles.js';
 import type { Iso7816Os } from '../../os/Iso7816Os.js';
 import { fromHex, toHex } from '../../util/hex.js';
 import { AID_MKC } from '../perso/channel.js';
@@ -120,16 +114,7 @@ const PROFILE: CardProfile = {
     buildMasterKeyCard(c, image, o.cipher ?? new NodeCipherProvider(), o.rng ?? new SystemRng()),
 };
 
-{
-  let known = false;
-  try {
-    getProfile(PROFILE.id);
-    known = true;
-  } catch {
-    known = false;
-  }
-  if (!known) registerProfile(PROFILE);
-}
+registerProfileOnce(PROFILE);
 
 /**
  * The MKC view of a card built by the 'master-key' profile (e.g. from `openCardFile`).

@@ -13,13 +13,7 @@ import type { BlockCipherProvider, Rng } from '../../crypto/types.js';
 import { adjustDesParity } from '../../crypto/keyHierarchy.js';
 import { NodeCipherProvider } from '../../crypto/NodeCipherProvider.js';
 import { SeededRng, SystemRng } from '../../crypto/rng.js';
-import {
-  buildCard,
-  getProfile,
-  registerProfile,
-  buildIsoCard,
-  type CardProfile,
-} from '../../os/CardProfiles.js';
+import { buildCard, registerProfileOnce, buildIsoCard, type CardProfile } from '../../os/CardProfiles.js';
 import type { Iso7816Os } from '../../os/Iso7816Os.js';
 import { fromHex, toHex } from '../../util/hex.js';
 import { AID_PURSE, AID_SAM, AID_SVM } from '../constants.js';
@@ -304,13 +298,4 @@ const PROFILES: CardProfile[] = BLANK_KINDS.map((kind, i) => ({
     ),
 }));
 
-for (const p of PROFILES) {
-  let known = false;
-  try {
-    getProfile(p.id);
-    known = true;
-  } catch {
-    known = false;
-  }
-  if (!known) registerProfile(p);
-}
+for (const p of PROFILES) registerProfileOnce(p);
