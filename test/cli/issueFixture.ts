@@ -30,17 +30,32 @@ export interface Bureau {
   env: Record<string, string>;
 }
 
+export interface BureauOptions {
+  /** Utilities of the ceremony; default 1..5. */
+  utilities?: number[];
+  /** Host master versions KH[u][n] per utility; default 1 (a SAM needs 2). */
+  khVersions?: number;
+  /** The MKC's PIN and serial; default MKC_PIN, MKC_SERIAL. */
+  pin?: string;
+  serial?: string;
+}
+
 /** Makes the MKC card file, the card key and the transport master file under `dir`. */
-export async function makeBureau(dir: string, seed = 'issue-fixture'): Promise<Bureau> {
+export async function makeBureau(
+  dir: string,
+  seed = 'issue-fixture',
+  o: BureauOptions = {},
+): Promise<Bureau> {
   const cipher = new NodeCipherProvider();
+  const pin = o.pin ?? MKC_PIN;
   const { files, manifest } = generateComponents(
     new SeededRng(seed),
     cipher,
-    ceremonySlots([1, 2, 3, 4, 5], 1, 1),
+    ceremonySlots(o.utilities ?? [1, 2, 3, 4, 5], o.khVersions ?? 1, 1),
     2,
   );
-  const device = makeMasterKeyCard({ serial: fromHex(MKC_SERIAL), pin: MKC_PIN, cipher });
-  const mkc = await MasterKeyCard.open(await new VirtualReader('mkc', device.os).connect(), MKC_PIN);
+  const device = makeMasterKeyCard({ serial: fromHex(o.serial ?? MKC_SERIAL), pin, cipher });
+  const mkc = await MasterKeyCard.open(await new VirtualReader('mkc', device.os).connect(), pin);
   for (const f of files) await mkc.loadComponents(f);
   await mkc.seal(manifest);
   mkdirSync(join(dir, 'keys'), { recursive: true });
@@ -55,7 +70,7 @@ export async function makeBureau(dir: string, seed = 'issue-fixture'): Promise<B
     mkcPath,
     keyFile,
     transportPath,
-    env: { MP_MKC_PIN: MKC_PIN, MP_CONFIG_DIR: join(dir, 'config') },
+    env: { MP_MKC_PIN: pin, MP_CONFIG_DIR: join(dir, 'config') },
   };
 }
 

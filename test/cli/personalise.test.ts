@@ -7,7 +7,7 @@
  * (its tries spent and saved), a chip that is not blank, --as of another kind, a serial issued
  * already (the file left blank), missing or misplaced options; and the life cycle.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,27 +15,10 @@ import { main } from '../../cli/main.js';
 import type { Io } from '../../cli/Command.js';
 import { openCardFile } from '../../cli/cardfile/index.js';
 import { VirtualReader, type CardChannel } from '../../reader/index.js';
-import {
-  MasterKeyCard,
-  MeterModules,
-  ceremonySlots,
-  combineComponents,
-  generateComponents,
-  readChip,
-  runCardSession,
-} from '../../terminal/index.js';
-import {
-  NodeCipherProvider,
-  SeededRng,
-  bcdDateTime,
-  fromHex,
-  makeMasterKeyCard,
-  toHex,
-} from '../../card/index.js';
+import { MasterKeyCard, MeterModules, readChip, runCardSession } from '../../terminal/index.js';
+import { bcdDateTime, toHex } from '../../card/index.js';
 import { CommissioningData, readCommissioningCard } from '../../meter/index.js';
-import { createCardFile } from '../../cli/cardfile/index.js';
-import { encodeTransportMaster } from '../../cli/issue/transportMasterFile.js';
-import { MKC_PIN, MKC_SERIAL, type Bureau } from './issueFixture.js';
+import { MKC_PIN, makeBureau as makeBureauOf, type Bureau } from './issueFixture.js';
 
 const NOW = bcdDateTime(Date.UTC(2025, 0, 15, 12, 0, 0));
 const METER = ['--meter-id', '000123', '--terminal-id', '00000123', '--purse', '1', '--pairing', '1'];
@@ -68,31 +51,12 @@ async function cli(b: Bureau, args: string[]): Promise<{ status: number; out: st
 }
 
 /**
- * The bureau of test/cli/issueFixture.ts, but with two host master versions KH[u][0..1] per
- * utility: a SAM holds at least two KT versions (card/applets/sam), so an MKC with one KH
- * cannot make SAMs (`card personalise` refuses that up front).
+ * The bureau of test/cli/issueFixture.ts with utilities 1..3 and two host master versions
+ * KH[u][0..1] per utility: a SAM holds at least two KT versions (card/applets/sam), so an MKC with
+ * one KH cannot make SAMs (`card personalise` refuses that up front).
  */
-async function makeBureau(dir: string, seed: string, khVersions = 2): Promise<Bureau> {
-  const cipher = new NodeCipherProvider();
-  const { files, manifest } = generateComponents(
-    new SeededRng(seed),
-    cipher,
-    ceremonySlots([1, 2, 3], khVersions, 1),
-    2,
-  );
-  const device = makeMasterKeyCard({ serial: fromHex(MKC_SERIAL), pin: MKC_PIN, cipher });
-  const mkc = await MasterKeyCard.open(await new VirtualReader('mkc', device.os).connect(), MKC_PIN);
-  for (const f of files) await mkc.loadComponents(f);
-  await mkc.seal(manifest);
-  mkdirSync(join(dir, 'keys'), { recursive: true });
-  const keyFile = join(dir, 'keys', 'card.key');
-  const mkcPath = join(dir, 'mkc.card');
-  createCardFile(mkcPath, device.os, { keyFile });
-  const mkTr = combineComponents(files.map((f) => f.components.find((c) => c.slot === 1)!.component));
-  const transportPath = join(dir, 'keys', 'mk-tr.json');
-  writeFileSync(transportPath, encodeTransportMaster(cipher, 1, mkTr), { mode: 0o600 });
-  return { dir, mkcPath, keyFile, transportPath, env: { MP_MKC_PIN: MKC_PIN } };
-}
+const makeBureau = (dir: string, seed: string, khVersions = 2): Promise<Bureau> =>
+  makeBureauOf(dir, seed, { utilities: [1, 2, 3], khVersions });
 
 let icsnCounter = 0;
 /** A blank chip of `kind` made by `card blank` under the bureau's transport master. */

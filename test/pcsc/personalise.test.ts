@@ -7,21 +7,14 @@
  * unblocked through the reader with the ICSN and tkv the bureau kept.
  * Needs root (pcscd under `unshare -m`, test/pcsc/harness.ts); skipped with the reason otherwise.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NodeCipherProvider, SeededRng, fromHex, makeMasterKeyCard } from '../../card/index.js';
 import { VirtualReader } from '../../reader/index.js';
-import {
-  MasterKeyCard,
-  ceremonySlots,
-  combineComponents,
-  generateComponents,
-  readChip,
-} from '../../terminal/index.js';
-import { createCardFile, openCardFile } from '../../cli/cardfile/index.js';
-import { encodeTransportMaster } from '../../cli/issue/transportMasterFile.js';
+import { readChip } from '../../terminal/index.js';
+import { openCardFile } from '../../cli/cardfile/index.js';
+import { makeBureau } from '../cli/issueFixture.js';
 import { main } from '../../cli/main.js';
 import type { Io } from '../../cli/Command.js';
 import {
@@ -41,27 +34,8 @@ const PIN = '246810';
 const cliEntry = join(REPO, 'test', 'pcsc', 'cli-entry.ts');
 
 /** A sealed MKC (utility 1, KH[1][0..1], MK_tr[1]) as a card file, and MK_tr as a transport master file. */
-async function bureau(dir: string) {
-  const cipher = new NodeCipherProvider();
-  const { files, manifest } = generateComponents(
-    new SeededRng('perso-pcsc'),
-    cipher,
-    ceremonySlots([1], 2, 1),
-    2,
-  );
-  const device = makeMasterKeyCard({ serial: fromHex('4D4B430000000002'), pin: PIN, cipher });
-  const mkc = await MasterKeyCard.open(await new VirtualReader('mkc', device.os).connect(), PIN);
-  for (const f of files) await mkc.loadComponents(f);
-  await mkc.seal(manifest);
-  mkdirSync(join(dir, 'keys'), { recursive: true });
-  const keyFile = join(dir, 'keys', 'card.key');
-  const mkcPath = join(dir, 'mkc.card');
-  createCardFile(mkcPath, device.os, { keyFile });
-  const mkTr = combineComponents(files.map((f) => f.components.find((c) => c.slot === 1)!.component));
-  const transportPath = join(dir, 'keys', 'mk-tr.json');
-  writeFileSync(transportPath, encodeTransportMaster(cipher, 1, mkTr), { mode: 0o600 });
-  return { keyFile, mkcPath, transportPath };
-}
+const bureau = (dir: string) =>
+  makeBureau(dir, 'perso-pcsc', { utilities: [1], khVersions: 2, pin: PIN, serial: '4D4B430000000002' });
 
 const quiet: Io = { out: () => undefined, err: () => undefined };
 
