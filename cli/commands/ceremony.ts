@@ -547,7 +547,7 @@ const TRANSPORT_OPTIONS = {
  * its slot (checked against the manifest) into the manufacturer's transport master file, which
  * `card blank` and `card issue --out` make blank chips with. The one whole key this tool ever
  * writes — the transport master is the manufacturer's, not an issuer master, and it personalises
- * nothing without the master-key card and its PIN (docs/personalisation.md, "What it protects").
+ * nothing without the master-key card and its PIN (docs/personalisation.md §6).
  */
 async function transportMaster(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parseOptions(args, TRANSPORT_OPTIONS, true, TRANSPORT_USAGE);
