@@ -22,6 +22,8 @@ import { concatBytes, fromHex, toHex } from '../card/util/hex.js';
 import { deriveTerminalKey } from '../card/crypto/keyHierarchy.js';
 import { loadMacInput, tokenCoreInput } from '../card/applets/PurseCrypto.js';
 import { MeterData, PurseState } from '../card/applets/purse/records.js';
+import { SvmRegister } from '../card/applets/svm/records.js';
+import { KEY_SVM_REGISTER } from '../card/applets/svm/SvmApplet.js';
 import { keyPurse, pinBlock } from '../card/applets/purse/PurseApplet.js';
 import type { CardOs } from '../card/os/CardOs.js';
 import * as A from '../terminal/apdus.js';
@@ -62,10 +64,23 @@ import { CSN, METER_ID, NOW, TERMINAL_ID, VENDING_TERMINAL } from '../test/trans
 
 /**
  * The chips a trace can name: the four of the purse-spec world, the commissioning card of that
- * world's utility 1 (`comcard`), and the personalisation bureau's master-key card (`mkc`) and
- * blank subscriber chip (`chip`) of docs/personalisation.md's seeded ceremony.
+ * world's utility 1 (`comcard`), the personalisation bureau's master-key card (`mkc`) and
+ * blank subscriber chip (`chip`) of docs/personalisation.md's seeded ceremony, the two meters'
+ * modules, and `esvm`: a second SVM of the world's meter (same meter id, keys and maximum as
+ * `svm`, its own seed) whose counter a lab write put at FFFFFFFF (`exhaustedSvm`), so the 9404
+ * refusals have a trace of their own without touching the world's SVM that every other SVM trace
+ * shares.
  */
-export type ChipName = DeviceName | 'comcard' | 'mkc' | 'chip' | 'msam' | 'msvm' | 'gsam' | 'gsvm';
+export type ChipName =
+  | DeviceName
+  | 'comcard'
+  | 'mkc'
+  | 'chip'
+  | 'msam'
+  | 'msvm'
+  | 'gsam'
+  | 'gsvm'
+  | 'esvm';
 
 /** The reader each chip sits in, by channel label. */
 export const FLOW_READERS: Readonly<Record<ChipName, string>> = {
@@ -80,6 +95,7 @@ export const FLOW_READERS: Readonly<Record<ChipName, string>> = {
   msvm: 'SVM 000123',
   gsam: 'SAM 000456',
   gsvm: 'SVM 000456',
+  esvm: 'exhausted SVM slot',
 };
 
 /**
@@ -98,6 +114,7 @@ export const FLOW_RNG_SEEDS: Readonly<Record<ChipName, string>> = {
   msvm: `${SPEC_SEED}:meter-svm`,
   gsam: `${SPEC_SEED}:gas-sam`,
   gsvm: `${SPEC_SEED}:gas-svm`,
+  esvm: `${SPEC_SEED}:svm-exhausted`,
 };
 
 /** The card profile (card/os/CardProfiles.ts) of each chip: what `card new` / a card file holds. */
@@ -113,12 +130,40 @@ export const FLOW_PROFILES: Readonly<Record<ChipName, string>> = {
   msvm: 'svm',
   gsam: 'sam',
   gsvm: 'svm',
+  esvm: 'svm',
 };
 
 /** The electricity meter of the commissioning flow (the world's meter id) and the gas meter. */
 export const GAS_METER_ID = fromHex('000456');
 /** The meters' clock when the flows start: Monday 23 November 2026, 10:00. */
 export const METER_START = RtcTime.of(2026, 11, 23, 10, 0).seconds;
+
+/** The balance the exhausted SVM holds (25.00): value a replacement SVM would have to take over. */
+export const EXHAUSTED_SVM_BALANCE = 2500;
+/** The largest SVM counter (u32): at it the SVM refuses 9404 whatever would move it (purse-spec §5). */
+export const SVM_COUNTER_MAX = 0xffffffff;
+
+/**
+ * `esvm`: an SVM of the world's meter (meter id 000123, terminal id 00000123, maximum 1000.00,
+ * the world issuer's K_svm, so the world's SAM authorises for it) with SeededRng("purse-spec:
+ * svm-exhausted") and a balance of 25.00, then a lab write no APDU can make: its register's
+ * counter set to FFFFFFFF in persistent memory — what 4 billion operations would do (as
+ * test/attacks/counter-exhaustion.test.ts does). The write is in the chip's image, so a card
+ * file of the chip (`createCardFile`, lab mode) holds it too.
+ */
+function exhaustedSvm(world: SpecWorld): CardOs {
+  const svm = makeSvm(world.issuer, {
+    meterId: METER_ID,
+    terminalId: TERMINAL_ID,
+    max: 100_000,
+    balance: EXHAUSTED_SVM_BALANCE,
+    rng: new SeededRng(FLOW_RNG_SEEDS.esvm),
+  });
+  const r = SvmRegister.decode(svm.store.read(KEY_SVM_REGISTER)!);
+  svm.store.commit([[KEY_SVM_REGISTER, new SvmRegister(r.balance, r.max, SVM_COUNTER_MAX).encode()]]);
+  svm.os.powerUp();
+  return svm.os;
+}
 
 function meterModules(world: SpecWorld, gas: boolean): { sam: CardOs; svm: CardOs } {
   const meterId = gas ? GAS_METER_ID : METER_ID;
@@ -218,6 +263,7 @@ export async function flowEnv(kind: FlowEnvKind = 'spec'): Promise<FlowEnv> {
   });
   const meter = meterModules(world, false);
   const gasMeter = meterModules(world, true);
+  const esvm = exhaustedSvm(world);
   if (kind === 'sealed') {
     // The custodians' ceremony, before the trace: not recorded (cmd-mkc.trace shows it).
     const ch = await new VirtualReader('ceremony', mkc.os).connect();
@@ -243,6 +289,7 @@ export async function flowEnv(kind: FlowEnvKind = 'spec'): Promise<FlowEnv> {
       msvm: meter.svm,
       gsam: gasMeter.sam,
       gsvm: gasMeter.svm,
+      esvm,
     },
   };
 }
@@ -790,6 +837,85 @@ export const FLOWS: Flow[] = [
         0x9405,
       );
       await x.send('svm', '80EE000000', 'an instruction the SVM does not know', 0x6d00);
+    },
+  },
+  {
+    name: 'cmd-svm-exhausted',
+    description:
+      "the SVM's terminal state (purse-spec §5 \"Counter exhaustion\"): an SVM of the world's meter (chip esvm, balance 25.00) whose counter a lab write set to FFFFFFFF before the trace (no APDU can); BEGIN TRANSFER, HOST CREDIT and TOKEN REQUEST, each authorised right, refused 9404 before anything changes (no pending transfer, the card not debited); READ STATE plain and signed still answer",
+    devices: ['card', 'sam', 'esvm'],
+    async run(x) {
+      const c = x.world.issuer.crypto;
+      await x.send('esvm', A.selectAid(AID_SVM), 'SELECT the SVM application (FCI: the world meter 000123)', 0x9000);
+      await x.send(
+        'esvm',
+        A.readState(),
+        'READ STATE: balance 25.00, counter FFFFFFFF (the lab write before the trace), nothing pending',
+        0x9000,
+      );
+      // BEGIN TRANSFER: every check before the counter passes (RV, MAC, date-time, purse, amount)
+      await authenticate(x);
+      await x.send('card', A.readPurse(1), 'READ PURSE 1: balance 100.00, counter 0', 0x9000);
+      const rv = await x.send('esvm', A.getChallenge(), 'GET CHALLENGE of the SVM: RV', 0x9000);
+      const auth = await x.send(
+        'sam',
+        A.transferAuth(1, 1000, 1, NOW, rv),
+        'TRANSFER AUTH of 10.00 (card counter 1) over RV',
+        0x9000,
+      );
+      await x.send(
+        'esvm',
+        A.beginTransfer(CSN, 1, 1000, 1, NOW, auth.subarray(8, 16)),
+        'BEGIN TRANSFER of 10.00, MAC right: the SVM counter is exhausted, refused before the reservation (its COMPLETE could not move the counter)',
+        0x9404,
+      );
+      await x.send('esvm', A.readState(), 'READ STATE: nothing pending, balance and counter unchanged', 0x9000);
+      await x.send('card', A.readPurse(1), 'READ PURSE 1: the terminal never sends the DEBIT, the card keeps 100.00', 0x9000);
+      // HOST CREDIT: a host session of seed 000 as in flow-host-value-store, the SAM's authorisation right
+      {
+        const host = new HostSide(c.cipher);
+        const kt1 = deriveTerminalKey(c.cipher, x.world.issuer.utility(1).host[1]![1], METER_ID);
+        const r1 = fromHex('0102030405060708');
+        const ks = host.sessionKey(kt1, r1);
+        const init = await x.send('sam', A.hostInit(1, r1, fromHex('1112131415161718')), 'HOST INIT with KT[1]: S1t ‖ R3', 0x9000);
+        const r3 = init.slice(8, 16);
+        const rvh = await x.send('esvm', A.getChallenge(), 'GET CHALLENGE of the SVM: RV for HOST CREDIT', 0x9000);
+        const txId = fromHex('0000000000004242');
+        const en = host.encryptAmount(ks, 20_000, txId);
+        const ha = await x.send(
+          'sam',
+          A.hostCommand(0x51, concatBytes(en, host.s2(ks, 0x51, r3, en), rvh)),
+          'HOST COMMAND 51 (value store 200.00): the SVM authorisation over RV',
+          0x9000,
+        );
+        await x.send(
+          'esvm',
+          A.hostCredit(20_000, txId, ha.subarray(12, 20), r3),
+          'HOST CREDIT 200.00, MAC right, a new tx id: refused before the credit (no answer for HOST FINISH)',
+          0x9404,
+        );
+      }
+      // TOKEN REQUEST: the next counter would pass FFFFFFFF; the core's request for counter
+      // FFFFFFFF is refused 9404 before the replay check (9407) could answer
+      {
+        const kCore = x.world.issuer.coreKey(METER_ID, 1);
+        const mac = await x.send(
+          'sam',
+          A.tokenAuth(100, SVM_COUNTER_MAX, c.mac(kCore, tokenCoreInput(METER_ID, 100, SVM_COUNTER_MAX))),
+          'TOKEN AUTH of 100 units for SVM counter FFFFFFFF',
+          0x9000,
+        );
+        await x.send(
+          'esvm',
+          A.tokenRequest(100, SVM_COUNTER_MAX, mac),
+          'TOKEN REQUEST of 100 units, MAC right: refused before any grant, the balance stays',
+          0x9404,
+        );
+      }
+      // the terminal state: the issuer can still read the balance to move it to a replacement SVM
+      const rvs = await x.send('esvm', A.getChallenge(), 'GET CHALLENGE: RV', 0x9000);
+      await x.send('esvm', A.readStateSigned(rvs), 'READ STATE P1 = 01 signed over RV: still answers (balance 25.00, counter FFFFFFFF)', 0x9000);
+      await x.send('esvm', A.readState(), 'READ STATE: balance 25.00, counter FFFFFFFF, nothing pending — nothing changed', 0x9000);
     },
   },
   {

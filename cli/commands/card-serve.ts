@@ -2,8 +2,7 @@ import type { Command, Io } from '../Command.js';
 import { CommandError, UsageError } from '../Command.js';
 import type { CardOs } from '../../card/index.js';
 import { toHex } from '../../card/index.js';
-import { CARD_FILE_OPTIONS } from './card.js';
-import { SeededRng } from '../../card/index.js';
+import { CARD_FILE_OPTIONS, describeRngSeed, openCardFileSeeded } from './card.js';
 import { CardFileLock, CardFileLockedError, openCardFile, type CardFileOptions } from '../cardfile/index.js';
 import { VPCD_DEFAULT_HOST, VPCD_DEFAULT_PORT, VpcdBridge, type BridgeEvent } from '../../reader/index.js';
 
@@ -145,7 +144,8 @@ export const cardServeCommand: Command = {
     'rng-seed': {
       type: 'string',
       value: '<seed>',
-      help: "seed the card's random source (a deterministic lab card, NOT for real keys): state it in traces as @x-rng-seed",
+      help: "seed the card's random source (a deterministic lab card, NOT for real keys): state it in traces as @x-rng-seed; overrides the seed a card file made with card new --rng-seed stores",
+      byDefault: "the card file's own seed (card new --rng-seed), else the OS random source",
     },
   },
   examples: [
@@ -156,6 +156,7 @@ export const cardServeCommand: Command = {
     let file: string | undefined;
     let address = { host: VPCD_DEFAULT_HOST, port: VPCD_DEFAULT_PORT };
     const fileOptions: CardFileOptions = {};
+    let rngSeed: string | undefined;
     for (let i = 0; i < args.length; i++) {
       const a = args[i]!;
       if (a === '--vpcd') {
@@ -174,7 +175,7 @@ export const cardServeCommand: Command = {
         // A deterministic lab card: its challenges repeat, so a recorded authenticated session replays.
         const v = args[++i];
         if (v === undefined || v === '') throw new UsageError('--rng-seed needs a seed');
-        fileOptions.rng = new SeededRng(v);
+        rngSeed = v;
       } else if (a.startsWith('-')) throw new UsageError(`unknown option '${a}'`);
       else if (file === undefined) file = a;
       else throw new UsageError(`one card file only, got '${file}' and '${a}'`);
@@ -200,7 +201,15 @@ export const cardServeCommand: Command = {
         ...address,
         io,
         signal: stop.signal,
-        open: (p) => openCardFile(p, fileOptions),
+        open: (p) => {
+          // The flag, else the seed the card file stores (card new --rng-seed), else the OS's.
+          const s = openCardFileSeeded(p, fileOptions, rngSeed);
+          if (s.rngSeed !== undefined)
+            io.err(
+              `card serve: ${describeRngSeed(s)}: a DETERMINISTIC LAB card (its challenges repeat), NOT for real use\n`,
+            );
+          return s.opened;
+        },
       });
     } finally {
       process.off('SIGINT', onSignal);

@@ -18,7 +18,7 @@ import {
   type CardFileSeal,
   type OpenedCardFile,
 } from '../cardfile/index.js';
-import { buildCard, cardOrigin } from '../../card/index.js';
+import { buildCard, cardOrigin, SeededRng, type Iso7816Os } from '../../card/index.js';
 import { fromHex, toHex } from '../../card/index.js';
 import { NodeCipherProvider } from '../../card/index.js';
 import { IssuerKeys } from '../../card/index.js';
@@ -33,7 +33,7 @@ import { VirtualReader } from '../../reader/index.js';
 import { MKC_PIN_ENV, newMasterKeyCardFile } from './ceremony.js';
 
 const USAGE_NEW =
-  'card new --profile subscriber|subscriber-t0|sam|svm|master-key --out <file> [--force] [--seed <S>] [--csn <hex8>] [--balance <n>] [--pin <digits>] [--meter-id <hex3>] [--terminal-id <hex4>] [--max <n>] [--pin-file <file>] [--serial <hex8>] [--key-file <path>] [--unsealed] [--json]';
+  'card new --profile subscriber|subscriber-t0|sam|svm|master-key --out <file> [--force] [--seed <S>] [--csn <hex8>] [--balance <n>] [--pin <digits>] [--meter-id <hex3>] [--terminal-id <hex4>] [--max <n>] [--pin-file <file>] [--serial <hex8>] [--key-file <path>] [--unsealed] [--rng-seed <S>] [--json]';
 const USAGE_SHOW = 'card show <file> [--json] [--key-file <path>] [--unsealed] [--moved]';
 const USAGE_SEAL = 'card seal <lab-file> --out <file> [--force] [--key-file <path>]';
 const USAGE_UNSEAL = 'card unseal <file> --out <lab-file> [--force] [--key-file <path>] [--moved]';
@@ -115,6 +115,12 @@ const NEW_OPTIONS = {
   },
   'key-file': KEY_FILE_DOC,
   unsealed: CARD_FILE_OPTIONS.unsealed,
+  'rng-seed': {
+    type: 'string',
+    value: '<S>',
+    help: 'a DETERMINISTIC LAB card: its random source seeded (SeededRng) from the card file, so card serve and trace replay --card replay recorded authenticated sessions without --rng-seed; its challenges repeat: NOT for real use (subscriber, sam, svm)',
+    byDefault: 'the OS random source',
+  },
   json: { type: 'boolean', help: 'print the file, its seal and the card as JSON' },
 } as const satisfies OptionDocs;
 
@@ -181,6 +187,75 @@ export function openForCommand(path: string, options: CardFileOptions): OpenedCa
   }
 }
 
+/**
+ * The key of a card file's configuration that holds the seed of its random source (`card new
+ * --rng-seed`): a deterministic lab card. The configuration is inside the seal, so a sealed file
+ * keeps it encrypted and authenticated; `card seal` / `card unseal` carry it over.
+ */
+export const RNG_SEED_CONFIG_KEY = 'rngSeed';
+
+/** The seed a card file stores for its card's random source, if any. */
+export function storedRngSeed(card: Iso7816Os): string | undefined {
+  const v = cardOrigin(card)?.config[RNG_SEED_CONFIG_KEY];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** A card file opened with the random source it asks for, and where that source's seed came from. */
+export interface SeededCardFile {
+  readonly opened: OpenedCardFile;
+  /** The seed the card's random source was made from; undefined: the OS random source. */
+  readonly rngSeed?: string;
+  /** Where `rngSeed` came from: the command's `--rng-seed` or the card file's configuration. */
+  readonly rngSeedFrom?: 'flag' | 'card file';
+  /** The seed the card file stores, when a flag overrode it. */
+  readonly overridden?: string;
+}
+
+/**
+ * Opens a card file, its card's random source `SeededRng(flag)` when a `--rng-seed` is given (it
+ * overrides the file's own), else `SeededRng(seed)` of the seed the file stores (`card new
+ * --rng-seed`), else the OS random source.
+ * @throws what `openCardFile` throws.
+ */
+export function openCardFileSeeded(path: string, options: CardFileOptions, flag?: string): SeededCardFile {
+  if (flag !== undefined) {
+    const opened = openCardFile(path, { ...options, rng: new SeededRng(flag) });
+    const stored = storedRngSeed(opened.card);
+    return {
+      opened,
+      rngSeed: flag,
+      rngSeedFrom: 'flag',
+      ...(stored !== undefined && stored !== flag ? { overridden: stored } : {}),
+    };
+  }
+  const first = openCardFile(path, options);
+  const stored = storedRngSeed(first.card);
+  if (stored === undefined || options.rng !== undefined) return { opened: first };
+  // The seed is in the (sealed) configuration: known only once the file is open. Open it again
+  // with the seeded source, so the card's random source is exactly a fresh SeededRng(seed), as
+  // with the flag; nothing was sent to the first card.
+  return {
+    opened: openCardFile(path, { ...options, rng: new SeededRng(stored) }),
+    rngSeed: stored,
+    rngSeedFrom: 'card file',
+  };
+}
+
+/** One phrase on a seeded card's random source, for the commands' output; '' when not seeded. */
+export function describeRngSeed(s: Pick<SeededCardFile, 'rngSeed' | 'rngSeedFrom' | 'overridden'>): string {
+  if (s.rngSeed === undefined) return '';
+  const from =
+    s.rngSeedFrom === 'flag'
+      ? `--rng-seed${s.overridden !== undefined ? ` (overrides the card file's seed ${JSON.stringify(s.overridden)})` : ''}`
+      : "the card file's own seed (card new --rng-seed)";
+  return `random source SeededRng(${JSON.stringify(s.rngSeed)}) from ${from}`;
+}
+
+/** What `card show` / `card new` say of a card file that stores a seed. */
+export function rngSeedWarning(seed: string): string {
+  return `random source: SeededRng(${JSON.stringify(seed)}) from the card file — a DETERMINISTIC LAB card: its challenges and session keys repeat on every run; NOT fit for real use`;
+}
+
 function hexArg(v: string | undefined, name: string, length: number, fallback: string): string {
   const s = v ?? fallback;
   let b: Uint8Array;
@@ -203,6 +278,10 @@ function intArg(v: string | undefined, name: string, fallback: number): number {
 async function cardNew(args: string[], io: Io): Promise<number> {
   const { values } = parseOptions(args, NEW_OPTIONS, false, USAGE_NEW);
   if (values.profile === 'master-key') {
+    if (values['rng-seed'] !== undefined)
+      throw new UsageError(
+        '--rng-seed makes a deterministic lab card: subscriber, sam or svm, never the master-key card',
+      );
     // The issuer's master-key card (docs/personalisation.md §3): empty, for `keys ceremony load`.
     if (!values.out) throw new UsageError('--out <file> is required');
     refuseOverwrite(values.out, values.force);
@@ -223,6 +302,8 @@ async function cardNew(args: string[], io: Io): Promise<number> {
     meterId: hexArg(values['meter-id'], '--meter-id', 3, '000123'),
     terminalId: hexArg(values['terminal-id'], '--terminal-id', 4, '00000123'),
   };
+  const rngSeed = values['rng-seed'];
+  if (rngSeed === '') throw new UsageError('--rng-seed needs a seed');
   let config: Record<string, unknown>;
   if (profile === 'subscriber' || profile === 'subscriber-t0') {
     if (values.pin !== undefined && !/^[0-9]{4,8}$/.test(values.pin))
@@ -238,7 +319,15 @@ async function cardNew(args: string[], io: Io): Promise<number> {
   } else {
     config = { demoIssuerSeed: seed, ...meter, max: intArg(values.max, '--max', 1_000_000) };
   }
-  const card = buildCard(profile, config);
+  // A deterministic lab card: the seed goes into the configuration (inside the seal), and the card
+  // is built with that source, so even the LOADs of --balance repeat.
+  if (rngSeed !== undefined) config[RNG_SEED_CONFIG_KEY] = rngSeed;
+  const card = buildCard(
+    profile,
+    config,
+    undefined,
+    rngSeed !== undefined ? { rng: new SeededRng(rngSeed) } : {},
+  );
   const balance = intArg(values.balance, '--balance', 0);
   if (balance > 0) {
     if (profile !== 'subscriber' && profile !== 'subscriber-t0')
@@ -285,7 +374,7 @@ async function cardNew(args: string[], io: Io): Promise<number> {
     warnKeyBeside(seal, values.out, io);
     const view = readDevice(deviceOf(card, profile).store);
     io.out(
-      `${JSON.stringify({ file: values.out, profile, demoIssuerSeed: seed, seal, keyFileCreated: keyCreated ?? null, ...view }, null, 2)}\n`,
+      `${JSON.stringify({ file: values.out, profile, demoIssuerSeed: seed, ...(rngSeed !== undefined ? { rngSeed, deterministic: true } : {}), seal, keyFileCreated: keyCreated ?? null, ...view }, null, 2)}\n`,
     );
     return 0;
   }
@@ -294,6 +383,7 @@ async function cardNew(args: string[], io: Io): Promise<number> {
   io.out(
     `keys: the seeded DEMO issuer "${seed}" (IssuerKeys.demo, docs/purse-spec.md §2) — public test keys, never real secrets\n`,
   );
+  if (rngSeed !== undefined) io.out(`${rngSeedWarning(rngSeed)}\n`);
   show(readDevice(deviceOf(card, profile).store), io);
   return 0;
 }
@@ -366,11 +456,14 @@ async function cardShow(args: string[], io: Io): Promise<number> {
     throw new UsageError(`cannot read the card in '${path}': ${e instanceof Error ? e.message : String(e)}`);
   }
   const seed = origin?.config['demoIssuerSeed'];
+  const rngSeed = storedRngSeed(opened.card);
   const file = opened.sealed
     ? { sealed: true, cardId: opened.cardId, keyId: opened.keyId, generation: opened.generation }
     : { sealed: false, lab: true };
   if (values.json) {
-    io.out(`${JSON.stringify({ profile, demoIssuerSeed: seed ?? null, file, ...view }, null, 2)}\n`);
+    io.out(
+      `${JSON.stringify({ profile, demoIssuerSeed: seed ?? null, ...(rngSeed !== undefined ? { rngSeed, deterministic: true } : {}), file, ...view }, null, 2)}\n`,
+    );
     return 0;
   }
   const what =
@@ -379,6 +472,7 @@ async function cardShow(args: string[], io: Io): Promise<number> {
       : `${profile} card`;
   io.out(`${path}: ${what}${typeof seed === 'string' ? ` (demo issuer "${seed}": public test keys)` : ''}\n`);
   io.out(`file: ${describeSeal(opened)}\n`);
+  if (rngSeed !== undefined) io.out(`${rngSeedWarning(rngSeed)}\n`);
   if (view.kind !== 'blank' && view.issuance)
     io.out(
       `life cycle: ${view.issuance.lcs.toString(16).padStart(2, '0').toUpperCase()} ${view.issuance.state}  chip ICSN ${view.issuance.icsn}  transport key v${view.issuance.tkv}\n`,
@@ -443,6 +537,7 @@ export const cardNewCommand: Command = {
   examples: [
     'card new --profile subscriber --out my.card --balance 5000',
     'card new --profile svm --out meter.svm --meter-id 000123 --json',
+    'card new --profile svm --out lab.svm --rng-seed lab:svm --unsealed   # deterministic LAB card, not for real use',
   ],
   run: (args, io) => cardNew(args, io),
 };

@@ -22,7 +22,8 @@ import { Progress } from '../Progress.js';
 import { CommandApdu } from '../../card/index.js';
 import { MalformedDataError } from '../../card/index.js';
 import { fromHex } from '../../card/index.js';
-import { openCardFile, type CardFileOptions } from '../cardfile/index.js';
+import type { CardFileOptions } from '../cardfile/index.js';
+import { describeRngSeed, openCardFileSeeded, type SeededCardFile } from './card.js';
 import { buildCard, listProfiles } from '../../card/index.js';
 import { SeededRng } from '../../card/index.js';
 import { CardChannelError, type CardChannel } from '../../reader/index.js';
@@ -82,7 +83,7 @@ const TARGET_OPTIONS = {
   'rng-seed': {
     type: 'string',
     value: '<seed>',
-    help: 'a deterministic card: its random source seeded (SeededRng) so challenges repeat; stated in the trace as @x-rng-seed',
+    help: 'a deterministic card: its random source seeded (SeededRng) so challenges repeat; stated in the trace as @x-rng-seed; overrides the seed of a card file made with card new --rng-seed (used when no flag is given)',
   },
 } as const satisfies OptionDocs;
 
@@ -144,6 +145,8 @@ export interface Target {
 export interface OpenTarget {
   channel: CardChannel;
   describe: string;
+  /** The seed of the card's random source (the flag's or the card file's own), for a trace header. */
+  rngSeed?: string;
   close(): Promise<void>;
 }
 
@@ -188,20 +191,22 @@ export async function openTarget(t: Target): Promise<OpenTarget> {
   if (given !== 1) throw new UsageError('give exactly one of --card <file>, --profile <id>, --reader <name>');
   if (t.card !== undefined) {
     const path = t.card;
-    let handle: ReturnType<typeof openCardFile>;
+    let seeded: SeededCardFile;
     try {
-      handle = openCardFile(path, {
-        ...t.cardOptions,
-        ...(t.rngSeed !== undefined ? { rng: new SeededRng(t.rngSeed) } : {}),
-      });
+      // --rng-seed, else the seed the card file stores (card new --rng-seed), else the OS's.
+      seeded = openCardFileSeeded(path, t.cardOptions ?? {}, t.rngSeed);
     } catch (e) {
       throw new UsageError(`cannot open card file '${path}': ${(e as Error).message}`);
     }
+    const handle = seeded.opened;
     const reader = new VirtualReader(`card file ${path}`, handle.card);
     const channel = await reader.connect(connect);
+    // Say where the seed came from whenever the card file has one of its own (used or overridden).
+    const own = seeded.rngSeedFrom === 'card file' || seeded.overridden !== undefined;
     return {
       channel,
-      describe: `card file ${path}`,
+      describe: `card file ${path}${own ? ` (${describeRngSeed(seeded)})` : ''}`,
+      ...(seeded.rngSeed !== undefined ? { rngSeed: seeded.rngSeed } : {}),
       close: async () => {
         await channel.disconnect();
         if (t.save) handle.save();
@@ -622,7 +627,8 @@ async function record(args: string[], io: Io, cli?: CommandLine): Promise<number
     throw new UsageError(`cannot write '${out}': ${(e as Error).message}`);
   }
   const comment = p.values.get('--comment');
-  const seed = p.values.get('--rng-seed');
+  // The flag's seed, or the seed of a card file made with card new --rng-seed.
+  const seed = p.values.get('--rng-seed') ?? target.rngSeed;
   const rec = new RecordingChannel(target.channel, sink, {
     tool: 'meterpurse trace record',
     timing: !p.flags.has('--no-timing'),

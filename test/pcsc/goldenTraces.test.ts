@@ -5,6 +5,7 @@
  * `meterpurse trace replay` sending the trace through the PC/SC readers (`--reader
  * <channel>=<name>`; a third chip of a trace, when there is one, as an in-process card file). Every
  * trace must replay byte for byte — challenges and cryptograms included — against fresh cards.
+ * A last case serves card files made by `card new --rng-seed` with no flag: their own seeds.
  * Skips with a printed reason where pcscd/vpcd are missing or we are not root; MP_REQUIRE_PCSC=1
  * (CI) turns the skip into a failure.
  */
@@ -18,6 +19,7 @@ import { createCardFile } from '../../cli/cardfile/index.js';
 import type { Iso7816Os } from '../../card/os/Iso7816Os.js';
 import { PcscContext } from '../../reader/PcscContext.js';
 import { FLOWS, FLOW_RNG_SEEDS, flowChips, type ChipName } from '../../apdu-traces/flows.js';
+import { SPEC_SEED } from '../applets/specExamples.js';
 import {
   pcscMissing,
   READER_0,
@@ -52,6 +54,8 @@ const CASES: { trace: string; pcsc: ChipName[]; inProcess: ChipName[] }[] = [
   { trace: 'cmd-purse', pcsc: ['card', 'sam'], inProcess: ['pincard'] },
   { trace: 'cmd-sam', pcsc: ['card', 'sam'], inProcess: ['svm'] },
   { trace: 'cmd-svm', pcsc: ['sam', 'svm'], inProcess: ['card'] },
+  // The exhausted SVM's lab write (counter FFFFFFFF) is in its chip's image, so in its card file.
+  { trace: 'cmd-svm-exhausted', pcsc: ['sam', 'esvm'], inProcess: ['card'] },
   { trace: 'cmd-mkc', pcsc: ['mkc', 'chip'], inProcess: [] },
   { trace: 'cmd-perso-gate', pcsc: ['mkc', 'chip'], inProcess: [] },
   { trace: 'flow-bureau-perso', pcsc: ['mkc', 'chip'], inProcess: [] },
@@ -101,8 +105,11 @@ describe.skipIf(missing !== undefined)(
       rmSync(dir, { recursive: true, force: true });
     });
 
-    /** Serves a card file with its seed on vpcd's slot `slot` and waits until the reader has the card. */
-    async function serve(file: string, seed: string, slot: 0 | 1): Promise<Child> {
+    /**
+     * Serves a card file with its seed on vpcd's slot `slot` and waits until the reader has the
+     * card; `seed` undefined: no --rng-seed (the card file's own seed, if it has one).
+     */
+    async function serve(file: string, seed: string | undefined, slot: 0 | 1): Promise<Child> {
       const child = startChild(
         process.execPath,
         [
@@ -113,8 +120,7 @@ describe.skipIf(missing !== undefined)(
           'serve',
           file,
           '--unsealed',
-          '--rng-seed',
-          seed,
+          ...(seed !== undefined ? ['--rng-seed', seed] : []),
           '--vpcd',
           `127.0.0.1:${pcscd.port + slot}`,
         ],
@@ -169,5 +175,45 @@ describe.skipIf(missing !== undefined)(
         }
       }, 60_000);
     }
+
+    it("card new --rng-seed: the SAM and SVM served with no --rng-seed (the card files' own seeds) replay flow-host-value-store byte for byte", async () => {
+      const served: Child[] = [];
+      try {
+        const args: string[] = [];
+        for (const [i, d] of (['sam', 'svm'] as const).entries()) {
+          const f = join(dir, `card-new-seeded-${d}.card`);
+          const made = await run(
+            'card',
+            'new',
+            '--profile',
+            d,
+            '--seed',
+            SPEC_SEED,
+            ...(d === 'svm' ? ['--max', '100000'] : []),
+            '--rng-seed',
+            FLOW_RNG_SEEDS[d],
+            '--unsealed',
+            '--out',
+            f,
+          );
+          expect(made.code).toBe(0);
+          const child = await serve(f, undefined, i as 0 | 1);
+          served.push(child);
+          expect(child.output()).toContain(
+            `random source SeededRng("${FLOW_RNG_SEEDS[d]}") from the card file's own seed (card new --rng-seed)`,
+          );
+          args.push('--reader', `${d}=${i === 0 ? READER_0 : READER_1}`);
+        }
+        const r = await run('trace', 'replay', join(TRACES, 'flow-host-value-store.trace'), ...args);
+        expect(r.err).toBe('');
+        expect(r.out).toContain('0 equal under masks, 0 different — OK');
+        expect(r.code).toBe(0);
+      } finally {
+        for (const s of served) {
+          await s.stop();
+          children.splice(children.indexOf(s), 1);
+        }
+      }
+    }, 60_000);
   },
 );
