@@ -4,8 +4,8 @@
  * `npx tsx bench/run.ts trace`.
  *
  * Recording is split in two, and both halves are reported, with their sum:
- *  (a) the exchange path: what `transmit()` costs more while a session runs — the recorder only
- *      keeps the two APDU objects and two clock readings. Timed over the loop of N exchanges,
+ *  (a) the exchange path: what `transmit()` costs more while a session runs — two clock
+ *      readings and a copy of the APDU bytes, told by the VirtualChannel's exchange observer. Timed over the loop of N exchanges,
  *      with a `bufferLimit` above N so that no flush falls inside it. Aim: < 10 % of a bare
  *      exchange.
  *  (b) formatting + writing: the text, the file write and the fsync, done when the recorder is

@@ -13,6 +13,28 @@ const SW1_WRONG_LE = sw1(SW_CORRECT_LENGTH_00);
 /** Sends raw command bytes to the card (one TPDU/APDU) and returns the raw response bytes. */
 export type RawTransmit = (command: Uint8Array) => Promise<Uint8Array>;
 
+/**
+ * Told of every exchange as its caller sees it (the command handed to `transmit()`, the response
+ * after GET RESPONSE assembly and 6Cxx re-sending), synchronously, once the response (or the error)
+ * is final and before the caller's promise settles — no promise of its own. Used by recording
+ * (`RecordingChannel` over a `VirtualChannel`), where a wrapper's extra `then()` would be a
+ * measurable share of an in-process exchange.
+ */
+export interface ExchangeObserver {
+  /** Called when `transmit()` is called; its result is handed back as `start` (a clock reading). */
+  begin(): number;
+  /** An answered exchange. */
+  answered(command: CommandApdu, response: ResponseApdu, start: number): void;
+  /** An exchange that failed with `error` (thrown on to the caller unchanged). */
+  failed(command: CommandApdu, error: unknown, start: number): void;
+}
+
+/** A channel that can tell an `ExchangeObserver` of the exchanges sent through one call. */
+export interface ObservableChannel {
+  /** `transmit(command)`, with `observer` told of the exchange as the caller sees it. */
+  transmitObserved(command: CommandApdu, observer: ExchangeObserver): Promise<ResponseApdu>;
+}
+
 /** Switches for the transport rules; every backend accepts them in its `connect()` options. */
 export interface TransportOptions {
   /** On 61xx fetch the rest with GET RESPONSE and join it (ISO/IEC 7816-4 §5.3.4). Default true. */
@@ -80,15 +102,37 @@ export class ApduTransport {
    * @throws whatever `raw` throws (CardRemovedError, CardTimeoutError, ReaderUnavailableError...).
    * Concurrent calls are queued: each exchange (with its GET RESPONSE chain) runs alone.
    */
-  transmit(command: CommandApdu, raw: RawTransmit): Promise<ResponseApdu> {
+  transmit(command: CommandApdu, raw: RawTransmit, observer?: ExchangeObserver): Promise<ResponseApdu> {
     // One exchange at a time: a second caller's command must not land between a command and
     // its GET RESPONSE chain.
-    const run = this.#queue.then(() => this.#exchange(command, raw));
+    const run = this.#run(command, raw, observer, observer === undefined ? 0 : observer.begin());
     this.#queue = run.then(
       () => undefined,
       () => undefined,
     );
     return run;
+  }
+
+  /**
+   * One exchange after the ones queued before it; `observer` (if any) is told of it from here (a
+   * try around the awaits, no promise more), when its result is final, before the caller's turn.
+   */
+  async #run(
+    command: CommandApdu,
+    raw: RawTransmit,
+    observer: ExchangeObserver | undefined,
+    start: number,
+  ): Promise<ResponseApdu> {
+    let response: ResponseApdu;
+    try {
+      await this.#queue;
+      response = await this.#exchange(command, raw);
+    } catch (e) {
+      if (observer !== undefined) observer.failed(command, e, start);
+      throw e;
+    }
+    if (observer !== undefined) observer.answered(command, response, start);
+    return response;
   }
 
   async #exchange(command: CommandApdu, raw: RawTransmit): Promise<ResponseApdu> {

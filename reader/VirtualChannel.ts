@@ -2,7 +2,12 @@ import type { CommandApdu } from '../card/index.js';
 import type { ResponseApdu } from '../card/index.js';
 import { CardPowerLostError, type CardOs } from '../card/index.js';
 import { CardChannelError, type CardChannel, type Protocol } from './CardChannel.js';
-import { ApduTransport, type TransportOptions } from './ApduTransport.js';
+import {
+  ApduTransport,
+  type ExchangeObserver,
+  type ObservableChannel,
+  type TransportOptions,
+} from './ApduTransport.js';
 import { CardRemovedError, ChannelClosedError, ReaderUnavailableError } from './errors.js';
 
 /** How a `VirtualReader` channel reaches its slot; the reader owns the card and its insertion count. */
@@ -21,13 +26,14 @@ export type Disposition = 'leave' | 'reset' | 'unpower';
  * A channel to a `CardOs` in a `VirtualReader`. It belongs to one insertion of one card: once
  * that card is removed (or loses power mid-command) every call fails with `CardRemovedError`.
  */
-export class VirtualChannel implements CardChannel {
+export class VirtualChannel implements CardChannel, ObservableChannel {
   readonly readerName: string;
   readonly protocol: Protocol;
   #atr: Uint8Array;
   #closed = false;
   readonly disposition: Disposition;
   readonly #transport: ApduTransport;
+  readonly #rawBound = (bytes: Uint8Array): Promise<Uint8Array> => this.#raw(bytes);
 
   constructor(
     private readonly slot: VirtualSlot,
@@ -54,7 +60,17 @@ export class VirtualChannel implements CardChannel {
    * `disconnect()`; TransportError when the transport rules are broken.
    */
   transmit(command: CommandApdu): Promise<ResponseApdu> {
-    return this.#transport.transmit(command, (bytes) => this.#raw(bytes));
+    return this.#transport.transmit(command, this.#rawBound);
+  }
+
+  /**
+   * `transmit(command)`, with `observer` told of the exchange as the caller sees it (after GET
+   * RESPONSE assembly and 6Cxx re-sending), or of its error, synchronously before the returned
+   * promise settles. This is how a `RecordingChannel` records an in-process channel without a
+   * promise of its own on the exchange's path.
+   */
+  transmitObserved(command: CommandApdu, observer: ExchangeObserver): Promise<ResponseApdu> {
+    return this.#transport.transmit(command, this.#rawBound, observer);
   }
 
   /** Warm reset of the card (ISO/IEC 7816-3 §6.2.3); resolves to the ATR. */

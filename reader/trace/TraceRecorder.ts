@@ -1,4 +1,5 @@
 import type { CommandApdu, ResponseApdu } from '../../card/index.js';
+import type { ExchangeObserver, ObservableChannel } from '../ApduTransport.js';
 import type { CardChannel, Protocol } from '../CardChannel.js';
 import {
   channelLine,
@@ -72,9 +73,9 @@ function flushAllAtExit(): void {
  *
  * Why it buffers: against an in-process card a whole exchange costs about a microsecond, so
  * building some 70 characters of text per exchange on the caller's path doubled its cost. On the
- * exchange's path the recorder only keeps references to the command and response (immutable
- * values), the channel's label and two clock readings, in growable arrays: no text, no hex, no
- * allocation of its own, no I/O. The text is made (byte for byte what `formatEvent` gives) only
+ * exchange's path the recorder copies the command's and the response's bytes into one byte
+ * buffer and keeps the channel's label (a number) and two clock readings in typed arrays: no
+ * text, no hex, no allocation of its own (but to grow), no reference kept, no I/O. The text is made (byte for byte what `formatEvent` gives) only
  * when the events are flushed: by `flush()` / `flushNow()`, at a channel's disconnect, at
  * `close()`, after an exchange that failed (an error often comes before a crash), at process
  * exit (synchronously, on `'exit'`), and when `bufferLimit` exchanges (or `bufferLimit` × 256
@@ -100,13 +101,15 @@ export class TraceRecorder {
   readonly clock: () => number;
   readonly t0: number;
   /**
-   * What is pending, in order, entry k being one of: an exchange (`#what[k]` undefined, its bytes
-   * in `#raw` up to `#ends[2k]` (command) and `#ends[2k + 1]` (response), `#label[k]` the channel,
-   * `#times[2k]`, `#times[2k + 1]` start and end); text (`#what[k]` a string); a rarer event
-   * (`#what[k]` the event).
+   * What is pending, in order, entry k being one of: an exchange (`#tag[k]` = 1 + the index of
+   * its channel's label in `#labels`, its bytes in `#raw` up to `#ends[2k]` (command) and
+   * `#ends[2k + 1]` (response), `#times[2k]`, `#times[2k + 1]` start and end); or (`#tag[k]` = 0)
+   * the next of `#others`: text (a string) or a rarer event. Typed arrays only on the exchange's
+   * path: no JS array grows there, no reference is stored.
    */
-  readonly #what: (string | TraceEvent | undefined)[] = [];
-  readonly #label: string[] = [];
+  #tag: Uint16Array = new Uint16Array(256);
+  #others: (string | TraceEvent)[] = [];
+  readonly #labels: string[] = [''];
   #times: Float64Array = new Float64Array(512);
   #ends: Uint32Array = new Uint32Array(512);
   /**
@@ -142,7 +145,7 @@ export class TraceRecorder {
     this.#sink = sink;
     this.version = single ? 1 : 2;
     this.timing = options.timing ?? true;
-    this.clock = options.clock ?? (() => performance.now());
+    this.clock = options.clock ?? performance.now.bind(performance);
     this.t0 = this.clock();
     const header = new Trace(
       {
@@ -195,9 +198,17 @@ export class TraceRecorder {
     return new RecordingChannel(inner, this, options);
   }
 
+  /** @internal The number `exchange()` takes for a channel label (0: unlabelled, version 1). */
+  labelIndex(id: string): number {
+    const i = this.#labels.indexOf(id);
+    if (i < 0) throw new RangeError(`channel ${id} is not in this trace`);
+    return i;
+  }
+
   /** @internal Declares a channel and returns its label. */
   declare(inner: CardChannel, wanted: string | undefined): string {
     if (this.version === 1) throw new RangeError('a version 1 trace holds one channel');
+    if (this.#labels.length >= 0xffff) throw new RangeError('a trace holds at most 65,534 channels');
     let id = wanted ?? slug(inner.readerName);
     if (wanted === undefined) {
       const base = id;
@@ -208,6 +219,7 @@ export class TraceRecorder {
         `channel id ${JSON.stringify(id)}: a letter, then letters, digits, _ . - (at most 32)`,
       );
     this.#ids.add(id);
+    this.#labels.push(id);
     this.text(`${channelLine({ id, reader: inner.readerName, protocol: inner.protocol, atr: inner.atr })}\n`);
     return id;
   }
@@ -216,7 +228,7 @@ export class TraceRecorder {
    * @internal An answered exchange: the hot path of recording. Copies the APDUs' bytes into one
    * buffer and keeps the label and the two times; formats nothing, allocates nothing (but to grow).
    */
-  exchange(label: string, command: CommandApdu, response: ResponseApdu, start: number, end: number): void {
+  exchange(label: number, command: CommandApdu, response: ResponseApdu, start: number, end: number): void {
     if (this.#closed) return;
     const k = this.#n;
     if (k === 0) unflushed.add(this);
@@ -257,12 +269,12 @@ export class TraceRecorder {
     if (2 * k + 2 > t.length) [t, ends] = this.#grow();
     ends[2 * k] = o;
     for (let i = 0; i < rd.length; i++) raw[o++] = rd[i]!;
-    raw[o++] = response.sw >> 8;
-    raw[o++] = response.sw & 0xff;
+    const sw = response.sw;
+    raw[o++] = sw >> 8;
+    raw[o++] = sw & 0xff;
     ends[2 * k + 1] = o;
     this.#rawUsed = o;
-    this.#what[k] = undefined;
-    this.#label[k] = label;
+    this.#tag[k] = label + 1;
     t[2 * k] = start;
     t[2 * k + 1] = end;
     this.#n = k + 1;
@@ -319,9 +331,9 @@ export class TraceRecorder {
   #push(entry: string | TraceEvent): void {
     const k = this.#n;
     if (k === 0) unflushed.add(this);
-    this.#what[k] = entry;
-    this.#label[k] = '';
+    this.#others.push(entry);
     if (2 * k + 2 > this.#times.length) this.#grow();
+    this.#tag[k] = 0;
     this.#ends[2 * k] = this.#ends[2 * k + 1] = this.#rawUsed;
     this.#n = k + 1;
     if (k + 1 >= this.#limit) this.#full();
@@ -334,6 +346,9 @@ export class TraceRecorder {
     const e = new Uint32Array(2 * this.#ends.length);
     e.set(this.#ends);
     this.#ends = e;
+    const g = new Uint16Array(2 * this.#tag.length);
+    g.set(this.#tag);
+    this.#tag = g;
     return [t, e];
   }
 
@@ -359,32 +374,33 @@ export class TraceRecorder {
    */
   #take(): string {
     const n = this.#n;
-    const what = this.#what;
-    const labels = this.#label;
+    const tag = this.#tag;
+    const labels = this.#labels;
+    const others = this.#others;
+    const texts: string[] = [];
     const times = this.#times;
     const ends = this.#ends;
     const raw = this.#raw;
     // First pass: rare events to text, and an upper bound of the size.
     let size = 3 * this.#rawUsed;
-    for (let k = 0; k < n; k++) {
-      const w = what[k];
-      if (w === undefined) size += 2 * labels[k]!.length + 96;
+    for (let k = 0, j = 0; k < n; k++) {
+      if (tag[k] !== 0) size += 2 * labels[tag[k]! - 1]!.length + 96;
       else {
+        const w = others[j++]!;
         const s = typeof w === 'string' ? w : formatEvent(w, this.timing).join('\n') + '\n';
-        what[k] = s;
+        texts.push(s);
         size += 3 * s.length;
       }
     }
     const out = Buffer.allocUnsafe(size);
     let o = 0;
     let r = 0;
-    for (let k = 0; k < n; k++) {
-      const w = what[k];
-      if (w !== undefined) {
-        o += out.write(w as string, o, 'utf8');
+    for (let k = 0, j = 0; k < n; k++) {
+      if (tag[k] === 0) {
+        o += out.write(texts[j++]!, o, 'utf8');
         continue;
       }
-      const label = labels[k]!;
+      const label = labels[tag[k]! - 1]!;
       if (label) o += out.write(label + ' ', o, 'latin1');
       out[o++] = 0x3e; // '>'
       for (const end = ends[2 * k]!; r < end; r++) {
@@ -412,7 +428,7 @@ export class TraceRecorder {
       out[o++] = 0x0a;
     }
     // Forget the texts and events; the arrays and the buffer keep their capacity.
-    what.fill(undefined, 0, n);
+    this.#others = [];
     this.#n = 0;
     this.#rawUsed = 0;
     unflushed.delete(this);
@@ -435,6 +451,10 @@ export function slug(name: string): string {
  * Wraps any channel and records every exchange, reset and disconnect in the format of
  * docs/trace-format.md (STYLE.md rule 6: readers are wrappers, not flags). What is recorded is
  * what the caller saw: after the inner channel's transport rules (61xx / 6Cxx handled inside it).
+ * Over a channel that takes an exchange observer (`VirtualChannel.transmitObserved`, the
+ * in-process reader) it adds no promise of its own: the channel tells it of each exchange, as
+ * the caller sees it, when the response (or the error) is final; over any other channel
+ * (`PcscReader`) it wraps the inner promise with one `then()`. Both write the same text.
  *
  * Given a sink, the channel is the whole trace (format version 1: reader, protocol and ATR in the
  * header, written at once so a session that dies early leaves a readable trace) and
@@ -453,10 +473,18 @@ export class RecordingChannel implements CardChannel {
   /** The channel's label (version 2), '' in a version 1 trace. */
   readonly channelId: string;
   readonly #owns: boolean;
+  /** `channelId` as the recorder numbers it. */
+  readonly #labelIndex: number;
   readonly #timing: boolean;
   readonly #clock: () => number;
   #comments: string[] = [];
   #closed = false;
+  /**
+   * Set when the inner channel tells an observer of its exchanges (`VirtualChannel`): then
+   * `transmit()` hands the command on with this observer, and no promise of its own.
+   */
+  readonly #observed: ObservableChannel | undefined;
+  readonly #observer: ExchangeObserver | undefined;
   /** Exchanges recorded so far. */
   count = 0;
 
@@ -480,8 +508,23 @@ export class RecordingChannel implements CardChannel {
       this.#owns = true;
       this.channelId = '';
     }
+    this.#labelIndex = this.#rec.labelIndex(this.channelId);
     this.#timing = this.#rec.timing;
     this.#clock = this.#rec.clock;
+    if (typeof (inner as Partial<ObservableChannel>).transmitObserved === 'function') {
+      this.#observed = inner as unknown as ObservableChannel;
+      const clock = this.#clock;
+      const timing = this.#timing;
+      this.#observer = {
+        begin: timing ? clock : () => 0,
+        answered: (command, response, start) => {
+          if (this.#comments.length !== 0) this.#queueComments();
+          this.#rec.exchange(this.#labelIndex, command, response, start, timing ? clock() : 0);
+          this.count++;
+        },
+        failed: (command, e, start) => this.#failed(command, e, start),
+      };
+    }
   }
 
   get readerName(): string {
@@ -502,35 +545,42 @@ export class RecordingChannel implements CardChannel {
   /**
    * Sends through the inner channel and records the exchange; an error of the inner channel is
    * recorded as `! error` (and the trace flushed: an error often comes before a crash) and thrown
-   * again unchanged. An answered exchange costs the caller two clock readings and a few stores:
-   * the two APDU values (immutable) are kept and formatted later, in a batch (see `TraceRecorder`).
+   * again unchanged. An answered exchange costs the caller two clock readings and a copy of its
+   * bytes; the text is made later, in a batch (see `TraceRecorder`).
    */
   transmit(command: CommandApdu): Promise<ResponseApdu> {
+    // An in-process channel tells the observer itself, when the response is final.
+    if (this.#observed !== undefined) return this.#observed.transmitObserved(command, this.#observer!);
     const start = this.#timing ? this.#clock() : 0;
     // Plain then() rather than async/await: one promise less on the path of every exchange.
     return this.#inner.transmit(command).then(
       (response) => {
         if (this.#comments.length !== 0) this.#queueComments();
-        this.#rec.exchange(this.channelId, command, response, start, this.#timing ? this.#clock() : 0);
+        this.#rec.exchange(this.#labelIndex, command, response, start, this.#timing ? this.#clock() : 0);
         this.count++;
         return response;
       },
       (e: unknown) => {
-        const end = this.#clock();
-        this.count++;
-        this.#rec.event({
-          type: 'exchange',
-          command: command.encode(),
-          error: e instanceof Error ? `${e.name}: ${e.message}` : String(e),
-          ...(this.#timing ? { durationMs: end - start, atMs: start - this.#rec.t0 } : {}),
-          comments: this.#takeComments(),
-          line: 0,
-          ...this.#label(),
-        });
-        this.#rec.flushNow();
+        this.#failed(command, e, start);
         throw e;
       },
     );
+  }
+
+  /** Records a failed exchange as `! error` and flushes (an error often comes before a crash). */
+  #failed(command: CommandApdu, e: unknown, start: number): void {
+    const end = this.#clock();
+    this.count++;
+    this.#rec.event({
+      type: 'exchange',
+      command: command.encode(),
+      error: e instanceof Error ? `${e.name}: ${e.message}` : String(e),
+      ...(this.#timing ? { durationMs: end - start, atMs: start - this.#rec.t0 } : {}),
+      comments: this.#takeComments(),
+      line: 0,
+      ...this.#label(),
+    });
+    this.#rec.flushNow();
   }
 
   async reset(): Promise<Uint8Array> {
