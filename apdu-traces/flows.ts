@@ -38,7 +38,7 @@ import { SeededRng } from '../card/crypto/rng.js';
 import { makeCommissioningCard } from '../card/applets/commissioning/makeCommissioningCard.js';
 import { PROFILE_MASTER_KEY, makeMasterKeyCard } from '../card/applets/mkc/makeMasterKeyCard.js';
 import { BLANK_PROFILE, makeBlankCard } from '../card/applets/perso/blank.js';
-import { PersoCrypto } from '../card/applets/perso/channel.js';
+import { PersoCrypto, KIND_SUBSCRIBER } from '../card/applets/perso/channel.js';
 import { CommissioningData } from '../meter/commissioning/CommissioningData.js';
 import { TariffTable } from '../protocol/TariffTable.js';
 import { RtcTime } from '../protocol/RtcTime.js';
@@ -257,7 +257,7 @@ export async function flowEnv(kind: FlowEnvKind = 'spec'): Promise<FlowEnv> {
   const chip = makeBlankCard('subscriber', {
     icsn: ICSN,
     tkv: TKV,
-    transportKey: new PersoCrypto(c.cipher).transportKey(c.master(0x01), ICSN),
+    transportKey: new PersoCrypto(c.cipher).transportKey(c.master(0x01), ICSN, KIND_SUBSCRIBER),
     cipher: c.cipher,
     rng: new SeededRng(FLOW_RNG_SEEDS.chip),
   });
@@ -1135,7 +1135,18 @@ export const FLOWS: Flow[] = [
       await x.send('mkc', p80(0xca, 0, 0, undefined, 256), 'GET DATA: issue counter 1', 0x9000);
       const rt1 = await x.send('chip', p80(0x84, 0, 0, undefined, 8), 'GET CHALLENGE of the chip: RT', 0x9000);
       const clone = openData(fromHex('4943534E00000002'), TKV, rt1, PERSO_ORDER.csn);
-      await x.send('mkc', p80(0x70, 0x01, 0, clone, 256), 'PERSO OPEN of the same CSN for another chip: a clone', 0x6a89);
+      await x.send(
+        'mkc',
+        p80(0x70, 0x01, 0, clone, 256),
+        'PERSO OPEN of the same CSN for another chip: opens (a management session of an issued card must), but no key will come out',
+        0x9000,
+      );
+      await x.send(
+        'mkc',
+        p80(0x74, 0, 0x11, undefined, 256),
+        'PERSO KEY before the chip proved its K_tr (and for a clone, 6A89 after it: test/attacks/personalisation-redteam)',
+        0x6985,
+      );
       // a life-cycle session (block) with a wrong receipt
       await persoSession(x);
       const mac = await x.send('mkc', p80(0x7a, 0, 0x04, undefined, 256), 'PERSO CLOSE 04 (block): no key handed out, no issue', 0x9000);

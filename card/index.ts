@@ -66,6 +66,11 @@ export type { Device, ProfileName } from './applets/profiles.js';
 export {
   BLANK_KINDS,
   BLANK_PROFILE,
+  KIND_COMMISSIONING,
+  KIND_OF,
+  KIND_SAM,
+  KIND_SUBSCRIBER,
+  KIND_SVM,
   PersoCrypto,
   PersoGate,
   demoTransportKey,

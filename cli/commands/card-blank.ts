@@ -1,7 +1,7 @@
 /**
  * `meterpurse card blank`: the chip manufacturer's step — a blank (pre-personalised, LCS 03) chip
  * of one kind as a card file, holding only its chip serial (ICSN), the transport key version and
- * its own transport key K_tr = diversify(MK_tr, ICSN) (docs/personalisation.md §1). The card is
+ * its own transport key K_tr = diversify(diversify(MK_tr, 'TR' ‖ kind), ICSN) (docs/personalisation.md §1). The card is
  * then personalised over APDUs with the issuer's master-key card (`card issue`), in process or
  * served through `card serve` + vpcd to a PC/SC reader.
  *
@@ -24,6 +24,7 @@ import {
   toHex,
   wipe,
   type BlankKind,
+  KIND_OF,
 } from '../../card/index.js';
 import { createCardFile } from '../cardfile/index.js';
 import { TransportMasterError, parseTransportMaster } from '../issue/transportMasterFile.js';
@@ -128,7 +129,7 @@ async function cardBlank(args: string[], io: Io): Promise<number> {
     master = demoTransportMaster(cipher, values['demo-transport-seed']!);
   }
   const icsn = fromHex(values.icsn);
-  const transportKey = new PersoCrypto(cipher).transportKey(master, icsn);
+  const transportKey = new PersoCrypto(cipher).transportKey(master, icsn, KIND_OF[kind]);
   wipe(master);
   const card = buildCard(BLANK_PROFILE[kind], {
     icsn: toHex(icsn),

@@ -3,7 +3,7 @@
  *
  * - `FileStation` (`--out <dir>`): the bureau plays the chip manufacturer too. For each row it
  *   makes a blank subscriber chip in memory — a random ICSN (kept in the journal: a retry of the
- *   row makes the same chip again) and K_tr = diversify(MK_tr, ICSN)
+ *   row makes the same chip again) and K_tr = diversify(diversify(MK_tr, 'TR' ‖ kind), ICSN)
  *   from the manufacturer's transport master (`--transport-key-file`, which this mode therefore
  *   needs; a real bureau gets chips with K_tr already in them and never sees MK_tr) —
  *   personalises it through a VirtualReader, and writes it to `<dir>/<CSN>.card` atomically,
@@ -22,6 +22,7 @@ import {
   makeBlankCard,
   toHex,
   type BlockCipherProvider,
+  KIND_SUBSCRIBER,
 } from '../../card/index.js';
 import { VirtualReader, type CardChannel, type PcscReader } from '../../reader/index.js';
 import { isPersonalisedAs, readChip, type BatchRow, type PersoOrder } from '../../terminal/index.js';
@@ -83,7 +84,7 @@ export class FileStation implements IssueStation {
     // left memory: the same chip is made again (same ICSN, so the same K_tr). The MKC insists on
     // it — it personalises a serial again only for the chip it was issued to (6A89 otherwise).
     const icsn = j.icsn !== null ? fromHex(j.icsn) : new Uint8Array(randomBytes(8));
-    const transportKey = this.#crypto.transportKey(this.transport.master, icsn);
+    const transportKey = this.#crypto.transportKey(this.transport.master, icsn, KIND_SUBSCRIBER);
     const chip = makeBlankCard('subscriber', { icsn, tkv: this.transport.tkv, transportKey });
     transportKey.fill(0);
     const reader = new VirtualReader(`blank ${j.csn}`, chip.os);

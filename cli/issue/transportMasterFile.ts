@@ -1,6 +1,6 @@
 /**
  * The chip manufacturer's transport master MK_tr[tkv] as a file, for `card issue --out` (which
- * plays the manufacturer: it makes each blank chip with K_tr = diversify(MK_tr, ICSN)). A real
+ * plays the manufacturer: it makes each blank chip with K_tr = diversify(diversify(MK_tr, 'TR' ‖ kind), ICSN)). A real
  * bureau never holds it — its chips come with K_tr inside — and `--reader` mode never reads it.
  *
  * ```json

@@ -196,7 +196,7 @@ function startSession(
   const answer = ok(mkc, open(kind, icsn, 1, rt, subject));
   expect(answer.length).toBe(16);
   const rm = answer.subarray(0, 8);
-  const kTr = perso.transportKey(o.mkTr ?? VECTOR_KEY, icsn);
+  const kTr = perso.transportKey(o.mkTr ?? VECTOR_KEY, icsn, kind);
   const sk = perso.sessionKeys(kTr, rt, rm);
   // The chip checks the MKC's cryptogram (only with the right transport key does it match).
   const hostOk =

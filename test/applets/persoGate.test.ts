@@ -48,7 +48,12 @@ import {
   macHeader,
   subscriberKeyId,
 } from '../../card/applets/perso/channel.js';
-import { demoTransportMaster, makeBlankCard, type BlankKind } from '../../card/applets/perso/blank.js';
+import {
+  demoTransportMaster,
+  makeBlankCard,
+  type BlankKind,
+  KIND_OF,
+} from '../../card/applets/perso/blank.js';
 import type { World } from '../transfer/world.js';
 import {
   A,
@@ -106,7 +111,7 @@ function blank(kind: BlankKind, icsn = ICSN): Device {
   const dev = makeBlankCard(kind, {
     icsn,
     tkv: 1,
-    transportKey: pc.transportKey(MK_TR, icsn),
+    transportKey: pc.transportKey(MK_TR, icsn, KIND_OF[kind]),
     cipher,
     rng: new SeededRng(`blank:${kind}`),
   });
@@ -124,7 +129,7 @@ class Bureau {
     readonly os: Iso7816Os,
     readonly kind: number,
     readonly subject: Uint8Array,
-    readonly kTr = pc.transportKey(MK_TR, ICSN),
+    readonly kTr = pc.transportKey(MK_TR, ICSN, kind),
     readonly icsn = ICSN,
   ) {}
 
@@ -454,7 +459,7 @@ describe('refusals', () => {
       dev.os,
       KIND_SAM,
       meterSubject(),
-      pc.transportKey(demoTransportMaster(cipher, 'x'), ICSN),
+      pc.transportKey(demoTransportMaster(cipher, 'x'), ICSN, KIND_SAM),
     );
     expect(hexSw(b.open().sw)).toBe('6300');
     // No session: PUT KEY is out of order.
@@ -628,7 +633,7 @@ describe('life cycle', () => {
     const dev = makeBlankCard('subscriber', {
       icsn: ICSN,
       tkv: 2,
-      transportKey: pc.transportKey(MK_TR, ICSN),
+      transportKey: pc.transportKey(MK_TR, ICSN, KIND_SUBSCRIBER),
       protocol: 'T=0',
       cipher,
     });

@@ -18,6 +18,7 @@ import {
   toHex,
   type CardOs,
   type ResponseApdu,
+  KIND_SUBSCRIBER,
 } from '../../card/index.js';
 import { KEY_MKC_COUNTER } from '../../card/applets/mkc/records.js';
 import { VirtualReader, type CardChannel } from '../../reader/index.js';
@@ -70,7 +71,7 @@ function blankChip(transportMaster = mkTr): { os: CardOs; icsn: Uint8Array } {
   const dev = makeBlankCard('subscriber', {
     icsn,
     tkv: 1,
-    transportKey: perso.transportKey(transportMaster, icsn),
+    transportKey: perso.transportKey(transportMaster, icsn, KIND_SUBSCRIBER),
     cipher,
     rng: new SeededRng(`attack-chip-${chips}`),
   });
@@ -117,7 +118,11 @@ describe('issuance attacks', () => {
     expect(sw(await ch.transmit(apdu('807800000831323334FFFFFFFF')))).toBe('6985');
     expect(sw(await ch.transmit(apdu('80760080035A0100')))).toBe('6985');
     // … a wrong card cryptogram (here: one made with another transport master) ends the session …
-    const other = perso.transportKey(fromHex('0123456789ABCDEFFEDCBA9876543210'), fromHex(icsn));
+    const other = perso.transportKey(
+      fromHex('0123456789ABCDEFFEDCBA9876543210'),
+      fromHex(icsn),
+      KIND_SUBSCRIBER,
+    );
     const rm = open.data.subarray(0, 8);
     const { mac } = perso.sessionKeys(other, fromHex(rt), rm);
     const guess = perso.cardCryptogram(mac, 1, fromHex(icsn), fromHex(rt), rm, fromHex('4D50000000000077'));

@@ -9,7 +9,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { NodeCipherProvider, PersoCrypto, fromHex, makeBlankCard, toHex } from '../../card/index.js';
+import {
+  NodeCipherProvider,
+  PersoCrypto,
+  fromHex,
+  makeBlankCard,
+  toHex,
+  KIND_SUBSCRIBER,
+} from '../../card/index.js';
 import { VirtualReader, type CardChannel } from '../../reader/index.js';
 import { MasterKeyCard, parseBatchCsv, personalise, readChip, type BatchRow } from '../../terminal/index.js';
 import { openCardFile } from '../../cli/cardfile/index.js';
@@ -61,7 +68,7 @@ describe('BatchIssuer: a card pulled during its personalisation', () => {
       return makeBlankCard('subscriber', {
         icsn,
         tkv: t.tkv,
-        transportKey: new PersoCrypto(cipher).transportKey(fromHex(t.key), icsn),
+        transportKey: new PersoCrypto(cipher).transportKey(fromHex(t.key), icsn, KIND_SUBSCRIBER),
       });
     });
     const reader = new VirtualReader('bench reader');

@@ -20,6 +20,7 @@ import {
   toHex,
   type CommandApdu,
   type ResponseApdu,
+  KIND_SUBSCRIBER,
 } from '../../card/index.js';
 import type { UtilityMasters } from '../../card/applets/IssuerKeys.js';
 import { VirtualReader, type CardChannel } from '../../reader/index.js';
@@ -87,7 +88,7 @@ export async function generate(): Promise<Map<string, string[]>> {
 
   const icsn = fromHex('4943534E00000001');
   const mkTr = master(0x01);
-  const kTr = perso.transportKey(mkTr, icsn);
+  const kTr = perso.transportKey(mkTr, icsn, KIND_SUBSCRIBER);
   const chip = makeBlankCard('subscriber', {
     icsn,
     tkv: 1,
@@ -141,7 +142,7 @@ export async function generate(): Promise<Map<string, string[]>> {
   blocks.set('values', [
     `MK_tr[1] = ${spaced(mkTr)}   (KCV ${toHex(kcv(cipher, mkTr))})`,
     `ICSN = ${spaced(icsn)}`,
-    `K_tr = diversify(MK_tr[1], ICSN) = ${spaced(kTr)}`,
+    `K_tr = diversify(diversify(MK_tr[1], 'TR' ‖ 01), ICSN) = ${spaced(kTr)}`,
     `RT = ${spaced(rt)}`,
     `RM = ${spaced(rm)}`,
     `SK_enc = sessionKey(K_tr, RT, RM) = ${spaced(enc)}`,

@@ -23,6 +23,7 @@ import {
   type CardOs,
   type CommandApdu,
   type ResponseApdu,
+  KIND_OF,
 } from '../../card/index.js';
 import type { UtilityMasters } from '../../card/applets/IssuerKeys.js';
 import { CardRemovedError, VirtualReader, type CardChannel } from '../../reader/index.js';
@@ -111,7 +112,7 @@ async function freshMkc(seal = true): Promise<{ mkc: MasterKeyCard; reader: Virt
 type Kind = 'subscriber' | 'sam' | 'svm' | 'commissioning';
 function blank(kind: Kind, tkv = 1): { os: CardOs; icsn: Uint8Array } {
   const icsn = fromHex(`1C5E00000000${(++icsnCounter).toString(16).padStart(4, '0')}`);
-  const transportKey = new PersoCrypto(cipher).transportKey(mkTr, icsn);
+  const transportKey = new PersoCrypto(cipher).transportKey(mkTr, icsn, KIND_OF[kind]);
   const dev = makeBlankCard(kind, {
     icsn,
     tkv,

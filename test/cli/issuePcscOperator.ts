@@ -7,7 +7,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NodeCipherProvider, PersoCrypto, fromHex, makeBlankCard } from '../../card/index.js';
+import {
+  NodeCipherProvider,
+  PersoCrypto,
+  fromHex,
+  makeBlankCard,
+  KIND_SUBSCRIBER,
+} from '../../card/index.js';
 import { createCardFile } from '../../cli/cardfile/index.js';
 import { startCardServe, type Child } from '../pcsc/harness.js';
 import type { Bureau } from './issueFixture.js';
@@ -24,7 +30,7 @@ export function blankCards(b: Bureau, dir: string, n: number, prefix = 'blank'):
     const chip = makeBlankCard('subscriber', {
       icsn,
       tkv: t.tkv,
-      transportKey: new PersoCrypto(cipher).transportKey(fromHex(t.key), icsn),
+      transportKey: new PersoCrypto(cipher).transportKey(fromHex(t.key), icsn, KIND_SUBSCRIBER),
     });
     const f = join(dir, `${prefix}-${i}.card`);
     createCardFile(f, chip.os, { keyFile: b.keyFile });

@@ -516,7 +516,8 @@ export class MasterKeyApplet implements Application {
   /**
    * PERSO OPEN 80 70 <kind> 00 ICSN(8) ‖ tkv(1) ‖ RT(8) ‖ subject -> RM(8) ‖ host cryptogram(8).
    * Ends any earlier session. The transport master MK_tr[tkv] must be sealed (6A88), and so must
-   * the utility named in the subject of a SAM, SVM or commissioning card (6A88).
+   * the utility named in the subject of a SAM, SVM or commissioning card (6A88). The serial is
+   * checked at the first PERSO KEY (6A89), so a management session reaches any card issued.
    */
   #persoOpen(c: CommandApdu): Uint8Array {
     this.#require(LCS_ACTIVATED);
@@ -538,10 +539,9 @@ export class MasterKeyApplet implements Application {
       if ((kind === KIND_SAM || kind === KIND_SVM) && u16(subject, 4) === 0)
         throw new SwError(SW_WRONG_DATA, 'pairing must be 1..65535');
     }
-    this.#checkSerialUnissued(kind, subject, icsn);
     const tr = tkv >= 1 && tkv <= 0x0f ? this.#sealed(slotOf(0, tkv)) : undefined;
     if (!tr) throw new SwError(SW_REFERENCED_DATA_NOT_FOUND, `no transport master version ${tkv}`);
-    const kTr = this.#perso.transportKey(tr.key, icsn);
+    const kTr = this.#perso.transportKey(tr.key, icsn, kind);
     wipe(tr.key);
     const rm = this.#rng.bytes(8);
     const { enc, mac } = this.#perso.sessionKeys(kTr, rt, rm);
@@ -658,6 +658,15 @@ export class MasterKeyApplet implements Application {
     const s = this.#authenticated();
     if (c.p1 !== 0) throw new SwError(SW_INCORRECT_P1P2);
     if (c.nc !== 0) throw new SwError(SW_WRONG_LENGTH);
+    // One serial, one chip — checked before any key is derived, here and not at PERSO OPEN: a
+    // management session (no key) must reach every card issued, not only the newest, or an
+    // older stolen card could never be blocked.
+    try {
+      this.#checkSerialUnissued(s.kind, s.subject, s.icsn);
+    } catch (e) {
+      this.#endSession();
+      throw e;
+    }
     const { key, version } = this.#deriveKey(s, c.p2);
     const wrapped = this.#perso.wrapKey(s.skEnc, key);
     wipe(key);

@@ -86,7 +86,7 @@ export interface BlankCardOptions {
   icsn: Uint8Array;
   /** The transport key's version, 1..15. */
   tkv: number;
-  /** K_tr = diversify(MK_tr[tkv], ICSN), 16 bytes. */
+  /** K_tr = diversify(diversify(MK_tr[tkv], 'TR' ‖ kind), ICSN) (PersoCrypto.transportKey), 16 bytes. */
   transportKey: Uint8Array;
   /** Subscriber chips only; default T=1. */
   protocol?: 'T=0' | 'T=1';
@@ -118,8 +118,13 @@ export function demoTransportMaster(cipher: BlockCipherProvider, seed: string): 
 }
 
 /** K_tr of a chip under the demo transport master of `seed`. */
-export function demoTransportKey(cipher: BlockCipherProvider, seed: string, icsn: Uint8Array): Uint8Array {
-  return new PersoCrypto(cipher).transportKey(demoTransportMaster(cipher, seed), icsn);
+export function demoTransportKey(
+  cipher: BlockCipherProvider,
+  seed: string,
+  icsn: Uint8Array,
+  kind: PersoKind,
+): Uint8Array {
+  return new PersoCrypto(cipher).transportKey(demoTransportMaster(cipher, seed), icsn, kind);
 }
 
 interface Parts<A extends Application> {
@@ -197,7 +202,7 @@ function checkKind(kind: unknown): BlankKind {
 }
 
 /** The manufacture data of a configuration (K_tr only when a fresh chip is written). */
-function manufacture(cfg: BlankConfig, cipher: BlockCipherProvider) {
+function manufacture(cfg: BlankConfig, cipher: BlockCipherProvider, kind: PersoKind) {
   if (typeof cfg.icsn !== 'string') throw new TypeError('icsn must be a hex string');
   const icsn = fromHex(cfg.icsn);
   if (icsn.length !== 8) throw new RangeError(`icsn must be 8 bytes, got ${icsn.length}`);
@@ -208,7 +213,7 @@ function manufacture(cfg: BlankConfig, cipher: BlockCipherProvider) {
       return k;
     }
     if (typeof cfg.demoTransportSeed === 'string')
-      return demoTransportKey(cipher, cfg.demoTransportSeed, icsn);
+      return demoTransportKey(cipher, cfg.demoTransportSeed, icsn, kind);
     throw new TypeError('transportKey or demoTransportSeed is needed for a fresh blank chip');
   };
   return { icsn, tkv: cfg.tkv, transportKey };
@@ -223,7 +228,7 @@ function buildBlank(
 ): { os: Iso7816Os; applet: RuntimeApplet<PersoGate> } {
   const protocol = kind === 'subscriber' ? (cfg.protocol ?? 'T=1') : 'T=1';
   const p = partsOf(kind, protocol);
-  const m = manufacture(cfg, cipher);
+  const m = manufacture(cfg, cipher, KIND_OF[kind]);
   const applet = new RuntimeApplet<PersoGate>({
     aid: p.aid,
     ins: PersoGate.insOf(p.ins),

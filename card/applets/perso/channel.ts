@@ -5,7 +5,7 @@
  * only carries the bytes between the two; it never holds a key.
  *
  * ```
- *   K_tr      = diversify(MK_tr[tkv], ICSN)             transport key of a blank chip
+ *   K_tr      = diversify(diversify(MK_tr[tkv], 'TR' ‖ kind), ICSN)   transport key of a blank chip
  *   SK_enc    = sessionKey(K_tr, RT, RM)                RT: the chip's challenge, RM: the MKC's
  *   SK_mac    = sessionKey(K_tr, ~RT, ~RM)              ~: every bit inverted
  *   host cryptogram = MAC(SK_mac, 'O' ‖ kind ‖ ICSN ‖ RT ‖ RM ‖ subject)
@@ -152,9 +152,20 @@ export class PersoCrypto {
     this.crypto = new PurseCrypto(cipher);
   }
 
-  /** K_tr = diversify(MK_tr, ICSN). */
-  transportKey(mkTr: Uint8Array, icsn: Uint8Array): Uint8Array {
-    return this.crypto.cardKey(mkTr, icsn);
+  /**
+   * K_tr = diversify(diversify(MK_tr, 'T' 'R' kind), ICSN): the transport key of a chip made for
+   * one kind. The kind is in the derivation so that the K_tr of one chip (a subscriber card in the
+   * field keeps its own, for management sessions) cannot pose as a blank chip of another kind — a
+   * SAM, which the MKC would give the utility's masters.
+   */
+  transportKey(mkTr: Uint8Array, icsn: Uint8Array, kind: number): Uint8Array {
+    subjectLength(kind); // @throws RangeError for an unknown kind
+    const perKind = this.crypto.cardKey(mkTr, Uint8Array.of(0x54, 0x52, kind));
+    try {
+      return this.crypto.cardKey(perKind, icsn);
+    } finally {
+      wipe(perKind);
+    }
   }
 
   /**
