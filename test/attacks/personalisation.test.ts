@@ -18,6 +18,7 @@ import {
   toHex,
   type CardOs,
   type ResponseApdu,
+  KIND_SAM,
   KIND_SUBSCRIBER,
 } from '../../card/index.js';
 import { KEY_MKC_COUNTER } from '../../card/applets/mkc/records.js';
@@ -106,6 +107,28 @@ async function bureauError(p: Promise<unknown>): Promise<BureauError> {
 }
 
 describe('issuance attacks', () => {
+  it('the K_tr a subscriber card keeps (read out of a card, a lab file) cannot pose as a blank SAM: no utility master comes out', async () => {
+    const { ch } = await sealedMkc();
+    // The attacker holds a subscriber chip's own transport key and its ICSN …
+    const icsn = fromHex('1C5E0000CAFE0001');
+    const kTrOfSubscriber = perso.transportKey(mkTr, icsn, KIND_SUBSCRIBER);
+    // … and asks the MKC for a SAM session with that chip serial (subject: utility 01, meter 000123, pairing 1).
+    const rt = fromHex('1122334455667788');
+    const subject = fromHex('01000123' + '0001');
+    const open = await ch.transmit(apdu(`8070020017${toHex(icsn)}01${toHex(rt)}${toHex(subject)}`));
+    expect(sw(open)).toBe('9000');
+    const rm = open.data.subarray(0, 8);
+    // The host cryptogram does not verify under the subscriber K_tr: the MKC used the SAM kind's.
+    const { mac } = perso.sessionKeys(kTrOfSubscriber, rt, rm);
+    expect(toHex(perso.hostCryptogram(mac, KIND_SAM, icsn, rt, rm, subject))).not.toBe(
+      toHex(open.data.subarray(8, 16)),
+    );
+    // Its card cryptogram is refused; MK_auth (key id 01 of a SAM) never comes out.
+    const forged = perso.cardCryptogram(mac, KIND_SAM, icsn, rt, rm, subject);
+    expect(sw(await ch.transmit(apdu(`8072000008${toHex(forged)}`)))).toBe('6300');
+    expect(sw(await ch.transmit(apdu('8074000100')))).toBe('6985');
+  });
+
   it('a PC pretending to be a blank chip (it has no K_tr) gets no key out of the MKC', async () => {
     const { ch } = await sealedMkc();
     // The attacker makes up a chip serial and a challenge, and answers with a guessed cryptogram.
