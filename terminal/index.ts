@@ -75,7 +75,8 @@ export {
   PURSE_ID_MAX,
   PURSE_MAX_BALANCE,
   parseBatchCsv,
+  shown,
 } from './bureau/batchCsv.js';
-export type { BadRow, BatchRow, ParsedBatch, PurseOrder } from './bureau/batchCsv.js';
+export type { BadRow, BatchRow, ParseOptions, ParsedBatch, PurseOrder } from './bureau/batchCsv.js';
 // Issue 14: conformance runs (card under test, terminal under test, replay as terminal).
 export * as conformance from './conformance/index.js';

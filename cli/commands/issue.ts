@@ -6,14 +6,21 @@
  * (cli/issue/BatchIssuer.ts, BatchJournal.ts), registered with the host over its API, an audit
  * line per card (cli/issue/AuditLog.ts).
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { Command, Io, OptionDocs } from '../Command.js';
 import { CommandError, UsageError, parseOptions } from '../Command.js';
 import { NodeCipherProvider } from '../../card/index.js';
 import { VirtualReader, PcscContext } from '../../reader/index.js';
-import { BureauError, MasterKeyCard, parseBatchCsv, personalise, type BadRow } from '../../terminal/index.js';
+import {
+  BureauError,
+  CSV_MAX_BYTES,
+  MasterKeyCard,
+  parseBatchCsv,
+  personalise,
+  type BadRow,
+} from '../../terminal/index.js';
 import { CardFileLock, CardFileLockedError } from '../cardfile/index.js';
 import { CARD_FILE_OPTIONS, cardFileOptions, openForCommand } from './card.js';
 import { Progress } from '../Progress.js';
@@ -186,8 +193,14 @@ async function issue(args: string[], io: Io): Promise<number> {
   // The batch first: a bad file is refused before anything is opened.
   let csv: Uint8Array;
   try {
+    // Its size before reading it: a 10 GB file (or /dev/zero) is refused, not read into memory.
+    const st = statSync(values.batch);
+    if (!st.isFile()) throw new UsageError(`the batch '${values.batch}' is not a regular file`);
+    if (st.size > CSV_MAX_BYTES)
+      throw new UsageError(`the batch '${values.batch}' is over ${CSV_MAX_BYTES} bytes (${st.size})`);
     csv = new Uint8Array(readFileSync(values.batch));
   } catch (e) {
+    if (e instanceof UsageError) throw e;
     throw new UsageError(`cannot read the batch '${values.batch}': ${(e as Error).message}`);
   }
   const batch = parseBatchCsv(csv); // MalformedDataError: one line, exit 2 (cli/main.ts)
@@ -198,6 +211,8 @@ async function issue(args: string[], io: Io): Promise<number> {
     );
     return EXIT_BAD_ROWS;
   }
+  if (batch.rows.length === 0 && batch.bad.length === 0)
+    throw new UsageError(`the batch '${values.batch}' has a header but no subscriber rows: nothing to issue`);
 
   const pin =
     values['pin-file'] !== undefined
@@ -218,10 +233,18 @@ async function issue(args: string[], io: Io): Promise<number> {
       throw e;
     }
   }
-  const host =
-    values.host !== undefined
-      ? new HostRegistrar(values.host, readSmallFile(values['api-key-file']!, 'API key file').trim())
-      : undefined;
+  let host: HostRegistrar | undefined;
+  if (values.host !== undefined) {
+    const apiKey = readSmallFile(values['api-key-file']!, 'API key file').trim();
+    if (!apiKey) throw new UsageError(`API key file '${values['api-key-file']}' is empty`);
+    try {
+      host = new HostRegistrar(values.host, apiKey);
+    } catch (e) {
+      // Before any card: a --host that can never work would stop the batch after its first card.
+      if (e instanceof RegistrationError) throw new UsageError(e.message);
+      throw e;
+    }
+  }
   const files = cardFileOptions(values);
 
   if (values.out !== undefined) {
@@ -283,6 +306,13 @@ async function issue(args: string[], io: Io): Promise<number> {
       throw new CommandError(
         `master-key card '${values.mkc}' is not sealed: load and seal it first (keys ceremony load)`,
       );
+    try {
+      journal.bind('mkc', mkc.serial);
+      journal.bind('station', values.out !== undefined ? `out:${realpathSync(values.out)}` : 'reader');
+    } catch (e) {
+      if (e instanceof JournalError) throw new UsageError(e.message);
+      throw e;
+    }
 
     let station: IssueStation;
     if (values.out !== undefined) {
@@ -331,7 +361,7 @@ async function issue(args: string[], io: Io): Promise<number> {
       report = await issuer.run(batch.rows);
     } catch (e) {
       progress.done();
-      if (e instanceof BureauError || e instanceof RegistrationError)
+      if (e instanceof BureauError || e instanceof RegistrationError || isSystemError(e))
         throw new CommandError(`batch stopped (run the same command again to resume): ${e.message}`, {
           cause: e,
         });
@@ -350,6 +380,16 @@ async function issue(args: string[], io: Io): Promise<number> {
       }
     }
   }
+}
+
+/**
+ * An error of the file system or the journal's database (disk full, a folder not writable, a file
+ * in the way: `ENOSPC`, `EACCES`, `SQLITE_FULL`…): the batch stops and says why, it is no bug.
+ */
+function isSystemError(e: unknown): e is Error {
+  if (!(e instanceof Error)) return false;
+  const code = (e as { code?: unknown }).code;
+  return typeof code === 'string' && /^(E[A-Z]+|SQLITE_[A-Z_]+)$/.test(code);
 }
 
 function safeUser(): string {

@@ -192,6 +192,9 @@ class FaultChannel implements CardChannel {
   }
 }
 
+/** A row the personalisation refused before its chip was touched. */
+class RowRefused extends Error {}
+
 export type Personalise = (mkc: MasterKeyCard, chip: CardChannel, order: PersoOrder) => Promise<PersoResult>;
 
 export class BatchIssuer {
@@ -239,7 +242,18 @@ export class BatchIssuer {
   }
 
   async #one(row: BatchRow, index: number, total: number): Promise<RowOutcome> {
-    const { journal, station, faults } = this.#o;
+    const { journal, station, faults, mkc } = this.#o;
+    // A purse of a utility the MKC holds no keys of is this row's fault, not the batch's: refused
+    // before a serial is allocated (it stopped every run of the batch at this row before).
+    const missing = row.purses.find((p) =>
+      [1, 2, 3, 4].some((t) => !mkc.status.slots.some((s) => s.slot === ((p.id << 4) | t))),
+    );
+    if (missing)
+      return {
+        row,
+        result: 'refused',
+        reason: `purse ${missing.id}: master-key card ${mkc.mkc.serial} holds no keys of utility ${missing.id}`,
+      };
     let j: JournalRow;
     try {
       j = journal.allocate(row.subscriberId, row.line, digestOf(row.canonical));
@@ -251,7 +265,12 @@ export class BatchIssuer {
     let result: 'issued' | 'recovered' | 'done-before' = 'done-before';
     const order = orderOf(row, j.csn);
     if (j.state === 'allocated') {
-      result = await this.#make(row, j, order, index, total);
+      try {
+        result = await this.#make(row, j, order, index, total);
+      } catch (e) {
+        if (e instanceof RowRefused) return { row, result: 'refused', reason: e.message };
+        throw e;
+      }
       faults?.at(index, 'after-personalise');
       await station.finished?.(row, j);
       j = journal.get(row.subscriberId)!;
@@ -301,6 +320,8 @@ export class BatchIssuer {
           await station.pulled(row, j, e);
           continue;
         }
+        // An order the personalisation refuses before the chip is touched: this row only.
+        if (e instanceof BureauError && e.code === 'bad-order') throw new RowRefused(e.message);
         throw e;
       }
       mkc.save();

@@ -20,8 +20,10 @@
  *
  * ```
  *   rows:  subscriber (PK) · line · csn (UNIQUE) · digest · state · attempts · icsn · mkc_counter · updated_at
- *   meta:  format, serial_next, serial_start
+ *   meta:  format, serial_next, serial_start, bound_mkc, bound_station
  * ```
+ * The journal is bound to the MKC and the destination of its first run (`bind`): resuming with
+ * another MKC or into another `--out` folder is refused.
  * A row's `digest` is the card as asked (subscriber, purses, expiry, PIN or not; never the PIN);
  * a later run of the same journal with another card for the same subscriber is refused for that
  * row, not silently given the first card.
@@ -177,6 +179,27 @@ export class BatchJournal {
     })();
   }
 
+  /**
+   * Binds the journal to what its cards are made with: `mkc` the master-key card's serial,
+   * `station` where the cards go (`out:<folder's real path>` or `reader`). The first run records
+   * it; a later run with another is refused — resuming a batch with another MKC (other keys) or
+   * into another folder (where the cards the journal counts as done are not) is a mistake.
+   * @throws JournalError when the journal is bound to another value.
+   */
+  bind(what: 'mkc' | 'station', value: string): void {
+    this.#db.transaction(() => {
+      const key = `bound_${what}`;
+      const was = this.#meta(key);
+      if (was === undefined) this.#setMeta(key, value);
+      else if (was !== value)
+        throw new JournalError(
+          what === 'mkc'
+            ? `${this.path} is the journal of a batch issued with master-key card ${was}, not ${value}: use that card, or a new journal`
+            : `${this.path} is the journal of a batch issued to ${describeStation(was)}, not ${describeStation(value)}: the cards it counts as done are there; use a new journal for another destination`,
+        );
+    })();
+  }
+
   /** The next serial to allocate. */
   get nextSerial(): string {
     return this.#meta('serial_next')!;
@@ -258,6 +281,10 @@ export class BatchJournal {
   close(): void {
     if (this.#db.open) this.#db.close();
   }
+}
+
+function describeStation(s: string): string {
+  return s.startsWith('out:') ? `the folder ${s.slice(4)}` : 'a PC/SC reader';
 }
 
 /**

@@ -21,8 +21,10 @@
  * | `subscriber` | yes | the host's subscriber id, an integer 1..2^53-1 written without sign or leading zeros; each at most once in the file |
  * | `purses` | yes | `id:balance` pairs separated by `;` — purse id 1..15 (the utility), opening balance in minor units, an integer 0..{@link PURSE_MAX_BALANCE} (the purse maximum); each id at most once |
  * | `pin` | no | 4..8 digits; empty: the card asks for no PIN |
- * | `expiry` | no | YYMMDD, a real date; empty: the personalisation's default |
- * | `name` | no | free text (≤ 64 characters, no control characters), for the operator's eyes only |
+ * | `expiry` | no | YYMMDD, a real date, not before today (UTC); empty: the personalisation's default |
+ * | `name` | no | free text (≤ 64 characters, no control characters — C0, DEL, C1 — nor bidirectional overrides), for the operator's eyes only |
+ *
+ * A value echoed in a reason goes through {@link shown}: control characters escaped, cut at 40.
  *
  * Encoding: UTF-8 only. A UTF-8 byte order mark at the start is accepted and skipped; a UTF-16
  * or UTF-32 mark refuses the file; a row holding bytes that are not UTF-8 is a bad row ("not
@@ -75,6 +77,11 @@ export interface BadRow {
   readonly reason: string;
   /** The subscriber column as written, when it could be read. */
   readonly subscriber?: string;
+}
+
+export interface ParseOptions {
+  /** Today (UTC), against which an expiry in the past is a bad row; default now. */
+  readonly today?: Date;
 }
 
 export interface ParsedBatch {
@@ -206,6 +213,24 @@ function badUtf8At(b: Uint8Array): number {
   }
 }
 
+/** Control characters (C0, DEL, C1) and bidirectional overrides: refused in a name, escaped when echoed. */
+// eslint-disable-next-line no-control-regex
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+
+/**
+ * A value of the file as echoed in a reason (printed to the operator's terminal): control
+ * characters (C0, DEL, C1 — ESC and CSI start terminal escape sequences) and the bidirectional
+ * overrides are shown as \\u escapes, and a long value is cut, so a hostile CSV cannot rewrite
+ * the screen or hide text.
+ */
+export function shown(value: string, max = 40): string {
+  const cut = value.length > max ? `${value.slice(0, max)}…` : value;
+  return cut.replace(
+    new RegExp(UNPRINTABLE.source, 'g'),
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
 /** A real calendar date YYMMDD (years 2000..2099). */
 function isDate(s: string): boolean {
   if (!/^[0-9]{6}$/.test(s)) return false;
@@ -224,23 +249,23 @@ function parsePurses(s: string): PurseOrder[] | string {
     const p = part.trim();
     if (p === '' && out.length > 0) continue; // a trailing ';'
     const m = /^([^:]*):(.*)$/.exec(p);
-    if (!m) return `purse '${p}' is not id:balance`;
+    if (!m) return `purse '${shown(p)}' is not id:balance`;
     const idText = m[1]!.trim();
     const amount = m[2]!.trim();
     if (!/^[0-9]{1,2}$/.test(idText) || Number(idText) < 1 || Number(idText) > PURSE_ID_MAX)
-      return `purse id '${idText}' is not 1..${PURSE_ID_MAX}`;
+      return `purse id '${shown(idText)}' is not 1..${PURSE_ID_MAX}`;
     const id = Number(idText);
     if (out.some((o) => o.id === id)) return `purse ${id} given twice`;
-    if (/^-/.test(amount)) return `invalid amount '${amount}' for purse ${id}: negative`;
+    if (/^-/.test(amount)) return `invalid amount '${shown(amount)}' for purse ${id}: negative`;
     if (!/^[0-9]+$/.test(amount))
-      return `invalid amount '${amount}' for purse ${id}: not an integer number of minor units`;
+      return `invalid amount '${shown(amount)}' for purse ${id}: not an integer number of minor units`;
     if (amount.length > 1 && amount.startsWith('0'))
-      return `invalid amount '${amount}' for purse ${id}: leading zero`;
+      return `invalid amount '${shown(amount)}' for purse ${id}: leading zero`;
     const v = Number(amount);
     if (amount.length > 10 || v > 0xffffffff)
-      return `invalid amount '${amount}' for purse ${id}: over a u32 (4294967295)`;
+      return `invalid amount '${shown(amount)}' for purse ${id}: over a u32 (4294967295)`;
     if (v > PURSE_MAX_BALANCE)
-      return `invalid amount '${amount}' for purse ${id}: above the purse maximum ${PURSE_MAX_BALANCE}`;
+      return `invalid amount '${shown(amount)}' for purse ${id}: above the purse maximum ${PURSE_MAX_BALANCE}`;
     out.push({ id, balance: v });
   }
   return out.sort((a, b) => a.id - b.id);
@@ -249,12 +274,13 @@ function parsePurses(s: string): PurseOrder[] | string {
 /**
  * Parses a subscribers CSV (see the file comment for the format).
  * @param bytes the file as read, UTF-8.
+ * @param options `today`, against which an expiry in the past is a bad row.
  * @returns the good rows and the bad ones, each with its line; never throws for a bad row.
  * @throws MalformedDataError (kind 'csv') when the file is not a table this parser can read: empty,
  *   UTF-16/32, over the limits, no header or a header with an unknown, repeated or missing column,
  *   a quoted field never closed.
  */
-export function parseBatchCsv(bytes: Uint8Array): ParsedBatch {
+export function parseBatchCsv(bytes: Uint8Array, options: ParseOptions = {}): ParsedBatch {
   if (!(bytes instanceof Uint8Array)) throw new TypeError('bytes must be a Uint8Array');
   if (bytes.length > CSV_MAX_BYTES)
     throw csvError(`file is over ${CSV_MAX_BYTES} bytes`, CSV_MAX_BYTES, bytes);
@@ -280,11 +306,12 @@ export function parseBatchCsv(bytes: Uint8Array): ParsedBatch {
       throw csvError(
         c === ''
           ? `header row: column ${k + 1} has no name`
-          : `header row: unknown column '${c}' (want ${COLUMNS.join(', ')})`,
+          : `header row: unknown column '${shown(c)}' (want ${COLUMNS.join(', ')})`,
         head.offset,
         bytes,
       );
-    if (index.has(c as Column)) throw csvError(`header row: column '${c}' given twice`, head.offset, bytes);
+    if (index.has(c as Column))
+      throw csvError(`header row: column '${shown(c)}' given twice`, head.offset, bytes);
     index.set(c as Column, k);
   });
   for (const r of REQUIRED)
@@ -295,12 +322,16 @@ export function parseBatchCsv(bytes: Uint8Array): ParsedBatch {
         bytes,
       );
 
+  const now = options.today ?? new Date();
+  const today = [now.getUTCFullYear() % 100, now.getUTCMonth() + 1, now.getUTCDate()]
+    .map((v) => String(v).padStart(2, '0'))
+    .join('');
   const rows: BatchRow[] = [];
   const bad: BadRow[] = [];
   let count = 0;
   for (const rec of it) {
     if (++count > CSV_MAX_ROWS) throw csvError(`more than ${CSV_MAX_ROWS} rows`, rec.offset, bytes);
-    const r = readRow(rec, index, columns.length);
+    const r = readRow(rec, index, columns.length, today);
     if ('reason' in r) bad.push(r);
     else rows.push(r);
   }
@@ -333,9 +364,22 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-function readRow(rec: RawRecord, index: Map<Column, number>, width: number): BatchRow | BadRow {
+function readRow(
+  rec: RawRecord,
+  index: Map<Column, number>,
+  width: number,
+  today: string,
+): BatchRow | BadRow {
   const line = rec.line;
   const fields: string[] = [];
+  // A field over the limit is the row's fault already: not scanned byte by byte for its encoding
+  // (a 60 MB field with a bad byte at its end would take minutes).
+  if (rec.fields.some((f) => f.length > CSV_MAX_FIELD_BYTES)) {
+    const k = index.get('subscriber')!;
+    const f = rec.fields[k];
+    const text = f && f.length <= CSV_MAX_FIELD_BYTES && badUtf8At(f) < 0 ? utf8.decode(f).trim() : '';
+    return { line, ...(text === '' ? {} : { subscriber: shown(text) }), reason: rec.problem! };
+  }
   for (const f of rec.fields) {
     const at = badUtf8At(f);
     if (at >= 0)
@@ -347,7 +391,7 @@ function readRow(rec: RawRecord, index: Map<Column, number>, width: number): Bat
     return k === undefined ? '' : (fields[k] ?? '').trim();
   };
   const subscriberText = get('subscriber');
-  const sub = subscriberText === '' ? {} : { subscriber: subscriberText };
+  const sub = subscriberText === '' ? {} : { subscriber: shown(subscriberText) };
   if (rec.problem) return { line, ...sub, reason: rec.problem };
   if (fields.length > width)
     return { line, ...sub, reason: `${fields.length} fields, the header has ${width}` };
@@ -362,7 +406,7 @@ function readRow(rec: RawRecord, index: Map<Column, number>, width: number): Bat
     return {
       line,
       ...sub,
-      reason: `subscriber '${subscriberText}' is not an id 1..${Number.MAX_SAFE_INTEGER}`,
+      reason: `subscriber '${shown(subscriberText)}' is not an id 1..${Number.MAX_SAFE_INTEGER}`,
     };
   const subscriberId = Number(subscriberText);
   const purses = parsePurses(get('purses'));
@@ -371,10 +415,11 @@ function readRow(rec: RawRecord, index: Map<Column, number>, width: number): Bat
   if (pin !== '' && !/^[0-9]{4,8}$/.test(pin)) return { line, ...sub, reason: 'bad PIN: want 4..8 digits' };
   const expiry = get('expiry');
   if (expiry !== '' && !isDate(expiry))
-    return { line, ...sub, reason: `bad expiry '${expiry}': want a date YYMMDD` };
+    return { line, ...sub, reason: `bad expiry '${shown(expiry)}': want a date YYMMDD` };
+  if (expiry !== '' && expiry < today)
+    return { line, ...sub, reason: `bad expiry '${expiry}': in the past (today is ${today})` };
   const name = get('name');
-  // eslint-disable-next-line no-control-regex
-  if (name.length > 64 || /[\u0000-\u001f\u007f]/.test(name))
+  if (name.length > 64 || UNPRINTABLE.test(name))
     return { line, ...sub, reason: 'bad name: at most 64 characters, no control characters' };
   const canonical = [
     `subscriber=${subscriberId}`,
