@@ -205,7 +205,7 @@ async function generate(args: string[], io: Io): Promise<number> {
 // ---- import ----
 
 const IMPORT_USAGE =
-  'keys ceremony import --custodian <n> --of 2|3 --slot <hex> --component <hex> --kcv <hex> [--slot … --component … --kcv …] [--key-version <v>] --out <file> [--force]';
+  'keys ceremony import --custodian <n> --of 2|3 (--from <file>|- | --slot <hex> --component <hex> --kcv <hex> […]) [--key-version <v>] --out <file> [--force]';
 const IMPORT_OPTIONS = {
   custodian: { type: 'string', value: '<n>', help: "this custodian's number, 1..of", byDefault: 'required' },
   of: {
@@ -214,26 +214,28 @@ const IMPORT_OPTIONS = {
     help: 'how many custodians hold components of these keys',
     byDefault: 'required',
   },
+  from: {
+    type: 'string',
+    value: '<file>|-',
+    help: 'read the components from a file or standard input (typed in, never on the command line): one per line, "<slot> <component> <kcv>" in hex; # starts a comment',
+  },
   slot: {
     type: 'string',
     multiple: true,
     value: '<hex>',
-    help: 'the MKC slot of the next component, e.g. 11 for MK_auth[1], 01 for MK_tr[1]',
-    byDefault: 'required',
+    help: 'the MKC slot of the next component, e.g. 11 for MK_auth[1], 01 for MK_tr[1] (or use --from)',
   },
   component: {
     type: 'string',
     multiple: true,
     value: '<hex>',
-    help: "the slot's component, 32 hex digits (as typed from paper; it is visible in ps: do this on the offline ceremony PC)",
-    byDefault: 'required',
+    help: "the slot's component, 32 hex digits (visible in ps and the shell's history: prefer --from -)",
   },
   kcv: {
     type: 'string',
     multiple: true,
     value: '<hex>',
     help: "the component's KCV, 6 hex digits",
-    byDefault: 'required',
   },
   'key-version': { type: 'string', value: '<v>', help: 'the version recorded for every key', byDefault: '1' },
   out: {
@@ -245,6 +247,34 @@ const IMPORT_OPTIONS = {
   force: { type: 'boolean', help: 'overwrite --out' },
 } as const satisfies OptionDocs;
 
+/**
+ * Component lines of a typed-in file or standard input: "<slot> <component> <kcv>" in hex, blanks
+ * and dashes inside the component allowed, `#` to the end of a line a comment.
+ * @throws UsageError naming the line.
+ */
+function readTypedComponents(from: string): { slots: string[]; comps: string[]; kcvs: string[] } {
+  let text: string;
+  try {
+    text = readFileSync(from === '-' ? 0 : from, 'utf8');
+  } catch (e) {
+    throw new UsageError(
+      `cannot read ${from === '-' ? 'standard input' : `'${from}'`}: ${(e as Error).message}`,
+    );
+  }
+  const out = { slots: [] as string[], comps: [] as string[], kcvs: [] as string[] };
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.replace(/#.*$/, '').trim();
+    if (line === '') return;
+    const words = line.split(/\s+/);
+    if (words.length < 3)
+      throw new UsageError(`line ${i + 1}: want "<slot> <component> <kcv>", got ${words.length} word(s)`);
+    out.slots.push(words[0]!);
+    out.comps.push(words.slice(1, -1).join(''));
+    out.kcvs.push(words[words.length - 1]!);
+  });
+  return out;
+}
+
 async function importComponents(args: string[], io: Io): Promise<number> {
   const { values } = parseOptions(args, IMPORT_OPTIONS, false, IMPORT_USAGE);
   const of = intOpt(values.of, '--of', 0, 2, 3);
@@ -252,11 +282,25 @@ async function importComponents(args: string[], io: Io): Promise<number> {
   if (values.custodian === undefined) throw new UsageError('--custodian <n> is required');
   const custodian = intOpt(values.custodian, '--custodian', 0, 1, of);
   if (!values.out) throw new UsageError('--out <file> is required');
-  const slots = values.slot ?? [];
-  const comps = values.component ?? [];
-  const kcvs = values.kcv ?? [];
+  let slots = values.slot ?? [];
+  let comps = values.component ?? [];
+  let kcvs = values.kcv ?? [];
+  if (values.from !== undefined) {
+    if (slots.length + comps.length + kcvs.length > 0)
+      throw new UsageError(
+        'give the components either with --from or with --slot/--component/--kcv, not both',
+      );
+    ({ slots, comps, kcvs } = readTypedComponents(values.from));
+  } else if (comps.length > 0)
+    io.err(
+      'meterpurse keys ceremony import: components given on the command line are visible in ps and the shell history; --from - reads them from standard input\n',
+    );
   if (slots.length === 0 || slots.length !== comps.length || slots.length !== kcvs.length)
-    throw new UsageError('give --slot, --component and --kcv once for each component, in the same order');
+    throw new UsageError(
+      values.from !== undefined
+        ? `--from ${values.from}: no component lines ("<slot> <component> <kcv>")`
+        : 'give --slot, --component and --kcv once for each component, in the same order (or --from <file>|-)',
+    );
   const version = intOpt(values['key-version'], '--key-version', 1, 0, 255);
   const typed: TypedComponent[] = slots.map((s, i) => {
     if (!/^[0-9a-fA-F]{2}$/.test(s)) throw new UsageError(`--slot must be 2 hex digits, got ${s}`);
@@ -493,6 +537,7 @@ export const ceremonyImportCommand: Command = {
   usage: IMPORT_USAGE,
   options: IMPORT_OPTIONS,
   examples: [
+    'keys ceremony import --custodian 1 --of 2 --from - --out custodian-1.json   (then type: 11 0123456789ABCDEF FEDCBA9876543210 08D7B4)',
     'keys ceremony import --custodian 1 --of 2 --slot 11 --component 0123456789ABCDEFFEDCBA9876543210 --kcv 08D7B4 --out custodian-1.json',
   ],
   run: (args, io) => importComponents(args, io),
