@@ -43,6 +43,7 @@ import {
   slotLabel,
   wipeComponents,
   type ComponentFile,
+  type Manifest,
   type TypedComponent,
 } from '../../terminal/index.js';
 
@@ -377,6 +378,20 @@ const LOAD_OPTIONS = {
   unsealed: { type: 'boolean', help: 'lab mode: the MKC card file is an unsealed lab file' },
 } as const satisfies OptionDocs;
 
+/**
+ * The custodians' component files, parsed and checked against the manifest (custodian order).
+ * @throws KeyComponentError (a KCV mismatch names the slot); UsageError for an unreadable file.
+ */
+function checkedComponents(
+  paths: string[],
+  manifestPath: string,
+  cipher: NodeCipherProvider,
+): { files: ComponentFile[]; manifest: Manifest } {
+  const manifest = parseManifest(readText(manifestPath, 'manifest'), `manifest '${manifestPath}'`);
+  const parsed = paths.map((p) => parseComponentFile(readText(p, 'component file'), cipher, `'${p}'`));
+  return { files: checkAgainstManifest(cipher, parsed, manifest), manifest };
+}
+
 async function load(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parseOptions(args, LOAD_OPTIONS, true, LOAD_USAGE);
   if (!values.mkc) throw new UsageError('--mkc <card file> is required');
@@ -387,9 +402,9 @@ async function load(args: string[], io: Io): Promise<number> {
   const cipher = new NodeCipherProvider();
   let files: ComponentFile[];
   try {
-    const manifest = parseManifest(readText(values.manifest, 'manifest'), `manifest '${values.manifest}'`);
-    const parsed = paths.map((p) => parseComponentFile(readText(p, 'component file'), cipher, `'${p}'`));
-    files = checkAgainstManifest(cipher, parsed, manifest);
+    const checked = checkedComponents(paths, values.manifest, cipher);
+    files = checked.files;
+    const manifest = checked.manifest;
     const opened = openMkcFile(values.mkc, cardOptions(values));
     try {
       const reader = new VirtualReader('MKC', opened.card);
@@ -604,9 +619,7 @@ async function transportMaster(args: string[], io: Io): Promise<number> {
   const cipher = new NodeCipherProvider();
   let files: ComponentFile[];
   try {
-    const manifest = parseManifest(readText(values.manifest, 'manifest'), `manifest '${values.manifest}'`);
-    const parsed = paths.map((p) => parseComponentFile(readText(p, 'component file'), cipher, `'${p}'`));
-    files = checkAgainstManifest(cipher, parsed, manifest);
+    files = checkedComponents(paths, values.manifest, cipher).files;
   } catch (e) {
     if (e instanceof KeyComponentError) {
       if (e.problem === 'kcv-mismatch') {
