@@ -530,7 +530,8 @@ async function cardUnseal(args: string[], io: Io): Promise<number> {
 
 export const cardNewCommand: Command = {
   path: ['card', 'new'],
-  summary: 'create a sealed purse-system card file: subscriber card, meter SAM or SVM (demo issuer keys)',
+  summary:
+    'create a sealed purse-system card file: subscriber card, meter SAM or SVM (demo issuer keys), or an empty master-key card',
   usage: USAGE_NEW,
   errorName: 'card',
   options: NEW_OPTIONS,
