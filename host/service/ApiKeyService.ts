@@ -9,7 +9,7 @@ import 'reflect-metadata';
 import { createHash, randomBytes } from 'node:crypto';
 import { inject, injectable } from 'tsyringe';
 import { diApiKeyRepository } from '../tokens.js';
-import { ROLES, type Role } from './access.js';
+import { ROLES, type Role } from './roles.js';
 import type { ApiKeyRecord, ApiKeyRepository } from './db/ApiKeyRepository.js';
 import { ServiceError } from './ServiceError.js';
 

@@ -18,10 +18,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import bearerAuth from '@fastify/bearer-auth';
 import type { ApiKeyService, ApiPrincipal } from './ApiKeyService.js';
 import { AUDIT_IN_PROGRESS, type AuditRepository } from './db/AuditRepository.js';
+import { ROLES, type Role } from './roles.js';
 
-/** The roles of a prepayment back office. A key holds one or more. */
-export const ROLES = ['vending', 'engineer', 'auditor', 'custodian', 'admin'] as const;
-export type Role = (typeof ROLES)[number];
+/** The roles of a prepayment back office (./roles.ts). A key holds one or more. */
+export { ROLES, type Role };
 
 /** What a route needs: one of these roles, or nothing. */
 export type RouteAccess = readonly Role[] | 'public';
