@@ -10,7 +10,7 @@
  * labs and tests, the documented demo transport seed. Only K_tr goes into the card; MK_tr is
  * wiped after use.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import type { Command, Io } from '../Command.js';
 import { CommandError, UsageError, parseOptions } from '../Command.js';
 import {
@@ -27,7 +27,7 @@ import {
   KIND_OF,
 } from '../../card/index.js';
 import { createCardFile } from '../cardfile/index.js';
-import { TransportMasterError, parseTransportMaster } from '../issue/transportMasterFile.js';
+import { readTransportMasterFile } from '../issue/transportMasterFile.js';
 import { CARD_FILE_OPTIONS, cardFileOptions, describeSeal } from './card.js';
 
 const USAGE =
@@ -77,23 +77,6 @@ const OPTIONS = {
   force: { type: 'boolean', help: 'overwrite an existing card file (that card is lost)' },
   ...CARD_FILE_OPTIONS,
 } as const;
-
-/** MK_tr and its version from a transport master file. @throws UsageError naming the file and the fault. */
-function readTransportMasterFile(path: string, cipher: NodeCipherProvider): { tkv: number; key: Uint8Array } {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new UsageError(`cannot read transport master file '${path}': ${(e as Error).message}`);
-  }
-  try {
-    return parseTransportMaster(text, cipher);
-  } catch (e) {
-    if (e instanceof TransportMasterError)
-      throw new UsageError(`transport master file '${path}': ${e.message}`);
-    throw e;
-  }
-}
 
 async function cardBlank(args: string[], io: Io): Promise<number> {
   const { values } = parseOptions(args, OPTIONS, false, USAGE);

@@ -30,12 +30,11 @@ import { BatchJournal, JournalError } from '../issue/BatchJournal.js';
 import { FAULT_ENV, FaultPlan } from '../issue/faults.js';
 import { HostRegistrar, RegistrationError } from '../issue/HostRegistrar.js';
 import { FileStation, ReaderStation } from '../issue/stations.js';
-import { TransportMasterError, parseTransportMaster } from '../issue/transportMasterFile.js';
+import { readTransportMasterFile } from '../issue/transportMasterFile.js';
+import { readMkcPin } from './ceremony.js';
 
 /** EX_DATAERR (sysexits.h): the CSV had bad rows (with --strict nothing was issued). */
 export const EXIT_BAD_ROWS = 65;
-/** Where the MKC's PIN may come from besides --pin-file (never the command line). */
-export const MKC_PIN_ENV = 'MP_MKC_PIN';
 
 const USAGE =
   'card issue --batch <subscribers.csv> --mkc <mkc card file> (--out <dir> --transport-key-file <file> | --reader <name>) [--host <url> --api-key-file <file>] [--strict] [--serial-start <hex16>] [--journal <file>] [--audit-log <file>] [--pin-file <file>] [--operator <name>] [--card-timeout <seconds>] [--key-file <path>]';
@@ -214,25 +213,11 @@ async function issue(args: string[], io: Io): Promise<number> {
   if (batch.rows.length === 0 && batch.bad.length === 0)
     throw new UsageError(`the batch '${values.batch}' has a header but no subscriber rows: nothing to issue`);
 
-  const pin =
-    values['pin-file'] !== undefined
-      ? readSmallFile(values['pin-file'], 'PIN file').trim()
-      : process.env[MKC_PIN_ENV]?.trim();
-  if (!pin) throw new UsageError(`the MKC's PIN: set $${MKC_PIN_ENV} or give --pin-file <file>`);
+  const pin = readMkcPin(values['pin-file']);
   const cipher = new NodeCipherProvider();
-  let transport: { tkv: number; key: Uint8Array } | undefined;
-  if (values['transport-key-file']) {
-    try {
-      transport = parseTransportMaster(
-        readSmallFile(values['transport-key-file'], 'transport key file'),
-        cipher,
-      );
-    } catch (e) {
-      if (e instanceof TransportMasterError)
-        throw new UsageError(`transport key file '${values['transport-key-file']}': ${e.message}`);
-      throw e;
-    }
-  }
+  const transport = values['transport-key-file']
+    ? readTransportMasterFile(values['transport-key-file'], cipher)
+    : undefined;
   let host: HostRegistrar | undefined;
   if (values.host !== undefined) {
     const apiKey = readSmallFile(values['api-key-file']!, 'API key file').trim();

@@ -11,7 +11,9 @@
  * MKC holds the same master in slot `tkv` (docs/personalisation.md §3): in the simulation the key
  * is the XOR of the ceremony's components of that slot.
  */
+import { readFileSync } from 'node:fs';
 import { equalBytes, fromHex, kcv, toHex, type BlockCipherProvider } from '../../card/index.js';
+import { UsageError } from '../Command.js';
 
 export const TRANSPORT_MASTER_FORMAT = 'meterpurse-transport-master';
 
@@ -59,4 +61,27 @@ export function parseTransportMaster(
     throw new TransportMasterError(`the key does not match its KCV ${kcvHex.toUpperCase()}`);
   }
   return { tkv, key };
+}
+
+/**
+ * MK_tr and its version from the transport master file at `path` (`--transport-key-file` of
+ * `card blank` and `card issue --out`).
+ * @throws UsageError naming the file and the fault (unreadable, not the format, KCV mismatch).
+ */
+export function readTransportMasterFile(
+  path: string,
+  cipher: BlockCipherProvider,
+): { tkv: number; key: Uint8Array } {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new UsageError(`cannot read transport key file '${path}': ${(e as Error).message}`);
+  }
+  try {
+    return parseTransportMaster(text, cipher);
+  } catch (e) {
+    if (e instanceof TransportMasterError) throw new UsageError(`transport key file '${path}': ${e.message}`);
+    throw e;
+  }
 }
