@@ -3,32 +3,18 @@
  * load → status; a KCV mismatch exits 65 naming the slot and leaves the MKC unloaded; the PIN is
  * never taken from argv.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { REPO } from '../pcsc/harness.js';
+import { spawnCli } from './spawnCli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mp-ceremony-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const ENTRY = join(REPO, 'test/pcsc/cli-entry.ts');
 const ENV = { ...process.env, MP_CONFIG_DIR: join(dir, 'config'), MP_MKC_PIN: '' };
 delete (ENV as Record<string, string | undefined>).MP_MKC_PIN;
 
-function cli(
-  args: string[],
-  env: NodeJS.ProcessEnv = ENV,
-): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', ENTRY, ...args], { env, cwd: REPO });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('close', (code) => resolve({ code, out, err }));
-  });
-}
+const cli = (args: string[], env: NodeJS.ProcessEnv = ENV) => spawnCli(args, env);
 
 describe('keys ceremony', () => {
   it('generate → card new --profile master-key → load → status; KCV mismatch exits 65', async () => {

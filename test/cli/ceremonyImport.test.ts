@@ -3,31 +3,17 @@
  * line, where ps and the shell history would show them), checked against their KCVs; the
  * command-line form still works but says where it is visible.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { REPO } from '../pcsc/harness.js';
+import { spawnCli } from './spawnCli.js';
 
-const ENTRY = join(REPO, 'test/pcsc/cli-entry.ts');
 const dir = mkdtempSync(join(tmpdir(), 'mp-import-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function cli(args: string[], stdin = ''): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', ENTRY, ...args], {
-      env: { ...process.env, MP_CONFIG_DIR: join(dir, 'cfg') },
-      cwd: REPO,
-    });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('close', (code) => resolve({ code, out, err }));
-    p.stdin.end(stdin);
-  });
-}
+const cli = (args: string[], stdin = '') =>
+  spawnCli(args, { ...process.env, MP_CONFIG_DIR: join(dir, 'cfg') }, stdin);
 
 // The published 2-key TDES vector as one component: 0123456789ABCDEF FEDCBA9876543210, KCV 08D7B4.
 const LINE = '11 0123456789ABCDEF FEDCBA9876543210 08D7B4';

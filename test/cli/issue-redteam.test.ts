@@ -27,15 +27,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../cli/main.js';
-import type { Io } from '../../cli/Command.js';
 import { openCardFile } from '../../cli/cardfile/index.js';
 import { CardFileLock } from '../../cli/cardfile/CardFileLock.js';
 import { BatchJournal } from '../../cli/issue/BatchJournal.js';
 import { VirtualReader } from '../../reader/index.js';
 import { MasterKeyCard, readChip } from '../../terminal/index.js';
 import { toHex } from '../../card/index.js';
-import { MKC_PIN, makeBureau, startHost, type Bureau } from './issueFixture.js';
+import { MKC_PIN, issueBatch, makeBureau, startHost, type Bureau } from './issueFixture.js';
 
 const dirs: string[] = [];
 const closers: Array<() => Promise<void>> = [];
@@ -58,32 +56,7 @@ function tmp(): string {
 
 const START = '4D50000000000001';
 
-async function run(b: Bureau, extra: string[], csv: string | null, outDir = join(b.dir, 'out')) {
-  const csvPath = join(b.dir, 'batch.csv');
-  if (csv !== null) writeFileSync(csvPath, csv);
-  let out = '';
-  let err = '';
-  const io: Io = { out: (t) => void (out += t), err: (t) => void (err += t) };
-  const status = await main(
-    [
-      'card',
-      'issue',
-      '--batch',
-      csvPath,
-      '--mkc',
-      b.mkcPath,
-      '--out',
-      outDir,
-      '--transport-key-file',
-      b.transportPath,
-      '--key-file',
-      b.keyFile,
-      ...extra,
-    ],
-    io,
-  );
-  return { status, out, err, outDir };
-}
+const run = issueBatch;
 
 function cardsIn(dir: string): string[] {
   return readdirSync(dir)

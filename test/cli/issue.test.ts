@@ -7,14 +7,12 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../cli/main.js';
-import type { Io } from '../../cli/Command.js';
 import { openCardFile } from '../../cli/cardfile/index.js';
 import { VirtualReader } from '../../reader/index.js';
 import { MasterKeyCard, readChip } from '../../terminal/index.js';
 import { toHex } from '../../card/index.js';
 import { BatchJournal } from '../../cli/issue/BatchJournal.js';
-import { MKC_PIN, makeBureau, startHost, subscribersCsv, type Bureau } from './issueFixture.js';
+import { MKC_PIN, issueBatch, makeBureau, startHost, subscribersCsv, type Bureau } from './issueFixture.js';
 
 const dirs: string[] = [];
 const closers: Array<() => Promise<void>> = [];
@@ -41,36 +39,7 @@ async function bureau(): Promise<Bureau> {
   return makeBureau(tmp());
 }
 
-function capture(): Io & { stdout: () => string; stderr: () => string } {
-  let out = '';
-  let err = '';
-  return { out: (t) => void (out += t), err: (t) => void (err += t), stdout: () => out, stderr: () => err };
-}
-
-async function run(b: Bureau, extra: string[], csv: string, outDir = join(b.dir, 'out')) {
-  const csvPath = join(b.dir, 'batch.csv');
-  writeFileSync(csvPath, csv);
-  const io = capture();
-  const status = await main(
-    [
-      'card',
-      'issue',
-      '--batch',
-      csvPath,
-      '--mkc',
-      b.mkcPath,
-      '--out',
-      outDir,
-      '--transport-key-file',
-      b.transportPath,
-      '--key-file',
-      b.keyFile,
-      ...extra,
-    ],
-    io,
-  );
-  return { status, out: io.stdout(), err: io.stderr(), outDir };
-}
+const run = issueBatch;
 
 async function mkcCounter(b: Bureau): Promise<number> {
   const opened = openCardFile(b.mkcPath, { keyFile: b.keyFile, rollback: false });
@@ -175,33 +144,14 @@ describe('card issue --out: a batch into card files', () => {
 describe('card issue: progress', () => {
   it('on a terminal: a progress line on stderr, erased at the end, no line per row; the summary on stdout', async () => {
     const b = await bureau();
-    const csvPath = join(b.dir, 'batch.csv');
-    writeFileSync(csvPath, subscribersCsv(3));
-    const io = { ...capture(), errIsTTY: true };
-    const status = await main(
-      [
-        'card',
-        'issue',
-        '--batch',
-        csvPath,
-        '--mkc',
-        b.mkcPath,
-        '--out',
-        join(b.dir, 'out'),
-        '--transport-key-file',
-        b.transportPath,
-        '--key-file',
-        b.keyFile,
-        '--serial-start',
-        '4D50000000000001',
-      ],
-      io,
-    );
-    expect(status).toBe(0);
-    expect(io.stderr()).toContain('\rissuing 100 % (3 of 3 cards)\x1b[K');
-    expect(io.stderr().endsWith('\r\x1b[K')).toBe(true);
-    expect(io.stdout()).not.toMatch(/^row /m);
-    expect(io.stdout()).toMatch(/issued 3, skipped \(done before\) 0, bad rows 0/);
+    const r = await issueBatch(b, ['--serial-start', '4D50000000000001'], subscribersCsv(3), undefined, {
+      errIsTTY: true,
+    });
+    expect(r.status).toBe(0);
+    expect(r.err).toContain('\rissuing 100 % (3 of 3 cards)\x1b[K');
+    expect(r.err.endsWith('\r\x1b[K')).toBe(true);
+    expect(r.out).not.toMatch(/^row /m);
+    expect(r.out).toMatch(/issued 3, skipped \(done before\) 0, bad rows 0/);
   });
 });
 

@@ -12,6 +12,8 @@ import { VirtualReader } from '../../reader/index.js';
 import { MasterKeyCard, ceremonySlots, combineComponents, generateComponents } from '../../terminal/index.js';
 import { createCardFile } from '../../cli/cardfile/index.js';
 import { encodeTransportMaster } from '../../cli/issue/transportMasterFile.js';
+import { main } from '../../cli/main.js';
+import type { Io } from '../../cli/Command.js';
 import { HostDb } from '../../host/service/HostDb.js';
 import { HostService } from '../../host/service/HostService.js';
 import { SimulatedPaymentGateway } from '../../host/service/PaymentGateway.js';
@@ -110,4 +112,40 @@ export async function startHost(dir: string, subscribers: number) {
       svc.close();
     },
   };
+}
+
+/**
+ * `card issue --batch` in process (cli/main.ts) with the bureau's MKC, transport master and card
+ * key, writing `csv` (unless null: the file is left as it is) to `<dir>/batch.csv`.
+ */
+export async function issueBatch(
+  b: Bureau,
+  extra: string[],
+  csv: string | null,
+  outDir = join(b.dir, 'out'),
+  io: Partial<Io> = {},
+): Promise<{ status: number; out: string; err: string; outDir: string }> {
+  const csvPath = join(b.dir, 'batch.csv');
+  if (csv !== null) writeFileSync(csvPath, csv);
+  let out = '';
+  let err = '';
+  const status = await main(
+    [
+      'card',
+      'issue',
+      '--batch',
+      csvPath,
+      '--mkc',
+      b.mkcPath,
+      '--out',
+      outDir,
+      '--transport-key-file',
+      b.transportPath,
+      '--key-file',
+      b.keyFile,
+      ...extra,
+    ],
+    { ...io, out: (t) => void (out += t), err: (t) => void (err += t) },
+  );
+  return { status, out, err, outDir };
 }

@@ -3,28 +3,17 @@
  * custodians' components of its slot and checked against the manifest; `card blank` makes a chip
  * with it, and the MKC loaded from the same ceremony personalises that chip.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { REPO } from '../pcsc/harness.js';
+import { spawnCli } from './spawnCli.js';
 
-const ENTRY = join(REPO, 'test/pcsc/cli-entry.ts');
 const dir = mkdtempSync(join(tmpdir(), 'mp-transport-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const ENV = { ...process.env, MP_CONFIG_DIR: join(dir, 'cfg'), MP_MKC_PIN: '2468' };
 
-function cli(...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', ENTRY, ...args], { env: ENV, cwd: REPO });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('close', (code) => resolve({ code, out, err }));
-  });
-}
+const cli = (...args: string[]) => spawnCli(args, ENV);
 
 describe('keys ceremony transport-master → card blank → card personalise', () => {
   it('the file holds MK_tr[1] with the manifest KCV (mode 0600); a chip made with it is personalised by the MKC of the same ceremony', async () => {
