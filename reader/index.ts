@@ -37,7 +37,7 @@ export {
   type VpcdBridgeOptions,
 } from './vpcd/VpcdBridge.js';
 export { diReader, diReaderByName, register, type ReaderByName, type ReaderRegistration } from './tokens.js';
-export { RecordingChannel } from './trace/RecordingChannel.js';
+export { RecordingChannel } from './trace/TraceRecorder.js';
 export { TRACE_LIMITS, Trace, responseText, spacedHex } from './trace/Trace.js';
 export { importPcscSpy } from './trace/pcscSpy.js';
 export { importPcapng } from './trace/pcapng.js';

@@ -19,8 +19,7 @@ export type {
   TraceChannel,
   FormatOptions,
 } from './Trace.js';
-export { RecordingChannel } from './RecordingChannel.js';
-export { TraceRecorder, slug as channelSlug } from './TraceRecorder.js';
+export { RecordingChannel, TraceRecorder, slug as channelSlug } from './TraceRecorder.js';
 export type { RecordingOptions, RecorderChannelOptions } from './TraceRecorder.js';
 export { MemoryTraceSink, FileTraceSink } from './sinks.js';
 export type { TraceSink, FileSinkOptions } from './sinks.js';

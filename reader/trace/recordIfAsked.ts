@@ -1,7 +1,11 @@
 import type { CardChannel } from '../CardChannel.js';
-import { RecordingChannel } from './RecordingChannel.js';
 import { FileTraceSink } from './sinks.js';
-import { TraceRecorder, type RecorderChannelOptions, type RecordingOptions } from './TraceRecorder.js';
+import {
+  RecordingChannel,
+  TraceRecorder,
+  type RecorderChannelOptions,
+  type RecordingOptions,
+} from './TraceRecorder.js';
 
 /** Environment variable that asks every card channel the process opens to be recorded. */
 export const TRACE_RECORD_ENV = 'MP_TRACE_RECORD';
