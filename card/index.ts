@@ -145,3 +145,7 @@ export { concatBytes, equalBytes, fromHex, toHex } from './util/hex.js';
 // Issue 12 (terminal/bureau): the personalisation channel's numbers, and DES parity for key components.
 export * as persoChannel from './applets/perso/channel.js';
 export { adjustDesParity, hasOddParity } from './crypto/keyHierarchy.js';
+// Issue 13 (seed 004): the settlement card applet, its profile and APDU table.
+export * from './applets/settle/index.js';
+// Issue 13 (seed 004 public-key settlement): certificates, signed values, lists, uploads — card/pki/API.md.
+export * from './pki/index.js';

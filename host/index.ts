@@ -70,3 +70,4 @@ export type { AccessLayer, Role, RouteAccess } from './service/access.js';
 export { ApiKeyService, hashApiKey } from './service/ApiKeyService.js';
 export type { ApiPrincipal } from './service/ApiKeyService.js';
 export { SimulatedField } from './sim/SimulatedField.js';
+export * from './settlement/index.js';

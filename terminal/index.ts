@@ -80,3 +80,5 @@ export {
 export type { BadRow, BatchRow, ParseOptions, ParsedBatch, PurseOrder } from './bureau/batchCsv.js';
 // Issue 14: conformance runs (card under test, terminal under test, replay as terminal).
 export * as conformance from './conformance/index.js';
+// Issue 13 (seed 004): the settlement terminal and the dispenser steps on the settlement card.
+export * from './settlement/index.js';

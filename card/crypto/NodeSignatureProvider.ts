@@ -1,18 +1,10 @@
-import {
-  constants,
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPairSync,
-  sign,
-  verify,
-  type KeyObject,
-} from 'node:crypto';
+import { constants, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import {
   PSS_SALT_LENGTH,
   RSA_BITS,
   checkEcdsaFormat,
   checkSignatureAlgorithm,
-  keyToDer,
+  importKey,
   type KeyInput,
   type KeyPairDer,
   type SignatureAlgorithm,
@@ -53,9 +45,8 @@ export class NodeSignatureProvider implements SignatureProvider {
   signer(alg: SignatureAlgorithm, privateKey: KeyInput, options?: SignerOptions): Signer {
     checkSignatureAlgorithm(alg);
     const format = checkEcdsaFormat(options?.ecdsaFormat);
-    const der = keyToDer(privateKey, 'private');
-    const key = createPrivateKey({ key: Buffer.from(der), format: 'der', type: 'pkcs8' });
-    der.fill(0);
+    // One import, straight from the input (the Buffer copy handed to OpenSSL is zeroed inside).
+    const key = importKey(privateKey, 'private');
     checkKeyType(alg, key);
     const opts = signOptions(alg, key, format);
     return {
@@ -71,8 +62,7 @@ export class NodeSignatureProvider implements SignatureProvider {
   verifier(alg: SignatureAlgorithm, publicKey: KeyInput, options?: SignerOptions): Verifier {
     checkSignatureAlgorithm(alg);
     const format = checkEcdsaFormat(options?.ecdsaFormat);
-    const der = keyToDer(publicKey, 'public');
-    const key = createPublicKey({ key: Buffer.from(der), format: 'der', type: 'spki' });
+    const key = importKey(publicKey, 'public');
     checkKeyType(alg, key);
     const opts = signOptions(alg, key, format);
     // RFC 8017 §8.1.2 / §8.2.2 step 1: an RSA signature must be exactly k = modulus bytes long.

@@ -9,7 +9,7 @@
  * X.509 `SubjectPublicKeyInfo` for public keys (RFC 5208, RFC 5280 §4.1.2.7). PEM and JWK are
  * converted to and from DER by the helpers here.
  */
-import { createPrivateKey, createPublicKey, type JsonWebKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { KeyFormatError } from './errors.js';
 import { MalformedDataError } from '../iso7816/errors.js';
 
@@ -122,36 +122,30 @@ export function pemDecode(pem: string): { label: string; der: Uint8Array } {
 // itself stays with each provider).
 
 /**
- * Any {@link KeyInput} → DER (PKCS#8 for 'private', SPKI for 'public'); a private key given where
- * a public key is wanted yields its public half.
+ * Any {@link KeyInput} → node:crypto key object (private for 'private', public for 'public'); a
+ * private key given where a public key is wanted yields its public half. The Buffer copy of a DER
+ * private key handed to OpenSSL is zeroed after the import.
  * @throws KeyFormatError when the input cannot be parsed.
  */
-export function keyToDer(input: KeyInput, kind: 'private' | 'public'): Uint8Array {
+export function importKey(input: KeyInput, kind: 'private' | 'public'): KeyObject {
   try {
-    let key;
     if (input instanceof Uint8Array) {
       const buf = Buffer.from(input);
-      key =
-        kind === 'private'
+      try {
+        return kind === 'private'
           ? createPrivateKey({ key: buf, format: 'der', type: 'pkcs8' })
           : createPublicKey({ key: buf, format: 'der', type: 'spki' });
-    } else if (typeof input === 'string') {
-      key = kind === 'private' ? createPrivateKey(input) : createPublicKey(input);
-    } else if (input !== null && typeof input === 'object') {
-      key =
-        kind === 'private'
-          ? createPrivateKey({ key: input, format: 'jwk' })
-          : createPublicKey({ key: input, format: 'jwk' });
-    } else {
-      throw new TypeError('key must be DER bytes, a PEM string or a JWK object');
+      } finally {
+        if (kind === 'private') buf.fill(0);
+      }
     }
-    const der =
-      kind === 'private'
-        ? key.export({ format: 'der', type: 'pkcs8' })
-        : key.export({ format: 'der', type: 'spki' });
-    const out = Uint8Array.from(der);
-    der.fill(0);
-    return out;
+    if (typeof input === 'string')
+      return kind === 'private' ? createPrivateKey(input) : createPublicKey(input);
+    if (input !== null && typeof input === 'object')
+      return kind === 'private'
+        ? createPrivateKey({ key: input, format: 'jwk' })
+        : createPublicKey({ key: input, format: 'jwk' });
+    throw new TypeError('key must be DER bytes, a PEM string or a JWK object');
   } catch (e) {
     if (e instanceof TypeError && e.message.startsWith('key must')) throw e;
     throw new KeyFormatError(
@@ -159,6 +153,22 @@ export function keyToDer(input: KeyInput, kind: 'private' | 'public'): Uint8Arra
       (e as Error).message,
     );
   }
+}
+
+/**
+ * Any {@link KeyInput} → DER (PKCS#8 for 'private', SPKI for 'public'); a private key given where
+ * a public key is wanted yields its public half.
+ * @throws KeyFormatError when the input cannot be parsed.
+ */
+export function keyToDer(input: KeyInput, kind: 'private' | 'public'): Uint8Array {
+  const key = importKey(input, kind);
+  const der =
+    kind === 'private'
+      ? key.export({ format: 'der', type: 'pkcs8' })
+      : key.export({ format: 'der', type: 'spki' });
+  const out = Uint8Array.from(der);
+  der.fill(0);
+  return out;
 }
 
 /** DER (PKCS#8 or SPKI) → JWK. @throws KeyFormatError when it cannot be parsed. */
