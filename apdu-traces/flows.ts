@@ -762,7 +762,7 @@ export const FLOWS: Flow[] = [
       await x.send('sam', A.hostInit(7, Z8, Z8), 'HOST INIT with a KT version the SAM does not hold', 0x6a88);
       await x.send('sam', A.hostInit(1, Z8, Z8), 'HOST INIT with KT[1]: S1t ‖ R3', 0x9000);
       await x.send('sam', A.hostFinish(0x51, new Uint8Array(25)), 'HOST FINISH before any HOST COMMAND', 0x6985);
-      await x.send('sam', A.hostCommand(0x54, new Uint8Array(32)), 'HOST COMMAND with an H the SAM does not know', 0x6a86);
+      await x.send('sam', A.hostCommand(0x5f, new Uint8Array(32)), 'HOST COMMAND with an H the SAM does not know', 0x6a86);
       await x.send('sam', A.hostCommand(0x51, new Uint8Array(32)), 'HOST COMMAND with a wrong S2h: the host session ends', 0x6300);
       await x.send('sam', '80EE000000', 'an instruction the SAM does not know', 0x6d00);
     },

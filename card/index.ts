@@ -52,6 +52,28 @@ export {
   SW_INSUFFICIENT_BALANCE,
   describeAppletSw,
 } from './applets/constants.js';
+// Issue 13: the SVM's pending slots and HOST SETTLE.
+export {
+  HOST_SETTLE,
+  INS_HOST_SETTLE,
+  INS_READ_PENDING,
+  SETTLE_CANCEL,
+  SETTLE_COMPLETE,
+  SETTLED_CANCEL,
+  SETTLED_COMPLETE,
+  SETTLE_DUPLICATE,
+  SETTLE_NO_SUCH_PENDING,
+  SVM_PENDING_SLOTS,
+  SW_PENDING_SLOTS_FULL,
+  SW_TRANSFER_PENDING,
+} from './applets/constants.js';
+export { hostSettleAnswerInput, hostSettleAuthInput } from './applets/PurseCrypto.js';
+// Issue 13: READ LOG — the SVM's MAC over each log record, and the host's check of it.
+export { pendingMacInput, svmLogMacInput } from './applets/PurseCrypto.js';
+export { verifySvmLogRecord, SVM_LOG_MAC_BYTES, SVM_LOG_RECORD_BYTES } from './applets/svm/verifySvmLog.js';
+export type { SvmLogKey } from './applets/svm/verifySvmLog.js';
+export { INS_READ_LOG, SVM_READ_LOG_MAX } from './applets/constants.js';
+export { SettlePayload, SvmLogRecord } from './applets/svm/records.js';
 export { readDevice } from './applets/inspect.js';
 export type { DeviceView, SubscriberView, SvmView } from './applets/inspect.js';
 export {

@@ -11,6 +11,11 @@
  *    Anything else (timeout, refusal message, bad frame) leaves the credit pending: in doubt, retried.
  * 4. Per meter, credits go strictly in txId order; a newer credit waits while an older one is in
  *    doubt, so the meter's window of remembered ids (64) always covers every id the host may repeat.
+ * 5. One sequence, one line per meter: host credits and host settlements (host/clearing/) take
+ *    their ids from the same sequence of the host database and reach a meter one session at a
+ *    time through {@link ValueStoreDispatcher.exclusive}. The SVM applies host ids only in
+ *    increasing order, so whichever session holds the line checks, before sending, that no id above
+ *    its own went first (clearing renumbers a settlement then; a credit is always the newest id).
  */
 import { toHex } from '../card/index.js';
 import { VS_CREDITED, VS_DUPLICATE, VS_REFUSED_MAX_BALANCE } from '../protocol/index.js';
@@ -36,7 +41,15 @@ export interface MeterDirectory {
   terminal(meterId: string): Terminal;
 }
 
-export class ValueStoreDispatcher {
+/** Runs one piece of power-line work on a meter while no other such piece runs on it. */
+export interface MeterLine {
+  exclusive<T>(meterId: string, f: () => Promise<T>): Promise<T>;
+}
+
+export class ValueStoreDispatcher implements MeterLine {
+  /** The tail of the work queued per meter (credits, settlements): the next waits for it. */
+  readonly #lines = new Map<string, Promise<unknown>>();
+
   constructor(
     readonly protocol: HostProtocol,
     readonly store: CreditStore,
@@ -51,12 +64,41 @@ export class ValueStoreDispatcher {
   }
 
   /**
-   * Delivers one pending credit (up to `maxAttempts` handshakes).
+   * Runs `f` when every earlier piece of work given for `meterId` has ended (resolved or thrown),
+   * and holds the meter's line until `f` ends: value-store credits and clearing settlements to one
+   * meter never overlap, so their host ids reach the SVM in the order they were checked in.
+   * @returns what `f` returns (or throws).
+   */
+  exclusive<T>(meterId: string, f: () => Promise<T>): Promise<T> {
+    const key = meterId.toUpperCase();
+    const prev = this.#lines.get(key) ?? Promise.resolve();
+    const run = prev.then(f);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#lines.set(key, tail);
+    // forget an idle meter's entry, so the map holds only meters with work in flight
+    void tail.then(() => {
+      if (this.#lines.get(key) === tail) this.#lines.delete(key);
+    });
+    return run;
+  }
+
+  /**
+   * Delivers one pending credit (up to `maxAttempts` handshakes), holding the meter's line
+   * ({@link exclusive}) for the whole delivery.
    * @throws RangeError when the tx is unknown.
    */
   async deliver(txId: TxId): Promise<DeliveryOutcome> {
-    const tx = this.store.get(txId);
-    if (!tx) throw new RangeError(`unknown tx ${txId}`);
+    const first = this.store.get(txId);
+    if (!first) throw new RangeError(`unknown tx ${txId}`);
+    return this.exclusive(first.meterId, () => this.#deliver(txId));
+  }
+
+  async #deliver(txId: TxId): Promise<DeliveryOutcome> {
+    // read again on the line: a delivery queued before this one may have settled it
+    const tx = this.store.get(txId)!;
     if (tx.state === 'confirmed')
       return { txId, result: 'confirmed', duplicate: true, balance: tx.balanceAfter ?? 0 };
     if (tx.state === 'refused') return { txId, result: 'refused', reason: 'refused earlier' };

@@ -10,6 +10,14 @@ export const H_TARIFF = 0x52;
 /** Header H of the usage and timer check command (Fig. 3, STEP 34). */
 export const H_USAGE = 0x53;
 
+/**
+ * Clearing commands (issue 13, docs/host-protocol.md "Clearing"): record upload, blacklist
+ * distribution and the host settle relay. Not in seed 000; authenticated like Figs. 2–3 (S2h).
+ */
+export const H_CLEARING_UPLOAD = 0x55;
+export const H_BLACKLIST = 0x56;
+export const H_SETTLE = 0x54;
+
 export const HEADERS = [H_VALUE_STORE, H_TARIFF, H_USAGE] as const;
 export type Header = (typeof HEADERS)[number];
 

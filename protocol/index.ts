@@ -7,6 +7,7 @@ export * from './constants.js';
 export * from './errors.js';
 export * from './messages.js';
 export * from './payloads.js';
+export * from './clearing.js';
 export * from './TxId.js';
 export * from './session.js';
 export * from './Frame.js';

@@ -248,3 +248,6 @@ export function answerId(plain: Uint8Array): Uint8Array {
     throw new MalformedDataError('answer shorter than an ID', plain.length, plain, 'host-payload');
   return plain.slice(plain.length - METER_ID_LENGTH);
 }
+
+/** The bounded reader of payload plaintexts, shared with protocol/clearing.ts. */
+export { Reader as PayloadReader };

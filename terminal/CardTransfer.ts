@@ -4,15 +4,20 @@
  * ```
  * 1 card SELECT (FCI: CSN, purses); card GET CHALLENGE; SAM AUTH INIT; card MUTUAL AUTHENTICATE;
  *   SAM AUTH FINISH                                                   (mutual authentication)
- * 2 SVM READ STATE; when a transfer is pending for this card:        (recovery first)
+ * 2 SVM READ STATE (and READ PENDING when a slot is taken); when a transfer is pending for this
+ *   card:                                                            (recovery first, its own slot)
  *     card READ PURSE; counter >= pending counter: READ RECORD of the log at that counter and
  *       COMPLETE TRANSFER with its proof (it is the pending debit) or CANCEL TRANSFER P1=01 with
  *       the record (it is another transaction: the counter never repeats)
  *     counter < pending counter: SVM GET CHALLENGE, card READ PURSE signed with it, CANCEL
  *       TRANSFER P1=00, and authenticate again (signing ended the card's SAM session)
- *   pending for another card: no new transfer ("insert card <CSN>"), meter data still written
- * 3 amount = min(balance, per-transaction limit, SVM max - SVM balance, asked)   (partial fill)
- * 4 SVM GET CHALLENGE; SAM TRANSFER AUTH; SVM BEGIN TRANSFER; card DEBIT; SVM COMPLETE TRANSFER
+ *   its record left the card's log: ClearingNeededError, the entry stays for the host (HOST SETTLE)
+ *   pending for other cards: they hold their own slots and block nobody; only when every slot is
+ *   taken is there no new transfer (`transferBlocked: 'slots-full'`), meter data still written
+ * 3 amount = min(balance, per-transaction limit, SVM max - SVM balance - reserved by pending
+ *   transfers, asked)                                                 (partial fill)
+ * 4 SVM GET CHALLENGE; SAM TRANSFER AUTH; SVM BEGIN TRANSFER (lowest free slot); card DEBIT; SVM
+ *   COMPLETE TRANSFER for that slot
  * 5 card UPDATE RECORD meter data                                     (authenticated meter only)
  * ```
  * Whatever step is interrupted (card pulled, power cut, a torn write inside either chip), running
@@ -29,7 +34,9 @@ import * as A from './apdus.js';
 import { TransferError } from './TransferError.js';
 import { findTlv } from '../card/index.js';
 import { SW_NO_ERROR, SW_RECORD_NOT_FOUND, SW_VERIFICATION_FAILED } from '../card/index.js';
-import { expectOk, type MeterModules, type SvmState } from './MeterModules.js';
+import { SVM_PENDING_SLOTS } from '../card/index.js';
+import { expectOk, type MeterModules } from './MeterModules.js';
+import { readPending, type PendingEntry } from './clearing/SvmClearing.js';
 
 export interface TransferRequest {
   purse: number;
@@ -43,13 +50,21 @@ export interface TransferRequest {
   meterData?: (o: Omit<TransferOutcome, 'meterDataWritten'>) => MeterData | undefined;
 }
 
-export type RecoveryResult = 'none' | 'completed' | 'cancelled' | 'other-card-pending';
+export type RecoveryResult = 'none' | 'completed' | 'cancelled';
+
+/** Why no new transfer was started although one was asked for (issue 13). */
+export type TransferBlocked = 'slots-full';
 
 export interface TransferOutcome {
   csn: Uint8Array;
   recovery: RecoveryResult;
-  /** CSN of the card the SVM waits for, when `recovery` is 'other-card-pending'. */
-  awaitedCsn?: Uint8Array;
+  /**
+   * 'slots-full': every pending slot of the SVM holds another card's interrupted transfer, so no
+   * new transfer could start (meter data is still written); `pendingCsns` names those cards.
+   */
+  transferBlocked?: TransferBlocked;
+  /** The cards whose transfers fill the SVM's pending slots, when `transferBlocked` is set. */
+  pendingCsns?: Uint8Array[];
   /** Amount moved by the recovery (a completed earlier transfer). */
   recovered: number;
   /** Amount moved by this session's new transfer. */
@@ -117,34 +132,45 @@ async function findLogRecord(
 }
 
 /**
- * Settles a transfer the SVM has pending for this card.
+ * The card's transfer is pending in the SVM but the record at its counter has left the card's log
+ * (more than LOG_RECORDS - 1 transactions since): only the host can settle it now (HOST SETTLE,
+ * docs/purse-spec.md §5.8). The entry stays in its slot; `pending` is what the meter uploads.
+ * A TransferError with step 'recovery', so callers that knew only that still classify it.
+ */
+export class ClearingNeededError extends TransferError {
+  constructor(readonly pending: PendingEntry) {
+    super(
+      'recovery',
+      undefined,
+      `card log no longer holds counter ${pending.counter}: host clearing needed (SVM slot ${pending.slot})`,
+    );
+  }
+}
+
+/**
+ * Settles a transfer the SVM has pending for this card, in its own slot.
  * @returns the amount credited to the SVM by the recovery (0 when cancelled) and whether the card
  *   needs a new authentication (a signed status ends its SAM session).
- * @throws TransferError when the record at the pending counter has left the card's log (more than
- *   LOG_RECORDS - 1 other transactions since): the host's clearing must settle it (issue 7).
+ * @throws ClearingNeededError when the record at the pending counter has left the card's log: the
+ *   host's clearing must settle it.
  */
 async function recover(
   m: MeterModules,
   card: CardChannel,
-  pending: NonNullable<SvmState['pending']>,
+  pending: PendingEntry,
 ): Promise<{ result: 'completed' | 'cancelled'; credited: number; reauth: boolean }> {
   const purse = await readPurse(card, pending.purse);
   if (purse.counter >= pending.counter) {
     const raw = await findLogRecord(card, pending.purse, pending.counter);
-    if (!raw)
-      throw new TransferError(
-        'recovery',
-        undefined,
-        `card log no longer holds counter ${pending.counter}: host clearing needed`,
-      );
+    if (!raw) throw new ClearingNeededError(pending);
     const rec = LogRecord.decode(raw);
     if (rec.type === LOG_TYPE_DEBIT && rec.amount === pending.amount) {
-      const r = await m.svm.transmit(A.completeTransfer(rec.balanceAfter, rec.mac));
+      const r = await m.svm.transmit(A.completeTransfer(rec.balanceAfter, rec.mac, pending.slot));
       if (r.sw === SW_NO_ERROR) return { result: 'completed', credited: pending.amount, reauth: false };
       if (r.sw !== SW_VERIFICATION_FAILED) throw new TransferError('SVM COMPLETE TRANSFER (recovery)', r.sw);
       // 6300: a debit of the same amount at that counter, but not this transfer's: cancel with it.
     }
-    await expectOk(m.svm, A.cancelWithRecord(raw), 'SVM CANCEL TRANSFER (record)');
+    await expectOk(m.svm, A.cancelWithRecord(raw, pending.slot), 'SVM CANCEL TRANSFER (record)');
     return { result: 'cancelled', credited: 0, reauth: false };
   }
   const rv = await expectOk(m.svm, A.getChallenge(), 'SVM GET CHALLENGE');
@@ -152,7 +178,7 @@ async function recover(
   const st = PurseState.decode(signed.subarray(0, 17));
   await expectOk(
     m.svm,
-    A.cancelWithStatus(st.balance, st.counter, signed.subarray(17, 25)),
+    A.cancelWithStatus(st.balance, st.counter, signed.subarray(17, 25), pending.slot),
     'SVM CANCEL TRANSFER (status)',
   );
   return { result: 'cancelled', credited: 0, reauth: true };
@@ -181,39 +207,46 @@ export async function runCardSession(
   await authenticate(m, card, csn);
 
   let state = await m.readState();
+  // READ PENDING only when READ STATE says a slot is taken: the common path sends what it always did.
+  let pendings = state.pending ? await readPending(m) : [];
   let recovery: RecoveryResult = 'none';
   let recovered = 0;
-  let awaitedCsn: Uint8Array | undefined;
-  if (state.pending) {
-    if (equalBytes(state.pending.csn, csn)) {
-      const r = await recover(m, card, state.pending);
-      recovery = r.result;
-      recovered = r.credited;
-      if (r.reauth) await authenticate(m, card, csn);
-      state = await m.readState();
-    } else {
-      recovery = 'other-card-pending';
-      awaitedCsn = state.pending.csn;
-    }
+  const mine = pendings.find((p) => equalBytes(p.csn, csn));
+  if (mine) {
+    const r = await recover(m, card, mine);
+    recovery = r.result;
+    recovered = r.credited;
+    if (r.reauth) await authenticate(m, card, csn);
+    state = await m.readState();
+    pendings = state.pending ? await readPending(m) : [];
   }
+  const full = pendings.length >= SVM_PENDING_SLOTS;
+  const reserved = pendings.reduce((a, p) => a + p.amount, 0);
 
   let purse = await readPurse(card, req.purse);
   let amount = 0;
   let counter: number | undefined;
   if (
     req.transfer !== false &&
-    recovery !== 'other-card-pending' &&
+    !full &&
     purse.status === 0 &&
     purse.counter < 0xffff &&
     state.counter < 0xffffffff
   ) {
-    amount = Math.min(
-      purse.balance,
-      purse.limit,
-      state.max - state.balance,
-      req.maxAmount ?? Number.MAX_SAFE_INTEGER,
+    amount = Math.max(
+      0,
+      Math.min(
+        purse.balance,
+        purse.limit,
+        state.max - state.balance - reserved,
+        req.maxAmount ?? Number.MAX_SAFE_INTEGER,
+      ),
     );
     if (amount > 0) {
+      // BEGIN TRANSFER takes the lowest free slot (docs/purse-spec.md §5.7).
+      const taken = new Set(pendings.map((p) => p.slot));
+      let slot = 0;
+      while (taken.has(slot)) slot++;
       counter = purse.counter + 1;
       const rv = await expectOk(m.svm, A.getChallenge(), 'SVM GET CHALLENGE');
       const auth = await expectOk(
@@ -236,7 +269,7 @@ export async function runCardSession(
         throw new TransferError('card DEBIT', undefined, 'counter in the response is not the expected one');
       const c = await expectOk(
         m.svm,
-        A.completeTransfer(balanceAfter, d.subarray(6, 14)),
+        A.completeTransfer(balanceAfter, d.subarray(6, 14), slot),
         'SVM COMPLETE TRANSFER',
       );
       purse = purse.with(balanceAfter, counter);
@@ -247,7 +280,9 @@ export async function runCardSession(
   const outcome: Omit<TransferOutcome, 'meterDataWritten'> = {
     csn,
     recovery,
-    ...(awaitedCsn ? { awaitedCsn } : {}),
+    ...(full && req.transfer !== false
+      ? { transferBlocked: 'slots-full' as const, pendingCsns: pendings.map((p) => p.csn) }
+      : {}),
     recovered,
     amount,
     ...(counter !== undefined ? { counter } : {}),
@@ -260,7 +295,12 @@ export async function runCardSession(
   return { ...outcome, meterDataWritten: md !== undefined };
 }
 
-/** "insert card 0102030405060708" — what the meter displays when another card's transfer is pending. */
+/**
+ * "meter busy: 4 interrupted transfers await their cards (0102…, …)" — what the meter displays when
+ * every pending slot is taken by other cards; undefined otherwise.
+ */
 export function awaitedCardMessage(o: TransferOutcome): string | undefined {
-  return o.awaitedCsn ? `insert card ${toHex(o.awaitedCsn)}` : undefined;
+  if (o.transferBlocked !== 'slots-full') return undefined;
+  const csns = (o.pendingCsns ?? []).map((c) => toHex(c)).join(', ');
+  return `meter busy: ${o.pendingCsns?.length ?? 0} interrupted transfers await their cards (${csns})`;
 }

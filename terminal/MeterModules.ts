@@ -218,7 +218,11 @@ export class MeterModules {
    * Seed 000 steps 24 / 34: the SAM checks S2h over a tariff-mode (H = 52) or usage-check (H = 53)
    * payload and hands back the authenticated payload for the meter core to apply.
    */
-  async hostAuthenticated(h: 0x52 | 0x53, payload: Uint8Array, s2h: Uint8Array): Promise<Uint8Array> {
+  async hostAuthenticated(
+    h: 0x52 | 0x53 | 0x55 | 0x56,
+    payload: Uint8Array,
+    s2h: Uint8Array,
+  ): Promise<Uint8Array> {
     return expectOk(this.sam, A.hostCommand(h, concatBytes(payload, s2h)), 'SAM HOST COMMAND');
   }
 
@@ -230,7 +234,10 @@ export class MeterModules {
    * @returns M for the host and the balance the SVM signed.
    * @throws TransferError on any refusal (6985 when this session authenticated another command).
    */
-  async hostFinishAnswer(h: 0x52 | 0x53, body: Uint8Array): Promise<{ m: Uint8Array; balance: number }> {
+  async hostFinishAnswer(
+    h: 0x52 | 0x53 | 0x55 | 0x56,
+    body: Uint8Array,
+  ): Promise<{ m: Uint8Array; balance: number }> {
     const r3 = this.#r3;
     if (!r3) throw new TransferError('SAM HOST FINISH', undefined, 'no host session (hostInit first)');
     const st = await expectOk(this.svm, A.readStateSigned(r3), 'SVM READ STATE (signed)');
@@ -240,6 +247,17 @@ export class MeterModules {
     const m = await expectOk(this.sam, parts[parts.length - 1]!, 'SAM HOST FINISH');
     this.#r3 = undefined;
     return { m, balance: u32(st, 0) };
+  }
+
+  /** R3 of the open host session, for a host command run outside this class (terminal/clearing). */
+  hostChallenge(step: string): Uint8Array {
+    if (!this.#r3) throw new TransferError(step, undefined, 'no host session (hostInit first)');
+    return this.#r3.slice();
+  }
+
+  /** Forgets the host session once its HOST FINISH answered (the SAM ended it). */
+  endHostSession(): void {
+    this.#r3 = undefined;
   }
 
   /** Steps 16 / 26 / 36: M = Encrypt(Balance ‖ ID, Ks) over the SVM state signed for R3. */

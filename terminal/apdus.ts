@@ -17,6 +17,8 @@ import {
   INS_GET_CHALLENGE,
   INS_HOST_COMMAND,
   INS_HOST_CREDIT,
+  INS_HOST_SETTLE,
+  INS_READ_PENDING,
   INS_HOST_FINISH,
   INS_HOST_INIT,
   INS_LOAD,
@@ -200,32 +202,49 @@ export function beginTransfer(
   });
 }
 
-/** SVM COMPLETE TRANSFER 80 32 00 00 0C balance after ‖ proof 00. */
-export function completeTransfer(cardBalance: number, proof: Uint8Array): CommandApdu {
+/** SVM COMPLETE TRANSFER 80 32 slot 00 0C balance after ‖ proof 00 (slot: READ PENDING). */
+export function completeTransfer(cardBalance: number, proof: Uint8Array, slot = 0): CommandApdu {
   return new CommandApdu({
     cla: 0x80,
     ins: INS_COMPLETE_TRANSFER,
-    p1: 0,
+    p1: slot,
     p2: 0,
     data: concatBytes(be32(cardBalance), proof),
     ne: LE,
   });
 }
 
-/** SVM CANCEL TRANSFER 80 36 00 00 0E with a signed status (balance ‖ counter ‖ MAC). */
-export function cancelWithStatus(balance: number, counter: number, mac: Uint8Array): CommandApdu {
+/** SVM CANCEL TRANSFER 80 36 00 slot 0E with a signed status (balance ‖ counter ‖ MAC). */
+export function cancelWithStatus(balance: number, counter: number, mac: Uint8Array, slot = 0): CommandApdu {
   return new CommandApdu({
     cla: 0x80,
     ins: INS_CANCEL_TRANSFER,
     p1: 0,
-    p2: 0,
+    p2: slot,
     data: concatBytes(be32(balance), be16(counter), mac),
   });
 }
 
-/** SVM CANCEL TRANSFER 80 36 01 00 26 with the card's log record at the pending counter. */
-export function cancelWithRecord(record: Uint8Array): CommandApdu {
-  return new CommandApdu({ cla: 0x80, ins: INS_CANCEL_TRANSFER, p1: 1, p2: 0, data: record });
+/** SVM CANCEL TRANSFER 80 36 01 slot 26 with the card's log record at the pending counter. */
+export function cancelWithRecord(record: Uint8Array, slot = 0): CommandApdu {
+  return new CommandApdu({ cla: 0x80, ins: INS_CANCEL_TRANSFER, p1: 1, p2: slot, data: record });
+}
+
+/** SVM READ PENDING 80 5A 00 00 00: every pending slot (issue 13). */
+export function readPending(): CommandApdu {
+  return new CommandApdu({ cla: 0x80, ins: INS_READ_PENDING, p1: 0, p2: 0, ne: LE });
+}
+
+/** SVM HOST SETTLE 80 46 00 00 29 payload(25) ‖ SAM authorisation(8) ‖ R3(8) 00 (after SVM GET CHALLENGE). */
+export function hostSettle(payload: Uint8Array, auth: Uint8Array, r3: Uint8Array): CommandApdu {
+  return new CommandApdu({
+    cla: 0x80,
+    ins: INS_HOST_SETTLE,
+    p1: 0,
+    p2: 0,
+    data: concatBytes(payload, auth, r3),
+    ne: LE,
+  });
 }
 
 /** SVM TOKEN REQUEST 80 40 00 00 0E units ‖ SVM counter ‖ MAC 00. */

@@ -4,12 +4,28 @@
  * `CardChannel`s. Public API (STYLE.md rule 10).
  */
 export * as apdus from './apdus.js';
-export { runCardSession, awaitedCardMessage, authenticate } from './CardTransfer.js';
-export type { TransferRequest, TransferOutcome, RecoveryResult } from './CardTransfer.js';
+export { runCardSession, awaitedCardMessage, authenticate, ClearingNeededError } from './CardTransfer.js';
+export type { TransferRequest, TransferOutcome, RecoveryResult, TransferBlocked } from './CardTransfer.js';
+// Issue 13: the SVM's pending slots and the host's settlement of one.
+export { decodePending, decodeSettleAnswer, hostSettle, pendingRef, readPending } from './clearing/index.js';
+export { decodeSvmLog, readLogApdu, readSvmLog } from './clearing/index.js';
+// Red team of issue 13: pending entries signed by the SVM for the host's challenge.
+export { decodeSignedPending, readPendingSigned, readPendingSignedApdu } from './clearing/index.js';
+export type { SignedPendingEntry } from './clearing/index.js';
+export type { SvmLogEntry, SvmLogPage } from './clearing/index.js';
+export type {
+  HostSettleAnswer,
+  HostSettleRequest,
+  PendingEntry,
+  SettleAnswer,
+  SettleStatusName,
+} from './clearing/index.js';
 export { MeterModules, decodeSvmState, expectOk } from './MeterModules.js';
 export type { SvmState, MeterCore } from './MeterModules.js';
 export { loadCard } from './loadCard.js';
 export type { LoadRequest } from './loadCard.js';
+export { readCardLog, CARD_LOG_RECORDS } from './clearing/readCardLog.js';
+export type { CardLogReadout } from './clearing/readCardLog.js';
 export { CountingChannel, ExchangeCounter } from './CountingChannel.js';
 export { TransferError } from './TransferError.js';
 // Issue 12: the bureau — key ceremony files, the master-key card, personalisation over APDUs.

@@ -262,3 +262,49 @@ export function hostCreditAnswerInput(
 ): Uint8Array {
   return concatBytes(ascii('C'), meterId, Uint8Array.of(status), txId, be32(balanceAfter), be32(balance), r3);
 }
+
+/**
+ * HOST SETTLE authorisation input (under K_svm), issue 13: `'X' ‖ meter id(3) ‖ settle payload(25)
+ * ‖ RV(8)`, the payload being decision(1) ‖ slot(1) ‖ CSN(8) ‖ purse(1) ‖ card counter(2) ‖
+ * amount(4) ‖ host tx id(8) (docs/purse-spec.md §5.8). RV is the SVM's own single-use challenge:
+ * good for one HOST SETTLE of that one pending entry, in that one SVM, now, and never again.
+ */
+export function hostSettleAuthInput(meterId: Uint8Array, payload: Uint8Array, rv: Uint8Array): Uint8Array {
+  return concatBytes(ascii('X'), meterId, payload, rv);
+}
+
+/**
+ * Signed HOST SETTLE answer input (under K_svm): `'Y' ‖ meter id(3) ‖ answer(63) ‖ R3(8)`, answer =
+ * status(1) ‖ settle payload(25) ‖ balance(4) ‖ SVM counter(4) ‖ SVM log record(29) — R3 is the
+ * SAM's host-session challenge.
+ */
+export function hostSettleAnswerInput(meterId: Uint8Array, answer: Uint8Array, r3: Uint8Array): Uint8Array {
+  return concatBytes(ascii('Y'), meterId, answer, r3);
+}
+
+/**
+ * SVM log record MAC input (under K_svm), issue 13 READ LOG: `'J' (4A) ‖ meter id(3) ‖ record(29)`
+ * (docs/purse-spec.md §5.9). The meter id binds the record to its meter (two meters' logs can hold
+ * the same bytes); 'J' starts no other K_svm input, so no other K_svm MAC passes for a log record.
+ * No challenge: a record is a fact, replaying it is harmless (the host stores each once).
+ */
+export function svmLogMacInput(meterId: Uint8Array, record: Uint8Array): Uint8Array {
+  return concatBytes(ascii('J'), meterId, record);
+}
+
+/**
+ * Signed pending entry input (under K_svm), red team of issue 13 (READ PENDING P1 = 01,
+ * docs/purse-spec.md §5.7): `'P' (50) ‖ meter id(3) ‖ slot(1) ‖ pending record(29) ‖ challenge(8)`.
+ * READ PENDING P1 = 00 is unsigned, so the RV a meter reports for a pending transfer would be only
+ * the meter's word; the host matches the card's debit proof against that RV before it settles
+ * 'complete', so it must be the SVM's word, fresh for the host's session (challenge = R3).
+ * 'P' starts no other K_svm input.
+ */
+export function pendingMacInput(
+  meterId: Uint8Array,
+  slot: number,
+  record: Uint8Array,
+  challenge: Uint8Array,
+): Uint8Array {
+  return concatBytes(ascii('P'), meterId, Uint8Array.of(slot), record, challenge);
+}

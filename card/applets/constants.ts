@@ -44,6 +44,11 @@ export const INS_HOST_FINISH = 0x24;
 export const HOST_VALUE_STORE = 0x51;
 export const HOST_TARIFF_MODE = 0x52;
 export const HOST_USAGE_CHECK = 0x53;
+/** Issue 13: settle a pending card transfer (SAM HOST COMMAND / HOST FINISH P1 = 54). */
+export const HOST_SETTLE = 0x54;
+/** Issue 13: record upload and blacklist over the power line, answered like a usage check (P1 = 55 / 56). */
+export const HOST_CLEARING_UPLOAD = 0x55;
+export const HOST_BLACKLIST = 0x56;
 
 /** Status byte of the value-store answer (host/protocol/constants.ts VS_*). */
 export const VS_CREDITED = 0x00;
@@ -57,6 +62,23 @@ export const INS_CANCEL_TRANSFER = 0x36;
 export const INS_TOKEN_REQUEST = 0x40;
 export const INS_HOST_CREDIT = 0x44;
 export const INS_READ_STATE = 0x5c;
+/** Issue 13 (clearing): the SVM's pending-transfer slots and the host's settlement of one. */
+export const INS_READ_PENDING = 0x5a;
+export const INS_HOST_SETTLE = 0x46;
+/** Issue 13: READ LOG, the SVM's log records from a log sequence number, each MAC'd for the host (§5.9). */
+export const INS_READ_LOG = 0x5e;
+/** Most records one READ LOG answer carries: 9 + 6 × 37 = 231 bytes fits a short answer (Ne ≤ 256). */
+export const SVM_READ_LOG_MAX = 6;
+/** How many card transfers an SVM can hold pending at once (docs/purse-spec.md §5.7). */
+export const SVM_PENDING_SLOTS = 4;
+/** HOST SETTLE decisions (payload byte 0). */
+export const SETTLE_COMPLETE = 0x01;
+export const SETTLE_CANCEL = 0x02;
+/** Status byte of the HOST SETTLE answer. */
+export const SETTLED_COMPLETE = 0x00;
+export const SETTLED_CANCEL = 0x01;
+export const SETTLE_NO_SUCH_PENDING = 0x02;
+export const SETTLE_DUPLICATE = 0x03;
 
 /** Purse identifiers (profile-extensible). */
 export const PURSE_ELECTRICITY = 0x01;
@@ -84,6 +106,8 @@ export const SW_COUNTER_EXHAUSTED = 0x9404;
 export const SW_TRANSFER_PENDING = 0x9405;
 export const SW_NO_PENDING_TRANSFER = 0x9406;
 export const SW_REPLAY = 0x9407;
+/** Every pending-transfer slot of the SVM is taken (issue 13). */
+export const SW_PENDING_SLOTS_FULL = 0x9408;
 
 const APPLET_SW_NAMES: ReadonlyMap<number, string> = new Map([
   [SW_INSUFFICIENT_BALANCE, 'insufficient balance'],
@@ -93,6 +117,7 @@ const APPLET_SW_NAMES: ReadonlyMap<number, string> = new Map([
   [SW_TRANSFER_PENDING, 'a transfer is pending'],
   [SW_NO_PENDING_TRANSFER, 'no pending transfer'],
   [SW_REPLAY, 'replay refused'],
+  [SW_PENDING_SLOTS_FULL, 'all pending-transfer slots taken'],
 ]);
 
 /**

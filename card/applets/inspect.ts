@@ -4,8 +4,8 @@
  */
 import { toHex } from '../util/hex.js';
 import { showDateTime } from '../util/bcd.js';
-import { u16 } from '../util/bigEndian.js';
-import { LOG_RECORDS, PURSE_NAMES, SVM_LOG_RECORDS } from './constants.js';
+import { u16, u32 } from '../util/bigEndian.js';
+import { LOG_RECORDS, PURSE_NAMES, SVM_LOG_RECORDS, SVM_PENDING_SLOTS } from './constants.js';
 import type { RecordStore } from './platform/RecordStore.js';
 import { CardIdentity, LogRecord, MeterData, PurseState } from './purse/records.js';
 import { KEY_IDENTITY, KEY_LOG_HEAD, KEY_PIN, keyLog, keyMeterData, keyPurse } from './purse/PurseApplet.js';
@@ -13,10 +13,11 @@ import { KEY_SAM_IDENTITY, KEY_SAM_TERMINAL_KEYS } from './sam/SamApplet.js';
 import {
   KEY_SVM_IDENTITY,
   KEY_SVM_LOG_HEAD,
-  KEY_SVM_PENDING,
+  KEY_SVM_LOG_SEQ,
   KEY_SVM_RECENT,
   KEY_SVM_REGISTER,
   keySvmLog,
+  keySvmPending,
 } from './svm/SvmApplet.js';
 import { PendingTransfer, SvmLogRecord, SvmRegister } from './svm/records.js';
 import { KIND_NAMES, LCS_INITIALISATION } from './perso/channel.js';
@@ -61,7 +62,12 @@ export interface SvmView {
   balance: number;
   max: number;
   counter: number;
+  /** The lowest pending slot's transfer, or null when no slot is taken (see `pendingSlots`). */
   pending: Record<string, unknown> | null;
+  /** Every pending slot taken, in slot order (issue 13: SVM_PENDING_SLOTS slots). */
+  pendingSlots: ({ slot: number } & Record<string, unknown>)[];
+  /** Log records ever written (READ LOG's sequence): the newest is number logSeq - 1. */
+  logSeq: number;
   recentlyCredited: { csn: string; purse: number; counter: number }[];
   log: Record<string, unknown>[];
 }
@@ -185,7 +191,12 @@ function readApplication(store: RecordStore): DeviceView {
   const svm = store.view(KEY_SVM_IDENTITY);
   if (svm) {
     const r = SvmRegister.decode(store.view(KEY_SVM_REGISTER)!);
-    const p = store.view(KEY_SVM_PENDING);
+    const slots: SvmView['pendingSlots'] = [];
+    for (let slot = 0; slot < SVM_PENDING_SLOTS; slot++) {
+      const b = store.view(keySvmPending(slot));
+      if (b) slots.push({ slot, ...PendingTransfer.decode(b).toJSON() });
+    }
+    const seq = store.view(KEY_SVM_LOG_SEQ);
     const recent = store.view(KEY_SVM_RECENT)!;
     const rc: SvmView['recentlyCredited'] = [];
     for (let i = 0; i + 11 <= recent.length; i += 11)
@@ -201,7 +212,9 @@ function readApplication(store: RecordStore): DeviceView {
       balance: r.balance,
       max: r.max,
       counter: r.counter,
-      pending: p ? PendingTransfer.decode(p).toJSON() : null,
+      pending: slots[0] ?? null,
+      pendingSlots: slots,
+      logSeq: seq ? u32(seq, 0) : store.view(KEY_SVM_LOG_HEAD)![1]!,
       recentlyCredited: rc,
       log: cyclic(store, KEY_SVM_LOG_HEAD, SVM_LOG_RECORDS, keySvmLog).map((b) =>
         SvmLogRecord.decode(b).toJSON(),

@@ -38,6 +38,7 @@ import {
   PURSE_HOT_WATER,
   PURSE_WATER,
   SVM_LOG_RECORDS,
+  SVM_PENDING_SLOTS,
 } from './constants.js';
 
 export type ProfileName =
@@ -136,7 +137,7 @@ export interface MeterModuleConfig {
 
 export const PURSE_INS = [0x84, 0x82, 0xb2, 0xdc, 0x20, 0x24, 0x5c, 0x54, 0x52];
 export const SAM_INS = [0x10, 0x12, 0x14, 0x18, 0x1a, 0x20, 0x22, 0x24];
-export const SVM_INS = [0x84, 0x5c, 0x30, 0x32, 0x36, 0x40, 0x44];
+export const SVM_INS = [0x84, 0x5c, 0x30, 0x32, 0x36, 0x40, 0x44, 0x5a, 0x46, 0x5e]; // 5A READ PENDING, 46 HOST SETTLE, 5E READ LOG (issue 13)
 
 /** The subscriber application's records for the purses `purses`. */
 export function purseLayout(purses: readonly number[]): RecordLayout {
@@ -167,6 +168,10 @@ export const SVM_LAYOUT: RecordLayout = [
   ['v.log.head', 2],
   ...Array.from({ length: SVM_LOG_RECORDS }, (_, i) => [`v.log.${i}`, 29] as const),
   ['v.hosttx', 12 * 8],
+  // Issue 13: pending slots 1.. (slot 0 is v.pending); appended, so an older image keeps its regions.
+  ...Array.from({ length: SVM_PENDING_SLOTS - 1 }, (_, i) => [`v.pending.${i + 1}`, 29] as const),
+  // Issue 13 (READ LOG): log records ever written, u32; appended, so an older image keeps its regions.
+  ['v.log.seq', 4],
 ];
 
 function isoConfig(protocol: 'T=0' | 'T=1', atr: Uint8Array, dataSize: number): IsoCardConfig {

@@ -15,6 +15,7 @@ import { IssuerKeys } from '../../card/index.js';
 import { CardMeterField } from '../field/cardMeterField.js';
 import { ServiceError } from '../../host/index.js';
 import { LOG_LEVELS, type LogLevel } from '../../host/index.js';
+import { ClearingSchedule, ClearingService, hostProtocolLink } from '../../host/index.js';
 
 /** Is `host` a loopback address (or `localhost`)? Anything else is reachable from elsewhere. */
 export function isLoopback(host: string): boolean {
@@ -32,6 +33,9 @@ function readOptionFile(option: string, path: string): string {
     throw new UsageError(`${option} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
 }
+
+/** The utility (purse id) whose SVMs `host serve` clears: electricity, as the demo meters hold. */
+const CLEARING_PURSE = 1;
 
 const SERVE_OPTIONS = {
   db: {
@@ -67,8 +71,20 @@ const SERVE_OPTIONS = {
   'issuer-seed': {
     type: 'string',
     value: '<S>',
-    help: 'demo issuer of the real meters (public test keys)',
+    help: 'demo issuer (public test keys) of the real meters and of the clearing scheme (K_svm, K_proof)',
     byDefault: '0',
+  },
+  'clearing-interval': {
+    type: 'string',
+    value: '<s>',
+    help: 'seconds from the end of one clearing round (collect, settle, blacklist) to the next; 0: no clearing',
+    byDefault: '300',
+  },
+  'clearing-term': {
+    type: 'string',
+    value: '<s>',
+    help: 'seconds a pending card transfer is left for the card to recover before the host settles it',
+    byDefault: '86400',
   },
   'session-delay-ms': {
     type: 'string',
@@ -96,7 +112,8 @@ const SERVE_OPTIONS = {
 /**
  * `meterpurse host serve --db <file> [--port N] [--listen 127.0.0.1] [--meters simulated|real]
  * [--field <file>] [--issuer-seed S] [--session-delay-ms N] [--admin-key-file F] [--tls-cert F --tls-key F]
- * [--insecure-listen] [--log-level L]`: the host service (docs/host.md). The request log (pino, one
+ * [--insecure-listen] [--log-level L] [--clearing-interval s] [--clearing-term s]`: the host service
+ * (docs/host.md). The request log (pino, one
  * JSON line per request on stdout, no keys, card or account numbers) is at `--log-level` (default warn).
  * Pending credits are delivered at start-up, so a restart loses nothing. The field of meters:
  * - `simulated` (default): simulated terminals whose state is kept in `--field` (default
@@ -104,6 +121,13 @@ const SERVE_OPTIONS = {
  * - `real`: real meter cores with their SAM and SVM applets behind their own modems
  *   (cli/field/cardMeterField.ts), personalised with the demo issuer of `--issuer-seed` (default
  *   '0', public test keys) whose KH versions a new database takes as its keys; in memory only.
+ *
+ * Clearing (docs/clearing.md): a ClearingService over the power line, keys of the demo issuer of
+ * `--issuer-seed`, purse 1, is attached to the host; every `--clearing-interval` seconds (default
+ * 300; 0 turns it off) one round collects every registered meter's records (H = 55), settles the
+ * pending transfers older than `--clearing-term` seconds (default one day) or proven (H = 54), and
+ * sends the blacklist to meters behind its version (H = 56). One round at a time; a meter's failure
+ * is logged on stderr and does not stop the others; SIGTERM / SIGINT wait for the round in flight.
  *
  * Access: every API route needs an API key (host/service/access.ts). A database without an admin
  * key gets one at start, printed once on stderr; `--admin-key-file` (or the environment variable
@@ -115,7 +139,7 @@ export const hostServeCommand: Command = {
   path: ['host', 'serve'],
   summary: 'run the supplier host (SQLite + HTTP/JSON API) over a field of simulated or real meters',
   usage:
-    'host serve --db <file> [--port N] [--listen <addr>] [--meters simulated|real] [--field <file>] [--issuer-seed S] [--session-delay-ms N] [--admin-key-file F] [--tls-cert F --tls-key F] [--insecure-listen] [--log-level fatal|error|warn|info|debug|trace|silent]',
+    'host serve --db <file> [--port N] [--listen <addr>] [--meters simulated|real] [--field <file>] [--issuer-seed S] [--session-delay-ms N] [--admin-key-file F] [--tls-cert F --tls-key F] [--insecure-listen] [--log-level fatal|error|warn|info|debug|trace|silent] [--clearing-interval s] [--clearing-term s]',
   options: SERVE_OPTIONS,
   examples: [
     'host serve --db host.db',
@@ -133,6 +157,14 @@ export const hostServeCommand: Command = {
     const delay = Number(values['session-delay-ms'] ?? '0');
     if (!Number.isInteger(delay) || delay < 0)
       throw new UsageError('--session-delay-ms must be a non-negative integer');
+    const seconds = (option: string, text: string): number => {
+      // whole milliseconds, within what a timer holds (2^31 - 1 ms, about 24.8 days)
+      if (!/^\d+(\.\d{1,3})?$/.test(text) || Number(text) > 2_147_483)
+        throw new UsageError(`${option} must be seconds (0..2147483, at most 3 decimals), got ${text}`);
+      return Math.round(Number(text) * 1000);
+    };
+    const clearingEveryMs = seconds('--clearing-interval', values['clearing-interval'] ?? '300');
+    const clearingTermMs = seconds('--clearing-term', values['clearing-term'] ?? '86400');
     const meters = values.meters ?? 'simulated';
     if (meters !== 'simulated' && meters !== 'real')
       throw new UsageError(`--meters must be simulated or real, got ${meters}`);
@@ -167,6 +199,9 @@ export const hostServeCommand: Command = {
     // clock, payment gateway, field of meters); host/register.ts wires the services over them.
     const cipher = new NodeCipherProvider();
     const issuer = meters === 'real' ? IssuerKeys.demo(cipher, values['issuer-seed'] ?? '0') : undefined;
+    // the clearing scheme's keys: the same demo issuer (the real meters' SVMs MAC their log under
+    // its K_svm; the simulated meters are given it to MAC theirs)
+    const scheme = issuer ?? IssuerKeys.demo(cipher, values['issuer-seed'] ?? '0');
     let svc: HostService;
     try {
       svc = new HostService(
@@ -179,7 +214,9 @@ export const hostServeCommand: Command = {
           field: (keys) =>
             issuer
               ? new CardMeterField({ issuer })
-              : new SimulatedField(cipher, keys, values.field ?? `${values.db}.field.json`),
+              : new SimulatedField(cipher, keys, values.field ?? `${values.db}.field.json`, undefined, (id) =>
+                  scheme.svmKey(id, CLEARING_PURSE, 1),
+                ),
           // Key ceremony for real meters: the host holds the KH versions their SAMs were made with.
           ...(issuer ? { initialKeys: issuer.utility(1).host } : {}),
           sessionDelayMs: delay,
@@ -206,6 +243,21 @@ export const hostServeCommand: Command = {
       io.out(
         `recovered ${recovered.length} pending credit(s): ${recovered.map((o) => `${o.txId}:${o.result}`).join(', ')}\n`,
       );
+    let schedule: ClearingSchedule | undefined;
+    if (clearingEveryMs > 0) {
+      const clearing = new ClearingService(svc.db, {
+        keys: scheme,
+        purse: CLEARING_PURSE,
+        termMs: clearingTermMs,
+        link: hostProtocolLink(svc.protocol, svc.dispatcher.meters),
+        line: svc.dispatcher,
+      });
+      svc.attachClearing(clearing);
+      schedule = new ClearingSchedule(clearing, {
+        intervalMs: clearingEveryMs,
+        log: (level, line) => (level === 'error' ? io.err(`${line}\n`) : io.out(`${line}\n`)),
+      });
+    }
     const app = buildApi(svc, { ...(https ? { https } : {}), logLevel: logLevel as LogLevel });
     let address: string;
     try {
@@ -224,11 +276,13 @@ export const hostServeCommand: Command = {
       throw new CommandError(why, { cause: e });
     }
     io.out(`listening on ${address}\n`);
+    schedule?.start();
     await new Promise<void>((resolve) => {
       const stop = () => resolve();
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
     });
+    await schedule?.stop(); // the round in flight ends; none starts after
     await app.close();
     svc.close();
     return 0;

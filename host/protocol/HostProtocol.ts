@@ -10,6 +10,16 @@ import { toHex } from '../../card/index.js';
 import type { RtcTime } from '../../protocol/index.js';
 import type { TariffTable } from '../../protocol/index.js';
 import { H_TARIFF, H_USAGE, H_VALUE_STORE, TARIFF_STORED } from '../../protocol/index.js';
+import {
+  BL_APPLIED,
+  H_BLACKLIST,
+  H_CLEARING_UPLOAD,
+  decodeBlacklistAnswer,
+  decodeUploadAnswer,
+  encodeBlacklistUpdate,
+  encodeUploadRequest,
+} from '../../protocol/index.js';
+import type { BlacklistAnswer, BlacklistUpdate, UploadAnswer } from '../../protocol/index.js';
 import { ProtocolError } from '../../protocol/index.js';
 import {
   decodeTariffAnswer,
@@ -25,6 +35,10 @@ import type { ConsumptionLogView } from '../../protocol/index.js';
 import { encrypt, hostAuthenticate, hostCommand, hostOpen, hostOpenAnswer } from '../../protocol/index.js';
 import type { Terminal } from '../../protocol/index.js';
 import { MalformedDataError } from '../../card/index.js';
+import { equalBytes } from '../../card/index.js';
+import type { SettlePayload } from '../../card/index.js';
+import { H_SETTLE } from '../../protocol/index.js';
+import { decodeSettleAnswer, type SettleAnswer } from '../../terminal/index.js';
 
 /** Which meter, under which key version. */
 export interface MeterKeyRef {
@@ -147,6 +161,74 @@ export class HostProtocol {
   ): Promise<UsageInfo & { readonly logView: ConsumptionLogView }> {
     const answer = await this.session(terminal, meter, H_USAGE, () => encodeUsagePayload(time), trace);
     return this.#decode(() => decodeUsageInfo(answer));
+  }
+
+  /**
+   * Record upload (H = 55), one page: acknowledges the meter's journal below `from` and returns its
+   * entries from `from`, its pending transfers and its SVM records from `svmFrom`. Ask again from
+   * `answer.next` / `answer.svmNext` while `moreJournal` / `moreSvm`. A lost answer is simply asked
+   * for again (nothing at or above `from` is dropped). When `answer.oldest > from` the meter lost
+   * entries to its bound.
+   * @throws as {@link session}; ProtocolError 'bad-answer' for a malformed or truncated page, or one
+   *   that does not answer `from` (an entry below it, `next` below it).
+   */
+  async uploadRecords(
+    terminal: Terminal,
+    meter: MeterKeyRef,
+    from: number,
+    svmFrom = 0,
+    trace?: SessionTrace,
+  ): Promise<UploadAnswer> {
+    const payload = encodeUploadRequest({ from, svmFrom });
+    const answer = await this.session(terminal, meter, H_CLEARING_UPLOAD, () => payload, trace);
+    const a = this.#decode(() => decodeUploadAnswer(answer));
+    if (a.next < Math.min(from, a.oldest) || a.journal.some((e) => e.seq < from) || a.svmNext < svmFrom)
+      throw new ProtocolError('bad-answer', `upload page does not answer from ${from} / svmFrom ${svmFrom}`);
+    return a;
+  }
+
+  /**
+   * Blacklist distribution (H = 56): the meter applies `update` only when its version is higher than
+   * the one it holds (a delta only on its base). The answer names the version the meter holds now;
+   * a status other than applied changed nothing on the meter.
+   * @throws as {@link session}; ProtocolError 'bad-answer' when an applied answer names another version.
+   */
+  async sendBlacklist(
+    terminal: Terminal,
+    meter: MeterKeyRef,
+    update: BlacklistUpdate,
+    trace?: SessionTrace,
+  ): Promise<BlacklistAnswer> {
+    const payload = encodeBlacklistUpdate(update);
+    const answer = await this.session(terminal, meter, H_BLACKLIST, () => payload, trace);
+    const a = this.#decode(() => decodeBlacklistAnswer(answer));
+    if (a.status === BL_APPLIED && a.version !== update.version)
+      throw new ProtocolError('bad-answer', `blacklist applied but the meter holds version ${a.version}`);
+    return a;
+  }
+
+  /**
+   * Host settle relay (H = 54): the settle payload (decision, slot, CSN, purse, card counter, amount,
+   * host tx id — docs/purse-spec.md §5.8) goes to the meter's SVM HOST SETTLE, authorised by S2h
+   * through the SAM. The answer is the SVM's, signed for R3 and encrypted by the SAM: settled-complete,
+   * settled-cancel, no-such-pending or duplicate, each a definite answer. A lost answer is retried
+   * with the same payload (same tx id): the SVM answers duplicate / no-such-pending, never twice.
+   * @throws as {@link session}; ProtocolError 'bad-answer' when the answer names another payload.
+   */
+  async settle(
+    terminal: Terminal,
+    meter: MeterKeyRef,
+    request: SettlePayload,
+    trace?: SessionTrace,
+  ): Promise<SettleAnswer> {
+    const payload = request.encode();
+    const answer = await this.session(terminal, meter, H_SETTLE, () => payload, trace);
+    const a = this.#decode(() => decodeSettleAnswer(answer, true));
+    if (!equalBytes(a.payload.encode(), payload))
+      throw new ProtocolError('bad-answer', 'the settle answer names another settlement than the one sent');
+    const { meterId: _, ...rest } = a;
+    void _;
+    return rest;
   }
 
   #decode<T>(f: () => T): T {

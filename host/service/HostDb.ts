@@ -19,6 +19,7 @@ import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import type { CreditStore, CreditTx, HostEvent } from '../CreditStore.js';
 import { pageOf, type Page } from './db/paging.js';
+import { CLEARING_MIGRATION } from './db/clearingSchema.js';
 
 export type HostDbErrorCode =
   'corrupt' | 'locked' | 'full' | 'readonly' | 'io' | 'not-found' | 'conflict' | 'exhausted';
@@ -130,6 +131,11 @@ export const MIGRATIONS: readonly string[] = [
      meter_id TEXT, subscriber_id INTEGER, ref TEXT,
      status INTEGER NOT NULL);
    ALTER TABLE payments ADD COLUMN account_hash TEXT;`,
+  // 3: clearing (host/clearing/): uploaded SVM and card records, each stored once under its
+  // natural key; conflicting copies (clones); pending transfers and their settlement; card
+  // credit-backs; the blacklist version (bumped by a trigger on every change of a card's flag) and
+  // the version each meter confirmed; blacklist attempts reported by meters.
+  CLEARING_MIGRATION,
 ];
 
 interface CreditRow {

@@ -51,6 +51,11 @@ import type { PaymentMethod } from './PaymentGateway.js';
 import type { RtcTime } from '../../protocol/index.js';
 import type { TariffService } from './TariffService.js';
 import type { UsageService } from './UsageService.js';
+import { ClearingRepository } from './db/ClearingRepository.js';
+import type { ClearingService } from '../clearing/ClearingService.js';
+import { reconcileCard, reconcileMeter } from '../clearing/reconcile.js';
+import type { CardReconciliation, MeterReconciliation } from '../clearing/reconcile.js';
+import { ServiceError } from './ServiceError.js';
 
 export { ServiceError } from './ServiceError.js';
 export type { FieldPort } from '../tokens.js';
@@ -73,6 +78,13 @@ export class HostService {
   /** The HTTP API's keys and its audit trail (host/service/access.ts). */
   readonly apiKeys: ApiKeyService;
   readonly audit: AuditRepository;
+  /**
+   * Clearing (host/clearing/), when the composition root gave it the scheme's keys and a link
+   * (`attachClearing`); the blacklist and its version are in the database either way.
+   */
+  #clearing: ClearingService | undefined;
+  /** The clearing tables, for what needs no keys (blacklist, reconciliation). */
+  readonly #clearingRecords: ClearingRepository;
 
   /**
    * @param from a container filled by `registerHost` (a composition root), or the backends — then
@@ -92,6 +104,7 @@ export class HostService {
     this.usage = r.resolve<UsageService>(diUsageService);
     this.apiKeys = r.resolve<ApiKeyService>(diApiKeyService);
     this.audit = r.resolve<AuditRepository>(diAuditRepository);
+    this.#clearingRecords = new ClearingRepository(this.db);
   }
 
   // Shortcuts to the services (the API and the tests speak to "the host").
@@ -147,6 +160,33 @@ export class HostService {
   }
   retireKey(version: number): void {
     this.keyService.retireKey(version);
+  }
+
+  /** Attaches the clearing service (it needs the scheme's keys, which the host does not hold itself). */
+  attachClearing(c: ClearingService): void {
+    this.#clearing = c;
+  }
+
+  /** @throws ServiceError 503 clearing-not-configured when no clearing service is attached. */
+  get clearing(): ClearingService {
+    if (!this.#clearing)
+      throw new ServiceError(503, 'clearing-not-configured', 'this host has no clearing service attached');
+    return this.#clearing;
+  }
+
+  /** The blacklist with its version (bumped by the database on every change of a card's flag). */
+  blacklist(): { version: number; serials: string[] } {
+    return this.#clearingRecords.blacklist();
+  }
+
+  /** A card's clearing reconciliation (host/clearing/reconcile.ts): needs no keys. */
+  reconcileCard(csn: string): CardReconciliation {
+    return reconcileCard(this.#clearingRecords, csn);
+  }
+
+  /** A meter's clearing reconciliation (host/clearing/reconcile.ts): needs no keys. */
+  reconcileMeter(meterId: string): MeterReconciliation {
+    return reconcileMeter(this.#clearingRecords, meterId);
   }
 
   close(): void {

@@ -65,6 +65,11 @@ export const ROUTE_ACCESS: Readonly<Record<string, RouteAccess>> = {
   'GET /console/*': 'public',
   'GET /session': [...ROLES],
   'GET /meters/:id/history': READ,
+  // clearing (host/clearing/): vending points send back card logs and fetch the blacklist
+  'POST /clearing/card-records': ['vending', 'admin'],
+  'GET /clearing/blacklist': ['vending', 'auditor', 'admin'],
+  'GET /clearing/cards/:serial': READ,
+  'GET /clearing/meters/:id': READ,
 };
 
 /** The methods whose requests change state and are audited. */

@@ -303,6 +303,57 @@ export function buildApi(svc: HostService, opts: ApiOptions = {}): FastifyInstan
       },
     );
 
+    app.post<{ Body: Static<typeof S.CardRecords> }>(
+      '/clearing/card-records',
+      {
+        schema: {
+          summary:
+            "a card's log records read back at a vending point: each checked against the card's proof and stored once",
+          body: S.CardRecords,
+          response: { 200: S.CardRecordsResult, ...S.errors(400, 422, 503) },
+        },
+      },
+      async (req) =>
+        svc.clearing.ingestCardRecords(
+          Buffer.from(req.body.csn, 'hex'),
+          req.body.records.map((r) => new Uint8Array(Buffer.from(r, 'hex'))),
+          `vending:key-${req.principal?.id ?? 'none'}`,
+        ),
+    );
+    app.get(
+      '/clearing/blacklist',
+      {
+        schema: {
+          summary: 'the blacklist and its version, for vending points',
+          querystring: S.NoQuery,
+          response: { 200: S.BlacklistList },
+        },
+      },
+      async () => svc.blacklist(),
+    );
+    app.get<{ Params: Static<typeof S.CardParams> }>(
+      '/clearing/cards/:serial',
+      {
+        schema: {
+          summary: "a card's reconciliation: counter gaps, clones, balance breaks",
+          params: S.CardParams,
+          response: { 200: S.CardReconciliation, ...S.errors(400) },
+        },
+      },
+      async (req) => svc.reconcileCard(req.params.serial),
+    );
+    app.get<{ Params: Static<typeof S.MeterIdParams> }>(
+      '/clearing/meters/:id',
+      {
+        schema: {
+          summary: "a meter's reconciliation: SVM counter continuity, conflicts, balance evolution",
+          params: S.MeterIdParams,
+          response: { 200: S.MeterReconciliation, ...S.errors(400) },
+        },
+      },
+      async (req) => svc.reconcileMeter(req.params.id),
+    );
+
     app.get<{ Querystring: AuditQuery }>(
       '/audit',
       { schema: { querystring: AuditQuery, response: { 200: AuditPage, ...S.errors(400) } } },

@@ -345,3 +345,59 @@ export const Retired = Type.Object({ retired: Type.Integer() });
 
 /** The error answers a route can give, by status (for the OpenAPI document). */
 export const errors = (...statuses: number[]) => Object.fromEntries(statuses.map((s) => [s, ErrorBody]));
+
+// ------------------------------------------------------------------------------------ clearing
+
+/** POST /clearing/card-records: a card's log read back at a vending point (terminal/readCardLog). */
+export const CardRecords = Type.Object(
+  {
+    csn: CardSerial,
+    records: Type.Array(
+      Type.String({ pattern: '^[0-9A-Fa-f]{76}$', description: 'one 38-byte card log record, hex' }),
+      { minItems: 1, maxItems: 10, description: 'the card log records, as READ RECORD gave them' },
+    ),
+  },
+  { additionalProperties: false },
+);
+export const CardRecordsResult = Type.Object({
+  stored: Type.Integer(),
+  duplicates: Type.Integer(),
+  clones: Type.Integer(),
+});
+export const BlacklistList = Type.Object({
+  version: Type.Integer({ minimum: 0, description: 'bumped on every change of any card flag' }),
+  serials: Type.Array(Type.String()),
+});
+const Finding = Type.Object(
+  {
+    kind: Type.String({ description: 'gap, clone, conflict or balance-break' }),
+    purse: Type.Optional(Type.Integer()),
+    from: Type.Optional(Type.Integer()),
+    to: Type.Optional(Type.Integer()),
+    counter: Type.Optional(Type.Integer()),
+    expected: Type.Optional(Type.Integer()),
+    got: Type.Optional(Type.Integer()),
+  },
+  { additionalProperties: false },
+);
+export const CardReconciliation = Type.Object({
+  csn: Type.String(),
+  purses: Type.Array(
+    Type.Object({
+      purse: Type.Integer(),
+      first: Type.Integer(),
+      last: Type.Integer(),
+      records: Type.Integer(),
+      balance: Type.Integer(),
+    }),
+  ),
+  findings: Type.Array(Finding),
+});
+export const MeterReconciliation = Type.Object({
+  meterId: Type.String(),
+  first: Nullable(Type.Integer()),
+  last: Nullable(Type.Integer()),
+  records: Type.Integer(),
+  balance: Nullable(Type.Integer()),
+  findings: Type.Array(Finding),
+});

@@ -41,6 +41,8 @@ export class SimulatedField {
     readonly keys: () => HostKeyRing,
     readonly stateFile?: string,
     readonly channelOptions: ChannelOptions = { latencyMs: [5, 20] },
+    /** K_svm of a meter (IssuerKeys.svmKey): with it its H = 55 uploads carry MAC'd SVM records. */
+    readonly svmKeyOf?: (id: Uint8Array) => Uint8Array,
   ) {
     this.#net = new PowerLineField(channelOptions, 500);
     if (stateFile && existsSync(stateFile)) {
@@ -77,6 +79,7 @@ export class SimulatedField {
       terminalKeys: keys,
       balance,
       maxBalance: this.maxBalance,
+      ...(this.svmKeyOf ? { svmKey: this.svmKeyOf(idb) } : {}),
     });
     const save = this.save.bind(this);
     const endpoint = {

@@ -8,13 +8,62 @@
  * Exactly once: the terminal remembers the results of its last {@link RECENT_TX} value-store
  * transactions; a repeated transaction id is answered with status DUPLICATE and its original
  * balance-after, and nothing is credited again.
+ *
+ * Clearing (issue 13, docs/host-protocol.md "Clearing") is served the way 51–53 are — one
+ * authenticated COMMAND, an M under Ks with `Balance ‖ ID` appended:
+ * - H = 55 record upload: the pending transfers it is given (`pending`), its SVM log from log
+ *   sequence number `svmFrom` (every credit and settlement writes an SVM log record; with `svmKey`
+ *   each goes with MAC(K_svm, 'J' ‖ meter id ‖ record) as the SVM's READ LOG makes it, without it
+ *   no records are sent), no journal (it has no card slot): next = oldest = from.
+ * - H = 56 blacklist: applied only above the version held, a delta only on its base, refused when
+ *   over capacity or when its key whitelist leaves out this session's key version; a withdrawn key
+ *   version opens no session (INIT refused 01), as at the meter.
+ * - H = 54 host settle: settles one of its pending transfers by the SVM's rules (docs/purse-spec.md
+ *   §5.8), host tx ids shared with value stores; the answer is the SVM's 63 bytes ‖ ID.
  */
 import type { BlockCipherProvider, Rng } from '../../card/index.js';
-import { MalformedDataError } from '../../card/index.js';
+import {
+  MalformedDataError,
+  PurseCrypto,
+  SETTLE_CANCEL,
+  SETTLE_COMPLETE,
+  SETTLED_CANCEL,
+  SETTLED_COMPLETE,
+  SETTLE_DUPLICATE,
+  SETTLE_NO_SUCH_PENDING,
+  SVM_PENDING_SLOTS,
+  SettlePayload,
+  SvmLogRecord,
+  be16,
+  be32,
+  concatBytes,
+  fromHex,
+  svmLogMacInput,
+  toHex,
+} from '../../card/index.js';
 import { ConsumptionLog } from '../../protocol/index.js';
 import { RtcTime } from '../../protocol/index.js';
 import { TariffTable } from '../../protocol/index.js';
 import {
+  BLACKLIST_CAPACITY,
+  BL_APPLIED,
+  BL_BASE_MISMATCH,
+  BL_FULL,
+  BL_LOCKOUT,
+  BL_STALE,
+  H_BLACKLIST,
+  H_CLEARING_UPLOAD,
+  H_SETTLE,
+  UPLOAD_MAX_PENDING,
+  UPLOAD_PAGE_BUDGET,
+  SVM_RECORD_WIRE_SIZE,
+  decodeBlacklistUpdate,
+  decodeUploadRequest,
+  encodeBlacklistBody,
+  encodeUploadBody,
+  uploadBodyBaseSize,
+  type PendingEntryWire,
+  type SvmRecordWire,
   H_TARIFF,
   H_USAGE,
   H_VALUE_STORE,
@@ -29,7 +78,7 @@ import {
   VS_DUPLICATE,
   VS_REFUSED_MAX_BALANCE,
 } from '../../protocol/index.js';
-import { decodeMessage, encodeMessage } from '../../protocol/index.js';
+import { decodeMessage, decodeTxId, encodeMessage, encodeTxId } from '../../protocol/index.js';
 import type { Message } from '../../protocol/index.js';
 import {
   decodeTariffPayload,
@@ -46,6 +95,12 @@ import { terminalOverMessages } from '../../protocol/index.js';
 
 /** How many value-store results the terminal remembers. */
 export const RECENT_TX = 64;
+/** SVM log records the simulated SVM keeps (the chip's ring holds 16). */
+export const SIM_LOG_RECORDS = 16;
+/** SVM log record types (card/applets/svm/records.ts). */
+const LOG_HOST_CREDIT = 0x03;
+const LOG_SETTLE_COMPLETE = 0x05;
+const LOG_SETTLE_CANCEL = 0x06;
 
 export interface SimulatedMeterOptions {
   id: Uint8Array;
@@ -58,6 +113,34 @@ export interface SimulatedMeterOptions {
   table?: TariffTable;
   energyWh?: number;
   flags?: number;
+  /** K_svm of the meter: with it the H = 55 upload carries its SVM log records with their MACs. */
+  svmKey?: Uint8Array;
+  /** Transfers the simulated SVM holds pending (H = 55 lists them, H = 54 settles them). */
+  pending?: readonly (Omit<PendingEntryWire, 'rv'> & { readonly rv?: Uint8Array })[];
+  /** SVM log records kept (default SIM_LOG_RECORDS). */
+  logRecords?: number;
+}
+
+/** The simulated SVM log and blacklist (persistent, as hex). */
+export interface SimulatedClearingState {
+  svmCounter: number;
+  /** Log records ever written: the newest kept is number logSeq - 1. */
+  logSeq: number;
+  log: string[];
+  /** `rv` absent in a state saved before the pending entry carried it: sent as zeros. */
+  pending: {
+    slot: number;
+    csn: string;
+    purse: number;
+    amount: number;
+    counter: number;
+    dateTime: string;
+    rv?: string;
+  }[];
+  blacklistVersion: number;
+  blacklist: string[];
+  keyVersions: number[];
+  cardKeyVersions: number[];
 }
 
 /** The persistent part of the simulated terminal (what survives a power loss). */
@@ -70,6 +153,8 @@ export interface SimulatedMeterState {
   pendingTable: { activation: number; table: Uint8Array } | undefined;
   energyWh: number;
   flags: number;
+  /** Absent in a state saved before the simulated terminal served clearing: empty log and list. */
+  clearing?: SimulatedClearingState;
 }
 
 export class SimulatedMeterTerminal implements MessageEndpoint {
@@ -78,7 +163,11 @@ export class SimulatedMeterTerminal implements MessageEndpoint {
   readonly #rng: Rng;
   readonly #keys: Map<number, Uint8Array>;
   readonly #recent = new Map<bigint, number>();
-  #session: TerminalOpened | undefined;
+  #session: (TerminalOpened & { n: number }) | undefined;
+  readonly #purseCrypto: PurseCrypto;
+  readonly #svmKey: Uint8Array | undefined;
+  readonly #logCapacity: number;
+  #clearing: SimulatedClearingState;
   #log: ConsumptionLog;
   #table: TariffTable;
   #pendingTable: { activation: RtcTime; table: TariffTable } | undefined;
@@ -89,6 +178,8 @@ export class SimulatedMeterTerminal implements MessageEndpoint {
   flags: number;
   /** Number of credits actually applied (tests count these to prove exactly-once). */
   creditsApplied = 0;
+  /** Number of settlements actually applied (H = 54 status 00 / 01). */
+  settlementsApplied = 0;
 
   constructor(cipher: BlockCipherProvider, rng: Rng, o: SimulatedMeterOptions) {
     if (o.id.length !== 3) throw new RangeError('id must be 3 bytes');
@@ -104,6 +195,59 @@ export class SimulatedMeterTerminal implements MessageEndpoint {
     this.energyWh = o.energyWh ?? 0;
     this.flags = o.flags ?? 0;
     this.#log = new ConsumptionLog(this.clock);
+    this.#purseCrypto = new PurseCrypto(cipher);
+    this.#svmKey = o.svmKey && Uint8Array.from(o.svmKey);
+    this.#logCapacity = o.logRecords ?? SIM_LOG_RECORDS;
+    if (!Number.isInteger(this.#logCapacity) || this.#logCapacity < 1)
+      throw new RangeError(`logRecords must be ≥ 1, got ${o.logRecords}`);
+    const pending = o.pending ?? [];
+    if (pending.length > UPLOAD_MAX_PENDING)
+      throw new RangeError(`pending must hold at most ${UPLOAD_MAX_PENDING} entries`);
+    this.#clearing = {
+      svmCounter: 0,
+      logSeq: 0,
+      log: [],
+      pending: pending.map(({ rv, ...p }) => ({
+        ...p,
+        csn: toHex(p.csn),
+        dateTime: toHex(p.dateTime),
+        ...(rv ? { rv: toHex(rv) } : {}),
+      })),
+      blacklistVersion: 0,
+      blacklist: [],
+      keyVersions: [],
+      cardKeyVersions: [],
+    };
+  }
+
+  /** The SVM log records kept, oldest first, with the sequence number of the first (tests). */
+  svmLog(): { oldest: number; records: Uint8Array[] } {
+    const c = this.#clearing;
+    return { oldest: c.logSeq - c.log.length, records: c.log.map((h) => fromHex(h)) };
+  }
+
+  /** The blacklist held: version and serials (hex, ascending). */
+  blacklist(): { version: number; serials: string[]; keyVersions: number[] } {
+    const c = this.#clearing;
+    return { version: c.blacklistVersion, serials: [...c.blacklist], keyVersions: [...c.keyVersions] };
+  }
+
+  /** The transfers still pending. */
+  pending(): PendingEntryWire[] {
+    return this.#clearing.pending.map((p) => ({
+      ...p,
+      csn: fromHex(p.csn),
+      dateTime: fromHex(p.dateTime),
+      rv: p.rv ? fromHex(p.rv) : new Uint8Array(8),
+    }));
+  }
+
+  #writeLog(type: number, ref: Uint8Array, amount: number, dateTime: Uint8Array): void {
+    const c = this.#clearing;
+    const rec = new SvmLogRecord(type, ref, amount, this.balance, c.svmCounter, dateTime);
+    c.log.push(toHex(rec.encode()));
+    if (c.log.length > this.#logCapacity) c.log.shift();
+    c.logSeq++;
   }
 
   /** The consumption log (tests add consumption through it). */
@@ -147,6 +291,7 @@ export class SimulatedMeterTerminal implements MessageEndpoint {
       },
       energyWh: this.energyWh,
       flags: this.flags,
+      clearing: structuredClone(this.#clearing),
     };
   }
 
@@ -165,6 +310,18 @@ export class SimulatedMeterTerminal implements MessageEndpoint {
     };
     this.energyWh = s.energyWh;
     this.flags = s.flags;
+    this.#clearing = s.clearing
+      ? structuredClone(s.clearing)
+      : {
+          svmCounter: 0,
+          logSeq: 0,
+          log: [],
+          pending: [],
+          blacklistVersion: 0,
+          blacklist: [],
+          keyVersions: [],
+          cardKeyVersions: [],
+        };
   }
 
   /** Drops the open session (what a power cycle does to the volatile part). */
@@ -192,8 +349,10 @@ export class SimulatedMeterTerminal implements MessageEndpoint {
     if (m.kind === 'init-request') {
       const kt = this.#keys.get(m.n);
       this.#session = undefined;
-      if (!kt) return this.#refuse(REFUSE_UNKNOWN_KEY_VERSION);
-      this.#session = terminalOpen(this.#cipher, this.#rng, kt, m);
+      const whitelist = this.#clearing.keyVersions;
+      if (!kt || (whitelist.length > 0 && !whitelist.includes(m.n)))
+        return this.#refuse(REFUSE_UNKNOWN_KEY_VERSION);
+      this.#session = { ...terminalOpen(this.#cipher, this.#rng, kt, m), n: m.n };
       return this.#session.response;
     }
     if (m.kind !== 'command-request') return this.#refuse(REFUSE_MALFORMED);
@@ -210,6 +369,12 @@ export class SimulatedMeterTerminal implements MessageEndpoint {
           return this.#tariff(s, m.payload);
         case H_USAGE:
           return this.#usage(s, m.payload);
+        case H_CLEARING_UPLOAD:
+          return this.#upload(s, m.payload);
+        case H_BLACKLIST:
+          return this.#blacklist(s, m.payload);
+        case H_SETTLE:
+          return this.#settle(s, m.payload);
         default:
           return this.#refuse(REFUSE_UNKNOWN_HEADER);
       }
@@ -253,6 +418,13 @@ export class SimulatedMeterTerminal implements MessageEndpoint {
     // BALANCE = BALANCE + AMOUNT (STORE VALUE), and the id remembered, in one step.
     this.balance += amount;
     this.creditsApplied++;
+    this.#clearing.svmCounter++;
+    this.#writeLog(
+      LOG_HOST_CREDIT,
+      concatBytes(encodeTxId(txId), new Uint8Array(2)),
+      amount,
+      new Uint8Array(6),
+    );
     this.#recent.set(txId, this.balance);
     if (this.#recent.size > RECENT_TX) this.#recent.delete(this.#recent.keys().next().value!);
     return this.#reply(
@@ -298,5 +470,112 @@ export class SimulatedMeterTerminal implements MessageEndpoint {
     // SET TIME (AMEND TIME) after the Info is taken, so Timer shows the drift.
     this.clock = time.seconds;
     return this.#reply(s, info);
+  }
+
+  /** Balance ‖ ID, what the SAM appends to the H = 55 and 56 bodies. */
+  #tail(): Uint8Array {
+    return concatBytes(be32(this.balance), this.id);
+  }
+
+  #upload(s: TerminalOpened, payload: Uint8Array): Message {
+    const req = decodeUploadRequest(payload);
+    const c = this.#clearing;
+    const pending = this.pending();
+    const max = Math.floor((UPLOAD_PAGE_BUDGET - uploadBodyBaseSize(pending.length)) / SVM_RECORD_WIRE_SIZE);
+    const oldest = c.logSeq - c.log.length;
+    const start = Math.min(Math.max(req.svmFrom, oldest), c.logSeq);
+    const svmRecords: SvmRecordWire[] = [];
+    const key = this.#svmKey;
+    if (key)
+      for (let seq = start; seq < c.logSeq && svmRecords.length < max; seq++) {
+        const record = fromHex(c.log[seq - oldest]!);
+        svmRecords.push({ record, mac: this.#purseCrypto.mac(key, svmLogMacInput(this.id, record)) });
+      }
+    // Beyond the newest (or no key): nothing, and the host asks again from where it stands.
+    const svmNext = svmRecords.length > 0 ? start + svmRecords.length : req.svmFrom;
+    const body = encodeUploadBody({
+      blacklistVersion: c.blacklistVersion,
+      next: req.from,
+      oldest: req.from,
+      svmNext,
+      moreJournal: false,
+      moreSvm: key !== undefined && svmNext < c.logSeq,
+      pending,
+      svmRecords,
+      journal: [],
+    });
+    return this.#reply(s, concatBytes(body, this.#tail()));
+  }
+
+  #blacklist(s: TerminalOpened & { n: number }, payload: Uint8Array): Message {
+    const u = decodeBlacklistUpdate(payload);
+    const c = this.#clearing;
+    const answer = (status: number) =>
+      this.#reply(
+        s,
+        concatBytes(
+          encodeBlacklistBody({ status, version: c.blacklistVersion, count: c.blacklist.length }),
+          this.#tail(),
+        ),
+      );
+    if (u.version <= c.blacklistVersion) return answer(BL_STALE);
+    if (u.mode === 'delta' && u.base !== c.blacklistVersion) return answer(BL_BASE_MISMATCH);
+    const next = new Set(u.mode === 'full' ? [] : c.blacklist);
+    for (const x of u.add) next.add(toHex(x));
+    for (const x of u.remove) next.delete(toHex(x));
+    if (next.size > BLACKLIST_CAPACITY) return answer(BL_FULL);
+    if (u.keyVersions.length > 0 && !u.keyVersions.includes(s.n)) return answer(BL_LOCKOUT);
+    c.blacklist = [...next].sort();
+    if (u.mode === 'full' || u.keyVersions.length > 0) c.keyVersions = [...u.keyVersions];
+    const cardKeys = u.cardKeyVersions ?? [];
+    if (u.mode === 'full' || cardKeys.length > 0) c.cardKeyVersions = [...cardKeys];
+    c.blacklistVersion = u.version;
+    return answer(BL_APPLIED);
+  }
+
+  #settle(s: TerminalOpened, payload: Uint8Array): Message {
+    const p = SettlePayload.decode(payload);
+    if ((p.decision !== SETTLE_COMPLETE && p.decision !== SETTLE_CANCEL) || p.slot >= SVM_PENDING_SLOTS)
+      return this.#refuse(REFUSE_BAD_PAYLOAD);
+    const c = this.#clearing;
+    const answer = (status: number, record?: Uint8Array) =>
+      this.#reply(
+        s,
+        concatBytes(
+          Uint8Array.of(status),
+          payload,
+          be32(this.balance),
+          be32(c.svmCounter),
+          record ?? new Uint8Array(29),
+          this.id,
+        ),
+      );
+    const txId = decodeTxId(p.txId);
+    if (this.#recent.has(txId)) return answer(SETTLE_DUPLICATE);
+    const i = c.pending.findIndex(
+      (x) =>
+        x.slot === p.slot &&
+        x.csn === toHex(p.csn) &&
+        x.purse === p.purse &&
+        x.counter === p.counter &&
+        x.amount === p.amount,
+    );
+    if (i < 0) return answer(SETTLE_NO_SUCH_PENDING);
+    const [x] = c.pending.splice(i, 1);
+    const complete = p.decision === SETTLE_COMPLETE;
+    if (complete) {
+      this.balance += p.amount;
+      c.svmCounter++;
+    }
+    this.#writeLog(
+      complete ? LOG_SETTLE_COMPLETE : LOG_SETTLE_CANCEL,
+      concatBytes(p.csn, be16(p.counter)),
+      p.amount,
+      fromHex(x!.dateTime),
+    );
+    this.settlementsApplied++;
+    this.#recent.set(txId, this.balance);
+    if (this.#recent.size > RECENT_TX) this.#recent.delete(this.#recent.keys().next().value!);
+    return answer(complete ? SETTLED_COMPLETE : SETTLED_CANCEL, fromHex(c.log[c.log.length - 1]!));
   }
 }

@@ -8,6 +8,8 @@
  *   → runCardSession (terminal): mutual authentication card ↔ meter SAM, recovery of a
  *     pending transfer, transfer min(card balance, purse limit, SVM room) into the SVM, meter data
  *     written onto the card (72-byte record, cardMeterData)
+ *   → the card's log read back (READ RECORD 1..10): its new records of this purse kept for the
+ *     host's clearing (ClearingJournal, uploaded over the power line, docs/host-protocol.md)
  *   → credit entry in the meter core: debt and used emergency credit repaid first, new "since
  *     last credit" period; events in the meter's log
  * ```
@@ -16,7 +18,8 @@
  * transfer of it was interrupted), the recovery is still run — it only settles what the card
  * already agreed to — and no new transfer is made. Card removal or power failure at any instant
  * loses nothing: the applets' recovery protocol (docs/purse-spec.md §6) settles it at the next
- * insertion of that card.
+ * insertion of that card. A blacklisted card's attempt is kept in the journal for the next upload;
+ * the blacklist comes versioned from the host (H = 56) and lives in `saveState()`.
  */
 import { CardChannelError, type CardChannel } from '../../reader/index.js';
 import type { Reader } from '../../reader/index.js';
@@ -29,7 +32,13 @@ import { AID_PURSE } from '../../card/index.js';
 import { PurseState, type MeterData } from '../../card/index.js';
 import { apdus as A } from '../../terminal/index.js';
 import { runCardSession, type RecoveryResult, type TransferOutcome } from '../../terminal/index.js';
-import { expectOk } from '../../terminal/index.js';
+import {
+  ClearingNeededError,
+  awaitedCardMessage,
+  readPending,
+  type PendingEntry,
+} from '../../terminal/index.js';
+import { expectOk, type MeterModules } from '../../terminal/index.js';
 import { encodeTxId, type TxId } from '../../protocol/index.js';
 import { findTlv } from '../../card/index.js';
 import {
@@ -50,6 +59,7 @@ import { CommissioningData } from '../commissioning/CommissioningData.js';
 import type { DecommissioningData } from '../commissioning/DecommissioningData.js';
 import { readCommissioningCard } from '../commissioning/readCommissioningCard.js';
 import { COMMISSIONING_REFUSALS, CommissioningError, TariffTableError } from '../errors.js';
+import { ClearingJournal } from './ClearingJournal.js';
 
 /** Why a card was refused; the code is the datum of the `card-refused` event. */
 export const SLOT_REFUSALS = {
@@ -72,6 +82,8 @@ export const SLOT_REFUSALS = {
   'wrong-meter': 17,
   'commissioning-used-up': 18,
   ...COMMISSIONING_REFUSALS,
+  /** Issue 13: the card's key version (FCI C3) is not on the host's whitelist (H = 56). */
+  'card-key-withdrawn': 24,
 } as const;
 export type SlotRefusal = keyof typeof SLOT_REFUSALS;
 
@@ -98,8 +110,16 @@ export interface SlotOutcome {
   meterDataWritten: boolean;
   /** The record written onto the card, when one was. */
   meterData?: MeterData;
-  /** The card the SVM waits for (another card's transfer is pending), hex. */
-  awaitedCsn?: string;
+  /**
+   * Every pending slot of the SVM holds another card's interrupted transfer: no new transfer was
+   * made (issue 13); their cards, hex. (One stranger's pulled card no longer blocks anyone.)
+   */
+  slotsFullOf?: string[];
+  /**
+   * Refusal 'clearing-needed': this card's transfer the SVM keeps pending for the host's HOST SETTLE
+   * (its record left the card's log), for the meter to upload.
+   */
+  pendingForHost?: PendingEntry;
   /** Set when the card was a commissioning card and the meter was commissioned from it. */
   commissioning?: CommissioningData;
   /** Set when the card was a decommissioning card and the meter was decommissioned by it. */
@@ -188,6 +208,8 @@ export class MeterCardSlot {
   readonly purse: number;
   /** Refused card serial numbers, hex upper case. */
   readonly blacklist = new Set<string>();
+  /** Blacklist version, key-version whitelist, and the records / attempts kept for the host's clearing. */
+  readonly clearing = new ClearingJournal(this.blacklist);
   maxAmount: number | undefined;
   #last: TransferReference = NO_REFERENCE;
   readonly #wrap: ChannelWrapper;
@@ -232,19 +254,26 @@ export class MeterCardSlot {
   }
 
   /** The slot's non-volatile state (blacklist, last reference) as JSON-safe data. */
-  saveState(): { blacklist: string[]; lastKind: number; lastRef: string } {
+  saveState(): {
+    blacklist: string[];
+    lastKind: number;
+    lastRef: string;
+    clearing: ReturnType<ClearingJournal['saveState']>;
+  } {
     return {
       blacklist: [...this.blacklist].sort(),
       lastKind: this.#last.kind,
       lastRef: toHex(this.#last.ref),
+      clearing: this.clearing.saveState(),
     };
   }
 
   /**
-   * Loads `saveState()` output (checked before anything is set).
+   * Loads `saveState()` output (checked before anything is set). A state saved before the clearing
+   * journal existed (no `clearing`) loads with blacklist version 0 and an empty journal.
    * @throws RangeError naming the bad field.
    */
-  loadState(state: { blacklist: unknown; lastKind: unknown; lastRef: unknown }): void {
+  loadState(state: { blacklist: unknown; lastKind: unknown; lastRef: unknown; clearing?: unknown }): void {
     if (!Array.isArray(state.blacklist)) throw new RangeError('state.blacklist must be an array');
     const list = state.blacklist.map((c, i) => {
       if (typeof c !== 'string') throw new RangeError(`state.blacklist[${i}] must be a hex CSN`);
@@ -255,6 +284,9 @@ export class MeterCardSlot {
     if (typeof state.lastRef !== 'string') throw new RangeError('state.lastRef must be hex');
     const ref = fromHex(state.lastRef);
     if (ref.length !== 10) throw new RangeError('state.lastRef must be 10 bytes');
+    const fresh = new ClearingJournal(new Set());
+    fresh.loadState(state.clearing ?? fresh.saveState()); // throws before anything is set
+    this.clearing.loadState(fresh.saveState());
     this.blacklist.clear();
     for (const c of list) this.blacklist.add(c);
     this.#last = { kind, ref };
@@ -280,6 +312,12 @@ export class MeterCardSlot {
   remove(): CardOs | undefined {
     if (!(this.reader instanceof VirtualReader)) throw new TypeError('remove() needs a VirtualReader slot');
     return this.reader.remove();
+  }
+
+  /** This card's pending transfer in the SVM, when it has one (READ PENDING only if a slot is taken). */
+  async #pendingOf(m: MeterModules, csn: Uint8Array): Promise<PendingEntry | undefined> {
+    if (!(await m.readState()).pending) return undefined;
+    return (await readPending(m)).find((p) => equalBytes(p.csn, csn));
   }
 
   #record(kind: EventKind, data = 0): void {
@@ -335,6 +373,7 @@ export class MeterCardSlot {
       meter.setTransferState('done');
     } catch (e) {
       const r = classify(e, this.reader.name);
+      if (e instanceof ClearingNeededError) out.pendingForHost = e.pending;
       out.refusal = r.refusal;
       out.message = r.message;
       if (r.sw !== undefined) out.sw = r.sw;
@@ -370,8 +409,12 @@ export class MeterCardSlot {
     const hex = toHex(csn);
     out.csn = hex;
     let refusal: Refused | undefined;
-    if (this.blacklist.has(hex)) refusal = new Refused('blacklisted', `card ${hex} is blacklisted`);
-    else if (expiry) {
+    if (this.blacklist.has(hex)) {
+      refusal = new Refused('blacklisted', `card ${hex} is blacklisted`);
+      this.clearing.noteAttempt(csn, this.purse, meter.time); // reported in the next upload
+    } else if (!this.clearing.acceptsCardKeyVersion(findTlv(fci, 0xc3)?.[0])) {
+      refusal = new Refused('card-key-withdrawn', `card ${hex}: its key version is not accepted any more`);
+    } else if (expiry) {
       const exp = bcdDate(expiry);
       const t = meter.time;
       const today = ((t.year - 2000) * 100 + t.month) * 100 + t.day;
@@ -389,8 +432,8 @@ export class MeterCardSlot {
     const dateTime = meter.time.encodeBcd();
     if (refusal) {
       // Refused — but if the SVM waits for this very card, settle that (no new transfer, no data).
-      const pending = await this.link.use(async (m) => (await m.readState()).pending);
-      if (pending && equalBytes(pending.csn, csn) && purses.includes(pending.purse)) {
+      const pending = await this.link.use(async (m) => this.#pendingOf(m, csn));
+      if (pending && purses.includes(pending.purse)) {
         const o = await this.link.use((m) =>
           runCardSession(m, card, { purse: pending.purse, dateTime, transfer: false }),
         );
@@ -411,8 +454,7 @@ export class MeterCardSlot {
     let written: MeterData | undefined;
     let pendingCounter: number | undefined;
     const o: TransferOutcome = await this.link.use(async (m) => {
-      const s = await m.readState();
-      if (s.pending && equalBytes(s.pending.csn, csn)) pendingCounter = s.pending.counter;
+      pendingCounter = (await this.#pendingOf(m, csn))?.counter;
       return runCardSession(m, card, {
         purse: this.purse,
         dateTime,
@@ -433,10 +475,11 @@ export class MeterCardSlot {
     out.svmBalance = o.svmBalance;
     out.meterDataWritten = o.meterDataWritten;
     if (written) out.meterData = written;
-    if (o.awaitedCsn) {
-      out.awaitedCsn = toHex(o.awaitedCsn);
-      out.message = `insert card ${out.awaitedCsn}: its interrupted transfer is pending`;
-      this.#record('card-other-pending');
+    await this.#collectRecords(card, csn);
+    if (o.transferBlocked === 'slots-full') {
+      out.slotsFullOf = (o.pendingCsns ?? []).map((c) => toHex(c));
+      out.message = awaitedCardMessage(o)!;
+      this.#record('card-slots-full');
     }
     if (o.recovered > 0) this.#record('card-recovered', o.recovered);
     if (o.amount > 0) this.#record('card-credit', o.amount);
@@ -492,6 +535,26 @@ export class MeterCardSlot {
     this.#last = NO_REFERENCE;
     out.commissioning = data;
     await meter.creditEntered(data.reference);
+  }
+
+  /**
+   * Reads the card's log (READ RECORD 1..10, SFI 01: each record with its MAC under K_proof(CSN))
+   * and keeps the records of this meter's purse not collected before, for the host's clearing.
+   * Best effort after the transfer: a card pulled now changed no value, and its records come with
+   * its next presentation (or through a vending point).
+   */
+  async #collectRecords(card: CardChannel, csn: Uint8Array): Promise<void> {
+    const records: Uint8Array[] = [];
+    try {
+      for (let i = 1; i <= 10; i++) {
+        const r = await card.transmit(A.readLogRecord(i));
+        if (r.sw !== SW_NO_ERROR) break;
+        records.push(r.data);
+      }
+    } catch (e) {
+      if (!(e instanceof CardChannelError)) throw e;
+    }
+    this.clearing.collect(csn, this.purse, records);
   }
 
   /** The meter core's u32 reference code of a card transaction: CSN bytes 6–7 ‖ card counter. */

@@ -40,7 +40,7 @@ export const EVENT_CODES = {
   'card-credit': 0x51,
   'card-recovered': 0x52,
   'card-refused': 0x53,
-  'card-other-pending': 0x54,
+  'card-slots-full': 0x54,
   'card-data-written': 0x55,
 } as const;
 

@@ -13,8 +13,16 @@
  *  H=53   usage / timer   SAM HOST COMMAND (S2h) -> core: Log, ModeTB, Timer (before setting),
  *                         energy, flags -> clock set to the host's Time (forward or back)
  *                         -> SAM HOST FINISH P1=53 (SAM adds the SVM's balance and the ID)
+ *  H=55   record upload   SAM HOST COMMAND (S2h) -> journal acknowledged below `from`; pending
+ *                         transfers (SVM READ PENDING), SVM records from log sequence number
+ *                         `svmFrom` (SVM READ LOG, each with the SVM's MAC), the journal page
+ *                         -> SAM HOST FINISH P1=55 (SAM adds balance, ID)
+ *  H=56   blacklist       SAM HOST COMMAND (S2h) -> applied only above the version held
+ *                         -> SAM HOST FINISH P1=56 (status ‖ version held ‖ count; balance, ID)
+ *  H=54   host settle     relayed to the SVM's HOST SETTLE (terminal hostSettle)  -> 21 M
  *  anything wrong         7F reason (never an exception to the line)
  * ```
+ * The clearing commands are specified in docs/host-protocol.md "Clearing".
  *
  * Ks never leaves the SAM: every M is the SAM's encryption, and the balance and ID inside it are
  * the ones the SAM vouches for (the SVM's state signed for R3, its own meter id). A session serves
@@ -24,7 +32,7 @@
  * card transfer); entering a credit in the core runs after it, because that asks the SVM for tokens
  * through the same queue.
  */
-import { TransferError } from '../../terminal/index.js';
+import { TransferError, hostSettle, readPending, readSvmLog } from '../../terminal/index.js';
 import type { MeterModules } from '../../terminal/index.js';
 import {
   SW_CONDITIONS_NOT_SATISFIED,
@@ -38,9 +46,22 @@ import {
   FLAG_COVER_OPEN,
   FLAG_LOAD_VOLTAGE_RELAY_OPEN,
   FLAG_RELAY_OPEN,
+  H_BLACKLIST,
+  H_CLEARING_UPLOAD,
+  H_SETTLE,
   H_TARIFF,
   H_USAGE,
   H_VALUE_STORE,
+  UPLOAD_MAX_PENDING,
+  UPLOAD_PAGE_BUDGET,
+  SVM_RECORD_WIRE_SIZE,
+  decodeBlacklistUpdate,
+  decodeUploadRequest,
+  encodeBlacklistBody,
+  encodeUploadBody,
+  uploadBodyBaseSize,
+  type PendingEntryWire,
+  type SvmRecordWire,
   REFUSAL_NAMES,
   REFUSE_BAD_PAYLOAD,
   REFUSE_BAD_SIGNATURE,
@@ -59,6 +80,53 @@ import { decodeTxId, txIdReference, type TxId } from '../../protocol/index.js';
 import type { Meter } from '../Meter.js';
 import type { ModuleLink } from '../cardslot/ModuleLink.js';
 import type { MeterCardSlot } from '../cardslot/MeterCardSlot.js';
+
+/** SVM counter of an SVM log record (bytes 19..22, card/applets/svm/records.ts). */
+function svmCounterOf(record: Uint8Array): number {
+  return ((record[19]! << 24) | (record[20]! << 16) | (record[21]! << 8) | record[22]!) >>> 0;
+}
+
+/** A page of SVM records with its own cursor (the default source's answer). */
+export interface SvmRecordPage {
+  readonly records: SvmRecordWire[];
+  /** The `svmFrom` of the next page. */
+  readonly next: number;
+  /** Lowest log sequence number the SVM still holds. */
+  readonly oldest: number;
+}
+
+/**
+ * The default SVM record source: SVM READ LOG pages (at most SVM_READ_LOG_MAX records each) from log
+ * sequence number `from` until `max` records or the newest. `next` is the sequence number after the
+ * last record taken; when `from` is beyond the newest record (nothing there yet), `from` itself, so
+ * the host asks again from where it stands. Records below `oldest` left the SVM's ring: the answer
+ * starts at `oldest` and the host sees the gap (upload event `svmOldest`).
+ * @throws TransferError when the SVM refuses READ LOG; MalformedDataError on a malformed answer.
+ */
+export async function svmLogSource(m: MeterModules, from: number, max: number): Promise<SvmRecordPage> {
+  const records: SvmRecordWire[] = [];
+  let at = from;
+  let oldest: number | undefined;
+  while (records.length < max) {
+    const page = await readSvmLog(m, at);
+    oldest ??= page.oldest;
+    if (page.records.length === 0) {
+      // next < at: asked beyond the newest record; keep the host's cursor where it is.
+      if (page.next > at) at = page.next;
+      break;
+    }
+    const take = page.records.slice(0, max - records.length);
+    records.push(...take.map((r) => ({ record: r.raw, mac: r.mac })));
+    // The page's records are the sequence numbers [next - n, next).
+    at = page.next - page.records.length + take.length;
+  }
+  return { records, next: at, oldest: oldest ?? from };
+}
+
+/** Length of the SVM's settle payload (card SettlePayload.LENGTH, docs/purse-spec.md §5.8). */
+const SETTLE_PAYLOAD_LENGTH = 25;
+/** HOST SETTLE answer status: the SVM was credited with the pending amount (card SETTLED_COMPLETE). */
+const SETTLED_COMPLETE = 0x00;
 
 function refuse(reason: number, detail?: string): never {
   const name = REFUSAL_NAMES[reason] ?? `reason ${reason}`;
@@ -96,7 +164,41 @@ export type ModemEvent =
       readonly balance: number;
     }
   | { readonly kind: 'tariff'; readonly activation: number }
-  | { readonly kind: 'usage'; readonly clockFrom: number; readonly clockTo: number };
+  | { readonly kind: 'usage'; readonly clockFrom: number; readonly clockTo: number }
+  | {
+      readonly kind: 'upload';
+      readonly from: number;
+      readonly next: number;
+      readonly entries: number;
+      readonly svmRecords: number;
+      /** Lowest SVM log sequence number the SVM still held (READ LOG); above svmFrom: records lost. */
+      readonly svmOldest?: number;
+    }
+  | { readonly kind: 'blacklist'; readonly status: number; readonly version: number }
+  | { readonly kind: 'settle'; readonly status: number };
+
+/** Options of a modem. */
+export interface MeterModemOptions {
+  /**
+   * The SVM's log records from `from` on (at most `max`), each with the SVM's MAC, for the record
+   * upload. Default: `svmLogSource`, the SVM's READ LOG (`from` = log sequence number). A source
+   * that answers a bare array pages by SVM counter instead (svmNext = last record's counter + 1).
+   */
+  readonly svmRecords?: (
+    m: MeterModules,
+    from: number,
+    max: number,
+  ) => Promise<SvmRecordWire[] | SvmRecordPage>;
+  /**
+   * The SVM's HOST SETTLE for a settle command (H = 54): the host's authenticated payload and S2h in,
+   * M out. Default: terminal `hostSettle` (docs/purse-spec.md §5.8).
+   */
+  readonly settle?: (
+    m: MeterModules,
+    payload: Uint8Array,
+    s2h: Uint8Array,
+  ) => Promise<{ m: Uint8Array; status: number }>;
+}
 
 /** What the modem drives: a meter core with its module link and card slot (a `CardMeter`). */
 export interface ModemMeter {
@@ -108,9 +210,14 @@ export interface ModemMeter {
 
 export class MeterModem implements Terminal, MessageEndpoint {
   #open = false;
+  /** KH[n] version of the session opened last (a key whitelist must keep it). */
+  #keyVersion = -1;
   readonly #listeners: ((e: ModemEvent) => void)[] = [];
 
-  constructor(readonly target: ModemMeter) {}
+  constructor(
+    readonly target: ModemMeter,
+    readonly options: MeterModemOptions = {},
+  ) {}
 
   /** Calls `f` after every command the modem carried out (before its answer goes back). */
   onEvent(f: (e: ModemEvent) => void): void {
@@ -127,9 +234,13 @@ export class MeterModem implements Terminal, MessageEndpoint {
    */
   async init(r1: Uint8Array, r2: Uint8Array, n: number): Promise<{ s1t: Uint8Array; r3: Uint8Array }> {
     this.#open = false;
+    // The host's whitelist of key versions (blacklist command): a withdrawn KH[n] opens no session.
+    if (this.target.slot && !this.target.slot.clearing.acceptsKeyVersion(n))
+      refuse(REFUSE_UNKNOWN_KEY_VERSION, `key version ${n} withdrawn by the host`);
     try {
       const a = await this.target.link.use((m) => m.hostInit(n, r1, r2));
       this.#open = true;
+      this.#keyVersion = n;
       return a;
     } catch (e) {
       return refusal(e, 'init');
@@ -144,12 +255,17 @@ export class MeterModem implements Terminal, MessageEndpoint {
     const open = this.#open;
     this.#open = false; // one command per session, whatever its outcome
     if (!open) refuse(REFUSE_NO_SESSION);
-    if (h !== H_VALUE_STORE && h !== H_TARIFF && h !== H_USAGE) refuse(REFUSE_UNKNOWN_HEADER);
+    const known = [H_VALUE_STORE, H_TARIFF, H_USAGE, H_CLEARING_UPLOAD, H_BLACKLIST, H_SETTLE];
+    if (!known.includes(h)) refuse(REFUSE_UNKNOWN_HEADER);
     try {
       if (h === H_VALUE_STORE) return await this.#valueStore(payload, s2h);
-      return await this.target.link.use((m) =>
-        h === H_TARIFF ? this.#tariff(m, payload, s2h) : this.#usage(m, payload, s2h),
-      );
+      if (h === H_SETTLE) return await this.#settle(payload, s2h);
+      return await this.target.link.use((m) => {
+        if (h === H_TARIFF) return this.#tariff(m, payload, s2h);
+        if (h === H_USAGE) return this.#usage(m, payload, s2h);
+        if (h === H_CLEARING_UPLOAD) return this.#upload(m, payload, s2h);
+        return this.#blacklist(m, payload, s2h);
+      });
     } catch (e) {
       return refusal(e, 'command');
     }
@@ -206,6 +322,93 @@ export class MeterModem implements Terminal, MessageEndpoint {
     const a = await m.hostFinishAnswer(H_USAGE, body);
     this.#emit({ kind: 'usage', clockFrom: clock.from, clockTo: clock.to });
     return a.m;
+  }
+
+  /**
+   * H = 55: the host acknowledges the journal below `from` and gets one page: the SVM's pending
+   * transfers, its records from `svmFrom` (when a source is given), journal entries from `from`.
+   */
+  async #upload(m: MeterModules, payload: Uint8Array, s2h: Uint8Array): Promise<Uint8Array> {
+    const req = decodeUploadRequest(await m.hostAuthenticated(H_CLEARING_UPLOAD, payload, s2h));
+    const clearing = this.target.slot?.clearing;
+    clearing?.acknowledge(req.from);
+    const st = await m.readState();
+    const pending: PendingEntryWire[] = (st.pending ? await readPending(m) : [])
+      .slice(0, UPLOAD_MAX_PENDING)
+      .map((p) => ({
+        slot: p.slot,
+        csn: p.csn,
+        purse: p.purse,
+        amount: p.amount,
+        counter: p.counter,
+        dateTime: p.dateTime,
+        rv: p.rv,
+      }));
+    let budget = UPLOAD_PAGE_BUDGET - uploadBodyBaseSize(pending.length);
+    const maxSvm = Math.floor(budget / SVM_RECORD_WIRE_SIZE);
+    const source = await (this.options.svmRecords ?? svmLogSource)(m, req.svmFrom, maxSvm);
+    const svm = (Array.isArray(source) ? source : source.records).slice(0, maxSvm);
+    budget -= svm.length * SVM_RECORD_WIRE_SIZE;
+    const svmNext = Array.isArray(source)
+      ? svm.length > 0
+        ? svmCounterOf(svm[svm.length - 1]!.record) + 1
+        : req.svmFrom
+      : svm.length === source.records.length
+        ? source.next
+        : source.next - (source.records.length - svm.length);
+    const page = clearing ? clearing.page(req.from, budget) : { entries: [], next: req.from, more: false };
+    const body = encodeUploadBody({
+      blacklistVersion: clearing?.blacklistVersion ?? 0,
+      next: page.next,
+      oldest: Math.min(clearing?.oldest ?? page.next, page.next),
+      svmNext,
+      moreJournal: page.more,
+      moreSvm: svm.length === maxSvm && maxSvm > 0,
+      pending: pending.slice(0, UPLOAD_MAX_PENDING),
+      svmRecords: svm,
+      journal: page.entries,
+    });
+    const a = await m.hostFinishAnswer(H_CLEARING_UPLOAD, body);
+    this.#emit({
+      kind: 'upload',
+      from: req.from,
+      next: page.next,
+      entries: page.entries.length,
+      svmRecords: svm.length,
+      ...(Array.isArray(source) ? {} : { svmOldest: source.oldest }),
+    });
+    return a.m;
+  }
+
+  /** H = 56: a versioned blacklist; applied only above the version held (else nothing changes). */
+  async #blacklist(m: MeterModules, payload: Uint8Array, s2h: Uint8Array): Promise<Uint8Array> {
+    const update = decodeBlacklistUpdate(await m.hostAuthenticated(H_BLACKLIST, payload, s2h));
+    const slot = this.target.slot;
+    if (!slot) throw new RangeError('this meter has no card slot to hold a blacklist');
+    const r = slot.clearing.apply(update, this.#keyVersion);
+    const a = await m.hostFinishAnswer(H_BLACKLIST, encodeBlacklistBody(r));
+    this.#emit({ kind: 'blacklist', status: r.status, version: r.version });
+    return a.m;
+  }
+
+  /**
+   * H = 54: the host's settle authorisation relayed to the SVM's HOST SETTLE; its MAC'd answer back.
+   * A settled-complete credited the SVM: the core then refills its token tank (outside the module
+   * queue, as after a value store).
+   */
+  async #settle(payload: Uint8Array, s2h: Uint8Array): Promise<Uint8Array> {
+    const settle =
+      this.options.settle ??
+      (async (mm: MeterModules, p: Uint8Array, s: Uint8Array) => {
+        // A malformed payload is the SVM's to refuse, as the host's signature is the SAM's to check.
+        if (p.length !== SETTLE_PAYLOAD_LENGTH || s.length !== 8)
+          throw new RangeError(`settle payload must be ${SETTLE_PAYLOAD_LENGTH} bytes`);
+        return hostSettle(mm, { payload: p, s2h: s });
+      });
+    const r = await this.target.link.use((m) => settle(m, payload, s2h));
+    if (r.status === SETTLED_COMPLETE) await this.target.meter.notifyCredit();
+    this.#emit({ kind: 'settle', status: r.status });
+    return r.m;
   }
 
   /**

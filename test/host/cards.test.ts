@@ -171,7 +171,8 @@ describe('host → SAM + SVM applets through CardChannels', () => {
     expect(decodeMessage(await ep.handle(cmd(0x53)))).toEqual({ kind: 'refusal', reason: REFUSE_NO_SESSION });
     const init = encodeMessage({ kind: 'init-request', r1: new Uint8Array(8), r2: new Uint8Array(8), n: 1 });
     expect(decodeMessage(await ep.handle(init)).kind).toBe('init-response');
-    expect(decodeMessage(await ep.handle(cmd(0x54)))).toEqual({
+    // (0x54–0x56 are the clearing commands of issue 13: 0x5F is unknown)
+    expect(decodeMessage(await ep.handle(cmd(0x5f)))).toEqual({
       kind: 'refusal',
       reason: REFUSE_UNKNOWN_HEADER,
     });

@@ -17,7 +17,7 @@ import { PURSE_ELECTRICITY } from '../../card/applets/constants.js';
 import { MeterData } from '../../card/applets/purse/records.js';
 import { concatBytes, fromHex } from '../../card/util/hex.js';
 import type { RegionRecordStore } from '../../card/applets/platform/RegionRecordStore.js';
-import { CSN, METER_ID, NOW, VENDING_TERMINAL, World } from './world.js';
+import { METER_ID, NOW, VENDING_TERMINAL, World } from './world.js';
 
 const CARD_BEFORE = 10_000;
 const SVM_BEFORE = 1_000;
@@ -278,7 +278,8 @@ describe('recovery cases', () => {
     expect(w.svmView().pending).toBeNull();
   });
 
-  it('a pending transfer of another card blocks new transfers but not the meter data', async () => {
+  // Issue 13: a stranger's pending transfer holds its own SVM slot and no longer blocks others.
+  it('a pending transfer of another card does not block the next card (its own slot is kept)', async () => {
     const w = new World({ cardBalance: CARD_BEFORE, svmBalance: SVM_BEFORE });
     await pendingAfterBegin(w);
     // Another card in the slot.
@@ -286,15 +287,18 @@ describe('recovery cases', () => {
     w.cardReader.remove();
     w.cardReader.insert(other.card.os);
     const r = await session(w);
-    expect(r).toMatchObject({ recovery: 'other-card-pending', amount: 0, meterDataWritten: true });
-    expect((r as TransferOutcome).awaitedCsn).toEqual(CSN);
-    expect(other.cardView().purses[0]!.balance).toBe(5_000);
+    expect(r).toMatchObject({ recovery: 'none', amount: 5_000, meterDataWritten: true });
+    expect((r as TransferOutcome).transferBlocked).toBeUndefined();
+    expect(other.cardView().purses[0]!.balance).toBe(0);
     expect(other.cardView().meterData[0]).not.toBeNull();
-    // The awaited card comes back: recovery, then its transfer.
+    expect(w.svmView().pending).not.toBeNull(); // the first card's slot is untouched
+    // The first card comes back: recovery of its own slot, then its transfer.
     w.cardReader.remove();
     w.cardReader.insert(w.card.os);
     const back = await session(w);
     expect(back).toMatchObject({ recovery: 'cancelled', amount: CARD_BEFORE });
+    expect(w.svmView().pending).toBeNull();
+    expect(w.svmView().balance).toBe(SVM_BEFORE + 5_000 + CARD_BEFORE);
   });
 
   it('completes from the log even after the card made other transactions since', async () => {

@@ -35,7 +35,10 @@ import {
   AID_SAM,
   HOST_TARIFF_MODE,
   HOST_USAGE_CHECK,
+  HOST_CLEARING_UPLOAD,
+  HOST_BLACKLIST,
   HOST_VALUE_STORE,
+  HOST_SETTLE,
   INS_AUTH_FINISH,
   INS_AUTH_INIT,
   INS_COMMISSION_CHECK,
@@ -53,6 +56,8 @@ import {
   debitMacInput,
   hostCreditAnswerInput,
   hostCreditAuthInput,
+  hostSettleAnswerInput,
+  hostSettleAuthInput,
   samCryptogramInput,
   svmStateMacInput,
   tokenAuthInput,
@@ -82,10 +87,18 @@ interface HostSession {
   h?: number;
   /** H = 52: the activation RTC(6) the host signed, which the tariff answer must echo. */
   activation?: Uint8Array;
+  /** H = 54: the settle payload the host signed, which the SVM's answer must echo. */
+  settle?: Uint8Array;
 }
+
+/** HOST SETTLE payload and signed answer lengths (docs/purse-spec.md §5.8). */
+const SETTLE_PAYLOAD = 25;
+const SETTLE_ANSWER = 63;
 
 /** HOST FINISH P1 = 52 / 53: the longest core answer the SAM encrypts (M ≤ 8192 bytes). */
 const MAX_CORE_ANSWER = 8192 - 4 - 4 - 3;
+/** Issue 13 clearing commands the meter core answers (record upload, blacklist): like H = 53. */
+const CLEARING_CORE: ReadonlySet<number> = new Set([HOST_CLEARING_UPLOAD, HOST_BLACKLIST]);
 
 /** AUTH INIT P1: which key domain the card in the session belongs to. */
 export const AUTH_SUBSCRIBER = 0x00;
@@ -414,18 +427,33 @@ export class SamApplet implements Application {
    * HOST CREDIT authorisation MAC(K_svm, 'H' ‖ meter id ‖ amount ‖ tx id ‖ RV): bound to the SVM's
    * single-use challenge, so it cannot be kept and applied later, twice, or in another SVM.
    * H = 02 tariff mode / 03 usage and timer check: the answer is the authenticated payload.
+   * H = 54 settle (issue 13): payload = the 25-byte settle payload in clear (decision ‖ slot ‖ CSN ‖
+   * purse ‖ card counter ‖ amount ‖ host tx id: nothing secret, S2h makes it the host's word),
+   * followed by the SVM's RV; the answer is the SVM's HOST SETTLE authorisation
+   * MAC(K_svm, 'X' ‖ meter id ‖ payload ‖ RV).
    * One command per host session.
    */
   #hostCommand(c: CommandApdu): Uint8Array {
     const h = c.p1;
-    if (c.p2 !== 0 || (h !== HOST_VALUE_STORE && h !== HOST_TARIFF_MODE && h !== HOST_USAGE_CHECK))
+    if (
+      c.p2 !== 0 ||
+      (h !== HOST_VALUE_STORE &&
+        h !== HOST_TARIFF_MODE &&
+        h !== HOST_USAGE_CHECK &&
+        h !== HOST_SETTLE &&
+        !CLEARING_CORE.has(h))
+    )
       throw new SwError(SW_INCORRECT_P1P2);
     const host = this.#host;
     if (!host) throw new SwError(SW_SECURITY_STATUS_NOT_SATISFIED, 'HOST INIT first');
     if (host.commanded) throw new SwError(SW_CONDITIONS_NOT_SATISFIED, 'one command per host session');
     const d = c.dataView();
-    const tail = h === HOST_VALUE_STORE ? 8 : 0;
-    if (d.length < 8 + tail || (h === HOST_VALUE_STORE && d.length !== 32))
+    const tail = h === HOST_VALUE_STORE || h === HOST_SETTLE ? 8 : 0;
+    if (
+      d.length < 8 + tail ||
+      (h === HOST_VALUE_STORE && d.length !== 32) ||
+      (h === HOST_SETTLE && d.length !== SETTLE_PAYLOAD + 16)
+    )
       throw new SwError(SW_WRONG_LENGTH);
     const payload = d.subarray(0, d.length - 8 - tail);
     const s2h = d.subarray(d.length - 8 - tail, d.length - tail);
@@ -436,6 +464,13 @@ export class SamApplet implements Application {
     host.commanded = true;
     host.h = h;
     if (h === HOST_TARIFF_MODE && payload.length >= 6) host.activation = payload.slice(0, 6);
+    if (h === HOST_SETTLE) {
+      host.settle = payload.slice();
+      return this.#crypto.mac(
+        this.#keys().svm,
+        hostSettleAuthInput(this.#identity().meterId, payload, d.subarray(d.length - 8)),
+      );
+    }
     if (h !== HOST_VALUE_STORE) return payload.slice();
     const plain = this.#crypto.cipher.decrypt('tdes', 'cbc', host.ks, payload);
     if (plain[12] !== 0x80 || plain[13] !== 0 || plain[14] !== 0 || plain[15] !== 0)
@@ -465,12 +500,14 @@ export class SamApplet implements Application {
    *   P1 = 52  body = status(1) ‖ activation RTC(6)  ->  M = E(status ‖ balance ‖ activation ‖ ID, Ks)
    *            (the activation must be the one the host signed: 6A80)
    *   P1 = 53  body = Info up to the flags byte       ->  M = E(body ‖ balance ‖ ID, Ks)
+   *   P1 = 55 / 56 (record upload / blacklist, docs/host-protocol.md "Clearing"): as P1 = 53
    *   ```
    * E(x, Ks) = TDES-CBC, zero IV, x padded with ISO/IEC 9797-1 method 2 (docs/host-protocol.md).
    */
   #hostFinish(c: CommandApdu): Uint8Array {
     const p1 = c.p1;
-    const core = p1 === HOST_TARIFF_MODE || p1 === HOST_USAGE_CHECK;
+    if (p1 === HOST_SETTLE && c.p2 === 0) return this.#hostFinishSettle(c);
+    const core = p1 === HOST_TARIFF_MODE || p1 === HOST_USAGE_CHECK || CLEARING_CORE.has(p1);
     if (c.p2 !== 0 || (p1 !== 0 && p1 !== HOST_VALUE_STORE && !core)) throw new SwError(SW_INCORRECT_P1P2);
     if (
       core
@@ -500,7 +537,7 @@ export class SamApplet implements Application {
       const balance = d.subarray(0, 4);
       const body = d.subarray(16);
       if (p1 === 0) answer = concatBytes(balance, meterId);
-      else if (p1 === HOST_USAGE_CHECK) answer = concatBytes(body, balance, meterId);
+      else if (p1 === HOST_USAGE_CHECK || CLEARING_CORE.has(p1)) answer = concatBytes(body, balance, meterId);
       else {
         // The tariff answer echoes the activation the host signed: the core cannot confirm another.
         if (!host.activation || !equalBytes(host.activation, body.subarray(1, 7)))
@@ -516,6 +553,32 @@ export class SamApplet implements Application {
       answer = concatBytes(d.subarray(0, 17), meterId);
     }
     const m = this.#crypto.cipher.encrypt('tdes', 'cbc', host.ks, pad(answer, 2, 8));
+    this.#endHostSession();
+    return m;
+  }
+
+  /**
+   * HOST FINISH P1 = 54 (issue 13): data = the SVM's signed HOST SETTLE answer (71 bytes) for R3,
+   * echoing the payload this session's host signed (6985 otherwise); M = E(answer(63) ‖ meter id, Ks).
+   */
+  #hostFinishSettle(c: CommandApdu): Uint8Array {
+    if (c.nc !== SETTLE_ANSWER + 8) throw new SwError(SW_WRONG_LENGTH);
+    const host = this.#host;
+    if (!host) throw new SwError(SW_SECURITY_STATUS_NOT_SATISFIED, 'HOST INIT first');
+    const d = c.dataView();
+    if (host.h !== HOST_SETTLE || !host.settle || !equalBytes(host.settle, d.subarray(1, 1 + SETTLE_PAYLOAD)))
+      throw new SwError(SW_CONDITIONS_NOT_SATISFIED, 'not the settlement of this session');
+    const meterId = this.#identity().meterId;
+    const answer = d.subarray(0, SETTLE_ANSWER);
+    const svmKey = this.#keys().svm;
+    const ok = this.#crypto.check(
+      svmKey,
+      d.subarray(SETTLE_ANSWER),
+      hostSettleAnswerInput(meterId, answer, host.r3),
+    );
+    wipe(svmKey);
+    if (!ok) throw new SwError(SW_VERIFICATION_FAILED, 'SVM answer MAC wrong');
+    const m = this.#crypto.cipher.encrypt('tdes', 'cbc', host.ks, pad(concatBytes(answer, meterId), 2, 8));
     this.#endHostSession();
     return m;
   }

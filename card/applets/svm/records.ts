@@ -79,10 +79,13 @@ export const SVM_LOG_CARD_CREDIT = 0x01;
 export const SVM_LOG_TOKEN = 0x02;
 export const SVM_LOG_HOST_CREDIT = 0x03;
 export const SVM_LOG_CANCEL = 0x04;
+/** Issue 13: a pending transfer settled by the host (HOST SETTLE): credited / released. */
+export const SVM_LOG_SETTLE_COMPLETE = 0x05;
+export const SVM_LOG_SETTLE_CANCEL = 0x06;
 
 /**
  * SVM log record, 29 bytes: type(1: 01 card credit, 02 token, 03 host credit, 04 cancelled
- * transfer) ‖ reference(10: CSN ‖ card counter, or host tx id ‖ 0000) ‖ amount u32 ‖
+ * transfer, 05 transfer settled by the host (credited), 06 transfer cancelled by the host) ‖ reference(10: CSN ‖ card counter, or host tx id ‖ 0000) ‖ amount u32 ‖
  * balance after u32 ‖ SVM counter u32 ‖ date-time(6).
  */
 export class SvmLogRecord {
@@ -117,6 +120,8 @@ export class SvmLogRecord {
       2: 'token',
       3: 'host credit',
       4: 'cancelled transfer',
+      5: 'host-settled transfer',
+      6: 'host-cancelled transfer',
     };
     return {
       type: types[this.type] ?? this.type,
@@ -126,5 +131,53 @@ export class SvmLogRecord {
       svmCounter: this.svmCounter,
       dateTime: this.dateTime.every((x) => x === 0) ? null : showDateTime(this.dateTime),
     };
+  }
+}
+
+/**
+ * HOST SETTLE payload, 25 bytes (docs/purse-spec.md §5.8): decision(1: 01 complete, 02 cancel) ‖
+ * slot(1) ‖ CSN(8) ‖ purse(1) ‖ card counter u16 ‖ amount u32 ‖ host tx id(8). Signed by the host
+ * (S2h), authorised by the SAM over the SVM's challenge, echoed in the SVM's signed answer.
+ */
+export class SettlePayload {
+  static readonly LENGTH = 25;
+  constructor(
+    readonly decision: number,
+    readonly slot: number,
+    readonly csn: Uint8Array,
+    readonly purse: number,
+    readonly counter: number,
+    readonly amount: number,
+    readonly txId: Uint8Array,
+  ) {}
+
+  static decode(b: Uint8Array): SettlePayload {
+    need(b, SettlePayload.LENGTH, 'settle payload');
+    return new SettlePayload(b[0]!, b[1]!, b.slice(2, 10), b[10]!, u16(b, 11), u32(b, 13), b.slice(17, 25));
+  }
+
+  /** @throws RangeError naming the field that does not fit. */
+  encode(): Uint8Array {
+    const byte = (v: number, n: string) => {
+      if (!Number.isInteger(v) || v < 0 || v > 0xff) throw new RangeError(`${n} must be a byte, got ${v}`);
+    };
+    byte(this.decision, 'decision');
+    byte(this.slot, 'slot');
+    byte(this.purse, 'purse');
+    if (this.csn.length !== 8) throw new RangeError('csn must be 8 bytes');
+    if (this.txId.length !== 8) throw new RangeError('txId must be 8 bytes');
+    if (!Number.isInteger(this.counter) || this.counter < 0 || this.counter > 0xffff)
+      throw new RangeError(`counter must be a u16, got ${this.counter}`);
+    if (!Number.isInteger(this.amount) || this.amount < 0 || this.amount > 0xffffffff)
+      throw new RangeError(`amount must be a u32, got ${this.amount}`);
+    const b = new Uint8Array(SettlePayload.LENGTH);
+    b[0] = this.decision;
+    b[1] = this.slot;
+    b.set(this.csn, 2);
+    b[10] = this.purse;
+    put16(b, 11, this.counter);
+    put32(b, 13, this.amount);
+    b.set(this.txId, 17);
+    return b;
   }
 }
