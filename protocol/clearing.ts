@@ -5,13 +5,15 @@
  * appended (`… ‖ Balance u32 ‖ ID(3)`, as for the usage check). All integers big-endian.
  *
  * ```
- *  H=55 upload request    from u32 ‖ svmFrom u32                                            8 bytes
+ *  H=55 upload request    from u32 ‖ svmFrom u32 ‖ challenge(8)                            16 bytes
  *  H=55 upload answer     status(1)=00 ‖ blacklist version u32 ‖ next u32 ‖ oldest u32
- *                         ‖ svmNext u32 ‖ more(1) ‖ nP u8 ‖ pending(30)×nP
+ *                         ‖ svmNext u32 ‖ more(1) ‖ nP u8 ‖ pending(38)×nP
  *                         ‖ nS u16 ‖ svm record(29) ‖ svm MAC(8) ×nS
  *                         ‖ nJ u16 ‖ journal entry ×nJ ‖ Balance u32 ‖ ID(3)
  *     pending entry       slot u8 ‖ CSN(8) ‖ purse u8 ‖ amount u32 ‖ card counter u16 ‖ date-time(6)
- *                         ‖ RV(8)
+ *                         ‖ RV(8) ‖ MAC(8): slot ‖ the SVM's pending record(29) as READ PENDING P1=01
+ *                         signed it for the request's challenge: MAC(K_svm, 'P' ‖ meter id ‖ slot ‖
+ *                         record ‖ challenge), which the host checks before believing the entry
  *     journal entry       seq u32 ‖ kind(1) ‖ 01: CSN(8) ‖ card log record(38)
  *                                           02: CSN(8) ‖ purse u8 ‖ time RTC BCD(6)
  *  H=56 blacklist         version u32 ‖ mode(1: 00 full, 01 delta) ‖ base u32 ‖ nK u8 ‖ KH versions(nK)
@@ -37,12 +39,19 @@ export const CSN_LENGTH = 8;
 export const CARD_LOG_RECORD_LENGTH = 38;
 export const SVM_LOG_RECORD_LENGTH = 29;
 export const SVM_RECORD_MAC_LENGTH = 8;
-export const PENDING_ENTRY_LENGTH = 30;
+export const PENDING_ENTRY_LENGTH = 38;
+/** The host's challenge in an upload request, for which the SVM signs its pending entries. */
+export const UPLOAD_CHALLENGE_LENGTH = 8;
 /** The SVM challenge a pending transfer's debit proof covers (docs/purse-spec.md §5.7). */
 export const RV_LENGTH = 8;
 /** Journal entry kinds. */
 export const JOURNAL_CARD_RECORD = 0x01;
 export const JOURNAL_BLACKLISTED = 0x02;
+/**
+ * Refusal reason of H=54 when the SVM answered HOST SETTLE with 6985 (it already credited that card
+ * counter, or holds no challenge): definite, never worth a retry of the same decision.
+ */
+export const REFUSE_SETTLE_CONFLICT = 0x07;
 /** Upload answer status. */
 export const UPLOAD_OK = 0x00;
 /** `more` bits: the meter holds journal entries / SVM records past this page. */
@@ -99,18 +108,25 @@ export interface UploadRequest {
   readonly from: number;
   /** First SVM log sequence number wanted (SVM READ LOG, docs/purse-spec.md §5.9), not an SVM counter. */
   readonly svmFrom: number;
+  /**
+   * The host's fresh challenge: the meter lists its pending transfers as READ PENDING P1 = 01
+   * signed them for it, so an entry cannot be kept from another upload or made up by the meter bus.
+   */
+  readonly challenge: Uint8Array;
 }
 export function encodeUploadRequest(r: UploadRequest): Uint8Array {
   u32Arg(r.from, 'from');
   u32Arg(r.svmFrom, 'svmFrom');
-  return concatBytes(be32(r.from), be32(r.svmFrom));
+  bytesArg(r.challenge, UPLOAD_CHALLENGE_LENGTH, 'challenge');
+  return concatBytes(be32(r.from), be32(r.svmFrom), r.challenge);
 }
 export function decodeUploadRequest(b: Uint8Array): UploadRequest {
   const r = new PayloadReader(b, 'upload request');
   const from = r.u32('from');
   const svmFrom = r.u32('svmFrom');
+  const challenge = r.take(UPLOAD_CHALLENGE_LENGTH, 'challenge');
   r.end();
-  return { from, svmFrom };
+  return { from, svmFrom, challenge };
 }
 
 export interface PendingEntryWire {
@@ -126,6 +142,13 @@ export interface PendingEntryWire {
    * the host completes a transfer only on a debit record carrying this RV.
    */
   readonly rv: Uint8Array;
+  /** MAC(K_svm, 'P' ‖ meter id ‖ slot ‖ pending record ‖ challenge) (card pendingMacInput). */
+  readonly mac: Uint8Array;
+}
+
+/** The SVM's 29-byte pending record of an entry: CSN ‖ purse ‖ amount u32 ‖ counter u16 ‖ date-time ‖ RV. */
+export function pendingRecordOf(p: Omit<PendingEntryWire, 'slot' | 'mac'>): Uint8Array {
+  return concatBytes(p.csn, Uint8Array.of(p.purse), be32(p.amount), be16(p.counter), p.dateTime, p.rv);
 }
 export interface SvmRecordWire {
   /** The SVM log record as the chip keeps it (card/applets/svm/records.ts SvmLogRecord). */
@@ -207,6 +230,7 @@ export function encodeUploadBody(u: UploadBody): Uint8Array {
       throw new RangeError(`pending[${i}].counter must be a u16`);
     bytesArg(p.dateTime, 6, `pending[${i}].dateTime`);
     bytesArg(p.rv, RV_LENGTH, `pending[${i}].rv`);
+    bytesArg(p.mac, SVM_RECORD_MAC_LENGTH, `pending[${i}].mac`);
     parts.push(
       Uint8Array.of(p.slot),
       p.csn,
@@ -215,6 +239,7 @@ export function encodeUploadBody(u: UploadBody): Uint8Array {
       be16(p.counter),
       p.dateTime,
       p.rv,
+      p.mac,
     );
   });
   if (u.svmRecords.length > 0xffff) throw new RangeError('svmRecords too many');
@@ -282,7 +307,8 @@ export function decodeUploadAnswer(b: Uint8Array): UploadAnswer {
     const counter = r.u16(`pending[${i}].counter`);
     const dateTime = r.take(6, `pending[${i}].dateTime`);
     const rv = r.take(RV_LENGTH, `pending[${i}].rv`);
-    pending.push({ slot, csn, purse, amount, counter, dateTime, rv });
+    const mac = r.take(SVM_RECORD_MAC_LENGTH, `pending[${i}].mac`);
+    pending.push({ slot, csn, purse, amount, counter, dateTime, rv, mac });
   }
   const nS = r.u16('SVM record count');
   const svmRecords: SvmRecordWire[] = [];

@@ -39,8 +39,9 @@
  */
 import { equalBytes, fromHex, toHex, type IssuerKeys } from '../../card/index.js';
 import type { HostDb } from '../service/HostDb.js';
-import { ProtocolError } from '../../protocol/index.js';
+import { ProtocolError, REFUSE_SETTLE_CONFLICT } from '../../protocol/index.js';
 import { ServiceError } from '../service/ServiceError.js';
+import type { ClearingPort } from '../service/ClearingPort.js';
 import type { MeterLine } from '../ValueStoreDispatcher.js';
 import type { ClearingLink, SettleAnswer, UploadCursor } from './ClearingLink.js';
 import {
@@ -48,7 +49,7 @@ import {
   reconcileMeter,
   type CardReconciliation,
   type MeterReconciliation,
-} from './reconcile.js';
+} from '../service/reconcile.js';
 import {
   ClearingRepository,
   type CardRecordRow,
@@ -69,12 +70,18 @@ import {
   SVM_LOG_TOKEN,
   SVM_RECORD_LENGTH,
   cardRecordFields,
+  pendingRecord,
   svmRecordFields,
   type CardRecordUpload,
   type MeterUpload,
 } from './records.js';
 
-export type { CardFinding, CardReconciliation, MeterFinding, MeterReconciliation } from './reconcile.js';
+export type {
+  CardFinding,
+  CardReconciliation,
+  MeterFinding,
+  MeterReconciliation,
+} from '../service/reconcile.js';
 
 /** SVM log types of issue 13's host settlement (card/applets/svm/records.ts). */
 export const SVM_LOG_SETTLE_COMPLETE = 0x05;
@@ -82,7 +89,7 @@ export const SVM_LOG_SETTLE_CANCEL = 0x06;
 
 /** Why a page was refused (ServiceError 422 with this code; 404 for an unknown meter). */
 export type ClearingRefusal =
-  'malformed' | 'bad-svm-mac' | 'bad-card-proof' | 'unknown-purse' | 'unknown-meter';
+  'malformed' | 'bad-svm-mac' | 'bad-pending-mac' | 'bad-card-proof' | 'unknown-purse' | 'unknown-meter';
 
 /** A refused upload; nothing of it was stored. */
 export class ClearingError extends ServiceError {
@@ -105,6 +112,8 @@ export class ClearingError extends ServiceError {
 export interface IngestResult {
   readonly svm: { stored: number; duplicates: number; conflicts: number };
   readonly card: { stored: number; duplicates: number; clones: number };
+  /** Card records of the page that failed their check, kept in quarantine (rule 1). */
+  readonly quarantined: number;
   readonly pending: number;
   readonly attempts: number;
 }
@@ -151,11 +160,19 @@ export interface ClearingOptions {
 }
 
 const hex = (b: Uint8Array) => toHex(b).toUpperCase();
+/** A card record that failed its check, kept apart (rule 1). */
+interface Quarantined {
+  csn: string;
+  raw: Uint8Array;
+  reason: string;
+  source: string;
+  index: number;
+}
 const METER_ID = /^[0-9A-F]{6}$/;
 /** Most pages one collect run takes from one meter (a meter always makes progress per page). */
 const MAX_PAGES = 1000;
 
-export class ClearingService {
+export class ClearingService implements ClearingPort {
   readonly repo: ClearingRepository;
   readonly keys: ClearingKeys;
   readonly #o: ClearingOptions;
@@ -229,7 +246,7 @@ export class ClearingService {
         mac: Uint8Array.from(s.mac),
       };
     });
-    const cardRows = this.#checkCardRecords(id, upload.cardRecords, `meter:${id}`);
+    const { rows: cardRows, quarantine } = this.#checkCardRecords(id, upload.cardRecords, `meter:${id}`);
     upload.pending.forEach((p, i) => {
       const ok =
         p.csn instanceof Uint8Array &&
@@ -248,6 +265,22 @@ export class ClearingService {
         p.slot <= 0xff &&
         p.purse === this.#o.purse;
       if (!ok) this.#refuse(id, 'malformed', `pending transfer ${i} does not fit`, i);
+    });
+    // A signed page (it came over the power line with the host's challenge): each pending entry is
+    // the SVM's own, signed for this page — a wrong or missing MAC means the meter (or its bus) is
+    // lying, and the page is refused whole with an event, as for an SVM record (rule 1).
+    const signed = upload.challenge !== undefined;
+    if (signed && !(upload.challenge instanceof Uint8Array && upload.challenge.length === 8))
+      this.#refuse(id, 'malformed', 'challenge is not 8 bytes');
+    upload.pending.forEach((p, i) => {
+      if (!signed) return;
+      if (!p.rv || !(p.mac instanceof Uint8Array) || p.mac.length !== MAC_LENGTH)
+        this.#refuse(id, 'bad-pending-mac', `pending transfer ${i}: no SVM MAC`, i);
+      const record = pendingRecord({ ...p, rv: p.rv });
+      if (
+        !this.keys.checkPending(meterBytes, this.#o.purse, p.slot, record, upload.challenge!, p.mac, pairing)
+      )
+        this.#refuse(id, 'bad-pending-mac', `pending transfer ${i}: SVM MAC wrong`, i);
     });
     upload.attempts.forEach((a, i) => {
       if (
@@ -276,6 +309,7 @@ export class ClearingService {
         }
       }
       const card = this.#storeCardRowsInTx(cardRows);
+      this.#quarantineInTx(id, quarantine);
       let pending = 0;
       for (const p of upload.pending)
         if (
@@ -287,7 +321,8 @@ export class ClearingService {
               counter: p.counter,
               amount: p.amount,
               dateTime: p.dateTime,
-              rv: p.rv ?? null,
+              // an unsigned entry's RV is the meter's word: never enough to complete a transfer
+              rv: signed ? (p.rv ?? null) : null,
               slot: p.slot,
             },
             now,
@@ -305,7 +340,7 @@ export class ClearingService {
           });
         }
       if (cursor) this.repo.setCursorInTx(id, cursor);
-      return { svm, card, pending, attempts };
+      return { svm, card, quarantined: quarantine.length, pending, attempts };
     });
     this.#refreshCreditBacks(
       new Set([
@@ -326,10 +361,11 @@ export class ClearingService {
   ingestCardRecords(csn: Uint8Array, records: readonly Uint8Array[], source: string): IngestResult['card'] {
     if (!(csn instanceof Uint8Array) || csn.length !== 8)
       this.#refuse(null, 'malformed', 'csn must be 8 bytes');
-    const rows = this.#checkCardRecords(
+    const { rows } = this.#checkCardRecords(
       null,
       records.map((record) => ({ csn, record })),
       source,
+      false,
     );
     const r = this.db.tx(() => this.#storeCardRowsInTx(rows));
     this.#refreshCreditBacks(new Set([hex(csn)]));
@@ -340,33 +376,73 @@ export class ClearingService {
     meterId: string | null,
     list: readonly CardRecordUpload[],
     source: string,
-  ): CardRecordRow[] {
-    return list.map((c, i) => {
+    /** Quarantine a record that does not check (a meter's page) instead of refusing (a vending point). */
+    quarantineBad = true,
+  ): { rows: CardRecordRow[]; quarantine: Quarantined[] } {
+    const quarantine: Quarantined[] = [];
+    const rows = list.flatMap((c, i): CardRecordRow[] => {
       if (!(c.csn instanceof Uint8Array) || c.csn.length !== 8)
         this.#refuse(meterId, 'malformed', `card record ${i}: CSN is not 8 bytes`, i);
       if (!(c.record instanceof Uint8Array) || c.record.length !== CARD_RECORD_LENGTH)
         this.#refuse(meterId, 'malformed', `card record ${i} is not ${CARD_RECORD_LENGTH} bytes`, i);
+      // What the card slot handed the meter is not the meter's word: a shim there can inject any
+      // record. One that does not check is quarantined with its reason; the page goes on (rule 1).
       const f = cardRecordFields(c.record);
-      if (f.type !== CARD_LOG_DEBIT && f.type !== CARD_LOG_LOAD)
-        this.#refuse(meterId, 'malformed', `card record ${i}: type ${f.type}`, i);
-      if (!this.keys.hasPurse(f.purse))
-        this.#refuse(meterId, 'unknown-purse', `card record ${i}: purse ${f.purse}`, i);
-      if (!this.keys.checkCardRecord(c.csn, f))
-        this.#refuse(meterId, 'bad-card-proof', `card record ${i} of ${hex(c.csn)}: proof wrong`, i);
-      return {
-        csn: hex(c.csn),
-        purse: f.purse,
-        counter: f.counter,
-        type: f.type,
-        amount: f.amount,
-        balanceAfter: f.balanceAfter,
-        terminalId: f.terminalId,
-        dateTime: f.dateTime,
-        rv: f.rv,
-        raw: Uint8Array.from(c.record),
-        source,
-      };
+      const bad =
+        f.type !== CARD_LOG_DEBIT && f.type !== CARD_LOG_LOAD
+          ? `type ${f.type}`
+          : !this.keys.hasPurse(f.purse)
+            ? `unknown purse ${f.purse}`
+            : !this.keys.checkCardRecord(c.csn, f)
+              ? 'proof wrong'
+              : undefined;
+      if (bad && !quarantineBad)
+        this.#refuse(
+          meterId,
+          bad.startsWith('type')
+            ? 'malformed'
+            : bad.startsWith('unknown')
+              ? 'unknown-purse'
+              : 'bad-card-proof',
+          `card record ${i} of ${hex(c.csn)}: ${bad}`,
+          i,
+        );
+      if (bad) {
+        quarantine.push({ csn: hex(c.csn), raw: Uint8Array.from(c.record), reason: bad, source, index: i });
+        return [];
+      }
+      return [
+        {
+          csn: hex(c.csn),
+          purse: f.purse,
+          counter: f.counter,
+          type: f.type,
+          amount: f.amount,
+          balanceAfter: f.balanceAfter,
+          terminalId: f.terminalId,
+          dateTime: f.dateTime,
+          rv: f.rv,
+          raw: Uint8Array.from(c.record),
+          source,
+        },
+      ];
     });
+    return { rows, quarantine };
+  }
+
+  #quarantineInTx(meterId: string | null, list: readonly Quarantined[]): void {
+    for (const q of list)
+      if (this.repo.quarantineInTx({ meterId, csn: q.csn, raw: q.raw, reason: q.reason, source: q.source }))
+        this.db.event({
+          kind: 'card-record-quarantined',
+          ...(meterId ? { meterId } : {}),
+          detail: `card record ${q.index} of ${q.csn} (${q.source}): ${q.reason}`,
+        });
+  }
+
+  /** Card records quarantined (all, or those a meter uploaded). */
+  quarantined(meterId?: string): ReturnType<ClearingRepository['quarantined']> {
+    return this.repo.quarantined(meterId?.toUpperCase());
   }
 
   #storeCardRowsInTx(rows: readonly CardRecordRow[]): IngestResult['card'] {
@@ -478,6 +554,8 @@ export class ClearingService {
     const rec = this.repo.cardRecord(p.csn, p.purse, p.counter);
     if (rec) {
       const m = debitMatch(rec, p);
+      if (m === 'this' && this.#arrivedAnywhere(p.csn, p.counter))
+        return { decision: 'cancel', reason: 'credited-elsewhere', creditBack: false };
       if (m === 'this') return { decision: 'complete', reason: 'debit-proven', creditBack: false };
       if (m === 'other') return { decision: 'cancel', reason: 'counter-used-otherwise', creditBack: false };
       // 'unproven': it looks like this debit but no RV binds it to this SVM: the term decides
@@ -485,6 +563,43 @@ export class ClearingService {
     if (now - p.firstSeenMs >= this.#o.termMs)
       return { decision: 'cancel', reason: 'term-expired', creditBack: true };
     return undefined;
+  }
+
+  /**
+   * A decided 'complete' the SVM can no longer take: its signed log (uploaded) shows this card
+   * counter credited there (01) or host-completed (05). The SVM would answer 6985 for ever, so the
+   * stale slot is cancelled instead, under a new tx id, with no credit-back (the value arrived).
+   * @returns true when it re-decided.
+   */
+  #completeOverruled(p: PendingRow): boolean {
+    const ref = Uint8Array.of(...fromHex(p.csn), p.counter >> 8, p.counter & 0xff);
+    const credited =
+      this.repo.svmRecordsWithRef(p.meterId, SVM_LOG_CARD_CREDIT, ref) +
+      this.repo.svmRecordsWithRef(p.meterId, SVM_LOG_SETTLE_COMPLETE, ref);
+    if (credited === 0) return false;
+    this.db.tx(() => {
+      const txId = this.repo.allocateTxIdInTx();
+      this.repo.redecideCancelInTx(p.id, 'svm-already-credited', txId);
+      this.db.event({
+        kind: 'settle-redecided',
+        meterId: p.meterId,
+        detail: `pending ${p.id}: the SVM's log shows card ${p.csn} counter ${p.counter} credited; 'complete' -> cancel tx ${txId}`,
+      });
+    });
+    return true;
+  }
+
+  /**
+   * Has any meter's SVM logged this (card, counter) as credited (card credit 01) or host-completed
+   * (05)? The value of one card debit arrives once: a second meter's entry for it is never completed.
+   */
+  #arrivedAnywhere(csn: string, counter: number): boolean {
+    const ref = Uint8Array.of(...fromHex(csn), counter >> 8, counter & 0xff);
+    return (
+      this.repo.svmRecordsWithRefAnywhere(SVM_LOG_CARD_CREDIT, ref) +
+        this.repo.svmRecordsWithRefAnywhere(SVM_LOG_SETTLE_COMPLETE, ref) >
+      0
+    );
   }
 
   #send(link: ClearingLink, p: PendingRow): Promise<SettleOutcome> {
@@ -498,6 +613,7 @@ export class ClearingService {
   async #sendOnLine(link: ClearingLink, id: number): Promise<SettleOutcome> {
     let p = this.repo.pending(id)!;
     if (p.state !== 'decided') return outcome(p, p.state);
+    if (p.decision === 'complete' && this.#completeOverruled(p)) p = this.repo.pending(id)!;
     if (this.repo.newerCredits(p.meterId, p.txId!) > 0) {
       this.db.tx(() => {
         const txId = this.repo.allocateTxIdInTx();
@@ -529,6 +645,19 @@ export class ClearingService {
         meterId: p.meterId,
         detail: `pending ${p.id} tx ${p.txId}: ${(e as Error).message}`,
       });
+      if (
+        e instanceof ProtocolError &&
+        e.code === 'refused' &&
+        e.reason === REFUSE_SETTLE_CONFLICT &&
+        p.decision === 'complete'
+      ) {
+        // The SVM says it already credited that card counter (6985). A refusal is unsigned, so it
+        // changes nothing by itself: the next upload brings the SVM's signed log (01 / 05 for this
+        // card counter) and only that turns the decision into 'cancel' (#completeOverruled). Not a
+        // refusal to count towards a reissue either: a new id would be refused the same way.
+        this.repo.noteSettleRefusal(p.id);
+        return outcome(p, 'decided');
+      }
       if (e instanceof ProtocolError && e.code === 'refused') this.#refused(p);
       return outcome(p, 'decided');
     }
@@ -626,12 +755,24 @@ export class ClearingService {
     if (m === 'other') return { to: 'void', reason: 'the card counter was used otherwise' };
     if (m === 'unproven') return 'wait'; // no RV yet: paid only once a report binds the debit to this SVM
     if (p.state !== 'settled') return 'wait';
+    // 'duplicate' says only that the tx id was used before: it is a cancel only when the answer's
+    // log record is the SVM's host-cancel (06) of this very card and counter (else: double value)
     const hostCancelled =
       p.answer === 'settled-cancel' ||
-      p.answer === 'duplicate' ||
+      (p.answer === 'duplicate' && this.#answerIsHostCancel(p, ref)) ||
       this.repo.svmRecordsWithRef(p.meterId, SVM_LOG_SETTLE_CANCEL, ref) > 0;
     if (!hostCancelled) return 'wait';
     return rec ? { to: 'payable', reason: 'debit proven, transfer cancelled' } : 'wait';
+  }
+
+  /** The stored answer's log record (last 29 bytes of the raw answer) is a 06 for `ref`. */
+  #answerIsHostCancel(p: PendingRow, ref: Uint8Array): boolean {
+    const raw = this.repo.pendingAnswerRaw(p.id);
+    if (!raw || raw.length < SVM_RECORD_LENGTH) return false;
+    const record = raw.subarray(raw.length - SVM_RECORD_LENGTH);
+    if (record.every((b) => b === 0)) return false;
+    const f = svmRecordFields(record);
+    return f.type === SVM_LOG_SETTLE_CANCEL && equalBytes(f.ref.subarray(0, ref.length), ref);
   }
 
   /** A card's credit-backs (all states). */
@@ -703,16 +844,18 @@ export function svmRecordKey(type: number, ref: Uint8Array): string {
 
 /**
  * Is a card record the debit of exactly this pending transfer? 'this': a debit of that amount and
- * date-time whose proof covers the SVM's RV of the transfer; 'other': another transaction at that
+ * date-time, made toward this meter (terminal id), whose proof covers the SVM's RV; 'other': another transaction at that
  * counter (a load, another amount, date-time or RV); 'unproven': it fits but the transfer's RV is
  * unknown, so nothing binds the debit to this SVM.
  */
 function debitMatch(
   rec: CardRecordRow,
-  p: { amount: number; dateTime: Uint8Array; rv: Uint8Array | null },
+  p: { meterId: string; amount: number; dateTime: Uint8Array; rv: Uint8Array | null },
 ): 'this' | 'other' | 'unproven' {
   if (rec.type !== CARD_LOG_DEBIT || rec.amount !== p.amount || !equalBytes(rec.dateTime, p.dateTime))
     return 'other';
+  // a debit made toward another meter (terminal id 00 ‖ meter id) is never this meter's transfer
+  if (!equalBytes(rec.terminalId, Uint8Array.of(0, ...fromHex(p.meterId)))) return 'other';
   if (p.rv === null) return 'unproven';
   return equalBytes(rec.rv, p.rv) ? 'this' : 'other';
 }

@@ -42,7 +42,9 @@ export function hostProtocolLink(protocol: HostProtocol, meters: MeterDirectory)
           dateTime: p.dateTime,
           rv: p.rv,
           slot: p.slot,
+          mac: p.mac,
         })),
+        challenge: a.challenge,
         attempts: a.journal.flatMap((e) =>
           e.kind === 'blacklisted' ? [{ serial: e.csn, purse: e.purse, at: e.time.toString() }] : [],
         ),

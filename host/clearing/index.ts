@@ -14,7 +14,7 @@ export type {
 export { CreditBackService } from './CreditBackService.js';
 export type { CreditBackVisit, VendingPoint } from './CreditBackService.js';
 export { ClearingRepository } from '../service/db/ClearingRepository.js';
-export { reconcileCard, reconcileMeter } from './reconcile.js';
+export { reconcileCard, reconcileMeter } from '../service/reconcile.js';
 export { hostProtocolLink } from './hostProtocolLink.js';
 export type { CreditBackRow, CreditBackState, PendingRow } from '../service/db/ClearingRepository.js';
 export type { ClearingLink, SettleAnswer, SettleRequest, UploadCursor, UploadPage } from './ClearingLink.js';

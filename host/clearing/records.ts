@@ -19,7 +19,17 @@
  * recordMacInput; test/clearing/hostIngest.test.ts checks the mirror against the chip's builder.
  */
 import type { IssuerKeys, PurseCrypto } from '../../card/index.js';
-import { be16, be32, concatBytes, svmLogMacInput, u16, u32, verifyMac, wipe } from '../../card/index.js';
+import {
+  be16,
+  be32,
+  concatBytes,
+  pendingMacInput,
+  svmLogMacInput,
+  u16,
+  u32,
+  verifyMac,
+  wipe,
+} from '../../card/index.js';
 
 export const CARD_RECORD_LENGTH = 38;
 export const SVM_RECORD_LENGTH = 29;
@@ -59,6 +69,11 @@ export interface PendingReport {
   readonly rv?: Uint8Array; // 8
   /** The SVM slot holding it (HOST SETTLE names it). */
   readonly slot: number;
+  /**
+   * MAC(K_svm, 'P' ‖ meter id ‖ slot ‖ pending record ‖ challenge): READ PENDING P1 = 01 for the
+   * page's challenge (MeterUpload.challenge). Checked before the entry is believed.
+   */
+  readonly mac?: Uint8Array; // 8
 }
 
 /** A blacklisted card presented at the meter. */
@@ -75,6 +90,17 @@ export interface MeterUpload {
   readonly cardRecords: readonly CardRecordUpload[];
   readonly pending: readonly PendingReport[];
   readonly attempts: readonly BlacklistAttemptReport[];
+  /**
+   * The host's challenge of the H = 55 request that brought this page: with it every pending entry
+   * must carry the SVM's MAC for it. A page without it (not from the power line) is unsigned: its
+   * entries are kept without their RV, so they never complete a transfer on their own word.
+   */
+  readonly challenge?: Uint8Array; // 8
+}
+
+/** The SVM's 29-byte pending record: CSN ‖ purse ‖ amount u32 ‖ counter u16 ‖ date-time(6) ‖ RV(8). */
+export function pendingRecord(p: PendingReport & { rv: Uint8Array }): Uint8Array {
+  return concatBytes(p.csn, Uint8Array.of(p.purse), be32(p.amount), be16(p.counter), p.dateTime, p.rv);
 }
 
 /** A card log record's fields. */
@@ -224,6 +250,38 @@ export class ClearingKeys {
       this.#svm.set(id, k);
     }
     return verifyMac(this.#crypto.mac(k, svmRecordMacInput(meterId, record)), mac);
+  }
+
+  /**
+   * Checks the SVM's MAC over a pending entry signed for `challenge` (card pendingMacInput:
+   * 'P' ‖ meter id ‖ slot ‖ record ‖ challenge) under that meter's K_svm.
+   */
+  checkPending(
+    meterId: Uint8Array,
+    purse: number,
+    slot: number,
+    record: Uint8Array,
+    challenge: Uint8Array,
+    mac: Uint8Array,
+    pairing = 1,
+  ): boolean {
+    return verifyMac(
+      this.#crypto.mac(
+        this.#svmKeyOf(meterId, purse, pairing),
+        pendingMacInput(meterId, slot, record, challenge),
+      ),
+      mac,
+    );
+  }
+
+  #svmKeyOf(meterId: Uint8Array, purse: number, pairing: number): Uint8Array {
+    const id = `${purse}:${pairing}:${Buffer.from(meterId).toString('hex')}`;
+    let k = this.#svm.get(id);
+    if (!k) {
+      k = this.#issuer.svmKey(meterId, purse, pairing);
+      this.#svm.set(id, k);
+    }
+    return k;
   }
 
   /** Zero-fills every cached key. */

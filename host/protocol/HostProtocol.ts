@@ -18,6 +18,7 @@ import {
   decodeUploadAnswer,
   encodeBlacklistUpdate,
   encodeUploadRequest,
+  UPLOAD_CHALLENGE_LENGTH,
 } from '../../protocol/index.js';
 import type { BlacklistAnswer, BlacklistUpdate, UploadAnswer } from '../../protocol/index.js';
 import { ProtocolError } from '../../protocol/index.js';
@@ -166,7 +167,8 @@ export class HostProtocol {
   /**
    * Record upload (H = 55), one page: acknowledges the meter's journal below `from` and returns its
    * entries from `from`, its pending transfers and its SVM records from `svmFrom`. Ask again from
-   * `answer.next` / `answer.svmNext` while `moreJournal` / `moreSvm`. A lost answer is simply asked
+   * `answer.next` / `answer.svmNext` while `moreJournal` / `moreSvm`. The answer carries the
+   * page's fresh challenge, for which the SVM signed the pending entries (the caller checks them). A lost answer is simply asked
    * for again (nothing at or above `from` is dropped). When `answer.oldest > from` the meter lost
    * entries to its bound.
    * @throws as {@link session}; ProtocolError 'bad-answer' for a malformed or truncated page, or one
@@ -178,13 +180,15 @@ export class HostProtocol {
     from: number,
     svmFrom = 0,
     trace?: SessionTrace,
-  ): Promise<UploadAnswer> {
-    const payload = encodeUploadRequest({ from, svmFrom });
+  ): Promise<UploadAnswer & { readonly challenge: Uint8Array }> {
+    // fresh per page: the pending entries come signed by the SVM for it (docs/host-protocol.md)
+    const challenge = this.rng.bytes(UPLOAD_CHALLENGE_LENGTH);
+    const payload = encodeUploadRequest({ from, svmFrom, challenge });
     const answer = await this.session(terminal, meter, H_CLEARING_UPLOAD, () => payload, trace);
     const a = this.#decode(() => decodeUploadAnswer(answer));
     if (a.next < Math.min(from, a.oldest) || a.journal.some((e) => e.seq < from) || a.svmNext < svmFrom)
       throw new ProtocolError('bad-answer', `upload page does not answer from ${from} / svmFrom ${svmFrom}`);
-    return a;
+    return { ...a, challenge };
   }
 
   /**

@@ -52,9 +52,9 @@ import type { RtcTime } from '../../protocol/index.js';
 import type { TariffService } from './TariffService.js';
 import type { UsageService } from './UsageService.js';
 import { ClearingRepository } from './db/ClearingRepository.js';
-import type { ClearingService } from '../clearing/ClearingService.js';
-import { reconcileCard, reconcileMeter } from '../clearing/reconcile.js';
-import type { CardReconciliation, MeterReconciliation } from '../clearing/reconcile.js';
+import type { ClearingPort } from './ClearingPort.js';
+import { reconcileCard, reconcileMeter } from './reconcile.js';
+import type { CardReconciliation, MeterReconciliation } from './reconcile.js';
 import { ServiceError } from './ServiceError.js';
 
 export { ServiceError } from './ServiceError.js';
@@ -82,7 +82,7 @@ export class HostService {
    * Clearing (host/clearing/), when the composition root gave it the scheme's keys and a link
    * (`attachClearing`); the blacklist and its version are in the database either way.
    */
-  #clearing: ClearingService | undefined;
+  #clearing: ClearingPort | undefined;
   /** The clearing tables, for what needs no keys (blacklist, reconciliation). */
   readonly #clearingRecords: ClearingRepository;
 
@@ -163,12 +163,12 @@ export class HostService {
   }
 
   /** Attaches the clearing service (it needs the scheme's keys, which the host does not hold itself). */
-  attachClearing(c: ClearingService): void {
+  attachClearing(c: ClearingPort): void {
     this.#clearing = c;
   }
 
   /** @throws ServiceError 503 clearing-not-configured when no clearing service is attached. */
-  get clearing(): ClearingService {
+  get clearing(): ClearingPort {
     if (!this.#clearing)
       throw new ServiceError(503, 'clearing-not-configured', 'this host has no clearing service attached');
     return this.#clearing;
@@ -179,12 +179,12 @@ export class HostService {
     return this.#clearingRecords.blacklist();
   }
 
-  /** A card's clearing reconciliation (host/clearing/reconcile.ts): needs no keys. */
+  /** A card's clearing reconciliation (host/service/reconcile.ts): needs no keys. */
   reconcileCard(csn: string): CardReconciliation {
     return reconcileCard(this.#clearingRecords, csn);
   }
 
-  /** A meter's clearing reconciliation (host/clearing/reconcile.ts): needs no keys. */
+  /** A meter's clearing reconciliation (host/service/reconcile.ts): needs no keys. */
   reconcileMeter(meterId: string): MeterReconciliation {
     return reconcileMeter(this.#clearingRecords, meterId);
   }

@@ -39,6 +39,7 @@ import {
   concatBytes,
   fromHex,
   svmLogMacInput,
+  pendingMacInput,
   toHex,
 } from '../../card/index.js';
 import { ConsumptionLog } from '../../protocol/index.js';
@@ -59,6 +60,7 @@ import {
   SVM_RECORD_WIRE_SIZE,
   decodeBlacklistUpdate,
   decodeUploadRequest,
+  pendingRecordOf,
   encodeBlacklistBody,
   encodeUploadBody,
   uploadBodyBaseSize,
@@ -116,7 +118,7 @@ export interface SimulatedMeterOptions {
   /** K_svm of the meter: with it the H = 55 upload carries its SVM log records with their MACs. */
   svmKey?: Uint8Array;
   /** Transfers the simulated SVM holds pending (H = 55 lists them, H = 54 settles them). */
-  pending?: readonly (Omit<PendingEntryWire, 'rv'> & { readonly rv?: Uint8Array })[];
+  pending?: readonly (Omit<PendingEntryWire, 'rv' | 'mac'> & { readonly rv?: Uint8Array })[];
   /** SVM log records kept (default SIM_LOG_RECORDS). */
   logRecords?: number;
 }
@@ -233,7 +235,7 @@ export class SimulatedMeterTerminal implements MessageEndpoint {
   }
 
   /** The transfers still pending. */
-  pending(): PendingEntryWire[] {
+  pending(): Array<Omit<PendingEntryWire, 'mac'>> {
     return this.#clearing.pending.map((p) => ({
       ...p,
       csn: fromHex(p.csn),
@@ -480,12 +482,18 @@ export class SimulatedMeterTerminal implements MessageEndpoint {
   #upload(s: TerminalOpened, payload: Uint8Array): Message {
     const req = decodeUploadRequest(payload);
     const c = this.#clearing;
-    const pending = this.pending();
+    const key = this.#svmKey;
+    // READ PENDING P1 = 01 for the host's challenge: signed under K_svm (zeros without a key)
+    const pending: PendingEntryWire[] = this.pending().map((p) => ({
+      ...p,
+      mac: key
+        ? this.#purseCrypto.mac(key, pendingMacInput(this.id, p.slot, pendingRecordOf(p), req.challenge))
+        : new Uint8Array(8),
+    }));
     const max = Math.floor((UPLOAD_PAGE_BUDGET - uploadBodyBaseSize(pending.length)) / SVM_RECORD_WIRE_SIZE);
     const oldest = c.logSeq - c.log.length;
     const start = Math.min(Math.max(req.svmFrom, oldest), c.logSeq);
     const svmRecords: SvmRecordWire[] = [];
-    const key = this.#svmKey;
     if (key)
       for (let seq = start; seq < c.logSeq && svmRecords.length < max; seq++) {
         const record = fromHex(c.log[seq - oldest]!);

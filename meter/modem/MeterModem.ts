@@ -32,7 +32,7 @@
  * card transfer); entering a credit in the core runs after it, because that asks the SVM for tokens
  * through the same queue.
  */
-import { TransferError, hostSettle, readPending, readSvmLog } from '../../terminal/index.js';
+import { TransferError, hostSettle, readPendingSigned, readSvmLog } from '../../terminal/index.js';
 import type { MeterModules } from '../../terminal/index.js';
 import {
   SW_CONDITIONS_NOT_SATISFIED,
@@ -72,7 +72,7 @@ import {
   TARIFF_STORED,
   VS_CREDITED,
 } from '../../protocol/index.js';
-import { ProtocolError, TariffTableError } from '../../protocol/index.js';
+import { ProtocolError, REFUSE_SETTLE_CONFLICT, TariffTableError } from '../../protocol/index.js';
 import type { MessageEndpoint, Terminal } from '../../protocol/index.js';
 import { decodeMessage, encodeMessage } from '../../protocol/index.js';
 import { decodeTariffPayload, decodeUsagePayload, encodeUsageBody } from '../../protocol/index.js';
@@ -333,7 +333,8 @@ export class MeterModem implements Terminal, MessageEndpoint {
     const clearing = this.target.slot?.clearing;
     clearing?.acknowledge(req.from);
     const st = await m.readState();
-    const pending: PendingEntryWire[] = (st.pending ? await readPending(m) : [])
+    // signed by the SVM for the host's challenge: the meter core cannot make up or alter an entry
+    const pending: PendingEntryWire[] = (st.pending ? await readPendingSigned(m, req.challenge) : [])
       .slice(0, UPLOAD_MAX_PENDING)
       .map((p) => ({
         slot: p.slot,
@@ -343,6 +344,7 @@ export class MeterModem implements Terminal, MessageEndpoint {
         counter: p.counter,
         dateTime: p.dateTime,
         rv: p.rv,
+        mac: p.mac,
       }));
     let budget = UPLOAD_PAGE_BUDGET - uploadBodyBaseSize(pending.length);
     const maxSvm = Math.floor(budget / SVM_RECORD_WIRE_SIZE);
@@ -405,7 +407,16 @@ export class MeterModem implements Terminal, MessageEndpoint {
           throw new RangeError(`settle payload must be ${SETTLE_PAYLOAD_LENGTH} bytes`);
         return hostSettle(mm, { payload: p, s2h: s });
       });
-    const r = await this.target.link.use((m) => settle(m, payload, s2h));
+    let r: Awaited<ReturnType<typeof settle>>;
+    try {
+      r = await this.target.link.use((m) => settle(m, payload, s2h));
+    } catch (e) {
+      // The SVM refuses to complete a card counter it already credited (6985): a definite answer
+      // the host must tell from "no session", or it would retry for ever (docs/host-protocol.md).
+      if (e instanceof TransferError && e.sw === SW_CONDITIONS_NOT_SATISFIED)
+        refuse(REFUSE_SETTLE_CONFLICT, e.message);
+      throw e;
+    }
     if (r.status === SETTLED_COMPLETE) await this.target.meter.notifyCredit();
     this.#emit({ kind: 'settle', status: r.status });
     return r.m;

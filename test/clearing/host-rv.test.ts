@@ -33,6 +33,7 @@ const TERM = 60_000;
 const ID = Uint8Array.of(0x00, 0x01, 0x23);
 const tail = concatBytes(Uint8Array.of(0, 0, 0x30, 0x39), ID);
 const OTHER_RV = Uint8Array.of(8, 7, 6, 5, 4, 3, 2, 1);
+const MAC8 = Uint8Array.of(0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8);
 
 const body: UploadBody = {
   blacklistVersion: 0,
@@ -41,20 +42,31 @@ const body: UploadBody = {
   svmNext: 0,
   moreJournal: false,
   moreSvm: false,
-  pending: [{ slot: 3, csn: CSN, purse: 1, amount: 0xffffffff, counter: 0xffff, dateTime: NOW, rv: RV }],
+  pending: [
+    { slot: 3, csn: CSN, purse: 1, amount: 0xffffffff, counter: 0xffff, dateTime: NOW, rv: RV, mac: MAC8 },
+  ],
   svmRecords: [],
   journal: [],
 };
 
 describe('the pending entry carries the RV (H = 55)', () => {
-  it('30 bytes: slot ‖ CSN ‖ purse ‖ amount ‖ counter ‖ date-time ‖ RV, round trip at every maximum', () => {
-    expect(PENDING_ENTRY_LENGTH).toBe(30);
+  it('38 bytes: slot ‖ CSN ‖ purse ‖ amount ‖ counter ‖ date-time ‖ RV ‖ MAC, round trip at every maximum', () => {
+    expect(PENDING_ENTRY_LENGTH).toBe(38);
     const b = encodeUploadBody(body);
     // status 1, version 4, next 4, oldest 4, svmNext 4, more 1, nP 1 = 19; then the entry
-    expect(b.subarray(19, 49)).toEqual(
-      concatBytes(Uint8Array.of(3), CSN, Uint8Array.of(1), fromHex('FFFFFFFF'), fromHex('FFFF'), NOW, RV),
+    expect(b.subarray(19, 57)).toEqual(
+      concatBytes(
+        Uint8Array.of(3),
+        CSN,
+        Uint8Array.of(1),
+        fromHex('FFFFFFFF'),
+        fromHex('FFFF'),
+        NOW,
+        RV,
+        MAC8,
+      ),
     );
-    expect(b.length).toBe(19 + 30 + 2 + 2);
+    expect(b.length).toBe(19 + 38 + 2 + 2);
     expect(decodeUploadAnswer(concatBytes(b, tail)).pending).toEqual(body.pending);
   });
 
@@ -101,7 +113,7 @@ describe("the host's matching needs the RV", () => {
     const w = world();
     w.link.addPending(1, { csn: CSN_HEX, purse: 1, counter: 5, amount: 700 }); // both "SVMs" behind one link
     w.c.ingest(METER, upload({ pending: [report(RV)] }));
-    w.c.ingest('000124', upload({ pending: [report(OTHER_RV)] }));
+    w.c.ingest('000124', upload({ pending: [report(OTHER_RV)] }, Uint8Array.of(0, 1, 0x24)));
     w.c.ingestCardRecords(CSN, [debitWith(RV)], 'vending:test');
     const out = await w.c.settlePending();
     expect(out.find((o) => o.meterId === METER)).toMatchObject({

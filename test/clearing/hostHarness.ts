@@ -14,7 +14,7 @@ import { IssuerKeys } from '../../card/applets/IssuerKeys.js';
 import { recordMacInput } from '../../card/applets/PurseCrypto.js';
 import { LogRecord } from '../../card/applets/purse/records.js';
 import { SvmLogRecord } from '../../card/applets/svm/records.js';
-import { be16, toHex } from '../../card/index.js';
+import { be16, pendingMacInput, toHex } from '../../card/index.js';
 import { ProtocolError } from '../../protocol/errors.js';
 import { HostDb } from '../../host/service/HostDb.js';
 import { HostService } from '../../host/service/HostService.js';
@@ -28,7 +28,13 @@ import type {
   UploadCursor,
   UploadPage,
 } from '../../host/clearing/ClearingLink.js';
-import { svmRecordMacInput, type MeterUpload, type SvmRecordUpload } from '../../host/clearing/records.js';
+import {
+  pendingRecord,
+  svmRecordMacInput,
+  type MeterUpload,
+  type PendingReport,
+  type SvmRecordUpload,
+} from '../../host/clearing/records.js';
 
 export const cipher = new NodeCipherProvider();
 export const ISSUER_SEED = 'test';
@@ -149,8 +155,33 @@ export function transferRef(counter: number, csn: Uint8Array = CSN): Uint8Array 
 
 export const emptyUpload: MeterUpload = { svmRecords: [], cardRecords: [], pending: [], attempts: [] };
 
-export function upload(u: Partial<MeterUpload>): MeterUpload {
-  return { ...emptyUpload, ...u };
+/** The host's challenge of the harness's H = 55 pages. */
+export const CHALLENGE = Uint8Array.of(0xc1, 0xc2, 0xc3, 0xc4, 0xc5, 0xc6, 0xc7, 0xc8);
+
+/**
+ * An upload page. Pending entries that carry their RV and no MAC are signed as meter 000123's SVM
+ * signs them for {@link CHALLENGE} (READ PENDING P1 = 01), as the power line brings them.
+ */
+export function upload(u: Partial<MeterUpload>, meterId: Uint8Array = METER_ID): MeterUpload {
+  const page = { ...emptyUpload, ...u };
+  if (page.challenge || page.pending.length === 0 || page.pending.some((p) => !p.rv)) return page;
+  return {
+    ...page,
+    challenge: CHALLENGE,
+    pending: page.pending.map((p) => ({ ...p, mac: p.mac ?? signPending(p, CHALLENGE, meterId) })),
+  };
+}
+
+/** The SVM's MAC over a pending entry for `challenge` (K_svm of `meterId`, pair 1). */
+export function signPending(
+  p: PendingReport,
+  challenge: Uint8Array,
+  meterId: Uint8Array = METER_ID,
+): Uint8Array {
+  return issuer.crypto.mac(
+    issuer.svmKey(meterId, 1, 1),
+    pendingMacInput(meterId, p.slot, pendingRecord({ ...p, rv: p.rv! }), challenge),
+  );
 }
 
 interface Slot {
@@ -219,7 +250,7 @@ export class SimulatedSvmLink implements ClearingLink {
     }
     if (this.#recent.includes(r.txId)) return this.#answer({ status: 'duplicate' });
     if (this.#recent.length > 0 && r.txId <= this.#recent[0]!)
-      throw new ProtocolError('refused', 'SVM 9407: host tx id not above the last applied', 0x07);
+      throw new ProtocolError('refused', 'SVM 9407: host tx id not above the last applied', 0x06); // REFUSE_BAD_PAYLOAD, as MeterModem maps 9407
     const key = `${toHex(r.csn).toUpperCase()}:${r.counter}`;
     const s = this.slots.get(r.slot);
     if (!s || `${s.csn}:${s.counter}` !== key || s.amount !== r.amount) {

@@ -116,29 +116,31 @@ describe('clearing ingest', () => {
     expect(c.ingest('000124', upload({ svmRecords: [elsewhere] })).svm.stored).toBe(1);
   });
 
-  it('a card record with a wrong proof, or changed after the card signed it, is refused whole', () => {
+  it('a card record with a wrong proof, or changed after the card signed it: quarantined from a meter, refused from a vending point', () => {
     const { svc } = openHost();
     const c = clearingOf(svc);
     const good = cardRecord({ amount: 100, balanceAfter: 9_900, counter: 1 });
     const raised = good.slice();
     raised[5] = 0xff; // amount changed
-    expect(() =>
-      c.ingest(
-        METER,
-        upload({
-          cardRecords: [
-            { csn: CSN, record: good },
-            { csn: CSN, record: raised },
-          ],
-        }),
-      ),
-    ).toThrow(expect.objectContaining({ code: 'bad-card-proof', index: 1 }) as Error);
+    const r = c.ingest(
+      METER,
+      upload({
+        cardRecords: [
+          { csn: CSN, record: good },
+          { csn: CSN, record: raised },
+        ],
+      }),
+    );
+    expect(r.card.stored).toBe(1);
+    expect(r.quarantined).toBe(1);
+    expect(c.quarantined(METER)).toMatchObject([{ csn: CSN_HEX, reason: 'proof wrong', raw: raised }]);
+    expect(counts(svc).card).toBe(1);
     // another card's serial with this card's record
     const other = Uint8Array.of(...CSN.subarray(0, 7), 2);
     expect(() => c.ingestCardRecords(other, [good], 'vending:test')).toThrow(
       expect.objectContaining({ code: 'bad-card-proof' }) as Error,
     );
-    expect(counts(svc).card).toBe(0);
+    expect(counts(svc).card).toBe(1);
   });
 
   it('a truncated upload is refused: a record cut short, a MAC cut short, a CSN cut short', () => {
@@ -299,7 +301,7 @@ describe('clearing ingest', () => {
     expect(svc.db.events(10).filter((e) => e.kind === 'blacklist-attempt')).toHaveLength(1);
   });
 
-  it('collect follows the pages from the stored cursor; a refused page stops there, the pages before it stay', async () => {
+  it('collect follows the pages from the stored cursor; a bad card record is quarantined and the cursor moves on', async () => {
     const { svc } = openHost();
     const link = new SimulatedSvmLink();
     const c = clearingOf(svc, { link });
@@ -320,26 +322,26 @@ describe('clearing ingest', () => {
         more: false,
       },
     );
-    await expect(c.collect(METER)).rejects.toThrow(
-      expect.objectContaining({ code: 'bad-card-proof' }) as Error,
-    );
+    const pages = await c.collect(METER);
+    expect(pages.map((x) => x.quarantined)).toEqual([0, 0, 1]);
     expect(link.uploadsAsked).toEqual([
       { journal: 0, svm: 0 },
       { journal: 2, svm: 0 },
       { journal: 2, svm: 4 },
     ]);
-    expect(c.repo.cursor(METER)).toEqual({ journal: 2, svm: 4 });
+    expect(c.repo.cursor(METER)).toEqual({ journal: 3, svm: 4 });
     expect(c.repo.meterBlacklistVersion(METER)).toBe(4);
     expect(counts(svc)).toMatchObject({ svm: 3, card: 2 });
-    // the meter sends the page again, now whole: collected from where it stopped
+    expect(svc.db.events(20).filter((x) => x.kind === 'card-record-quarantined')).toHaveLength(1);
+    // the genuine record, when it comes (another page, a vending point), is stored as usual
     link.pages.push({
       upload: upload({ cardRecords: p.cardRecords }),
-      next: { journal: 3, svm: 4 },
+      next: { journal: 4, svm: 4 },
       more: false,
     });
     const [r] = await c.collect(METER);
     expect(r!.card).toEqual({ stored: 1, duplicates: 2, clones: 0 });
-    expect(link.uploadsAsked.at(-1)).toEqual({ journal: 2, svm: 4 });
-    expect(c.repo.cursor(METER)).toEqual({ journal: 3, svm: 4 });
+    expect(link.uploadsAsked.at(-1)).toEqual({ journal: 3, svm: 4 });
+    expect(c.repo.cursor(METER)).toEqual({ journal: 4, svm: 4 });
   });
 });

@@ -57,6 +57,7 @@ const body: UploadBody = {
       counter: 9,
       dateTime: fromHex('261123100000'),
       rv: fromHex('0102030405060708'),
+      mac: fromHex('1112131415161718'),
     },
   ],
   svmRecords: [{ record: svmRecord(4), mac: fromHex('0102030405060708') }],
@@ -79,13 +80,17 @@ function malformed(f: () => unknown, offset?: number): MalformedDataError {
 }
 
 describe('record upload (H = 55)', () => {
-  it('request: from ‖ svmFrom round trip, u32 maximum, one past it refused', () => {
-    const b = encodeUploadRequest({ from: 0xffffffff, svmFrom: 3 });
-    expect(b).toEqual(fromHex('FFFFFFFF00000003'));
-    expect(decodeUploadRequest(b)).toEqual({ from: 0xffffffff, svmFrom: 3 });
-    expect(() => encodeUploadRequest({ from: 2 ** 32, svmFrom: 0 })).toThrow(/from/);
-    malformed(() => decodeUploadRequest(b.subarray(0, 7)));
-    malformed(() => decodeUploadRequest(concatBytes(b, Uint8Array.of(0))), 8);
+  it('request: from ‖ svmFrom ‖ challenge round trip, u32 maximum, one past it refused', () => {
+    const challenge = fromHex('C1C2C3C4C5C6C7C8');
+    const b = encodeUploadRequest({ from: 0xffffffff, svmFrom: 3, challenge });
+    expect(b).toEqual(fromHex('FFFFFFFF00000003C1C2C3C4C5C6C7C8'));
+    expect(decodeUploadRequest(b)).toEqual({ from: 0xffffffff, svmFrom: 3, challenge });
+    expect(() => encodeUploadRequest({ from: 2 ** 32, svmFrom: 0, challenge })).toThrow(/from/);
+    expect(() => encodeUploadRequest({ from: 0, svmFrom: 0, challenge: challenge.subarray(0, 7) })).toThrow(
+      /challenge/,
+    );
+    malformed(() => decodeUploadRequest(b.subarray(0, 15)));
+    malformed(() => decodeUploadRequest(concatBytes(b, Uint8Array.of(0))), 16);
   });
 
   it('answer: body ‖ Balance ‖ ID round trip', () => {
@@ -102,8 +107,8 @@ describe('record upload (H = 55)', () => {
   it('refuses a journal out of order, outside oldest..next-1, of an unknown kind, and bad record types', () => {
     const enc = (j: Partial<UploadBody>) => concatBytes(encodeUploadBody({ ...body, ...j }), tail);
     const good = enc({});
-    // journal starts after: 1+4+4+4+4+1+1+30 + 2+37 + 2 = 90
-    const j0 = 90;
+    // journal starts after: 1+4+4+4+4+1+1+38 + 2+37 + 2 = 98
+    const j0 = 98;
     const swapSeq = good.slice();
     swapSeq.set(be32(11), j0 + 5 + 8 + 38); // second entry's seq 12 -> 11 still ascends: fine
     expect(decodeUploadAnswer(swapSeq).journal[1]!.seq).toBe(11);
@@ -122,8 +127,8 @@ describe('record upload (H = 55)', () => {
     rec[j0 + 13] = 7; // card record type
     malformed(() => decodeUploadAnswer(rec), j0 + 13);
     const svm = good.slice();
-    svm[51] = 9; // SVM record type (after 49 bytes of head + pending, 2 of count)
-    malformed(() => decodeUploadAnswer(svm), 51);
+    svm[59] = 9; // SVM record type (after 57 bytes of head + pending, 2 of count)
+    malformed(() => decodeUploadAnswer(svm), 59);
     const oldest = good.slice();
     oldest.set(be32(14), 9); // oldest > next
     malformed(() => decodeUploadAnswer(oldest), 9);

@@ -5,6 +5,7 @@
  */
 import type { HostDb } from '../HostDb.js';
 import { HostDbError } from '../HostDb.js';
+import { CLEARING_QUARANTINE_TABLE } from './clearingSchema.js';
 
 export type StoreResult = 'new' | 'duplicate' | 'conflict';
 
@@ -105,7 +106,10 @@ function svmOf(r: SvmRecordRow): SvmRecordRow {
 }
 
 export class ClearingRepository {
-  constructor(readonly db: HostDb) {}
+  constructor(readonly db: HostDb) {
+    // added after migration 3 shipped: created where it is used, idempotently (clearingSchema.ts)
+    db.db.exec(CLEARING_QUARANTINE_TABLE);
+  }
 
   // ------------------------------------------------------------------ records
 
@@ -299,6 +303,13 @@ export class ClearingRepository {
     if (r.changes !== 1) throw new HostDbError('conflict', `pending transfer ${id} is not open`);
   }
 
+  /** The SVM's answer to a settled transfer as it came (evidence), or null. */
+  pendingAnswerRaw(id: number): Uint8Array | null {
+    const r = this.db.statement('SELECT answer_raw AS raw FROM clearing_pending WHERE id = ?').get(id) as
+      { raw: Buffer | null } | undefined;
+    return r ? u8(r.raw) : null;
+  }
+
   /** decided -> settled, with the SVM's answer. */
   settleInTx(id: number, answer: string, raw: Uint8Array | null): void {
     const r = this.db
@@ -320,6 +331,88 @@ export class ClearingRepository {
     return (
       this.db.statement('SELECT refusals FROM clearing_pending WHERE id = ?').get(id) as { refusals: number }
     ).refusals;
+  }
+
+  /**
+   * decided 'complete' -> decided 'cancel' under a new tx id: the SVM refused to complete it
+   * (6985, it already credited that card counter), a definite answer the host must not retry.
+   */
+  redecideCancelInTx(id: number, reason: string, txId: number): void {
+    const r = this.db
+      .statement(
+        `UPDATE clearing_pending SET decision = 'cancel', reason = ?, tx_id = ?, refusals = 0
+           WHERE id = ? AND state = 'decided' AND decision = 'complete'`,
+      )
+      .run(reason, txId, id);
+    if (r.changes !== 1)
+      throw new HostDbError('conflict', `pending transfer ${id} is not a decided complete`);
+  }
+
+  /**
+   * How many SVM log records of `type` with reference `ref` (CSN ‖ card counter) any meter uploaded:
+   * the value of one card debit arrives at one SVM at most once, anywhere.
+   */
+  svmRecordsWithRefAnywhere(type: number, ref: Uint8Array): number {
+    return (
+      this.db
+        .statement('SELECT COUNT(*) AS n FROM svm_records WHERE type = ? AND ref = ?')
+        .get(type, ref) as { n: number }
+    ).n;
+  }
+
+  /**
+   * Keeps a card record that failed its check (a bad proof): never believed, never counted, but
+   * kept with the reason for an operator (docs/clearing.md §4). Once per (source, raw).
+   * @returns true when it was new.
+   */
+  quarantineInTx(q: {
+    meterId: string | null;
+    csn: string;
+    raw: Uint8Array;
+    reason: string;
+    source: string;
+  }): boolean {
+    return (
+      this.db
+        .statement(
+          `INSERT OR IGNORE INTO clearing_quarantine (meter_id, csn, raw, reason, source)
+             VALUES (?, ?, ?, ?, ?)`,
+        )
+        .run(q.meterId, q.csn, q.raw, q.reason, q.source).changes === 1
+    );
+  }
+
+  /** Quarantined records (all, or of one meter), oldest first. */
+  quarantined(meterId?: string): Array<{
+    id: number;
+    meterId: string | null;
+    csn: string;
+    raw: Uint8Array;
+    reason: string;
+    source: string;
+  }> {
+    const rows = (
+      meterId === undefined
+        ? this.db
+            .statement(
+              'SELECT id, meter_id AS meterId, csn, raw, reason, source FROM clearing_quarantine ORDER BY id',
+            )
+            .all()
+        : this.db
+            .statement(
+              `SELECT id, meter_id AS meterId, csn, raw, reason, source FROM clearing_quarantine
+                 WHERE meter_id = ? ORDER BY id`,
+            )
+            .all(meterId)
+    ) as Array<{
+      id: number;
+      meterId: string | null;
+      csn: string;
+      raw: Buffer;
+      reason: string;
+      source: string;
+    }>;
+    return rows.map((r) => ({ ...r, raw: u8(r.raw)! }));
   }
 
   /** A decided settlement under a new host tx id (same decision), refusals reset. */

@@ -70,3 +70,15 @@ export const CLEARING_MIGRATION = `
     UNIQUE (meter_id, serial, purse, at));
   CREATE TABLE meter_clearing (
     meter_id TEXT PRIMARY KEY, next_seq INTEGER NOT NULL, svm_next INTEGER NOT NULL);`;
+
+/**
+ * Card records that failed their check (a bad proof), kept apart with the reason instead of
+ * refusing the whole upload page (a shim at the card slot must not stall a meter's clearing).
+ * Added after migration 3 shipped, so it is created idempotently by ClearingRepository.
+ */
+export const CLEARING_QUARANTINE_TABLE = `
+  CREATE TABLE IF NOT EXISTS clearing_quarantine (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    meter_id TEXT, csn TEXT NOT NULL, raw BLOB NOT NULL, reason TEXT NOT NULL, source TEXT NOT NULL,
+    at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+    UNIQUE (source, raw));`;

@@ -1,5 +1,8 @@
 /**
- * Reconciliation of stored clearing records (issue 13), read-only over the database:
+ * Reconciliation of stored clearing records (issue 13), read-only over the database. It lives in
+ * host/service/ (pure functions over ClearingRepository) so the service needs nothing of
+ * host/clearing/; host/clearing re-exports it.
+ *
  *
  * - per card and purse: the card counter moves by exactly 1 per transaction and never repeats, so
  *   a missing counter between two stored ones is a gap (records not collected yet), a second valid
@@ -9,8 +12,11 @@
  *   credit (a cancel repeats the counter before it and keeps its balance), so the same checks hold
  *   for the SVM's log.
  */
-import type { ClearingRepository, SvmRecordRow } from '../service/db/ClearingRepository.js';
-import { CARD_LOG_LOAD, SVM_LOG_TOKEN } from './records.js';
+import type { ClearingRepository, SvmRecordRow } from './db/ClearingRepository.js';
+
+/** Card log type of a load and SVM log type of a token (the same values as host/clearing/records.ts). */
+const CARD_LOG_LOAD = 0x01;
+const SVM_LOG_TOKEN = 0x02;
 
 export type CardFinding =
   | { readonly kind: 'gap'; readonly purse: number; readonly from: number; readonly to: number }
