@@ -14,15 +14,11 @@
  * everything the host ever put on the meter (opening balance and confirmed credits).
  */
 import { txId, type TxId } from '../../protocol/index.js';
-import { existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import type { CreditStore, CreditTx, HostEvent } from '../CreditStore.js';
 import { pageOf, type Page } from './db/paging.js';
 import { CLEARING_MIGRATION } from './db/clearingSchema.js';
-
-export type HostDbErrorCode =
-  'corrupt' | 'locked' | 'full' | 'readonly' | 'io' | 'not-found' | 'conflict' | 'exhausted';
+import { classify, HostDbError, openMigrated } from './db/open.js';
 
 /**
  * The highest host transaction id ever handed out. Ids are u64 on the wire but travel through
@@ -31,33 +27,7 @@ export type HostDbErrorCode =
  */
 export const MAX_TX_ID = Number.MAX_SAFE_INTEGER;
 
-/** A database failure, classified so the API can answer clearly. */
-export class HostDbError extends Error {
-  override readonly name = 'HostDbError';
-  constructor(
-    readonly code: HostDbErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
-
-/** Maps a SQLite error to a {@link HostDbError}; other errors pass through. */
-export function classify(e: unknown): unknown {
-  const code = (e as { code?: string }).code ?? '';
-  if (!code.startsWith('SQLITE_')) return e;
-  const msg = (e as Error).message;
-  if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB')
-    return new HostDbError('corrupt', `database file is corrupt: ${msg}`, { cause: e });
-  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'))
-    return new HostDbError('locked', `database is locked: ${msg}`, { cause: e });
-  if (code === 'SQLITE_FULL') return new HostDbError('full', `disk or database full: ${msg}`, { cause: e });
-  if (code.startsWith('SQLITE_READONLY'))
-    return new HostDbError('readonly', `database is read-only: ${msg}`, { cause: e });
-  if (code.startsWith('SQLITE_CONSTRAINT')) return new HostDbError('conflict', msg, { cause: e });
-  return new HostDbError('io', msg, { cause: e });
-}
+export { classify, HostDbError, type HostDbErrorCode } from './db/open.js';
 
 /** Numbered migrations; entry i brings the schema to version i+1. Never edit one that shipped. */
 export const MIGRATIONS: readonly string[] = [
@@ -183,20 +153,7 @@ export class HostDb implements CreditStore {
    *   (also: the file's directory does not exist).
    */
   constructor(file: string) {
-    // better-sqlite3 says this with a TypeError; it is an I/O condition like any other here
-    if (file !== ':memory:' && !file.startsWith('file:') && !existsSync(dirname(resolve(file))))
-      throw new HostDbError('io', `cannot open ${file}: its directory does not exist`);
-    try {
-      this.db = new Database(file, { timeout: 2000 });
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma('synchronous = FULL');
-      this.db.pragma('foreign_keys = ON');
-      const check = this.db.pragma('quick_check', { simple: true });
-      if (check !== 'ok') throw new HostDbError('corrupt', `integrity check failed: ${String(check)}`);
-      this.#migrate();
-    } catch (e) {
-      throw classify(e);
-    }
+    this.db = openMigrated(file, MIGRATIONS, 'this host');
   }
 
   /**
@@ -219,25 +176,6 @@ export class HostDb implements CreditStore {
 
   get schemaVersion(): number {
     return (this.statement('SELECT version FROM schema_version').get() as { version: number }).version;
-  }
-
-  #migrate(): void {
-    this.db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
-    const row = this.db.prepare('SELECT version FROM schema_version').get() as
-      { version: number } | undefined;
-    let v = row?.version ?? 0;
-    if (!row) this.db.prepare('INSERT INTO schema_version VALUES (0)').run();
-    if (v > MIGRATIONS.length)
-      throw new HostDbError(
-        'conflict',
-        `database schema ${v} is newer than this host (${MIGRATIONS.length})`,
-      );
-    for (; v < MIGRATIONS.length; v++) {
-      this.db.transaction(() => {
-        this.db.exec(MIGRATIONS[v]!);
-        this.db.prepare('UPDATE schema_version SET version = ?').run(v + 1);
-      })();
-    }
   }
 
   /** Runs `f` in one transaction (IMMEDIATE), classifying SQLite errors. */

@@ -7,20 +7,16 @@
  */
 import { describe, expect, it } from 'vitest';
 import { HostKeyRing, SeededRng } from '../../card/crypto/index.js';
-import { INS_BEGIN_TRANSFER, INS_DEBIT } from '../../card/applets/constants.js';
-import type { CardChannel } from '../../reader/CardChannel.js';
 import { VirtualReader } from '../../reader/VirtualReader.js';
-import type { ChannelRole } from '../../meter/cardslot/ModuleLink.js';
-import type { SimulatedCardMeter } from '../../meter/cardslot/createCardMeter.js';
 import { MeterModem } from '../../meter/modem/MeterModem.js';
 import { HostProtocol } from '../../host/protocol/HostProtocol.js';
 import { hostProtocolLink } from '../../host/clearing/hostProtocolLink.js';
 import { CreditBackService } from '../../host/clearing/CreditBackService.js';
 import { readCardLog } from '../../terminal/clearing/readCardLog.js';
-import { interceptChannel } from '../reader/interceptChannel.js';
 import { cipher, demoIssuer, meterSide, newMeter, purseBalance, subscriber } from '../meter/cardWorld.js';
 import { VENDING_TERMINAL } from '../transfer/world.js';
 import { CSN, CSN_HEX, TestClock, clearingOf, openHost } from './hostHarness.js';
+import { abandonedMeter } from './fixture.js';
 
 const METER = '00C0DE';
 const meterId = Uint8Array.of(0x00, 0xc0, 0xde);
@@ -29,27 +25,7 @@ const TERM = 10_000;
 
 /** A meter where the card was pulled after BEGIN TRANSFER or right after its DEBIT (proof lost). */
 async function abandoned(after: 'begin' | 'debit', seed: string) {
-  const issuer = demoIssuer(seed);
-  const box: { cm?: SimulatedCardMeter } = {};
-  let armed = true;
-  const wrap = (inner: CardChannel, role: ChannelRole): CardChannel =>
-    interceptChannel(inner, async (c, next) => {
-      const r = await next(c);
-      const hit =
-        (after === 'begin' && role === 'svm' && c.cla === 0x80 && c.ins === INS_BEGIN_TRANSFER) ||
-        (after === 'debit' && role === 'card' && c.ins === INS_DEBIT);
-      if (armed && hit) {
-        armed = false;
-        box.cm!.slot.remove();
-        if (after === 'debit') return next(c); // the card is gone: its answer never arrives
-      }
-      return r;
-    });
-  const cm = await newMeter({ issuer, meterId, svmMax: 1_000_000, seed, wrap });
-  box.cm = cm;
-  const card = subscriber(issuer, { csn: CSN, balance: 5000, seed: 'a' });
-  cm.slot.maxAmount = 700;
-  expect((await cm.slot.insert(card.os)).accepted).toBe(false);
+  const { issuer, cm, card } = await abandonedMeter(after, seed, meterId, CSN);
   const ring = HostKeyRing.of(issuer.utility(1).host);
   const modem = new MeterModem(cm);
   const protocol = new HostProtocol(cipher, new SeededRng(`${seed}-host`), () => ring);

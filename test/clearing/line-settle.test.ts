@@ -6,16 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { HostKeyRing, SeededRng } from '../../card/crypto/index.js';
 import { SettlePayload } from '../../card/applets/svm/records.js';
-import {
-  INS_BEGIN_TRANSFER,
-  INS_DEBIT,
-  SETTLE_CANCEL,
-  SETTLE_COMPLETE,
-} from '../../card/applets/constants.js';
+import { SETTLE_CANCEL, SETTLE_COMPLETE } from '../../card/applets/constants.js';
 import { fromHex } from '../../card/util/hex.js';
-import type { CardChannel } from '../../reader/CardChannel.js';
-import type { ChannelRole } from '../../meter/cardslot/ModuleLink.js';
-import type { SimulatedCardMeter } from '../../meter/cardslot/createCardMeter.js';
 import { MeterModem, type ModemEvent } from '../../meter/modem/MeterModem.js';
 import { HostProtocol } from '../../host/protocol/HostProtocol.js';
 import { LocalService } from '../../host/network/LocalService.js';
@@ -25,8 +17,8 @@ import { encodeTxId, txId } from '../../protocol/TxId.js';
 import type { Terminal } from '../../protocol/Terminal.js';
 import { REFUSE_BAD_SIGNATURE } from '../../protocol/constants.js';
 import { decodeMessage, encodeMessage } from '../../protocol/messages.js';
-import { interceptChannel } from '../reader/interceptChannel.js';
-import { cipher, demoIssuer, newMeter, purseBalance, subscriber, svmView } from '../meter/cardWorld.js';
+import { abandonedMeter } from './fixture.js';
+import { cipher, purseBalance, svmView } from '../meter/cardWorld.js';
 
 const meterId = fromHex('00C0DE');
 const CSN_A = fromHex('4D50000000000001');
@@ -36,29 +28,7 @@ const CSN_A = fromHex('4D50000000000001');
  * (debited on the card, the proof never reaching the SVM).
  */
 async function abandoned(after: 'begin' | 'debit', seed: string) {
-  const issuer = demoIssuer(seed);
-  const box: { cm?: SimulatedCardMeter } = {};
-  let armed = true;
-  const wrap = (inner: CardChannel, role: ChannelRole): CardChannel =>
-    interceptChannel(inner, async (c, next) => {
-      const r = await next(c);
-      const hit =
-        (after === 'begin' && role === 'svm' && c.cla === 0x80 && c.ins === INS_BEGIN_TRANSFER) ||
-        (after === 'debit' && role === 'card' && c.ins === INS_DEBIT);
-      if (armed && hit) {
-        armed = false;
-        box.cm!.slot.remove();
-        // after the DEBIT the card is gone before its answer (the proof) reached the meter
-        if (after === 'debit') return next(c);
-      }
-      return r;
-    });
-  const cm = await newMeter({ issuer, meterId, svmMax: 1_000_000, seed, wrap });
-  box.cm = cm;
-  const card = subscriber(issuer, { csn: CSN_A, balance: 5000, seed: 'a' });
-  cm.slot.maxAmount = 700;
-  const o = await cm.slot.insert(card.os);
-  expect(o.accepted).toBe(false);
+  const { issuer, cm, card } = await abandonedMeter(after, seed, meterId, CSN_A);
   const ring = HostKeyRing.of(issuer.utility(1).host);
   const events: ModemEvent[] = [];
   const modem = new MeterModem(cm);

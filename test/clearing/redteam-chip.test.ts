@@ -6,14 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { CardChannel } from '../../reader/CardChannel.js';
-import { VirtualReader } from '../../reader/VirtualReader.js';
 import { concatBytes, fromHex, toHex } from '../../card/util/hex.js';
-import { u32 } from '../../card/util/bigEndian.js';
-import { SeededRng } from '../../card/crypto/rng.js';
-import { deriveTerminalKey } from '../../card/crypto/keyHierarchy.js';
-import { findTlv } from '../../card/iso7816/tlv.js';
-import { defaultPurses, makeSubscriberCard, type Device } from '../../card/applets/profiles.js';
-import type { PurseApplet } from '../../card/applets/purse/PurseApplet.js';
 import { keySvmPending } from '../../card/applets/svm/SvmApplet.js';
 import { PendingTransfer, SettlePayload, SvmLogRecord, SvmRegister } from '../../card/applets/svm/records.js';
 import { PurseState } from '../../card/applets/purse/records.js';
@@ -48,52 +41,29 @@ import { PurseCrypto, pendingMacInput } from '../../card/applets/PurseCrypto.js'
 import * as A from '../../terminal/apdus.js';
 import { decrypt } from '../../protocol/session.js';
 import { HostSide } from '../transfer/hostSide.js';
+import { PURSE, beginTransferAt, kt, strangerCard } from './fixture.js';
 import { CSN, METER_ID, NOW, World, cipher } from '../transfer/world.js';
 
 const host = new HostSide(cipher);
 const R1 = fromHex('1111111111111111');
 const R2 = fromHex('2222222222222222');
-const PURSE = 1;
 const tx = (n: number) => fromHex(`52540000000000${n.toString(16).padStart(2, '0')}`);
 const csnOf = (n: number) => fromHex(`5254000000000${n.toString(16).padStart(3, '0')}`);
 
-function kt(w: World): Uint8Array {
-  const kh = w.issuer.utility(1).host.find(([v]) => v === 1)![1];
-  return deriveTerminalKey(cipher, kh, METER_ID);
-}
-
-function stranger(w: World, n: number, balance = 5_000): { dev: Device<PurseApplet>; reader: VirtualReader } {
-  const dev = makeSubscriberCard(w.issuer, {
-    csn: csnOf(n),
-    protocol: 'T=1',
-    purses: defaultPurses(balance),
-    rng: new SeededRng(`redteam:${n}`),
-  });
-  return { dev, reader: new VirtualReader(`card ${n}`, dev.os) };
-}
+const stranger = (w: World, n: number, balance = 5_000) =>
+  strangerCard(w, n, csnOf(n), `redteam:${n}`, balance);
 
 /**
  * The bus owner's BEGIN: an authenticated card session, then TRANSFER AUTH for a counter and amount
  * of the attacker's choice (the SAM checks neither against the card), BEGIN, and DEBIT only when asked.
  */
-async function beginAt(
+const beginAt = (
   m: MeterModules,
   card: CardChannel,
   amount: number,
   counter: number | undefined,
   debit = false,
-): Promise<{ sw: number; csn: Uint8Array; counter: number; balanceAfter?: number; proof?: Uint8Array }> {
-  const csn = findTlv(await expectOk(card, A.selectAid(AID_PURSE), 'SELECT'), 0x5a)!;
-  await authenticate(m, card, csn);
-  const st = PurseState.decode(await expectOk(card, A.readPurse(PURSE), 'READ PURSE'));
-  const c = counter ?? st.counter + 1;
-  const rv = await expectOk(m.svm, A.getChallenge(), 'SVM GET CHALLENGE');
-  const auth = await expectOk(m.sam, A.transferAuth(PURSE, amount, c, NOW, rv), 'SAM TRANSFER AUTH');
-  const r = await m.svm.transmit(A.beginTransfer(csn, PURSE, amount, c, NOW, auth.subarray(8, 16)));
-  if (r.sw !== 0x9000 || !debit) return { sw: r.sw, csn, counter: c };
-  const d = await expectOk(card, A.debit(PURSE, amount, m.terminalId, NOW, rv, auth.subarray(0, 8)), 'DEBIT');
-  return { sw: r.sw, csn, counter: c, balanceAfter: u32(d, 0), proof: d.slice(6, 14) };
-}
+) => beginTransferAt(m, card, amount, counter, debit);
 
 /** The host's settlement through the meter's modules (host side honest), or the SW that refused it. */
 async function settle(w: World, m: MeterModules, p: SettlePayload) {

@@ -9,21 +9,10 @@ import { VirtualReader } from '../../reader/VirtualReader.js';
 import { concatBytes, fromHex, toHex } from '../../card/util/hex.js';
 import { u32 } from '../../card/util/bigEndian.js';
 import { SeededRng } from '../../card/crypto/rng.js';
-import { deriveTerminalKey } from '../../card/crypto/keyHierarchy.js';
-import { findTlv } from '../../card/iso7816/tlv.js';
 import { PersistentStore } from '../../card/store/PersistentStore.js';
 import { Iso7816Os } from '../../card/os/Iso7816Os.js';
 import { RuntimeApplet } from '../../card/applets/platform/RuntimeApplet.js';
-import {
-  ATR_SVM,
-  SVM_INS,
-  SVM_LAYOUT,
-  defaultPurses,
-  makeSubscriberCard,
-  makeSvm,
-  type Device,
-} from '../../card/applets/profiles.js';
-import type { PurseApplet } from '../../card/applets/purse/PurseApplet.js';
+import { ATR_SVM, SVM_INS, SVM_LAYOUT, makeSvm } from '../../card/applets/profiles.js';
 import { SvmApplet, keySvmPending } from '../../card/applets/svm/SvmApplet.js';
 import { PendingTransfer, SettlePayload, SvmLogRecord } from '../../card/applets/svm/records.js';
 import { LogRecord, PurseState } from '../../card/applets/purse/records.js';
@@ -41,56 +30,22 @@ import { decodeSettleAnswer, hostSettle, readPending } from '../../terminal/clea
 import { loadCard } from '../../terminal/loadCard.js';
 import * as A from '../../terminal/apdus.js';
 import { HostSide } from '../transfer/hostSide.js';
+import { PURSE, beginTransferAt, kt, strangerCard, type Begun } from './fixture.js';
 import { CSN, METER_ID, NOW, TERMINAL_ID, VENDING_TERMINAL, World, cipher } from '../transfer/world.js';
 
 const host = new HostSide(cipher);
 const R1 = fromHex('1111111111111111');
 const R2 = fromHex('2222222222222222');
-const PURSE = 1;
 const tx = (n: number) => fromHex(`74780000000000${n.toString(16).padStart(2, '0')}`);
 const csnOf = (n: number) => fromHex(`4D500000000000${n.toString(16).padStart(2, '0')}`);
 
-function kt(w: World, n = 1): Uint8Array {
-  const kh = w.issuer.utility(1).host.find(([v]) => v === n)![1];
-  return deriveTerminalKey(cipher, kh, METER_ID);
-}
-
 /** Another subscriber card of the same issuer, in its own reader. */
-function stranger(w: World, n: number, balance = 5_000): { dev: Device<PurseApplet>; reader: VirtualReader } {
-  const dev = makeSubscriberCard(w.issuer, {
-    csn: csnOf(n),
-    protocol: 'T=1',
-    purses: defaultPurses(balance),
-    rng: new SeededRng(`stranger:${n}`),
-  });
-  return { dev, reader: new VirtualReader(`card ${n}`, dev.os) };
-}
-
-interface Begun {
-  sw: number;
-  csn: Uint8Array;
-  counter: number;
-  amount: number;
-  /** After the card's DEBIT: its balance after and debit proof. */
-  balanceAfter?: number;
-  proof?: Uint8Array;
-}
+const stranger = (w: World, n: number, balance = 5_000) =>
+  strangerCard(w, n, csnOf(n), `stranger:${n}`, balance);
 
 /** A card session cut right after BEGIN TRANSFER (debit = false) or after the card's DEBIT. */
-async function begin(m: MeterModules, card: CardChannel, amount: number, debit: boolean): Promise<Begun> {
-  const fci = await expectOk(card, A.selectAid(AID_PURSE), 'card SELECT');
-  const csn = findTlv(fci, 0x5a)!;
-  await authenticate(m, card, csn);
-  const st = PurseState.decode(await expectOk(card, A.readPurse(PURSE), 'card READ PURSE'));
-  const counter = st.counter + 1;
-  const rv = await expectOk(m.svm, A.getChallenge(), 'SVM GET CHALLENGE');
-  const auth = await expectOk(m.sam, A.transferAuth(PURSE, amount, counter, NOW, rv), 'SAM TRANSFER AUTH');
-  const r = await m.svm.transmit(A.beginTransfer(csn, PURSE, amount, counter, NOW, auth.subarray(8, 16)));
-  const out: Begun = { sw: r.sw, csn, counter, amount };
-  if (r.sw !== 0x9000 || !debit) return out;
-  const d = await expectOk(card, A.debit(PURSE, amount, m.terminalId, NOW, rv, auth.subarray(0, 8)), 'DEBIT');
-  return { ...out, balanceAfter: u32(d, 0), proof: d.slice(6, 14) };
-}
+const begin = (m: MeterModules, card: CardChannel, amount: number, debit: boolean): Promise<Begun> =>
+  beginTransferAt(m, card, amount, undefined, debit, 'card ');
 
 /** The host's side of one settlement, through the meter's modules; the answer as the host reads M. */
 async function settle(w: World, m: MeterModules, p: SettlePayload) {

@@ -6,14 +6,12 @@
  * previous usage and dates it in the same second as the genuine record; a card declared destroyed
  * and refunded while an upload of its spending (dated before the declaration) is still on its way.
  */
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ManualClock, NodeSignatureProvider, SeededRng } from '../../card/crypto/index.js';
-import type { KeyPairDer } from '../../card/crypto/index.js';
+import { describe, expect, it } from 'vitest';
+import { NodeSignatureProvider } from '../../card/crypto/index.js';
 import { fromHex, toHex } from '../../card/util/hex.js';
 import { ServiceRecord, UsageUpload, terminalValueInput } from '../../card/pki/index.js';
-import { ManagementCentre } from '../../host/settlement/ManagementCentre.js';
 import { CentreError } from '../../host/settlement/CentreError.js';
-import { ExampleCard, ExampleTerminal } from '../../host/settlement/examples.js';
+import { exampleCentreKit, serviceRecordFields } from './fixtureCentre.js';
 
 const provider = new NodeSignatureProvider();
 const ALG = 'ecdsa-p256-sha256' as const;
@@ -24,50 +22,12 @@ const VALIDITY = { notBefore: T0, notAfter: T0 + 365 * DAY };
 /** Order of the P-256 group (SEC 2 v2, §2.4.2). */
 const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
 
-let centreKeys: KeyPairDer;
-const cardKeys: KeyPairDer[] = [];
-const terminalKeys: KeyPairDer[] = [];
-beforeAll(() => {
-  centreKeys = provider.generateKeyPair(ALG);
-  for (let i = 0; i < 2; i++) cardKeys.push(provider.generateKeyPair(ALG));
-  for (let i = 0; i < 2; i++) terminalKeys.push(provider.generateKeyPair(ALG));
+const { cardKeys, idu, idt, world } = exampleCentreKit({
+  tag: 'rt2',
+  centreId: CENTRE,
+  iduHex: '4D5002000000000',
+  idtHex: '7E02000',
 });
-const open: ManagementCentre[] = [];
-afterEach(() => {
-  for (const c of open.splice(0)) c.close();
-});
-
-const idu = (i: number) => fromHex(`4D5002000000000${i}`);
-const idt = (i: number) => fromHex(`7E02000${i}`);
-
-function world() {
-  const clock = new ManualClock(T0 + DAY);
-  const centre = new ManagementCentre({
-    file: ':memory:',
-    provider,
-    clock,
-    rng: new SeededRng('centre-rt2'),
-    maxValue: 100_000,
-    centreId: CENTRE,
-    keyPair: centreKeys,
-  });
-  open.push(centre);
-  const rng = new SeededRng('world-rt2');
-  const cards = [1, 2].map((i) => {
-    centre.certifyCard(idu(i), cardKeys[i - 1]!.publicKey, VALIDITY, ALG);
-    centre.signValue(idu(i), 1000, T0 + 100 * DAY);
-    return new ExampleCard(idu(i), provider.signer(ALG, cardKeys[i - 1]!.privateKey), 1000, CENTRE);
-  });
-  const terminals = [1, 2].map((i) => {
-    const chain = { key: new Uint8Array(16).fill(0x40 + i), ts0: new Uint8Array(16).fill(0x10 + i) };
-    centre.certifyTerminal(idt(i), terminalKeys[i - 1]!.publicKey, chain, VALIDITY, ALG);
-    return new ExampleTerminal(idt(i), provider.signer(ALG, terminalKeys[i - 1]!.privateKey), rng);
-  });
-  let at = clock.now();
-  const next = () => (at += 1000);
-  const upload = (t: ExampleTerminal) => t.batch(CENTRE, T0, T0 + 10 * DAY);
-  return { centre, clock, cards, terminals, next, upload };
-}
 
 /** The same ECDSA signature with s replaced by n − s: valid over the same data (malleability). */
 function malleate(rawRs: Uint8Array): Uint8Array {
@@ -97,15 +57,7 @@ describe('red team 2, centre: a service record re-signed with s′ = n − s', (
     expect(centre.storeServiceRecord(rec.encode())).toBe(true);
     // anyone who saw the record on the line makes a second valid signature over the same tbs
     const twin = new ServiceRecord({
-      cardId: rec.cardId,
-      terminalId: rec.terminalId,
-      cardSequence: rec.cardSequence,
-      terminalNonce: rec.terminalNonce,
-      cardNonce: rec.cardNonce,
-      service: rec.service,
-      charge: rec.charge,
-      valueAfter: rec.valueAfter,
-      dateTime: rec.dateTime,
+      ...serviceRecordFields(rec),
       signatureAlgorithm: rec.signatureAlgorithm,
       signature: malleate(rec.signature),
     });

@@ -5,78 +5,33 @@
  * another terminal. Offline nothing can tell; the centre must, and its next list must stop the card.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  ManualClock,
-  NodeCipherProvider,
-  NodeSignatureProvider,
-  SeededRng,
-} from '../../card/crypto/index.js';
-import { makeSettlementCard, rebuildSettlementCard } from '../../card/applets/settle/makeSettlementCard.js';
-import { SETTLE_OBJ_PUBLIC_KEY } from '../../card/applets/settle/constants.js';
+import { ManualClock, SeededRng } from '../../card/crypto/index.js';
+import { rebuildSettlementCard } from '../../card/applets/settle/makeSettlementCard.js';
 import { toHex } from '../../card/util/hex.js';
 import { VirtualReader } from '../../reader/VirtualReader.js';
-import * as A from '../../terminal/settlement/apdus.js';
-import {
-  SettlementTerminal,
-  certifySettlementCard,
-  rechargeSettlementCard,
-} from '../../terminal/settlement/SettlementTerminal.js';
 import { SettlementError } from '../../terminal/settlement/SettlementError.js';
-import { ManagementCentre } from '../../host/settlement/ManagementCentre.js';
 import { CentreError } from '../../host/settlement/CentreError.js';
-
-const provider = new NodeSignatureProvider();
-const ALG = 'ecdsa-p256-sha256' as const;
-const T0 = Date.UTC(2026, 0, 1);
-const DAY = 86_400_000;
-const ascii = (s: string) => new TextEncoder().encode(s);
+import { ALG, ascii, centreTerminal, centreWithCard, DAY, T0 } from './fixtureCentre.js';
 
 describe('red team 2, end to end: the card store rolled back after a service', () => {
   it('is spent twice offline, then found by the centre (clone, both ways), listed, and refused', async () => {
     const clock = new ManualClock(T0);
-    const centre = new ManagementCentre({
-      file: ':memory:',
-      provider,
-      clock,
-      rng: new SeededRng('rt2e2e:centre'),
-      maxValue: 50_000,
-      centreId: ascii('MC-RT2'),
-      algorithm: ALG,
-    });
-    const validity = { notBefore: T0, notAfter: T0 + 365 * DAY };
     const idu = ascii('CARD-RT2-E2E');
-    const cfg = { idu: toHex(idu), anchor: toHex(centre.anchor.encode()), algorithm: ALG } as const;
-    const card = makeSettlementCard({
+    const { centre, validity, card } = await centreWithCard({
+      tag: 'rt2e2e',
+      clock,
+      centreId: ascii('MC-RT2'),
       idu,
-      anchor: centre.anchor.encode(),
-      algorithm: ALG,
-      rng: new SeededRng('rt2e2e:card'),
     });
-    const ch = await new VirtualReader('slot', card.os).connect();
-    await ch.transmit(A.selectSettle());
-    const spki = (await ch.transmit(A.readObject(SETTLE_OBJ_PUBLIC_KEY))).data;
-    await certifySettlementCard(ch, centre.certifyCard(idu, spki, validity, ALG));
-    await rechargeSettlementCard(ch, centre.signValue(idu, 1000, T0 + 100 * DAY));
-    await ch.disconnect();
+    const cfg = { idu: toHex(idu), anchor: toHex(centre.anchor.encode()), algorithm: ALG } as const;
 
-    const terminal = (name: string, fill: number) => {
-      const idt = ascii(name);
-      const keys = provider.generateKeyPair(ALG);
-      const chain = { key: new Uint8Array(16).fill(fill), ts0: new Uint8Array(16).fill(fill + 1) };
-      const cert = centre.certifyTerminal(idt, keys.publicKey, chain, validity, ALG);
-      return new SettlementTerminal({
-        idt,
-        signer: provider.signer(ALG, keys.privateKey),
-        certificate: cert.encode(),
-        anchor: centre.anchor.encode(),
-        provider,
-        chainKey: chain.key,
-        ts0: chain.ts0,
-        cipher: new NodeCipherProvider(),
+    const terminal = (name: string, fill: number) =>
+      centreTerminal(centre, validity, {
+        idt: ascii(name),
+        chain: { key: new Uint8Array(16).fill(fill), ts0: new Uint8Array(16).fill(fill + 1) },
         clock,
-        rng: new SeededRng(`rt2e2e:${name}`),
-      });
-    };
+        rngSeed: `rt2e2e:${name}`,
+      }).terminal;
     const t1 = terminal('TERM-A', 0x11);
     const t2 = terminal('TERM-B', 0x22);
 

@@ -5,70 +5,24 @@
  * whole upload, nothing stored. And records dated ahead of the centre's clock ('future-dated'),
  * at the tolerance's edge.
  */
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ManualClock, NodeSignatureProvider, SeededRng } from '../../card/crypto/index.js';
-import type { KeyPairDer } from '../../card/crypto/index.js';
+import { describe, expect, it } from 'vitest';
 import { fromHex, toHex } from '../../card/util/hex.js';
 import { ServiceRecord, terminalValueInput, type ServiceRecordFields } from '../../card/pki/index.js';
-import {
-  FUTURE_TOLERANCE_MS,
-  ManagementCentre,
-  type ManagementCentreOptions,
-} from '../../host/settlement/ManagementCentre.js';
+import { FUTURE_TOLERANCE_MS, ManagementCentre } from '../../host/settlement/ManagementCentre.js';
 import { CentreError, type CentreErrorReason } from '../../host/settlement/CentreError.js';
-import { ExampleCard, ExampleTerminal } from '../../host/settlement/examples.js';
+import { ExampleCard } from '../../host/settlement/examples.js';
+import { exampleCentreKit, serviceRecordFields } from './fixtureCentre.js';
 
-const provider = new NodeSignatureProvider();
-const ALG = 'ecdsa-p256-sha256' as const;
 const T0 = Date.UTC(2026, 0, 1);
 const DAY = 86_400_000;
 const CENTRE = fromHex('C0FFEE03');
-const VALIDITY = { notBefore: T0, notAfter: T0 + 365 * DAY };
 
-let centreKeys: KeyPairDer;
-const cardKeys: KeyPairDer[] = [];
-const terminalKeys: KeyPairDer[] = [];
-beforeAll(() => {
-  centreKeys = provider.generateKeyPair(ALG);
-  for (let i = 0; i < 2; i++) cardKeys.push(provider.generateKeyPair(ALG));
-  for (let i = 0; i < 2; i++) terminalKeys.push(provider.generateKeyPair(ALG));
+const { idu, idt, world } = exampleCentreKit({
+  tag: 'rt3',
+  centreId: CENTRE,
+  iduHex: '4D5003000000000',
+  idtHex: '7E03000',
 });
-const open: ManagementCentre[] = [];
-afterEach(() => {
-  for (const c of open.splice(0)) c.close();
-});
-
-const idu = (i: number) => fromHex(`4D5003000000000${i}`);
-const idt = (i: number) => fromHex(`7E03000${i}`);
-
-function world(over: Partial<ManagementCentreOptions> = {}) {
-  const clock = new ManualClock(T0 + DAY);
-  const centre = new ManagementCentre({
-    file: ':memory:',
-    provider,
-    clock,
-    rng: new SeededRng('centre-rt3'),
-    maxValue: 100_000,
-    centreId: CENTRE,
-    keyPair: centreKeys,
-    ...over,
-  });
-  open.push(centre);
-  const rng = new SeededRng('world-rt3');
-  const cards = [1, 2].map((i) => {
-    centre.certifyCard(idu(i), cardKeys[i - 1]!.publicKey, VALIDITY, ALG);
-    centre.signValue(idu(i), 1000, T0 + 100 * DAY);
-    return new ExampleCard(idu(i), provider.signer(ALG, cardKeys[i - 1]!.privateKey), 1000, CENTRE);
-  });
-  const terminals = [1, 2].map((i) => {
-    const chain = { key: new Uint8Array(16).fill(0x40 + i), ts0: new Uint8Array(16).fill(0x10 + i) };
-    centre.certifyTerminal(idt(i), terminalKeys[i - 1]!.publicKey, chain, VALIDITY, ALG);
-    return new ExampleTerminal(idt(i), provider.signer(ALG, terminalKeys[i - 1]!.privateKey), rng);
-  });
-  let at = clock.now();
-  const next = () => (at += 1000);
-  return { centre, clock, cards, terminals, next };
-}
 
 function refusal(centre: ManagementCentre, f: () => unknown): CentreError {
   let err: unknown;
@@ -85,15 +39,7 @@ function refusal(centre: ManagementCentre, f: () => unknown): CentreError {
 /** The card's record of `rec` with `change` applied, signed by `card` (a genuine card signature). */
 function resign(rec: ServiceRecord, card: ExampleCard, change: Partial<ServiceRecordFields>): ServiceRecord {
   const f: ServiceRecordFields = {
-    cardId: rec.cardId,
-    terminalId: rec.terminalId,
-    cardSequence: rec.cardSequence,
-    terminalNonce: rec.terminalNonce,
-    cardNonce: rec.cardNonce,
-    service: rec.service,
-    charge: rec.charge,
-    valueAfter: rec.valueAfter,
-    dateTime: rec.dateTime,
+    ...serviceRecordFields(rec),
     ...change,
   };
   return ServiceRecord.sign(f, card.signer);

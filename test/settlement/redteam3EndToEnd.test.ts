@@ -11,82 +11,35 @@
  *    refuses such an upload ('future-dated'), recorded against the terminal.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  ManualClock,
-  NodeCipherProvider,
-  NodeSignatureProvider,
-  SeededRng,
-} from '../../card/crypto/index.js';
-import { makeSettlementCard } from '../../card/applets/settle/makeSettlementCard.js';
+import { ManualClock } from '../../card/crypto/index.js';
 import { toHex } from '../../card/util/hex.js';
 import { UsageUpload, terminalValueInput } from '../../card/pki/index.js';
 import { VirtualReader } from '../../reader/VirtualReader.js';
 import * as A from '../../terminal/settlement/apdus.js';
-import {
-  SettlementTerminal,
-  certifySettlementCard,
-  rechargeSettlementCard,
-} from '../../terminal/settlement/SettlementTerminal.js';
 import { SettlementError } from '../../terminal/settlement/SettlementError.js';
 import { ResponseApdu } from '../../card/iso7816/ResponseApdu.js';
 import type { CommandApdu } from '../../card/iso7816/CommandApdu.js';
 import type { CardChannel } from '../../reader/index.js';
-import {
-  INS_SETTLE_READ_OBJECT,
-  SETTLE_OBJ_PUBLIC_KEY,
-  SETTLE_OBJ_SERVICE_RECORD,
-} from '../../card/applets/settle/constants.js';
-import { FUTURE_TOLERANCE_MS, ManagementCentre } from '../../host/settlement/ManagementCentre.js';
+import { INS_SETTLE_READ_OBJECT, SETTLE_OBJ_SERVICE_RECORD } from '../../card/applets/settle/constants.js';
+import { FUTURE_TOLERANCE_MS } from '../../host/settlement/ManagementCentre.js';
 import { CentreError } from '../../host/settlement/CentreError.js';
-
-const provider = new NodeSignatureProvider();
-const ALG = 'ecdsa-p256-sha256' as const;
-const T0 = Date.UTC(2026, 0, 1);
-const DAY = 86_400_000;
-const ascii = (s: string) => new TextEncoder().encode(s);
+import { ascii, centreTerminal, centreWithCard, DAY, T0 } from './fixtureCentre.js';
 
 async function world(tag: string) {
   const clock = new ManualClock(T0);
-  const centre = new ManagementCentre({
-    file: ':memory:',
-    provider,
-    clock,
-    rng: new SeededRng(`${tag}:centre`),
-    maxValue: 50_000,
-    centreId: ascii('MC-RT3'),
-    algorithm: ALG,
-  });
-  const validity = { notBefore: T0, notAfter: T0 + 365 * DAY };
   const idu = ascii(`CARD-${tag}`);
-  const card = makeSettlementCard({
-    idu,
-    anchor: centre.anchor.encode(),
-    algorithm: ALG,
-    rng: new SeededRng(`${tag}:card`),
-  });
-  const ch = await new VirtualReader('slot', card.os).connect();
-  await ch.transmit(A.selectSettle());
-  const spki = (await ch.transmit(A.readObject(SETTLE_OBJ_PUBLIC_KEY))).data;
-  await certifySettlementCard(ch, centre.certifyCard(idu, spki, validity, ALG));
-  await rechargeSettlementCard(ch, centre.signValue(idu, 1000, T0 + 100 * DAY));
-  await ch.disconnect();
+  const { centre, validity, card } = await centreWithCard({ tag, clock, centreId: ascii('MC-RT3'), idu });
   const terminal = (name: string, fill: number, tClock = clock) => {
     const idt = ascii(name);
-    const keys = provider.generateKeyPair(ALG);
-    const chain = { key: new Uint8Array(16).fill(fill), ts0: new Uint8Array(16).fill(fill + 1) };
-    const cert = centre.certifyTerminal(idt, keys.publicKey, chain, validity, ALG);
-    const signer = provider.signer(ALG, keys.privateKey);
-    const t = new SettlementTerminal({
-      idt,
+    const {
+      terminal: t,
       signer,
-      certificate: cert.encode(),
-      anchor: centre.anchor.encode(),
-      provider,
-      chainKey: chain.key,
-      ts0: chain.ts0,
-      cipher: new NodeCipherProvider(),
+      cert,
+    } = centreTerminal(centre, validity, {
+      idt,
+      chain: { key: new Uint8Array(16).fill(fill), ts0: new Uint8Array(16).fill(fill + 1) },
       clock: tClock,
-      rng: new SeededRng(`${tag}:${name}`),
+      rngSeed: `${tag}:${name}`,
     });
     return { t, idt, signer, cert };
   };

@@ -22,10 +22,8 @@
  * ```
  * Identifiers (IDU, IDT, IDC, centre id) are stored as BLOBs; times as integer milliseconds.
  */
-import { existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { classify, HostDbError } from '../../service/HostDb.js';
+import { classify, openMigrated } from '../../service/db/open.js';
 
 /** Numbered migrations; entry i brings the schema to version i+1. Never edit one that shipped. */
 export const SETTLEMENT_MIGRATIONS: readonly string[] = [
@@ -312,38 +310,11 @@ export class SettlementDb {
    */
   constructor(file: string) {
     if (typeof file !== 'string') throw new TypeError('file must be a string');
-    if (file !== ':memory:' && !file.startsWith('file:') && !existsSync(dirname(resolve(file))))
-      throw new HostDbError('io', `cannot open ${file}: its directory does not exist`);
+    this.db = openMigrated(file, SETTLEMENT_MIGRATIONS, 'this centre');
     try {
-      this.db = new Database(file, { timeout: 2000 });
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma('synchronous = FULL');
-      this.db.pragma('foreign_keys = ON');
-      const check = this.db.pragma('quick_check', { simple: true });
-      if (check !== 'ok') throw new HostDbError('corrupt', `integrity check failed: ${String(check)}`);
-      this.#migrate();
       this.#s = prepareAll(this.db);
     } catch (e) {
       throw classify(e);
-    }
-  }
-
-  #migrate(): void {
-    this.db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
-    const row = this.db.prepare('SELECT version FROM schema_version').get() as
-      { version: number } | undefined;
-    let v = row?.version ?? 0;
-    if (!row) this.db.prepare('INSERT INTO schema_version VALUES (0)').run();
-    if (v > SETTLEMENT_MIGRATIONS.length)
-      throw new HostDbError(
-        'conflict',
-        `database schema ${v} is newer than this centre (${SETTLEMENT_MIGRATIONS.length})`,
-      );
-    for (; v < SETTLEMENT_MIGRATIONS.length; v++) {
-      this.db.transaction(() => {
-        this.db.exec(SETTLEMENT_MIGRATIONS[v]!);
-        this.db.prepare('UPDATE schema_version SET version = ?').run(v + 1);
-      })();
     }
   }
 
