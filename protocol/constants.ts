@@ -17,6 +17,8 @@ export const H_USAGE = 0x53;
 export const H_CLEARING_UPLOAD = 0x55;
 export const H_BLACKLIST = 0x56;
 export const H_SETTLE = 0x54;
+/** Issue 17: utility-authenticated card commands to the meter, the card's answers back (docs/host-protocol.md). */
+export const H_CARD_COMMANDS = 0x57;
 
 export const HEADERS = [H_VALUE_STORE, H_TARIFF, H_USAGE] as const;
 export type Header = (typeof HEADERS)[number];

@@ -29,6 +29,10 @@ export const INS_GET_RESPONSE = 0xc0;
 export const INS_LOAD = 0x52;
 export const INS_DEBIT = 0x54;
 export const INS_READ_PURSE = 0x5c;
+/** Issue 17: commands authenticated by the purse's own utility (K_remote), carried by any terminal. */
+export const INS_REMOTE_LOAD = 0x56;
+export const INS_PUT_CONFIG = 0x58;
+export const INS_CLEAR_READINGS = 0x5a;
 
 // SAM proprietary instructions, CLA 80.
 export const INS_AUTH_INIT = 0x10;
@@ -49,6 +53,8 @@ export const HOST_SETTLE = 0x54;
 /** Issue 13: record upload and blacklist over the power line, answered like a usage check (P1 = 55 / 56). */
 export const HOST_CLEARING_UPLOAD = 0x55;
 export const HOST_BLACKLIST = 0x56;
+/** Issue 17: utility-authenticated card commands carried to the meter, answers back (P1 = 57). */
+export const HOST_CARD_COMMANDS = 0x57;
 
 /** Status byte of the value-store answer (host/protocol/constants.ts VS_*). */
 export const VS_CREDITED = 0x00;
@@ -97,6 +103,8 @@ export const PURSE_NAMES: Readonly<Record<number, string>> = {
 /** Short EF identifiers of the subscriber card. */
 export const SFI_LOG = 0x01; // cyclic, 38-byte records, record 1 = newest
 export const SFI_METER_DATA = 0x02; // linear fixed, 72-byte records, record n = n-th purse of the FCI
+export const SFI_OFFLINE_CONFIG = 0x03; // issue 17: linear fixed, 36-byte records, one per purse
+export const SFI_OFFLINE_READINGS = 0x04; // issue 17: linear fixed, 144-byte records, one per purse
 
 /** Proprietary status words (ISO/IEC 7816-4 §5.6 leaves 9XXX to applications). */
 export const SW_INSUFFICIENT_BALANCE = 0x9401;
@@ -108,6 +116,8 @@ export const SW_NO_PENDING_TRANSFER = 0x9406;
 export const SW_REPLAY = 0x9407;
 /** Every pending-transfer slot of the SVM is taken (issue 13). */
 export const SW_PENDING_SLOTS_FULL = 0x9408;
+/** Issue 17: a remote load skips a sequence number: an earlier one of this purse must come first. */
+export const SW_REMOTE_LOAD_GAP = 0x9409;
 
 const APPLET_SW_NAMES: ReadonlyMap<number, string> = new Map([
   [SW_INSUFFICIENT_BALANCE, 'insufficient balance'],
@@ -118,6 +128,7 @@ const APPLET_SW_NAMES: ReadonlyMap<number, string> = new Map([
   [SW_NO_PENDING_TRANSFER, 'no pending transfer'],
   [SW_REPLAY, 'replay refused'],
   [SW_PENDING_SLOTS_FULL, 'all pending-transfer slots taken'],
+  [SW_REMOTE_LOAD_GAP, 'an earlier remote load is missing'],
 ]);
 
 /**
@@ -135,3 +146,6 @@ export const LOG_RECORDS = 10;
 export const SVM_LOG_RECORDS = 16;
 /** SAM COMMISSION CHECK: vouches for a commissioning card's payload (docs/purse-spec.md). */
 export const INS_COMMISSION_CHECK = 0x1a;
+/** Issue 17: the offline meter's SAM checks a card's configuration / signs the readings it writes. */
+export const INS_CONFIG_CHECK = 0x1c;
+export const INS_SIGN_READINGS = 0x1e;

@@ -37,6 +37,7 @@ import {
   HOST_USAGE_CHECK,
   HOST_CLEARING_UPLOAD,
   HOST_BLACKLIST,
+  HOST_CARD_COMMANDS,
   HOST_VALUE_STORE,
   HOST_SETTLE,
   INS_AUTH_FINISH,
@@ -98,7 +99,7 @@ const SETTLE_ANSWER = 63;
 /** HOST FINISH P1 = 52 / 53: the longest core answer the SAM encrypts (M ≤ 8192 bytes). */
 const MAX_CORE_ANSWER = 8192 - 4 - 4 - 3;
 /** Issue 13 clearing commands the meter core answers (record upload, blacklist): like H = 53. */
-const CLEARING_CORE: ReadonlySet<number> = new Set([HOST_CLEARING_UPLOAD, HOST_BLACKLIST]);
+const CLEARING_CORE: ReadonlySet<number> = new Set([HOST_CLEARING_UPLOAD, HOST_BLACKLIST, HOST_CARD_COMMANDS]);
 
 /** AUTH INIT P1: which key domain the card in the session belongs to. */
 export const AUTH_SUBSCRIBER = 0x00;
