@@ -171,3 +171,53 @@ export { adjustDesParity, hasOddParity } from './crypto/keyHierarchy.js';
 export * from './applets/settle/index.js';
 // Issue 13 (seed 004 public-key settlement): certificates, signed values, lists, uploads — card/pki/API.md.
 export * from './pki/index.js';
+// Issue 17: remote loads over the power line, offline-meter configuration and readings.
+export {
+  CLEAR_READINGS_LENGTH,
+  CONFIG_CHECK_LENGTH,
+  OFFLINE_EVENT_FOREIGN_CARD,
+  OFFLINE_EVENT_POWER_FAILURE,
+  OFFLINE_EVENT_RELAY_OPEN_VOLTAGE,
+  OFFLINE_EVENT_REVERSE_FLOW,
+  OFFLINE_EVENT_TAMPER,
+  OFFLINE_EVENT_UNAUTHENTIC_CONFIG,
+  OFFLINE_FORMAT,
+  OFFLINE_MAX_STEPS,
+  OFFLINE_RECORD_PURSES,
+  OfflineConfig,
+  OfflineReading,
+  PUT_CONFIG_LENGTH,
+  REMOTE_ALREADY_APPLIED,
+  REMOTE_APPLIED,
+  REMOTE_LOAD_ANSWER_LENGTH,
+  REMOTE_LOAD_LENGTH,
+  SIGN_READINGS_LENGTH,
+  clearReadingsMacInput,
+  configWriteMacInput,
+  offlineConfigMacInput,
+  offlineReadingMacInput,
+  remoteLoadMacInput,
+  remoteReceiptInput,
+  signClearReadings,
+  signOfflineConfig,
+  signRemoteLoad,
+  verifyOfflineReading,
+  verifyRemoteReceipt,
+} from './applets/purse/offline.js';
+export type { OfflineConfigFields, OfflineReadingFields, RemoteLoadFields } from './applets/purse/offline.js';
+export { deriveOfflineKey, deriveRemoteKey } from './applets/IssuerKeys.js';
+export {
+  HOST_CARD_COMMANDS,
+  INS_CLEAR_READINGS,
+  INS_CONFIG_CHECK,
+  INS_PUT_CONFIG,
+  INS_REMOTE_LOAD,
+  INS_SIGN_READINGS,
+  SFI_OFFLINE_CONFIG,
+  SFI_OFFLINE_READINGS,
+  SW_REMOTE_LOAD_GAP,
+  SW_MAX_BALANCE_EXCEEDED,
+  SW_REPLAY,
+  SW_COUNTER_EXHAUSTED,
+} from './applets/constants.js';
+export { LOG_TYPE_LOAD, LOG_TYPE_REMOTE_LOAD } from './applets/purse/records.js';

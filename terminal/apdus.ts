@@ -33,6 +33,13 @@ import {
   INS_VERIFY,
   SFI_LOG,
   SFI_METER_DATA,
+  INS_REMOTE_LOAD,
+  INS_PUT_CONFIG,
+  INS_CLEAR_READINGS,
+  INS_CONFIG_CHECK,
+  INS_SIGN_READINGS,
+  SFI_OFFLINE_CONFIG,
+  SFI_OFFLINE_READINGS,
 } from '../card/index.js';
 
 const LE = 256; // Le = 00: "up to 256 bytes"
@@ -318,6 +325,98 @@ export function hostCredit(amount: number, txId: Uint8Array, mac: Uint8Array, r3
     p1: 0,
     p2: 0,
     data: concatBytes(be32(amount), txId, mac, r3),
+    ne: LE,
+  });
+}
+
+// ---- Issue 17: utility-authenticated card commands and the offline meter's records ----
+
+function exactly(b: Uint8Array, n: number, name: string): Uint8Array {
+  if (!(b instanceof Uint8Array)) throw new TypeError(`${name} must be a Uint8Array`);
+  if (b.length !== n) throw new RangeError(`${name} must be ${n} bytes, got ${b.length}`);
+  return b;
+}
+
+/** REMOTE LOAD 80 56 00 purse 1A data(26) 00 (data = signRemoteLoad's). */
+export function remoteLoad(purse: number, data26: Uint8Array): CommandApdu {
+  const data = exactly(data26, 26, 'data26');
+  return new CommandApdu({ cla: 0x80, ins: INS_REMOTE_LOAD, p1: 0, p2: purse, data, ne: LE });
+}
+
+/** PUT CONFIG 80 58 00 purse 2C config(36) ‖ MAC(8). */
+export function putConfig(purse: number, data44: Uint8Array): CommandApdu {
+  return new CommandApdu({
+    cla: 0x80,
+    ins: INS_PUT_CONFIG,
+    p1: 0,
+    p2: purse,
+    data: exactly(data44, 44, 'data44'),
+  });
+}
+
+/** CLEAR READINGS 80 5A 00 purse 10 reading MAC(8) ‖ MAC(8). */
+export function clearReadings(purse: number, data16: Uint8Array): CommandApdu {
+  return new CommandApdu({
+    cla: 0x80,
+    ins: INS_CLEAR_READINGS,
+    p1: 0,
+    p2: purse,
+    data: exactly(data16, 16, 'data16'),
+  });
+}
+
+/** READ RECORD 00 B2 n 1C 00 on the offline-configuration EF (n = purse position). */
+export function readOfflineConfig(n: number): CommandApdu {
+  return new CommandApdu({
+    cla: 0x00,
+    ins: INS_READ_RECORD,
+    p1: n,
+    p2: (SFI_OFFLINE_CONFIG << 3) | 4,
+    ne: LE,
+  });
+}
+
+/** READ RECORD 00 B2 n 24 00 on the offline-readings EF (n = purse position). */
+export function readOfflineReadings(n: number): CommandApdu {
+  return new CommandApdu({
+    cla: 0x00,
+    ins: INS_READ_RECORD,
+    p1: n,
+    p2: (SFI_OFFLINE_READINGS << 3) | 4,
+    ne: LE,
+  });
+}
+
+/** UPDATE RECORD 00 DC n 24 90 record(144) (in a SAM session for that purse). */
+export function updateOfflineReadings(n: number, record144: Uint8Array): CommandApdu {
+  return new CommandApdu({
+    cla: 0x00,
+    ins: INS_UPDATE_RECORD,
+    p1: n,
+    p2: (SFI_OFFLINE_READINGS << 3) | 4,
+    data: exactly(record144, 144, 'record144'),
+  });
+}
+
+/** SAM CONFIG CHECK 80 1C 00 00 2C CSN(8) ‖ config(36). */
+export function samConfigCheck(csn: Uint8Array, config36: Uint8Array): CommandApdu {
+  return new CommandApdu({
+    cla: 0x80,
+    ins: INS_CONFIG_CHECK,
+    p1: 0,
+    p2: 0,
+    data: concatBytes(exactly(csn, 8, 'csn'), exactly(config36, 36, 'config36')),
+  });
+}
+
+/** SAM SIGN READINGS 80 1E 00 00 8F CSN(8) ‖ record bytes 0..134 00 -> MAC(8). */
+export function samSignReadings(csn: Uint8Array, body135: Uint8Array): CommandApdu {
+  return new CommandApdu({
+    cla: 0x80,
+    ins: INS_SIGN_READINGS,
+    p1: 0,
+    p2: 0,
+    data: concatBytes(exactly(csn, 8, 'csn'), exactly(body135, 135, 'body135')),
     ne: LE,
   });
 }

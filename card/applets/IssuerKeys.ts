@@ -238,6 +238,38 @@ export class IssuerKeys {
     return this.#crypto.cardKey(this.#masters(purse).credit, csn);
   }
 
+  /**
+   * K_remote[purse](CSN) = diversify(K_credit[purse](CSN), "REMOTE") (issue 17): the key of the
+   * utility's REMOTE LOAD, PUT CONFIG and CLEAR READINGS for card `csn`. Only the card and the
+   * owner of MK_credit[purse] can make it.
+   */
+  remoteKey(csn: Uint8Array, purse: number): Uint8Array {
+    const credit = this.creditKey(csn, purse);
+    try {
+      return deriveRemoteKey(this.#crypto, credit);
+    } finally {
+      wipe(credit);
+    }
+  }
+
+  /**
+   * K_offline[purse](meter id, n) = diversify(KT[n](meter id), "OFFLINE") (issue 17): the key of
+   * utility `purse`'s offline meter `meterId` (3 bytes) for the 'C' config and 'M' reading MACs.
+   * @throws RangeError when the utility has no KH version `n`, or `meterId` is not 3 bytes.
+   */
+  offlineMeterKey(meterId: Uint8Array, purse: number, n: number): Uint8Array {
+    if (!(meterId instanceof Uint8Array) || meterId.length !== 3)
+      throw new RangeError('meterId must be 3 bytes');
+    const kh = this.#masters(purse).host.find(([v]) => v === n);
+    if (!kh) throw new RangeError(`n: utility ${purse} has no KH version ${n}`);
+    const kt = deriveTerminalKey(this.#crypto.cipher, kh[1], meterId);
+    try {
+      return deriveOfflineKey(this.#crypto, kt);
+    } finally {
+      wipe(kt);
+    }
+  }
+
   /** Every purse's keys of the card `csn`: what a subscriber card is personalised with. */
   cardKeySets(csn: Uint8Array, purses: readonly number[]): Map<number, CardKeySet> {
     return new Map(purses.map((p) => [p, this.cardKeys(csn, p)] as const));
@@ -310,4 +342,18 @@ export class IssuerKeys {
 /** K_core = diversify(K_svm, "CORE") (see IssuerKeys.coreKey). */
 export function deriveCoreKey(crypto: PurseCrypto, svmKey: Uint8Array): Uint8Array {
   return crypto.cardKey(svmKey, CORE_LABEL);
+}
+
+/** The diversification inputs of issue 17's keys (docs/purse-spec.md §13). */
+const REMOTE_LABEL = ascii('REMOTE');
+const OFFLINE_LABEL = ascii('OFFLINE');
+
+/** K_remote = diversify(K_credit(CSN), "REMOTE") (see IssuerKeys.remoteKey). */
+export function deriveRemoteKey(crypto: PurseCrypto, creditKey: Uint8Array): Uint8Array {
+  return crypto.cardKey(creditKey, REMOTE_LABEL);
+}
+
+/** K_offline = diversify(KT[n](meter id), "OFFLINE") (see IssuerKeys.offlineMeterKey). */
+export function deriveOfflineKey(crypto: PurseCrypto, terminalKey: Uint8Array): Uint8Array {
+  return crypto.cardKey(terminalKey, OFFLINE_LABEL);
 }

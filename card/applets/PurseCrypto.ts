@@ -124,10 +124,11 @@ export function loadMacInput(t: TransactionFields): Uint8Array {
 /**
  * Log-record MAC input (under K_proof(CSN)); for a debit this MAC is the debit proof the SVM checks:
  * `type letter ('D' 44 / 'L' 4C) ‖ CSN ‖ purse ‖ amount ‖ counter ‖ balance-after(4) ‖ terminal ‖
- * datetime ‖ RV(8)` — RV is the SVM challenge of a debit, the card challenge RC of a load.
+ * datetime ‖ RV(8)` — RV is the SVM challenge of a debit, the card challenge RC of a load, and
+ * seq(4) ‖ 00 00 00 00 of a remote load ('R' 52, issue 17; the terminal field is the seller id).
  */
 export function recordMacInput(
-  letter: 'D' | 'L',
+  letter: 'D' | 'L' | 'R',
   t: TransactionFields,
   balanceAfter: number,
   rv: Uint8Array,

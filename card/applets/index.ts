@@ -17,3 +17,6 @@ export type { RecordStore, StoreWrite } from './platform/RecordStore.js';
 export { RegionRecordStore } from './platform/RegionRecordStore.js';
 export { RuntimeApplet } from './platform/RuntimeApplet.js';
 export type { Application } from './platform/RuntimeApplet.js';
+// Issue 17: remote loads, offline-meter configuration and readings (purse/offline.ts).
+export * from './purse/offline.js';
+export { deriveOfflineKey, deriveRemoteKey } from './IssuerKeys.js';

@@ -25,6 +25,7 @@ import { IssuerKeys } from './IssuerKeys.js';
 import { RuntimeApplet, type Application } from './platform/RuntimeApplet.js';
 import type { RecordLayout, RegionRecordStore } from './platform/RegionRecordStore.js';
 import { PurseApplet, type PurseInit } from './purse/PurseApplet.js';
+import { OFFLINE_RECORD_PURSES, OfflineConfig, OfflineReading } from './purse/offline.js';
 import { SamApplet } from './sam/SamApplet.js';
 import { SvmApplet } from './svm/SvmApplet.js';
 import {
@@ -135,8 +136,8 @@ export interface MeterModuleConfig {
   balance?: number;
 }
 
-export const PURSE_INS = [0x84, 0x82, 0xb2, 0xdc, 0x20, 0x24, 0x5c, 0x54, 0x52];
-export const SAM_INS = [0x10, 0x12, 0x14, 0x18, 0x1a, 0x20, 0x22, 0x24];
+export const PURSE_INS = [0x84, 0x82, 0xb2, 0xdc, 0x20, 0x24, 0x5c, 0x54, 0x52, 0x56, 0x58, 0x5a]; // 56 58 5A: issue 17
+export const SAM_INS = [0x10, 0x12, 0x14, 0x18, 0x1a, 0x20, 0x22, 0x24, 0x1c, 0x1e]; // 1C 1E: issue 17
 export const SVM_INS = [0x84, 0x5c, 0x30, 0x32, 0x36, 0x40, 0x44, 0x5a, 0x46, 0x5e]; // 5A READ PENDING, 46 HOST SETTLE, 5E READ LOG (issue 13)
 
 /** The subscriber application's records for the purses `purses`. */
@@ -150,6 +151,12 @@ export function purseLayout(purses: readonly number[]): RecordLayout {
   for (const id of purses) l.push([`p.purse.${id.toString(16).padStart(2, '0')}`, 17]);
   for (let i = 0; i < LOG_RECORDS; i++) l.push([`p.log.${i}`, 38]);
   purses.forEach((_, i) => l.push([`p.meter.${i + 1}`, 72]));
+  // Issue 17: appended, so an older image keeps its regions (the new ones read as absent = zeros).
+  for (const id of purses) l.push([`p.rload.${id.toString(16).padStart(2, '0')}`, 4]);
+  purses.slice(0, OFFLINE_RECORD_PURSES).forEach((_, i) => {
+    l.push([`p.ocfg.${i + 1}`, OfflineConfig.LENGTH]);
+    l.push([`p.ordg.${i + 1}`, OfflineReading.LENGTH]);
+  });
   return l;
 }
 

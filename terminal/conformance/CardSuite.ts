@@ -500,7 +500,7 @@ const CASES: CaseDef[] = [
       await p.expectSw(cmd('00B2000C00'), 0x6a86, 'READ RECORD n=0');
       await p.expectSw(cmd('00B2010D00'), 0x6a86, 'READ RECORD P2=0D');
       await p.expectSw(A.readLogRecord(LOG_RECORDS + 1), 0x6a83, `READ RECORD ${LOG_RECORDS + 1} of the log`);
-      await p.expectSw(cmd(`00B201${hex1(sfiP2(3))}00`), 0x6a82, 'READ RECORD of SFI 03');
+      await p.expectSw(cmd(`00B201${hex1(sfiP2(5))}00`), 0x6a82, 'READ RECORD of SFI 05'); // 03, 04: issue 17
     },
   },
   {

@@ -200,7 +200,7 @@ describe('purse applet: log and meter data', () => {
     for (let n = 1; n <= 10; n++) counters.push(LogRecord.decode(ok(w.card.os, A.readLogRecord(n))).counter);
     expect(counters).toEqual([12, 11, 10, 9, 8, 7, 6, 5, 4, 3]);
     expect(sw(tx(w.card.os, A.readLogRecord(11)))).toBe('6A83');
-    expect(sw(tx(w.card.os, Uint8Array.of(0, 0xb2, 1, 0x1c, 0)))).toBe('6A82');
+    expect(sw(tx(w.card.os, Uint8Array.of(0, 0xb2, 1, 0x2c, 0)))).toBe('6A82');
   });
 
   it('meter data is readable always, writable only in a SAM session', () => {

@@ -17,6 +17,7 @@ import {
   SW_FILE_NOT_FOUND,
   SW_INCORRECT_P1P2,
   SW_INS_NOT_SUPPORTED,
+  SW_NOT_ENOUGH_MEMORY,
   SW_RECORD_NOT_FOUND,
   SW_REFERENCED_DATA_NOT_FOUND,
   SW_SECURITY_STATUS_NOT_SATISFIED,
@@ -27,7 +28,7 @@ import {
 import type { BlockCipherProvider, Rng } from '../../crypto/types.js';
 import { verifyMac } from '../../crypto/mac.js';
 import { wipe } from '../../crypto/wipe.js';
-import { concatBytes } from '../../util/hex.js';
+import { concatBytes, equalBytes } from '../../util/hex.js';
 import type { Application } from '../platform/RuntimeApplet.js';
 import type { RecordStore, StoreWrite } from '../platform/RecordStore.js';
 import { checkDateTime } from '../bytes.js';
@@ -44,10 +45,17 @@ import {
   INS_READ_RECORD,
   INS_UPDATE_RECORD,
   INS_VERIFY,
+  INS_CLEAR_READINGS,
+  INS_PUT_CONFIG,
+  INS_REMOTE_LOAD,
   LOG_RECORDS,
   SFI_LOG,
   SFI_METER_DATA,
+  SFI_OFFLINE_CONFIG,
+  SFI_OFFLINE_READINGS,
   SW_COUNTER_EXHAUSTED,
+  SW_REMOTE_LOAD_GAP,
+  SW_REPLAY,
   SW_INSUFFICIENT_BALANCE,
   SW_LIMIT_EXCEEDED,
   SW_MAX_BALANCE_EXCEEDED,
@@ -61,8 +69,32 @@ import {
   statusMacInput,
   type TransactionFields,
 } from '../PurseCrypto.js';
-import type { CardKeySet } from '../IssuerKeys.js';
-import { CardIdentity, LOG_TYPE_DEBIT, LOG_TYPE_LOAD, LogRecord, MeterData, PurseState } from './records.js';
+import { deriveRemoteKey, type CardKeySet } from '../IssuerKeys.js';
+import {
+  CardIdentity,
+  LOG_TYPE_DEBIT,
+  LOG_TYPE_LOAD,
+  LOG_TYPE_REMOTE_LOAD,
+  LogRecord,
+  MeterData,
+  PurseState,
+} from './records.js';
+import {
+  CLEAR_READINGS_LENGTH,
+  OFFLINE_FORMAT,
+  OFFLINE_RECORD_PURSES,
+  OfflineConfig,
+  OfflineReading,
+  PUT_CONFIG_LENGTH,
+  REMOTE_ALREADY_APPLIED,
+  REMOTE_APPLIED,
+  REMOTE_LOAD_LENGTH,
+  clearReadingsMacInput,
+  configWriteMacInput,
+  remoteLoadMacInput,
+  remoteReceiptInput,
+  type RemoteLoadFields,
+} from './offline.js';
 
 export const KEY_IDENTITY = 'p.identity';
 export const keyKeys = (purse: number): string => `p.keys.${purse.toString(16).padStart(2, '0')}`;
@@ -71,6 +103,10 @@ export const KEY_PIN = 'p.pin';
 export const keyPurse = (id: number): string => `p.purse.${id.toString(16).padStart(2, '0')}`;
 export const keyLog = (slot: number): string => `p.log.${slot}`;
 export const keyMeterData = (n: number): string => `p.meter.${n}`;
+/** Issue 17: last remote-load seq of a purse (u32; absent = 0), and the offline records by position. */
+export const keyRemoteSeq = (id: number): string => `p.rload.${id.toString(16).padStart(2, '0')}`;
+export const keyOfflineConfig = (n: number): string => `p.ocfg.${n}`;
+export const keyOfflineReading = (n: number): string => `p.ordg.${n}`;
 
 /** Initial state of one purse at personalisation. */
 export interface PurseInit {
@@ -231,6 +267,12 @@ export class PurseApplet implements Application {
           return this.#debit(c);
         case INS_LOAD:
           return this.#load(c);
+        case INS_REMOTE_LOAD:
+          return this.#remoteLoad(c);
+        case INS_PUT_CONFIG:
+          return this.#putConfig(c);
+        case INS_CLEAR_READINGS:
+          return this.#clearReadings(c);
       }
     }
     throw new SwError(SW_INS_NOT_SUPPORTED);
@@ -429,7 +471,8 @@ export class PurseApplet implements Application {
 
   /**
    * READ RECORD 00 B2 n P2 00 (ISO/IEC 7816-4 §11.3.3), P2 = SFI << 3 | 4:
-   * SFI 01 log (n = 1 newest .. 10), SFI 02 meter data (n = purse position).
+   * SFI 01 log (n = 1 newest .. 10), SFI 02 meter data (n = purse position), SFI 03 offline
+   * configuration and SFI 04 offline readings (n = purse position; never written = all zeros).
    */
   #readRecord(c: CommandApdu): Uint8Array {
     const sfi = c.p2 >> 3;
@@ -438,7 +481,13 @@ export class PurseApplet implements Application {
     let rec: Uint8Array | undefined;
     if (sfi === SFI_LOG) rec = this.logRecord(c.p1);
     else if (sfi === SFI_METER_DATA) rec = this.#store.read(keyMeterData(c.p1));
-    else throw new SwError(SW_FILE_NOT_FOUND, 'no EF with this SFI');
+    else if (sfi === SFI_OFFLINE_CONFIG || sfi === SFI_OFFLINE_READINGS) {
+      if (!this.#hasOfflineRecords(c.p1)) throw new SwError(SW_RECORD_NOT_FOUND);
+      const config = sfi === SFI_OFFLINE_CONFIG;
+      rec =
+        this.#store.read(config ? keyOfflineConfig(c.p1) : keyOfflineReading(c.p1)) ??
+        new Uint8Array(config ? OfflineConfig.LENGTH : OfflineReading.LENGTH);
+    } else throw new SwError(SW_FILE_NOT_FOUND, 'no EF with this SFI');
     if (!rec) throw new SwError(SW_RECORD_NOT_FOUND);
     return rec;
   }
@@ -448,6 +497,7 @@ export class PurseApplet implements Application {
    * only in a SAM session (an authenticated meter, seed 002).
    */
   #updateRecord(c: CommandApdu): Uint8Array {
+    if (c.p2 === ((SFI_OFFLINE_READINGS << 3) | 4) && c.p1 !== 0) return this.#updateReadings(c);
     if (c.p2 !== ((SFI_METER_DATA << 3) | 4) || c.p1 === 0) throw new SwError(SW_INCORRECT_P1P2);
     if (!this.#store.view(keyMeterData(c.p1))) throw new SwError(SW_RECORD_NOT_FOUND);
     if (c.nc !== MeterData.LENGTH) throw new SwError(SW_WRONG_LENGTH);
@@ -458,6 +508,164 @@ export class PurseApplet implements Application {
       throw new SwError(SW_SECURITY_STATUS_NOT_SATISFIED, `record ${c.p1} is not purse ${session.purse}'s`);
     this.#store.commit([[keyMeterData(c.p1), c.data]]);
     return EMPTY;
+  }
+
+  /**
+   * UPDATE RECORD 00 DC n 24 90 record(144) on the offline-readings EF (issue 17): only in a SAM
+   * session for the n-th purse (like SFI 02). The card checks the format byte and the purse byte;
+   * the 'M' MAC is the utility's to check (the card has no K_offline).
+   */
+  #updateReadings(c: CommandApdu): Uint8Array {
+    if (!this.#hasOfflineRecords(c.p1)) throw new SwError(SW_RECORD_NOT_FOUND);
+    if (c.nc !== OfflineReading.LENGTH) throw new SwError(SW_WRONG_LENGTH);
+    const session = this.#session;
+    if (!session) throw new SwError(SW_SECURITY_STATUS_NOT_SATISFIED, 'no SAM session');
+    const purse = this.#identity().purses[c.p1 - 1]!;
+    if (purse !== session.purse)
+      throw new SwError(SW_SECURITY_STATUS_NOT_SATISFIED, `record ${c.p1} is not purse ${session.purse}'s`);
+    const d = c.dataView();
+    if (d[0] !== OFFLINE_FORMAT || d[4] !== purse)
+      throw new SwError(SW_WRONG_DATA, 'not an offline reading of this purse');
+    this.#store.commit([[keyOfflineReading(c.p1), c.data]]);
+    return EMPTY;
+  }
+
+  /** Position (1..) of purse `purse` in the FCI, or 0. */
+  #position(purse: number): number {
+    return this.#identity().purses.indexOf(purse) + 1;
+  }
+
+  /** Whether position `n` has SFI 03 / 04 records (the first OFFLINE_RECORD_PURSES purses do). */
+  #hasOfflineRecords(n: number): boolean {
+    return n >= 1 && n <= Math.min(this.#identity().purses.length, OFFLINE_RECORD_PURSES);
+  }
+
+  /**
+   * REMOTE LOAD 80 56 00 p 1A seq(4) ‖ amount(4) ‖ seller id(4) ‖ date-time(6) ‖ MAC(8) 00
+   * -> outcome(1) ‖ balance(4) ‖ counter(2) ‖ receipt(8) (issue 17, purse/offline.ts).
+   *
+   * MAC = MAC(K_remote[p], 'R' ‖ CSN ‖ p ‖ seq ‖ amount ‖ seller ‖ date-time): only utility p can
+   * make it, for this card and purse only. No SAM session, no challenge, no PIN: it adds value the
+   * subscriber paid for, so it may be carried by anyone — and since it has no challenge, what
+   * makes it single-use is the sequence number: applied in order (a gap answers 9409), each once
+   * (seq <= last answers 9000 outcome 02 without a write). The utility signs one message per
+   * (CSN, purse, seq), so "already applied" is definite. The balance and counter of an outcome-02
+   * answer are the purse's current ones; the receipt is the same bytes as at the first delivery.
+   */
+  #remoteLoad(c: CommandApdu): Uint8Array {
+    if (c.p1 !== 0) throw new SwError(SW_INCORRECT_P1P2);
+    const purse = this.#purse(c.p2);
+    if (c.nc !== REMOTE_LOAD_LENGTH) throw new SwError(SW_WRONG_LENGTH);
+    if (purse.status !== 0) throw new SwError(SW_CONDITIONS_NOT_SATISFIED, 'purse blocked');
+    const d = c.dataView();
+    const id = this.#identity();
+    const f: RemoteLoadFields = {
+      csn: id.csn,
+      purse: c.p2,
+      seq: u32(d, 0),
+      amount: u32(d, 4),
+      sellerId: d.slice(8, 12),
+      dateTime: d.slice(12, 18),
+    };
+    const keys = this.#keys(c.p2);
+    const kRemote = deriveRemoteKey(this.#crypto, keys.credit);
+    try {
+      if (!this.#crypto.check(kRemote, d.subarray(18, 26), remoteLoadMacInput(f)))
+        throw new SwError(SW_VERIFICATION_FAILED, 'remote load MAC wrong');
+      checkDateTime(f.dateTime);
+      if (f.seq === 0 || f.amount === 0) throw new SwError(SW_WRONG_DATA, 'seq and amount must be > 0');
+      const receipt = this.#crypto.mac(kRemote, remoteReceiptInput(f));
+      const last = u32(this.#store.view(keyRemoteSeq(c.p2)) ?? new Uint8Array(4));
+      if (f.seq <= last)
+        return concatBytes(
+          Uint8Array.of(REMOTE_ALREADY_APPLIED),
+          be32(purse.balance),
+          be16(purse.counter),
+          receipt,
+        );
+      if (f.seq > last + 1) throw new SwError(SW_REMOTE_LOAD_GAP, `remote load ${last + 1} has not arrived`);
+      if (purse.counter >= 0xffff) throw new SwError(SW_COUNTER_EXHAUSTED);
+      if (f.amount > purse.max - purse.balance) throw new SwError(SW_MAX_BALANCE_EXCEEDED);
+      const after = purse.balance + f.amount;
+      const t = { ...f, counter: purse.counter + 1, terminalId: f.sellerId };
+      const rv = concatBytes(be32(f.seq), new Uint8Array(4));
+      const mac = this.#crypto.mac(keys.proof, recordMacInput('R', t, after, rv));
+      const record = new LogRecord(
+        LOG_TYPE_REMOTE_LOAD,
+        f.purse,
+        f.amount,
+        after,
+        t.counter,
+        f.sellerId,
+        f.dateTime,
+        rv,
+        mac,
+      );
+      // One commit: the balance, the counter, the seq and the log record, or none of them.
+      this.#store.commit([
+        [keyPurse(c.p2), purse.with(after, t.counter).encode()],
+        [keyRemoteSeq(c.p2), be32(f.seq)],
+        ...this.#logWrites(record),
+      ]);
+      return concatBytes(Uint8Array.of(REMOTE_APPLIED), be32(after), be16(t.counter), receipt);
+    } finally {
+      wipe(kRemote, keys.auth, keys.debit, keys.credit, keys.proof);
+    }
+  }
+
+  /**
+   * PUT CONFIG 80 58 00 p 2C config(36) ‖ MAC(8) (issue 17): MAC = MAC(K_remote[p], 'W' ‖ CSN ‖
+   * config); the version must be above the stored record's (9407: an old config is never put
+   * back). The meter MAC inside is the offline meter's SAM's to check.
+   */
+  #putConfig(c: CommandApdu): Uint8Array {
+    if (c.p1 !== 0) throw new SwError(SW_INCORRECT_P1P2);
+    this.#purse(c.p2);
+    if (c.nc !== PUT_CONFIG_LENGTH) throw new SwError(SW_WRONG_LENGTH);
+    const d = c.dataView();
+    const config = d.slice(0, OfflineConfig.LENGTH);
+    if (config[0] !== OFFLINE_FORMAT || config[4] !== c.p2)
+      throw new SwError(SW_WRONG_DATA, 'not an offline configuration of this purse');
+    const id = this.#identity();
+    this.#checkRemoteMac(c.p2, d.subarray(OfflineConfig.LENGTH), configWriteMacInput(id.csn, config));
+    const n = this.#position(c.p2);
+    if (!this.#hasOfflineRecords(n))
+      throw new SwError(SW_NOT_ENOUGH_MEMORY, 'no offline records for this purse');
+    const stored = this.#store.view(keyOfflineConfig(n));
+    if (u32(config, 5) <= (stored ? u32(stored, 5) : 0))
+      throw new SwError(SW_REPLAY, 'config version not newer');
+    this.#store.commit([[keyOfflineConfig(n), config]]);
+    return EMPTY;
+  }
+
+  /**
+   * CLEAR READINGS 80 5A 00 p 10 readingMac(8) ‖ MAC(8) (issue 17): MAC = MAC(K_remote[p], 'X' ‖
+   * CSN ‖ p ‖ readingMac). Clears the SFI 04 record only when it is still the reading the utility
+   * collected (its MAC = readingMac; 6985 otherwise), so a newer reading is never lost.
+   */
+  #clearReadings(c: CommandApdu): Uint8Array {
+    if (c.p1 !== 0) throw new SwError(SW_INCORRECT_P1P2);
+    this.#purse(c.p2);
+    if (c.nc !== CLEAR_READINGS_LENGTH) throw new SwError(SW_WRONG_LENGTH);
+    const d = c.dataView();
+    const readingMac = d.slice(0, 8);
+    const id = this.#identity();
+    this.#checkRemoteMac(c.p2, d.subarray(8, 16), clearReadingsMacInput(id.csn, c.p2, readingMac));
+    const n = this.#position(c.p2);
+    const stored = this.#hasOfflineRecords(n) ? this.#store.view(keyOfflineReading(n)) : undefined;
+    if (!stored || stored.every((x) => x === 0) || !equalBytes(stored.subarray(135, 143), readingMac))
+      throw new SwError(SW_CONDITIONS_NOT_SATISFIED, 'the stored reading is not the one collected');
+    this.#store.commit([[keyOfflineReading(n), undefined]]);
+    return EMPTY;
+  }
+
+  /** @throws SwError 6300 unless `mac` = MAC(K_remote[purse], input). */
+  #checkRemoteMac(purse: number, mac: Uint8Array, input: Uint8Array): void {
+    const keys = this.#keys(purse);
+    const k = deriveRemoteKey(this.#crypto, keys.credit);
+    const ok = this.#crypto.check(k, mac, input);
+    wipe(k, keys.auth, keys.debit, keys.credit, keys.proof);
+    if (!ok) throw new SwError(SW_VERIFICATION_FAILED, 'utility MAC wrong');
   }
 
   #pinRecord(c: CommandApdu): Uint8Array {

@@ -55,14 +55,22 @@ export class PurseState {
 
 export const LOG_TYPE_LOAD = 0x01;
 export const LOG_TYPE_DEBIT = 0x02;
+/** Issue 17: a remote load (REMOTE LOAD, carried over the power line); RV = seq(4) ‖ 00 00 00 00. */
+export const LOG_TYPE_REMOTE_LOAD = 0x03;
+
+const LOG_TYPE_NAMES: Readonly<Record<number, string>> = {
+  [LOG_TYPE_LOAD]: 'load',
+  [LOG_TYPE_DEBIT]: 'debit',
+  [LOG_TYPE_REMOTE_LOAD]: 'remote load',
+};
 
 /**
  * Log record, 38 bytes (cyclic EF, SFI 01, record 1 = newest):
  * ```
- *  0 type (01 load, 02 debit) | 1 purse | 2 amount u32 | 6 balance after u32 | 10 counter u16 |
+ *  0 type (01 load, 02 debit, 03 remote load) | 1 purse | 2 amount u32 | 6 balance after u32 | 10 counter u16 |
  * 12 terminal id (4) | 16 date-time BCD YYMMDDhhmmss (6) | 22 RV (8) | 30 MAC (8)
  * ```
- * MAC = MAC(K_proof, 'D'/'L' ‖ CSN ‖ purse ‖ amount ‖ counter ‖ balance ‖ terminal ‖ datetime ‖ RV):
+ * MAC = MAC(K_proof, 'D'/'L'/'R' ‖ CSN ‖ purse ‖ amount ‖ counter ‖ balance ‖ terminal ‖ datetime ‖ RV):
  * for a debit it is the debit proof; RV is the SVM challenge (debit) or card challenge (load).
  */
 export class LogRecord {
@@ -110,7 +118,7 @@ export class LogRecord {
 
   toJSON(): Record<string, unknown> {
     return {
-      type: this.type === LOG_TYPE_LOAD ? 'load' : this.type === LOG_TYPE_DEBIT ? 'debit' : this.type,
+      type: LOG_TYPE_NAMES[this.type] ?? this.type,
       purse: this.purse,
       amount: this.amount,
       balanceAfter: this.balanceAfter,

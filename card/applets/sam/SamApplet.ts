@@ -30,7 +30,7 @@ import type { Application } from '../platform/RuntimeApplet.js';
 import type { RecordStore } from '../platform/RecordStore.js';
 import { checkDateTime } from '../bytes.js';
 import { be16, be32, u16, u32 } from '../../util/bigEndian.js';
-import { checkPurse, deriveCoreKey } from '../IssuerKeys.js';
+import { checkPurse, deriveCoreKey, deriveOfflineKey } from '../IssuerKeys.js';
 import {
   AID_SAM,
   HOST_TARIFF_MODE,
@@ -43,6 +43,8 @@ import {
   INS_AUTH_FINISH,
   INS_AUTH_INIT,
   INS_COMMISSION_CHECK,
+  INS_CONFIG_CHECK,
+  INS_SIGN_READINGS,
   INS_HOST_COMMAND,
   INS_HOST_FINISH,
   INS_HOST_INIT,
@@ -67,6 +69,15 @@ import {
 } from '../PurseCrypto.js';
 import type { SamKeySet } from '../IssuerKeys.js';
 import { commissionMacInput } from '../commissioning/commissionMac.js';
+import {
+  CONFIG_CHECK_LENGTH,
+  OFFLINE_FORMAT,
+  OfflineConfig,
+  OfflineReading,
+  SIGN_READINGS_LENGTH,
+  offlineConfigMacInput,
+  offlineReadingMacInput,
+} from '../purse/offline.js';
 
 export const KEY_SAM_IDENTITY = 's.identity';
 export const KEY_SAM_KEYS = 's.keys';
@@ -99,7 +110,11 @@ const SETTLE_ANSWER = 63;
 /** HOST FINISH P1 = 52 / 53: the longest core answer the SAM encrypts (M ≤ 8192 bytes). */
 const MAX_CORE_ANSWER = 8192 - 4 - 4 - 3;
 /** Issue 13 clearing commands the meter core answers (record upload, blacklist): like H = 53. */
-const CLEARING_CORE: ReadonlySet<number> = new Set([HOST_CLEARING_UPLOAD, HOST_BLACKLIST, HOST_CARD_COMMANDS]);
+const CLEARING_CORE: ReadonlySet<number> = new Set([
+  HOST_CLEARING_UPLOAD,
+  HOST_BLACKLIST,
+  HOST_CARD_COMMANDS,
+]);
 
 /** AUTH INIT P1: which key domain the card in the session belongs to. */
 export const AUTH_SUBSCRIBER = 0x00;
@@ -255,6 +270,10 @@ export class SamApplet implements Application {
           return this.#tokenAuth(c);
         case INS_COMMISSION_CHECK:
           return this.#commissionCheck(c);
+        case INS_CONFIG_CHECK:
+          return this.#configCheck(c);
+        case INS_SIGN_READINGS:
+          return this.#signReadings(c);
         case INS_HOST_INIT:
           return this.#hostInit(c);
         case INS_HOST_COMMAND:
@@ -396,6 +415,66 @@ export class SamApplet implements Application {
     if (!equalBytes(payload.subarray(1, 4), meterId))
       throw new SwError(SW_WRONG_DATA, 'the payload is for another meter');
     return new Uint8Array(0);
+  }
+
+  /** K_offline(n) = diversify(KT[n], "OFFLINE") of this meter (issue 17); 6A88 for an unknown n. */
+  #offlineKey(n: number): Uint8Array {
+    const kt = this.#terminalKey(n);
+    try {
+      return deriveOfflineKey(this.#crypto, kt);
+    } finally {
+      wipe(kt);
+    }
+  }
+
+  /**
+   * CONFIG CHECK 80 1C 00 00 2C CSN(8) ‖ config(36) -> 9000 (issue 17, the offline meter's SAM):
+   * the configuration is this utility's (purse), for this meter (meter id; 6A80 also means "the
+   * card is bound to another meter"), and its meter MAC = MAC(K_offline(n), 'C' ‖ CSN ‖ config
+   * bytes 0..27) with n = config[27] (6A88 unknown, 6300 wrong). The CSN binds it to one card.
+   */
+  #configCheck(c: CommandApdu): Uint8Array {
+    if (c.p1 !== 0 || c.p2 !== 0) throw new SwError(SW_INCORRECT_P1P2);
+    if (c.nc !== CONFIG_CHECK_LENGTH) throw new SwError(SW_WRONG_LENGTH);
+    const d = c.dataView();
+    const csn = d.subarray(0, 8);
+    const config = d.subarray(8, 8 + OfflineConfig.LENGTH);
+    if (config[0] !== OFFLINE_FORMAT) throw new SwError(SW_WRONG_DATA, 'not an offline configuration');
+    if (config[4] !== this.#purse()) throw new SwError(SW_WRONG_DATA, "another utility's configuration");
+    if (!equalBytes(config.subarray(1, 4), this.#identity().meterId))
+      throw new SwError(SW_WRONG_DATA, 'the card is bound to another meter');
+    const k = this.#offlineKey(config[27]!);
+    const ok = this.#crypto.check(
+      k,
+      config.subarray(28, 36),
+      offlineConfigMacInput(csn, config.subarray(0, OfflineConfig.SIGNED_LENGTH)),
+    );
+    wipe(k);
+    if (!ok) throw new SwError(SW_VERIFICATION_FAILED, 'configuration meter MAC wrong');
+    return new Uint8Array(0);
+  }
+
+  /**
+   * SIGN READINGS 80 1E 00 00 8F CSN(8) ‖ record bytes 0..134 00 -> MAC(8) = MAC(K_offline(n),
+   * 'M' ‖ CSN ‖ record[0..134]), n = record[134] (issue 17). Only a reading of this meter (meter
+   * id) for this utility (purse) in format 01 (6A80 otherwise); 6A88 for an unknown n.
+   */
+  #signReadings(c: CommandApdu): Uint8Array {
+    if (c.p1 !== 0 || c.p2 !== 0) throw new SwError(SW_INCORRECT_P1P2);
+    if (c.nc !== SIGN_READINGS_LENGTH) throw new SwError(SW_WRONG_LENGTH);
+    const d = c.dataView();
+    const csn = d.subarray(0, 8);
+    const record = d.subarray(8, 8 + OfflineReading.SIGNED_LENGTH);
+    if (record[0] !== OFFLINE_FORMAT) throw new SwError(SW_WRONG_DATA, 'not an offline reading');
+    if (!equalBytes(record.subarray(1, 4), this.#identity().meterId))
+      throw new SwError(SW_WRONG_DATA, "another meter's reading");
+    if (record[4] !== this.#purse()) throw new SwError(SW_WRONG_DATA, "another utility's reading");
+    const k = this.#offlineKey(record[134]!);
+    try {
+      return this.#crypto.mac(k, offlineReadingMacInput(csn, record));
+    } finally {
+      wipe(k);
+    }
   }
 
   #terminalKey(n: number): Uint8Array {

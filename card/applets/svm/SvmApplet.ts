@@ -91,7 +91,7 @@ import {
   pendingMacInput,
 } from '../PurseCrypto.js';
 import { checkPurse, deriveCoreKey, type SvmKeySet } from '../IssuerKeys.js';
-import { LOG_TYPE_DEBIT, LOG_TYPE_LOAD, LogRecord } from '../purse/records.js';
+import { LOG_TYPE_DEBIT, LOG_TYPE_LOAD, LOG_TYPE_REMOTE_LOAD, LogRecord } from '../purse/records.js';
 import {
   PendingTransfer,
   SVM_LOG_CANCEL,
@@ -795,7 +795,7 @@ export class SvmApplet implements Application {
         const rec = LogRecord.decode(d);
         if (rec.purse !== p.purse || rec.counter !== p.counter)
           throw new SwError(SW_WRONG_DATA, 'not the pending counter');
-        if (rec.type !== LOG_TYPE_DEBIT && rec.type !== LOG_TYPE_LOAD)
+        if (rec.type !== LOG_TYPE_DEBIT && rec.type !== LOG_TYPE_LOAD && rec.type !== LOG_TYPE_REMOTE_LOAD)
           throw new SwError(SW_WRONG_DATA, 'unknown record type');
         const fields = {
           csn: p.csn,
@@ -805,7 +805,8 @@ export class SvmApplet implements Application {
           terminalId: rec.terminalId,
           dateTime: rec.dateTime,
         };
-        const letter = rec.type === LOG_TYPE_DEBIT ? 'D' : 'L';
+        // Issue 17: a remote load that took the pending counter proves the debit did not happen.
+        const letter = rec.type === LOG_TYPE_DEBIT ? 'D' : rec.type === LOG_TYPE_LOAD ? 'L' : 'R';
         if (!this.#crypto.check(kProof, rec.mac, recordMacInput(letter, fields, rec.balanceAfter, rec.rv)))
           throw new SwError(SW_VERIFICATION_FAILED, 'log record MAC wrong');
         const isThePendingDebit =
