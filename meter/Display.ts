@@ -12,7 +12,7 @@ export type SupplyState =
 export interface DisplayModel {
   /** Meter identity, 6 hex digits. */
   readonly meterId: string;
-  readonly commodity: 'electricity' | 'gas' | 'water' | 'heat';
+  readonly commodity: 'electricity' | 'gas' | 'water' | 'heat' | 'hot water';
   readonly time: string;
   /** Credit units: register balance last read + tank + token − debts (negative when in debt). */
   readonly balance: number;

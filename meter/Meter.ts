@@ -1,4 +1,4 @@
-import { fromHex, toHex } from '../card/index.js';
+import { be32, fromHex, toHex } from '../card/index.js';
 import type { CreditRegister } from './CreditRegister.js';
 import { type DisplayModel, type SupplyState } from './Display.js';
 import {
@@ -20,8 +20,11 @@ import { TariffChange, TariffSchedule } from './tariff/TariffSchedule.js';
 import { CURRENCY_EUR, type DayType, MAX_STEPS, TariffTable } from '../protocol/index.js';
 import { TokenExchanger, type TokenExchangerOptions } from './TokenExchanger.js';
 
-/** What the meter meters. Electricity and heat count mWh; gas and water count mL. */
-export type Commodity = 'electricity' | 'gas' | 'water' | 'heat';
+/**
+ * What the meter meters. Electricity and heat count mWh; gas, water and hot water count mL (hot
+ * water: only what is delivered at or above its minimum temperature, metrology/HotWaterCalculator).
+ */
+export type Commodity = 'electricity' | 'gas' | 'water' | 'heat' | 'hot water';
 
 /** Options of a meter. */
 export interface MeterOptions {
@@ -85,7 +88,7 @@ export type MeterSnapshot = StateObject;
 export const SNAPSHOT_VERSION = 2;
 
 const TRANSFER_STATES: readonly TransferState[] = ['idle', 'card', 'host', 'done', 'failed'];
-const COMMODITIES: readonly Commodity[] = ['electricity', 'gas', 'water', 'heat'];
+const COMMODITIES: readonly Commodity[] = ['electricity', 'gas', 'water', 'heat', 'hot water'];
 
 /** Where a transfer of credit into the meter stands (shown on the display). */
 export type TransferState = 'idle' | 'card' | 'host' | 'done' | 'failed';
@@ -167,9 +170,9 @@ export class Meter {
   /** @throws RangeError / TypeError naming a bad option. */
   constructor(options: MeterOptions, register: CreditRegister) {
     this.commodity = options.commodity ?? 'electricity';
-    if (!['electricity', 'gas', 'water', 'heat'].includes(this.commodity))
+    if (!COMMODITIES.includes(this.commodity))
       throw new RangeError(
-        `commodity must be electricity, gas, water or heat, got ${String(this.commodity)}`,
+        `commodity must be electricity, gas, water, heat or hot water, got ${String(this.commodity)}`,
       );
     this.#meterId = meterIdArg(options.meterId);
     this.#now = seconds(options.start, 'start');
@@ -536,6 +539,38 @@ export class Meter {
       throw e;
     }
     this.loadTariff(change);
+  }
+
+  /**
+   * An offline meter's configuration from its utility (issue 17: the card's SFI 03 record, vouched
+   * for by the meter's SAM — meter/cardslot/offlineConfig.ts): the emergency-credit value and the
+   * unit charge, from now on. The tariff tables keep their schedules and step percents (a pending
+   * table too, with its activation time); only their unit charge changes. The token exchanger keeps
+   * every register (emergency credit already granted stays granted and owed); the new value is what
+   * the switch grants next. Records nothing (the caller records `config-applied`).
+   * @throws RangeError naming a bad value, before anything changes: `emergencyCredit` must be a u32,
+   *   `unitCharge` 1…2^32-1 (a tariff table's unit charge).
+   */
+  applyOfflineConfig(c: { emergencyCredit: number; unitCharge: number }): void {
+    if (!Number.isInteger(c.emergencyCredit) || c.emergencyCredit < 0 || c.emergencyCredit > 0xffffffff)
+      throw new RangeError(`emergencyCredit must be a u32, got ${c.emergencyCredit}`);
+    if (!Number.isInteger(c.unitCharge) || c.unitCharge < 1 || c.unitCharge > 0xffffffff)
+      throw new RangeError(`unitCharge must be 1…2^32-1, got ${c.unitCharge}`);
+    const recharge = (t: TariffTable): TariffTable => {
+      const b = t.encode();
+      b.set(be32(c.unitCharge), 1); // the binary form's unit charge (TariffTable, offset 1)
+      return TariffTable.decode(b);
+    };
+    const active = recharge(this.schedule.active);
+    const pending = this.schedule.pending;
+    const next = pending ? { table: recharge(pending.table), at: pending.activateAt } : undefined;
+    const ex = this.#newExchanger({ ...this.#exOptions, emergencyCredit: c.emergencyCredit });
+    ex.loadState(this.#exchanger.saveState());
+    this.#exOptions.emergencyCredit = c.emergencyCredit;
+    this.#exchanger = ex;
+    this.schedule.load(active, this.#now, this.#now); // clears the pending table …
+    if (next) this.schedule.load(next.table, next.at, this.#now); // … so put it back
+    this.#dayCache = -1;
   }
 
   /** Mains lost: recorded; the meter stops metering (the latch relay and NVM keep their state). */

@@ -17,7 +17,7 @@ export const READING_FLAGS = {
   'friendly-debt': 1 << 9,
 } as const satisfies Partial<Record<EventKind, number>>;
 
-const COMMODITIES = ['electricity', 'gas', 'water', 'heat'] as const;
+const COMMODITIES = ['electricity', 'gas', 'water', 'heat', 'hot water'] as const;
 export const READINGS_FORMAT_VERSION = 1;
 const HEADER = 34;
 const PER_STEP = 10;
@@ -43,7 +43,7 @@ export interface StepReading {
  * off  size  field
  *  0    1    format version = 0x01
  *  1    3    meter identity
- *  4    1    commodity: 0 electricity, 1 gas, 2 water, 3 heat
+ *  4    1    commodity: 0 electricity, 1 gas, 2 water, 3 heat, 4 hot water
  *  5    6    RTC BCD YYMMDDhhmmss when read
  * 11    4    cumulative total, Wh (gas, water: L), u32 saturating
  * 15    4    reference code of the previous credit transaction

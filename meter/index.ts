@@ -25,7 +25,8 @@ export type { DayType, Holiday, TariffInterval, TariffSeason, TariffTableSpec } 
 export { TariffChange, TariffSchedule } from './tariff/TariffSchedule.js';
 export { Adc, VOLTAGE_RANGES, SHUNT_OHMS } from './metrology/Adc.js';
 export type { PhaseRelation, PowerAnalyzerOptions, PowerReading } from './metrology/PowerAnalyzer.js';
-export { HeatCalculator, WATER_J_PER_L_K } from './metrology/HeatCalculator.js';
+export { HeatCalculator, HEAT_DELTA_THETA_MIN_MK, WATER_J_PER_L_K } from './metrology/HeatCalculator.js';
+export { HotWaterCalculator, HOT_WATER_MIN_MILLI_C } from './metrology/HotWaterCalculator.js';
 export type { SimulationOptions, SimulationResult } from './sim/simulate.js';
 export { LoadGenerator, LOAD_PROFILES } from './sim/LoadProfile.js';
 export type { Appliance, LoadProfileSpec } from './sim/LoadProfile.js';
@@ -38,13 +39,22 @@ export {
   ModuleLink,
   SLOT_REFUSALS,
   cardMeterData,
+  checkCardConfig,
   createCardMeter,
   createMeterOnModules,
+  describeVerdict,
+  OfflineMeterState,
+  offlineReading,
   purseOf,
+  readCardConfig,
+  samKtVersion,
 } from './cardslot/index.js';
 export type {
   CardMeterOptions,
   ChannelRole,
+  ConfigCheckContext,
+  ConfigVerdict,
+  ReadingContext,
   ChannelWrapper,
   MeterCardSlotOptions,
   MeterOnModulesOptions,

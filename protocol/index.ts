@@ -8,6 +8,7 @@ export * from './errors.js';
 export * from './messages.js';
 export * from './payloads.js';
 export * from './clearing.js';
+export * from './cardCommands.js';
 export * from './TxId.js';
 export * from './session.js';
 export * from './Frame.js';

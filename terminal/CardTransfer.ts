@@ -19,13 +19,17 @@
  * 4 SVM GET CHALLENGE; SAM TRANSFER AUTH; SVM BEGIN TRANSFER (lowest free slot); card DEBIT; SVM
  *   COMPLETE TRANSFER for that slot
  * 5 card UPDATE RECORD meter data                                     (authenticated meter only)
+ * 6 optional (issue 17, offline meters): SAM SIGN READINGS over the readings record, card UPDATE
+ *   RECORD SFI 04 in the same SAM session — best effort: a card without SFI 04 (made before issue
+ *   17: 6A82 / 6A83), a refusal, or the card pulled here leaves the transfer as it is
  * ```
  * Whatever step is interrupted (card pulled, power cut, a torn write inside either chip), running
  * this again on the next insertion or power-up leaves card + SVM exactly as before or exactly
  * transferred — test/transfer/interruption.test.ts sweeps every such point.
  */
 import type { CardChannel } from '../reader/index.js';
-import { equalBytes, toHex } from '../card/index.js';
+import { CardChannelError } from '../reader/index.js';
+import { concatBytes, equalBytes, toHex } from '../card/index.js';
 import { u16, u32 } from '../card/index.js';
 import { AID_PURSE, LOG_RECORDS } from '../card/index.js';
 import { LOG_TYPE_DEBIT, LogRecord, PurseState } from '../card/index.js';
@@ -33,7 +37,12 @@ import type { MeterData } from '../card/index.js';
 import * as A from './apdus.js';
 import { TransferError } from './TransferError.js';
 import { findTlv } from '../card/index.js';
-import { SW_NO_ERROR, SW_RECORD_NOT_FOUND, SW_VERIFICATION_FAILED } from '../card/index.js';
+import {
+  SW_FILE_NOT_FOUND,
+  SW_NO_ERROR,
+  SW_RECORD_NOT_FOUND,
+  SW_VERIFICATION_FAILED,
+} from '../card/index.js';
 import { SVM_PENDING_SLOTS } from '../card/index.js';
 import { expectOk, type MeterModules } from './MeterModules.js';
 import { readPending, type PendingEntry } from './clearing/SvmClearing.js';
@@ -48,6 +57,26 @@ export interface TransferRequest {
   transfer?: boolean;
   /** Meter data to write onto the card (built by the meter once the outcome so far is known). */
   meterData?: (o: Omit<TransferOutcome, 'meterDataWritten'>) => MeterData | undefined;
+  /**
+   * Issue 17: the offline readings record (card SFI 04, 144 bytes) to write right after the meter
+   * data, in the same SAM session. Returns bytes 0..134 of the record (format … KT version n); the
+   * SAM signs them (SIGN READINGS: the 'M' MAC under K_offline) and the purse's record gets
+   * body ‖ MAC ‖ 00. Undefined: nothing written.
+   */
+  offlineReadings?: (o: Omit<TransferOutcome, 'meterDataWritten'>) => Uint8Array | undefined;
+}
+
+/** What became of the offline readings record (`TransferRequest.offlineReadings`). */
+export interface ReadingsOutcome {
+  /** The whole 144-byte record, once the SAM signed it. */
+  record?: Uint8Array;
+  written: boolean;
+  /**
+   * Why it was not written: 'old-card' (6A82 / 6A83: no SFI 04), 'sam-refused' / 'card-refused'
+   * (with `sw`), 'card-removed' (the card went during the write: it may or may not hold it).
+   */
+  skipped?: 'old-card' | 'sam-refused' | 'card-refused' | 'card-removed';
+  sw?: number;
 }
 
 export type RecoveryResult = 'none' | 'completed' | 'cancelled';
@@ -74,6 +103,8 @@ export interface TransferOutcome {
   cardBalance: number;
   svmBalance: number;
   meterDataWritten: boolean;
+  /** Set when `offlineReadings` gave a record to write. */
+  readings?: ReadingsOutcome;
 }
 
 interface CardSession {
@@ -292,7 +323,38 @@ export async function runCardSession(
   const md = req.meterData?.(outcome);
   if (md)
     await expectOk(card, A.updateMeterData(purseIndex + 1, md.encode()), 'card UPDATE RECORD (meter data)');
-  return { ...outcome, meterDataWritten: md !== undefined };
+  const body = req.offlineReadings?.(outcome);
+  const readings = body ? await writeReadings(m, card, csn, purseIndex + 1, body) : undefined;
+  return { ...outcome, meterDataWritten: md !== undefined, ...(readings ? { readings } : {}) };
+}
+
+/**
+ * SAM SIGN READINGS, then card UPDATE RECORD SFI 04 record `n` (issue 17). The value already moved,
+ * so nothing here fails the session: a refusal or an old card is reported in the outcome, and a card
+ * pulled during its write too (its next insertion gets a new record). A failing SAM channel still
+ * throws (the meter must reopen its modules).
+ */
+async function writeReadings(
+  m: MeterModules,
+  card: CardChannel,
+  csn: Uint8Array,
+  n: number,
+  body: Uint8Array,
+): Promise<ReadingsOutcome> {
+  const s = await m.sam.transmit(A.samSignReadings(csn, body));
+  if (s.sw !== SW_NO_ERROR || s.data.length !== 8)
+    return { written: false, skipped: 'sam-refused', sw: s.sw };
+  const record = concatBytes(body, s.data, Uint8Array.of(0));
+  let r;
+  try {
+    r = await card.transmit(A.updateOfflineReadings(n, record));
+  } catch (e) {
+    if (e instanceof CardChannelError) return { record, written: false, skipped: 'card-removed' };
+    throw e;
+  }
+  if (r.sw === SW_NO_ERROR) return { record, written: true };
+  const old = r.sw === SW_FILE_NOT_FOUND || r.sw === SW_RECORD_NOT_FOUND;
+  return { record, written: false, skipped: old ? 'old-card' : 'card-refused', sw: r.sw };
 }
 
 /**

@@ -5,7 +5,13 @@
  */
 export * as apdus from './apdus.js';
 export { runCardSession, awaitedCardMessage, authenticate, ClearingNeededError } from './CardTransfer.js';
-export type { TransferRequest, TransferOutcome, RecoveryResult, TransferBlocked } from './CardTransfer.js';
+export type {
+  TransferRequest,
+  TransferOutcome,
+  RecoveryResult,
+  TransferBlocked,
+  ReadingsOutcome,
+} from './CardTransfer.js';
 // Issue 13: the SVM's pending slots and the host's settlement of one.
 export { decodePending, decodeSettleAnswer, hostSettle, pendingRef, readPending } from './clearing/index.js';
 export { decodeSvmLog, readLogApdu, readSvmLog } from './clearing/index.js';

@@ -21,6 +21,13 @@ import {
   UPLOAD_CHALLENGE_LENGTH,
 } from '../../protocol/index.js';
 import type { BlacklistAnswer, BlacklistUpdate, UploadAnswer } from '../../protocol/index.js';
+import {
+  H_CARD_COMMANDS,
+  OUTCOME_REFUSED,
+  decodeCardCommandsAnswer,
+  encodeCardCommandsRequest,
+} from '../../protocol/index.js';
+import type { CardCommandsAnswer, CardCommandsRequest } from '../../protocol/index.js';
 import { ProtocolError } from '../../protocol/index.js';
 import {
   decodeTariffAnswer,
@@ -208,6 +215,32 @@ export class HostProtocol {
     const a = this.#decode(() => decodeBlacklistAnswer(answer));
     if (a.status === BL_APPLIED && a.version !== update.version)
       throw new ProtocolError('bad-answer', `blacklist applied but the meter holds version ${a.version}`);
+    return a;
+  }
+
+  /**
+   * Card commands (H = 57, issue 17): `request.commands` go to the meter's queue (each stored once
+   * per id), `request.ackBelow` lets it drop the answers and readings the caller stored, `forget`
+   * drops queued commands. The answer lists this request's refusals (outcome 01, seq 0, not stored:
+   * send again later when FULL), the meter's outbox from its oldest entry (final card answers and
+   * offline readings, each with its seq: store it once, then send `ackBelow` = `answer.next`), and
+   * the commands still waiting with the card's last SW. A lost answer loses nothing: everything not
+   * acknowledged comes again.
+   * @throws as {@link session}; ProtocolError 'bad-answer' for a malformed answer, or a refusal that
+   *   names a command this request did not carry.
+   */
+  async cardCommands(
+    terminal: Terminal,
+    meter: MeterKeyRef,
+    request: CardCommandsRequest,
+    trace?: SessionTrace,
+  ): Promise<CardCommandsAnswer> {
+    const payload = encodeCardCommandsRequest(request);
+    const answer = await this.session(terminal, meter, H_CARD_COMMANDS, () => payload, trace);
+    const a = this.#decode(() => decodeCardCommandsAnswer(answer));
+    const sent = new Set(request.commands.map((c) => c.id));
+    if (a.answers.some((x) => x.outcome === OUTCOME_REFUSED && !sent.has(x.id)))
+      throw new ProtocolError('bad-answer', 'the meter refused a card command this request did not carry');
     return a;
   }
 

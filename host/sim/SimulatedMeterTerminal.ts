@@ -20,6 +20,9 @@
  *   version opens no session (INIT refused 01), as at the meter.
  * - H = 54 host settle: settles one of its pending transfers by the SVM's rules (docs/purse-spec.md
  *   §5.8), host tx ids shared with value stores; the answer is the SVM's 63 bytes ‖ ID.
+ * - H = 57 card commands (issue 17): a queue with the meter's rules (stored once per id, at most
+ *   CARD_COMMAND_CAPACITY, FULL / bad instruction / bad length refused, forget, ackBelow) but no
+ *   card slot: tests stand in for a card with `cardAnswered` and `readingFound`.
  */
 import type { BlockCipherProvider, Rng } from '../../card/index.js';
 import {
@@ -94,6 +97,35 @@ import { decrypt, encrypt, terminalOpen, terminalVerify } from '../../protocol/i
 import type { TerminalOpened } from '../../protocol/index.js';
 import type { MessageEndpoint, Terminal } from '../../protocol/index.js';
 import { terminalOverMessages } from '../../protocol/index.js';
+import {
+  CARD_ANSWERS_PER_MESSAGE,
+  CARD_COMMAND_CAPACITY,
+  CARD_COMMAND_LC,
+  CARD_READINGS_PER_MESSAGE,
+  H_CARD_COMMANDS,
+  OUTCOME_CARD,
+  OUTCOME_REFUSED,
+  OUTCOME_WAITING,
+  REFUSED_FULL,
+  REFUSED_INS,
+  REFUSED_LENGTH,
+  decodeCardCommandsRequest,
+  encodeCardCommandsBody,
+  type CardAnswer,
+  type CardCommand,
+  type OfflineReadingWire,
+} from '../../protocol/index.js';
+
+/** The simulated card-command queue and outbox (persistent, as hex). */
+export interface SimulatedCardCommandsState {
+  nextSeq: number;
+  queue: { id: number; csn: string; ins: number; p2: number; data: string; lastSw?: number }[];
+  outbox: (
+    | { seq: number; kind: 'answer'; id: number; sw: number; data: string }
+    | { seq: number; kind: 'reading'; csn: string; purse: number; record: string }
+  )[];
+  finished: number[];
+}
 
 /** How many value-store results the terminal remembers. */
 export const RECENT_TX = 64;
@@ -157,6 +189,8 @@ export interface SimulatedMeterState {
   flags: number;
   /** Absent in a state saved before the simulated terminal served clearing: empty log and list. */
   clearing?: SimulatedClearingState;
+  /** Absent in a state saved before issue 17: nothing queued. */
+  cardCommands?: SimulatedCardCommandsState;
 }
 
 export class SimulatedMeterTerminal implements MessageEndpoint {
@@ -170,6 +204,7 @@ export class SimulatedMeterTerminal implements MessageEndpoint {
   readonly #svmKey: Uint8Array | undefined;
   readonly #logCapacity: number;
   #clearing: SimulatedClearingState;
+  #cards: SimulatedCardCommandsState = { nextSeq: 1, queue: [], outbox: [], finished: [] };
   #log: ConsumptionLog;
   #table: TariffTable;
   #pendingTable: { activation: RtcTime; table: TariffTable } | undefined;
@@ -294,6 +329,7 @@ export class SimulatedMeterTerminal implements MessageEndpoint {
       energyWh: this.energyWh,
       flags: this.flags,
       clearing: structuredClone(this.#clearing),
+      cardCommands: structuredClone(this.#cards),
     };
   }
 
@@ -324,6 +360,38 @@ export class SimulatedMeterTerminal implements MessageEndpoint {
           keyVersions: [],
           cardKeyVersions: [],
         };
+    this.#cards = s.cardCommands
+      ? structuredClone(s.cardCommands)
+      : { nextSeq: 1, queue: [], outbox: [], finished: [] };
+  }
+
+  /** Relay ids queued, in id order (tests). */
+  queuedCardCommands(): CardCommand[] {
+    return this.#cards.queue.map((q) => ({ ...q, csn: fromHex(q.csn), data: fromHex(q.data) }));
+  }
+
+  /**
+   * Stands in for a card at the (absent) slot: the card answered queued command `id` with `sw` and
+   * `data`; `final` (default true) moves it to the outbox, else it stays queued, reported waiting.
+   * @throws RangeError when `id` is not queued.
+   */
+  cardAnswered(id: number, sw: number, data: Uint8Array = new Uint8Array(0), final = true): void {
+    const c = this.#cards;
+    const i = c.queue.findIndex((q) => q.id === id);
+    if (i < 0) throw new RangeError(`card command ${id} is not queued`);
+    if (!final) {
+      c.queue[i]!.lastSw = sw;
+      return;
+    }
+    c.queue.splice(i, 1);
+    c.outbox.push({ seq: c.nextSeq++, kind: 'answer', id, sw, data: toHex(data) });
+    c.finished = [...c.finished, id].slice(-256);
+  }
+
+  /** Stands in for the slot finding an offline reading (SFI 04 record) on a card. */
+  readingFound(csn: Uint8Array, purse: number, record: Uint8Array): void {
+    const c = this.#cards;
+    c.outbox.push({ seq: c.nextSeq++, kind: 'reading', csn: toHex(csn), purse, record: toHex(record) });
   }
 
   /** Drops the open session (what a power cycle does to the volatile part). */
@@ -377,6 +445,8 @@ export class SimulatedMeterTerminal implements MessageEndpoint {
           return this.#blacklist(s, m.payload);
         case H_SETTLE:
           return this.#settle(s, m.payload);
+        case H_CARD_COMMANDS:
+          return this.#cardCommands(s, m.payload);
         default:
           return this.#refuse(REFUSE_UNKNOWN_HEADER);
       }
@@ -539,6 +609,64 @@ export class SimulatedMeterTerminal implements MessageEndpoint {
     if (u.mode === 'full' || cardKeys.length > 0) c.cardKeyVersions = [...cardKeys];
     c.blacklistVersion = u.version;
     return answer(BL_APPLIED);
+  }
+
+  /** H = 57 as the meter's CardCommandQueue.serve answers it (no card slot: nothing delivered here). */
+  #cardCommands(s: TerminalOpened, payload: Uint8Array): Message {
+    const req = decodeCardCommandsRequest(payload);
+    const c = this.#cards;
+    c.outbox = c.outbox.filter((e) => e.seq >= req.ackBelow);
+    for (const id of req.forget) {
+      if (!c.queue.some((q) => q.id === id)) continue;
+      c.queue = c.queue.filter((q) => q.id !== id);
+      c.finished = [...c.finished, id].slice(-256);
+    }
+    const empty = new Uint8Array(0);
+    const answers: CardAnswer[] = [];
+    for (const x of req.commands) {
+      const known =
+        c.finished.includes(x.id) ||
+        c.queue.some((q) => q.id === x.id) ||
+        c.outbox.some((e) => e.kind === 'answer' && e.id === x.id);
+      if (known) continue;
+      const lc = CARD_COMMAND_LC[x.ins];
+      const refused =
+        lc === undefined
+          ? REFUSED_INS
+          : x.data.length !== lc
+            ? REFUSED_LENGTH
+            : c.queue.length >= CARD_COMMAND_CAPACITY
+              ? REFUSED_FULL
+              : undefined;
+      if (refused !== undefined) {
+        answers.push({ seq: 0, id: x.id, outcome: OUTCOME_REFUSED, sw: refused, data: empty });
+        continue;
+      }
+      c.queue.push({ id: x.id, csn: toHex(x.csn), ins: x.ins, p2: x.p2, data: toHex(x.data) });
+      c.queue.sort((a, b) => a.id - b.id);
+    }
+    const readings: OfflineReadingWire[] = [];
+    let next = c.outbox[0]?.seq ?? c.nextSeq;
+    let more = false;
+    for (const e of c.outbox) {
+      const full =
+        e.kind === 'answer'
+          ? answers.length >= CARD_ANSWERS_PER_MESSAGE
+          : readings.length >= CARD_READINGS_PER_MESSAGE;
+      if (full) {
+        more = true;
+        break;
+      }
+      if (e.kind === 'answer')
+        answers.push({ seq: e.seq, id: e.id, outcome: OUTCOME_CARD, sw: e.sw, data: fromHex(e.data) });
+      else readings.push({ seq: e.seq, csn: fromHex(e.csn), purse: e.purse, record: fromHex(e.record) });
+      next = e.seq + 1;
+    }
+    for (const q of c.queue)
+      if (q.lastSw !== undefined && answers.length < CARD_ANSWERS_PER_MESSAGE)
+        answers.push({ seq: 0, id: q.id, outcome: OUTCOME_WAITING, sw: q.lastSw, data: empty });
+    const body = encodeCardCommandsBody({ queued: c.queue.length, next, more, answers, readings });
+    return this.#reply(s, concatBytes(body, this.#tail()));
   }
 
   #settle(s: TerminalOpened, payload: Uint8Array): Message {

@@ -5,9 +5,12 @@
  * ```
  * insertion → connect (ATR) → ATR parsed → SELECT purse application (FCI: CSN, expiry, purses)
  *   → READ PURSE (status, balance) → checks: blacklist, expiry, purse present and active
+ *   → issue 17: the card's configuration for this meter (SFI 03, SAM CONFIG CHECK; applied when
+ *     newer, refusal when bound to another meter or not authentic — offlineConfig.ts)
  *   → runCardSession (terminal): mutual authentication card ↔ meter SAM, recovery of a
  *     pending transfer, transfer min(card balance, purse limit, SVM room) into the SVM, meter data
- *     written onto the card (72-byte record, cardMeterData)
+ *     written onto the card (72-byte record, cardMeterData), and on an offline meter the signed
+ *     readings with every tariff step (SFI 04, SAM SIGN READINGS — offlineReadings.ts)
  *   → the card's log read back (READ RECORD 1..10): its new records of this purse kept for the
  *     host's clearing (ClearingJournal, uploaded over the power line, docs/host-protocol.md)
  *   → credit entry in the meter core: debt and used emergency credit repaid first, new "since
@@ -60,6 +63,10 @@ import type { DecommissioningData } from '../commissioning/DecommissioningData.j
 import { readCommissioningCard } from '../commissioning/readCommissioningCard.js';
 import { COMMISSIONING_REFUSALS, CommissioningError, TariffTableError } from '../errors.js';
 import { ClearingJournal } from './ClearingJournal.js';
+import { CardCommandQueue } from './CardCommandQueue.js';
+import { checkCardConfig, describeVerdict, OfflineMeterState, type ConfigVerdict } from './offlineConfig.js';
+import { offlineReading, samKtVersion } from './offlineReadings.js';
+import type { ReadingsOutcome } from '../../terminal/index.js';
 
 /** Why a card was refused; the code is the datum of the `card-refused` event. */
 export const SLOT_REFUSALS = {
@@ -84,6 +91,12 @@ export const SLOT_REFUSALS = {
   ...COMMISSIONING_REFUSALS,
   /** Issue 13: the card's key version (FCI C3) is not on the host's whitelist (H = 56). */
   'card-key-withdrawn': 24,
+  /** Issue 17: the card's configuration (SFI 03) binds it to another offline meter. */
+  'bound-to-another-meter': 25,
+  /** Issue 17: the card's configuration is malformed or the meter's SAM did not vouch for it. */
+  'config-not-authentic': 26,
+  /** Issue 17: the meter requires a binding (`requireBinding`) and the card carries no configuration. */
+  'card-not-bound': 27,
 } as const;
 export type SlotRefusal = keyof typeof SLOT_REFUSALS;
 
@@ -126,11 +139,28 @@ export interface SlotOutcome {
   decommissioning?: DecommissioningData;
   /** Events the meter recorded during this presentation (card events and credit entry). */
   events: MeterEvent[];
+  /** Issue 17: what the card's configuration (SFI 03) meant for this meter, once read. */
+  config?: ConfigVerdict;
+  /** Issue 17: the signed readings record (SFI 04), when the meter writes readings. */
+  readings?: ReadingsOutcome;
 }
 
 export interface MeterCardSlotOptions {
-  /** Purse to take from; default: the meter's commodity (electricity 01, gas 02, water 03, heat 04). */
+  /**
+   * Purse to take from; default: the meter's commodity (electricity 01, gas 02, water 03, heat 04,
+   * hot water 05).
+   */
   purse?: number;
+  /**
+   * Issue 17: refuse a card that carries no configuration for this meter ('card-not-bound');
+   * default false (a card with no configuration is served).
+   */
+  requireBinding?: boolean;
+  /**
+   * Issue 17: write the signed readings record (SFI 04) at every session; default true for an
+   * offline meter (every commodity but electricity), false for the electricity meter.
+   */
+  offlineReadings?: boolean;
   /** Card serial numbers (8 bytes, hex or bytes) refused at this meter. */
   blacklist?: Iterable<string | Uint8Array>;
   /** Upper bound of one transfer (e.g. what the customer asked); default: all that fits. */
@@ -210,7 +240,13 @@ export class MeterCardSlot {
   readonly blacklist = new Set<string>();
   /** Blacklist version, key-version whitelist, and the records / attempts kept for the host's clearing. */
   readonly clearing = new ClearingJournal(this.blacklist);
+  /** Issue 17: utilities' card commands waiting for their card, answers and readings for the host (H = 57). */
+  readonly commands = new CardCommandQueue();
   maxAmount: number | undefined;
+  /** Issue 17: configuration version applied, reading sequence, flags owed (part of `saveState`). */
+  readonly offline = new OfflineMeterState();
+  readonly requireBinding: boolean;
+  readonly writesReadings: boolean;
   #last: TransferReference = NO_REFERENCE;
   readonly #wrap: ChannelWrapper;
 
@@ -232,6 +268,10 @@ export class MeterCardSlot {
       throw new RangeError(`maxAmount must be a positive integer, got ${options.maxAmount}`);
     this.maxAmount = options.maxAmount;
     this.#wrap = options.wrap ?? ((c) => c);
+    this.requireBinding = options.requireBinding ?? false;
+    this.writesReadings = options.offlineReadings ?? meter.commodity !== 'electricity';
+    if (typeof this.requireBinding !== 'boolean') throw new TypeError('requireBinding must be a boolean');
+    if (typeof this.writesReadings !== 'boolean') throw new TypeError('offlineReadings must be a boolean');
   }
 
   /** Adds a card serial number (hex or 8 bytes) to the blacklist. @throws RangeError. */
@@ -259,12 +299,16 @@ export class MeterCardSlot {
     lastKind: number;
     lastRef: string;
     clearing: ReturnType<ClearingJournal['saveState']>;
+    commands: ReturnType<CardCommandQueue['saveState']>;
+    offline: ReturnType<OfflineMeterState['saveState']>;
   } {
     return {
       blacklist: [...this.blacklist].sort(),
       lastKind: this.#last.kind,
       lastRef: toHex(this.#last.ref),
       clearing: this.clearing.saveState(),
+      commands: this.commands.saveState(),
+      offline: this.offline.saveState(),
     };
   }
 
@@ -273,7 +317,14 @@ export class MeterCardSlot {
    * journal existed (no `clearing`) loads with blacklist version 0 and an empty journal.
    * @throws RangeError naming the bad field.
    */
-  loadState(state: { blacklist: unknown; lastKind: unknown; lastRef: unknown; clearing?: unknown }): void {
+  loadState(state: {
+    blacklist: unknown;
+    lastKind: unknown;
+    lastRef: unknown;
+    clearing?: unknown;
+    offline?: unknown;
+    commands?: unknown;
+  }): void {
     if (!Array.isArray(state.blacklist)) throw new RangeError('state.blacklist must be an array');
     const list = state.blacklist.map((c, i) => {
       if (typeof c !== 'string') throw new RangeError(`state.blacklist[${i}] must be a hex CSN`);
@@ -286,7 +337,15 @@ export class MeterCardSlot {
     if (ref.length !== 10) throw new RangeError('state.lastRef must be 10 bytes');
     const fresh = new ClearingJournal(new Set());
     fresh.loadState(state.clearing ?? fresh.saveState()); // throws before anything is set
+    // Issue 17 (a state saved before it has none: no card commands held).
+    const commands = new CardCommandQueue();
+    if (state.commands !== undefined) commands.loadState(state.commands); // throws before anything is set
+    // Issue 17 (a state saved before it has none: nothing applied, no reading signed yet).
+    const offline = new OfflineMeterState();
+    if (state.offline !== undefined) offline.loadState(state.offline); // throws before anything is set
+    this.offline.loadState(offline.saveState());
     this.clearing.loadState(fresh.saveState());
+    this.commands.loadState(commands.saveState());
     this.blacklist.clear();
     for (const c of list) this.blacklist.add(c);
     this.#last = { kind, ref };
@@ -406,6 +465,14 @@ export class MeterCardSlot {
     const purses = findTlv(fci, 0xc2);
     if (!csn || csn.length !== 8 || !purses)
       throw new Refused('malformed-card-data', 'card FCI lacks the CSN or the purse list');
+    // Issue 17: the utilities' card commands for this card, and (at a meter on the power line, i.e.
+    // one that writes no offline readings itself) the offline readings on it — before this meter's
+    // own checks (a gas load is delivered to a card the electricity side refuses).
+    await this.commands.deliver(
+      card,
+      csn,
+      this.writesReadings ? undefined : { purses: [...purses], own: this.purse },
+    );
     const hex = toHex(csn);
     out.csn = hex;
     let refusal: Refused | undefined;
@@ -429,6 +496,7 @@ export class MeterCardSlot {
       out.leftOnCard = st.balance;
       if (st.status !== 0) refusal = new Refused('purse-blocked', `purse ${this.purse} is blocked`);
     }
+    if (!refusal) refusal = await this.#checkConfig(card, csn, purses, out);
     const dateTime = meter.time.encodeBcd();
     if (refusal) {
       // Refused — but if the SVM waits for this very card, settle that (no new transfer, no data).
@@ -454,11 +522,13 @@ export class MeterCardSlot {
     let written: MeterData | undefined;
     let pendingCounter: number | undefined;
     const o: TransferOutcome = await this.link.use(async (m) => {
+      const readings = this.writesReadings ? await this.#readingsWriter(m) : undefined;
       pendingCounter = (await this.#pendingOf(m, csn))?.counter;
       return runCardSession(m, card, {
         purse: this.purse,
         dateTime,
         ...(this.maxAmount !== undefined ? { maxAmount: this.maxAmount } : {}),
+        ...(readings ? { offlineReadings: readings } : {}),
         meterData: (r) => {
           const counter = r.counter ?? (r.recovered > 0 ? pendingCounter : undefined);
           const last: TransferReference =
@@ -484,11 +554,61 @@ export class MeterCardSlot {
     if (o.recovered > 0) this.#record('card-recovered', o.recovered);
     if (o.amount > 0) this.#record('card-credit', o.amount);
     if (o.meterDataWritten) this.#record('card-data-written');
+    if (o.readings) {
+      out.readings = o.readings;
+      if (o.readings.written) this.#record('readings-written', this.offline.readingSequence);
+    }
     const counter = o.counter ?? (o.recovered > 0 ? pendingCounter : undefined);
     if (counter !== undefined) {
       this.#last = { kind: 1, ref: concatBytes(csn, be16(counter)) };
       await meter.creditEntered(this.#reference(counter, csn));
     } else if (o.recovered > 0 || o.amount > 0) await meter.notifyCredit();
+  }
+
+  /**
+   * Issue 17: the card's configuration for this meter (offlineConfig.ts): read, checked by the SAM,
+   * applied when newer. @returns the refusal it calls for, if any.
+   */
+  async #checkConfig(
+    card: CardChannel,
+    csn: Uint8Array,
+    purses: Uint8Array,
+    out: SlotOutcome,
+  ): Promise<Refused | undefined> {
+    const v = await this.link.use((m) =>
+      checkCardConfig({
+        meter: this.meter,
+        modules: m,
+        card,
+        csn,
+        record: purses.indexOf(this.purse) + 1,
+        state: this.offline,
+        blacklistVersion: this.clearing.blacklistVersion,
+      }),
+    );
+    out.config = v;
+    if (v.kind === 'bound-elsewhere') return new Refused('bound-to-another-meter', describeVerdict(v));
+    if (v.kind === 'not-authentic') return new Refused('config-not-authentic', describeVerdict(v), v.sw);
+    if (v.kind === 'none' && this.requireBinding) return new Refused('card-not-bound', describeVerdict(v));
+    return undefined;
+  }
+
+  /**
+   * Issue 17: builds the readings record (offlineReadings.ts) when the session asks for it, taking
+   * the next reading sequence then; undefined once the u32 sequence is used up (no more readings).
+   */
+  async #readingsWriter(m: MeterModules): Promise<(() => Uint8Array | undefined) | undefined> {
+    const ktVersion = await samKtVersion(m);
+    return () => {
+      if (this.offline.readingSequence >= 0xffffffff) return undefined;
+      const sequence = this.offline.nextSequence();
+      return offlineReading(this.meter, {
+        purse: this.purse,
+        sequence,
+        state: this.offline,
+        ktVersion,
+      }).signedPart();
+    };
   }
 
   /**

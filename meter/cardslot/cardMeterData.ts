@@ -23,9 +23,9 @@ export interface TransferReference {
 
 export const NO_REFERENCE: TransferReference = { kind: 0, ref: new Uint8Array(10) };
 
-/** The card's purse id for a commodity (purse-spec §3.1). */
+/** The card's purse id for a commodity (purse-spec §3.1; hot water 05, issue 17). */
 export function purseOf(commodity: Meter['commodity']): number {
-  return { electricity: 1, gas: 2, water: 3, heat: 4 }[commodity];
+  return { electricity: 1, gas: 2, water: 3, heat: 4, 'hot water': 5 }[commodity];
 }
 
 /**

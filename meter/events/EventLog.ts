@@ -42,6 +42,19 @@ export const EVENT_CODES = {
   'card-refused': 0x53,
   'card-slots-full': 0x54,
   'card-data-written': 0x55,
+  // Issue 17, offline meters (meter/cardslot/offlineConfig.ts, offlineReadings.ts).
+  /** An authentic, newer configuration from the card was applied; datum: its version. */
+  'config-applied': 0x58,
+  /** The card's configuration binds it to another meter; datum: that meter id (u24). */
+  'config-bound-elsewhere': 0x59,
+  /** The card's configuration failed the SAM's CONFIG CHECK; datum: the SAM's status word. */
+  'config-not-authentic': 0x5a,
+  /** An authentic configuration the meter cannot apply (unit charge 0); datum: its version. */
+  'config-rejected': 0x5b,
+  /** The utility's blacklist is newer than the meter's own; datum: the utility's version. */
+  'blacklist-outdated': 0x5c,
+  /** The signed readings record was written onto the card (SFI 04); datum: its reading sequence. */
+  'readings-written': 0x5d,
 } as const;
 
 export type EventKind = keyof typeof EVENT_CODES;

@@ -20,6 +20,9 @@
  *  H=56   blacklist       SAM HOST COMMAND (S2h) -> applied only above the version held
  *                         -> SAM HOST FINISH P1=56 (status ‖ version held ‖ count; balance, ID)
  *  H=54   host settle     relayed to the SVM's HOST SETTLE (terminal hostSettle)  -> 21 M
+ *  H=57   card commands   SAM HOST COMMAND (S2h) -> the slot's CardCommandQueue: outbox acknowledged
+ *                         below ackBelow, forget list dropped, commands stored once per id
+ *                         -> SAM HOST FINISH P1=57 (answers, readings; SAM adds balance, ID)
  *  anything wrong         7F reason (never an exception to the line)
  * ```
  * The clearing commands are specified in docs/host-protocol.md "Clearing".
@@ -47,6 +50,7 @@ import {
   FLAG_LOAD_VOLTAGE_RELAY_OPEN,
   FLAG_RELAY_OPEN,
   H_BLACKLIST,
+  H_CARD_COMMANDS,
   H_CLEARING_UPLOAD,
   H_SETTLE,
   H_TARIFF,
@@ -56,6 +60,8 @@ import {
   UPLOAD_PAGE_BUDGET,
   SVM_RECORD_WIRE_SIZE,
   decodeBlacklistUpdate,
+  decodeCardCommandsRequest,
+  encodeCardCommandsBody,
   decodeUploadRequest,
   encodeBlacklistBody,
   encodeUploadBody,
@@ -175,6 +181,14 @@ export type ModemEvent =
       readonly svmOldest?: number;
     }
   | { readonly kind: 'blacklist'; readonly status: number; readonly version: number }
+  | {
+      readonly kind: 'card-commands';
+      readonly received: number;
+      readonly queued: number;
+      readonly answers: number;
+      readonly readings: number;
+      readonly next: number;
+    }
   | { readonly kind: 'settle'; readonly status: number };
 
 /** Options of a modem. */
@@ -255,7 +269,15 @@ export class MeterModem implements Terminal, MessageEndpoint {
     const open = this.#open;
     this.#open = false; // one command per session, whatever its outcome
     if (!open) refuse(REFUSE_NO_SESSION);
-    const known = [H_VALUE_STORE, H_TARIFF, H_USAGE, H_CLEARING_UPLOAD, H_BLACKLIST, H_SETTLE];
+    const known = [
+      H_VALUE_STORE,
+      H_TARIFF,
+      H_USAGE,
+      H_CLEARING_UPLOAD,
+      H_BLACKLIST,
+      H_SETTLE,
+      H_CARD_COMMANDS,
+    ];
     if (!known.includes(h)) refuse(REFUSE_UNKNOWN_HEADER);
     try {
       if (h === H_VALUE_STORE) return await this.#valueStore(payload, s2h);
@@ -264,6 +286,7 @@ export class MeterModem implements Terminal, MessageEndpoint {
         if (h === H_TARIFF) return this.#tariff(m, payload, s2h);
         if (h === H_USAGE) return this.#usage(m, payload, s2h);
         if (h === H_CLEARING_UPLOAD) return this.#upload(m, payload, s2h);
+        if (h === H_CARD_COMMANDS) return this.#cardCommands(m, payload, s2h);
         return this.#blacklist(m, payload, s2h);
       });
     } catch (e) {
@@ -390,6 +413,29 @@ export class MeterModem implements Terminal, MessageEndpoint {
     const r = slot.clearing.apply(update, this.#keyVersion);
     const a = await m.hostFinishAnswer(H_BLACKLIST, encodeBlacklistBody(r));
     this.#emit({ kind: 'blacklist', status: r.status, version: r.version });
+    return a.m;
+  }
+
+  /**
+   * H = 57 (issue 17): utilities' card commands for the slot to hand to their cards; the answer
+   * carries the cards' answers and the offline readings the slot found (CardCommandQueue.serve).
+   */
+  async #cardCommands(m: MeterModules, payload: Uint8Array, s2h: Uint8Array): Promise<Uint8Array> {
+    // MeterModules types its H list without 57; the SAM serves 57 like 55/56 (HOST_CARD_COMMANDS).
+    const h = H_CARD_COMMANDS as number as typeof H_BLACKLIST;
+    const req = decodeCardCommandsRequest(await m.hostAuthenticated(h, payload, s2h));
+    const slot = this.target.slot;
+    if (!slot) throw new RangeError('this meter has no card slot to deliver card commands');
+    const body = slot.commands.serve(req);
+    const a = await m.hostFinishAnswer(h, encodeCardCommandsBody(body));
+    this.#emit({
+      kind: 'card-commands',
+      received: req.commands.length,
+      queued: body.queued,
+      answers: body.answers.length,
+      readings: body.readings.length,
+      next: body.next,
+    });
     return a.m;
   }
 

@@ -263,7 +263,7 @@ describe('meter readings for the card (seed 002)', () => {
       }
     };
     bad((x) => ((x[0] = 9), x), 0);
-    bad((x) => ((x[4] = 4), x), 4);
+    bad((x) => ((x[4] = 5), x), 4); // 0..4: electricity, gas, water, heat, hot water (issue 17)
     bad((x) => ((x[33] = 0), x), 33);
     bad((x) => ((x[33] = 2), x), b.length);
     bad((x) => x.subarray(0, 20), 20);
