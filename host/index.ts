@@ -72,3 +72,5 @@ export type { ApiPrincipal } from './service/ApiKeyService.js';
 export { SimulatedField } from './sim/SimulatedField.js';
 export * from './clearing/index.js';
 export * from './settlement/index.js';
+export * from './relay/index.js';
+export * from './utility/index.js';

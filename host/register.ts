@@ -33,6 +33,7 @@ import { MeterSessions } from './service/MeterSessions.js';
 import { CreditSales } from './service/CreditSales.js';
 import { TariffService } from './service/TariffService.js';
 import { UsageService } from './service/UsageService.js';
+import { RelayService } from './relay/RelayService.js';
 import {
   diApiKeyRepository,
   diApiKeyService,
@@ -61,6 +62,7 @@ import {
   diTariffService,
   diUsageRepository,
   diUsageService,
+  diRelay,
   diValueStoreDispatcher,
 } from './tokens.js';
 import type { FieldPort, HostClock, HostRegistration, HostServiceSettings } from './tokens.js';
@@ -177,5 +179,8 @@ export function registerHost(
   container.register(diCreditSales, { useClass: CreditSales }, scope);
   container.register(diTariffService, { useClass: TariffService }, scope);
   container.register(diUsageService, { useClass: UsageService }, scope);
+  container.register(diRelay, {
+    useFactory: instanceCachingFactory((c) => new RelayService(c.resolve<HostDb>(diHostDb))),
+  });
   return container;
 }

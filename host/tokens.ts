@@ -52,6 +52,8 @@ export const diMeterSessions = Symbol('host.MeterSessions');
 export const diCreditSales = Symbol('host.CreditSales');
 export const diTariffService = Symbol('host.TariffService');
 export const diUsageService = Symbol('host.UsageService');
+/** The relay for other utilities (issue 17): host/service/RelayApi.ts, implemented in host/relay/. */
+export const diRelay = Symbol('host.Relay');
 export const diApiKeyService = Symbol('host.ApiKeyService');
 
 /** Milliseconds since 1970 (`Date.now` in production; a fixed or stepped clock in tests). */

@@ -16,6 +16,7 @@ import { CardMeterField } from '../field/cardMeterField.js';
 import { ServiceError } from '../../host/index.js';
 import { LOG_LEVELS, type LogLevel } from '../../host/index.js';
 import { ClearingSchedule, ClearingService, hostProtocolLink } from '../../host/index.js';
+import { RelaySchedule, RelayService, hostProtocolRelayLink } from '../../host/index.js';
 
 /** Is `host` a loopback address (or `localhost`)? Anything else is reachable from elsewhere. */
 export function isLoopback(host: string): boolean {
@@ -80,6 +81,12 @@ const SERVE_OPTIONS = {
     help: 'seconds from the end of one clearing round (collect, settle, blacklist) to the next; 0: no clearing',
     byDefault: '300',
   },
+  'relay-interval': {
+    type: 'string',
+    value: '<s>',
+    help: 'seconds from the end of one relay round (card commands of other utilities, H = 57) to the next; 0: no relay',
+    byDefault: '60',
+  },
   'clearing-term': {
     type: 'string',
     value: '<s>',
@@ -112,7 +119,7 @@ const SERVE_OPTIONS = {
 /**
  * `meterpurse host serve --db <file> [--port N] [--listen 127.0.0.1] [--meters simulated|real]
  * [--field <file>] [--issuer-seed S] [--session-delay-ms N] [--admin-key-file F] [--tls-cert F --tls-key F]
- * [--insecure-listen] [--log-level L] [--clearing-interval s] [--clearing-term s]`: the host service
+ * [--insecure-listen] [--log-level L] [--clearing-interval s] [--clearing-term s] [--relay-interval s]`: the host service
  * (docs/host.md). The request log (pino, one
  * JSON line per request on stdout, no keys, card or account numbers) is at `--log-level` (default warn).
  * Pending credits are delivered at start-up, so a restart loses nothing. The field of meters:
@@ -129,6 +136,11 @@ const SERVE_OPTIONS = {
  * sends the blacklist to meters behind its version (H = 56). One round at a time; a meter's failure
  * is logged on stderr and does not stop the others; SIGTERM / SIGINT wait for the round in flight.
  *
+ * Relay (docs/host.md "Relay for other utilities"): every `--relay-interval` seconds (default 60; 0
+ * turns it off) one round sends the card commands other utilities posted to /relay/card-commands to
+ * the electricity meters of the cards' subscribers (H = 57) and stores the cards' answers once; every
+ * 10th round asks every meter, to collect the offline readings meters found on cards.
+ *
  * Access: every API route needs an API key (host/service/access.ts). A database without an admin
  * key gets one at start, printed once on stderr; `--admin-key-file` (or the environment variable
  * MP_HOST_ADMIN_KEY; the file wins) makes the given key an admin key instead, for scripts and CI.
@@ -139,7 +151,7 @@ export const hostServeCommand: Command = {
   path: ['host', 'serve'],
   summary: 'run the supplier host (SQLite + HTTP/JSON API) over a field of simulated or real meters',
   usage:
-    'host serve --db <file> [--port N] [--listen <addr>] [--meters simulated|real] [--field <file>] [--issuer-seed S] [--session-delay-ms N] [--admin-key-file F] [--tls-cert F --tls-key F] [--insecure-listen] [--log-level fatal|error|warn|info|debug|trace|silent] [--clearing-interval s] [--clearing-term s]',
+    'host serve --db <file> [--port N] [--listen <addr>] [--meters simulated|real] [--field <file>] [--issuer-seed S] [--session-delay-ms N] [--admin-key-file F] [--tls-cert F --tls-key F] [--insecure-listen] [--log-level fatal|error|warn|info|debug|trace|silent] [--clearing-interval s] [--clearing-term s] [--relay-interval s]',
   options: SERVE_OPTIONS,
   examples: [
     'host serve --db host.db',
@@ -165,6 +177,7 @@ export const hostServeCommand: Command = {
     };
     const clearingEveryMs = seconds('--clearing-interval', values['clearing-interval'] ?? '300');
     const clearingTermMs = seconds('--clearing-term', values['clearing-term'] ?? '86400');
+    const relayEveryMs = seconds('--relay-interval', values['relay-interval'] ?? '60');
     const meters = values.meters ?? 'simulated';
     if (meters !== 'simulated' && meters !== 'real')
       throw new UsageError(`--meters must be simulated or real, got ${meters}`);
@@ -258,6 +271,19 @@ export const hostServeCommand: Command = {
         log: (level, line) => (level === 'error' ? io.err(`${line}\n`) : io.out(`${line}\n`)),
       });
     }
+    const relaySchedule =
+      relayEveryMs > 0
+        ? new RelaySchedule(
+            new RelayService(
+              svc.db,
+              hostProtocolRelayLink(svc.protocol, svc.dispatcher.meters, svc.dispatcher),
+            ),
+            {
+              intervalMs: relayEveryMs,
+              log: (level, line) => (level === 'error' ? io.err(`${line}\n`) : io.out(`${line}\n`)),
+            },
+          )
+        : undefined;
     const app = buildApi(svc, { ...(https ? { https } : {}), logLevel: logLevel as LogLevel });
     let address: string;
     try {
@@ -277,12 +303,14 @@ export const hostServeCommand: Command = {
     }
     io.out(`listening on ${address}\n`);
     schedule?.start();
+    relaySchedule?.start();
     await new Promise<void>((resolve) => {
       const stop = () => resolve();
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
     });
     await schedule?.stop(); // the round in flight ends; none starts after
+    await relaySchedule?.stop();
     await app.close();
     svc.close();
     return 0;

@@ -61,6 +61,7 @@ import {
 import {
   CARD_LOG_DEBIT,
   CARD_LOG_LOAD,
+  CARD_LOG_REMOTE_LOAD,
   CARD_RECORD_LENGTH,
   ClearingKeys,
   MAC_LENGTH,
@@ -389,7 +390,7 @@ export class ClearingService implements ClearingPort {
       // record. One that does not check is quarantined with its reason; the page goes on (rule 1).
       const f = cardRecordFields(c.record);
       const bad =
-        f.type !== CARD_LOG_DEBIT && f.type !== CARD_LOG_LOAD
+        f.type !== CARD_LOG_DEBIT && f.type !== CARD_LOG_LOAD && f.type !== CARD_LOG_REMOTE_LOAD
           ? `type ${f.type}`
           : !this.keys.hasPurse(f.purse)
             ? `unknown purse ${f.purse}`

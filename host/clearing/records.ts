@@ -37,6 +37,8 @@ export const MAC_LENGTH = 8;
 
 export const CARD_LOG_LOAD = 0x01;
 export const CARD_LOG_DEBIT = 0x02;
+/** Issue 17: a REMOTE LOAD (docs/purse-spec.md §13.2), a credit like a load, its MAC letter 'R'. */
+export const CARD_LOG_REMOTE_LOAD = 0x03;
 export const SVM_LOG_CARD_CREDIT = 0x01;
 export const SVM_LOG_TOKEN = 0x02;
 export const SVM_LOG_HOST_CREDIT = 0x03;
@@ -160,7 +162,7 @@ export function svmRecordFields(b: Uint8Array): SvmRecordFields {
 /** The card log record's MAC input (mirror of PurseCrypto.recordMacInput). */
 export function cardRecordMacInput(csn: Uint8Array, f: CardRecordFields): Uint8Array {
   return concatBytes(
-    Uint8Array.of(f.type === CARD_LOG_DEBIT ? 0x44 : 0x4c),
+    Uint8Array.of(f.type === CARD_LOG_DEBIT ? 0x44 : f.type === CARD_LOG_REMOTE_LOAD ? 0x52 : 0x4c),
     csn,
     Uint8Array.of(f.purse),
     be32(f.amount),

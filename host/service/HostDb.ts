@@ -18,6 +18,7 @@ import Database from 'better-sqlite3';
 import type { CreditStore, CreditTx, HostEvent } from '../CreditStore.js';
 import { pageOf, type Page } from './db/paging.js';
 import { CLEARING_MIGRATION } from './db/clearingSchema.js';
+import { RELAY_MIGRATION } from './db/relaySchema.js';
 import { classify, HostDbError, openMigrated } from './db/open.js';
 
 /**
@@ -106,6 +107,9 @@ export const MIGRATIONS: readonly string[] = [
   // credit-backs; the blacklist version (bumped by a trigger on every change of a card's flag) and
   // the version each meter confirmed; blacklist attempts reported by meters.
   CLEARING_MIGRATION,
+  // 4: the relay for other utilities (issue 17, host/relay/): purse scopes of 'utility' API keys,
+  // their card commands with routes to the subscriber's meters, offline readings from cards.
+  RELAY_MIGRATION,
 ];
 
 interface CreditRow {

@@ -28,6 +28,7 @@ import type { HostServiceRegistration } from '../register.js';
 import {
   diApiKeyService,
   diAuditRepository,
+  diRelay,
   diCreditSales,
   diField,
   diHostDb,
@@ -53,6 +54,7 @@ import type { TariffService } from './TariffService.js';
 import type { UsageService } from './UsageService.js';
 import { ClearingRepository } from './db/ClearingRepository.js';
 import type { ClearingPort } from './ClearingPort.js';
+import type { RelayApi } from './RelayApi.js';
 import { reconcileCard, reconcileMeter } from './reconcile.js';
 import type { CardReconciliation, MeterReconciliation } from './reconcile.js';
 import { ServiceError } from './ServiceError.js';
@@ -78,6 +80,8 @@ export class HostService {
   /** The HTTP API's keys and its audit trail (host/service/access.ts). */
   readonly apiKeys: ApiKeyService;
   readonly audit: AuditRepository;
+  /** The relay for other utilities' card commands (issue 17; host/relay/ behind RelayApi). */
+  readonly relay: RelayApi;
   /**
    * Clearing (host/clearing/), when the composition root gave it the scheme's keys and a link
    * (`attachClearing`); the blacklist and its version are in the database either way.
@@ -104,6 +108,7 @@ export class HostService {
     this.usage = r.resolve<UsageService>(diUsageService);
     this.apiKeys = r.resolve<ApiKeyService>(diApiKeyService);
     this.audit = r.resolve<AuditRepository>(diAuditRepository);
+    this.relay = r.resolve<RelayApi>(diRelay);
     this.#clearingRecords = new ClearingRepository(this.db);
   }
 

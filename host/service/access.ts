@@ -70,6 +70,11 @@ export const ROUTE_ACCESS: Readonly<Record<string, RouteAccess>> = {
   'GET /clearing/blacklist': ['vending', 'auditor', 'admin'],
   'GET /clearing/cards/:serial': READ,
   'GET /clearing/meters/:id': READ,
+  // the relay for other utilities (issue 17, host/relay/): a 'utility' key addresses its purse only
+  'POST /relay/keys': ['admin'],
+  'POST /relay/card-commands': ['utility', 'admin'],
+  'GET /relay/card-commands/:id': ['utility', 'auditor', 'admin'],
+  'GET /relay/readings': ['utility', 'auditor', 'admin'],
 };
 
 /** The methods whose requests change state and are audited. */

@@ -354,6 +354,63 @@ export function buildApi(svc: HostService, opts: ApiOptions = {}): FastifyInstan
       async (req) => svc.reconcileMeter(req.params.id),
     );
 
+    // the relay for other utilities (issue 17): no SQL here, RelayService checks scope and input
+    const relay = svc.relay;
+    app.post<{ Body: Static<typeof S.NewUtilityKey> }>(
+      '/relay/keys',
+      {
+        schema: {
+          summary: "an API key for another utility's server, scoped to its purse (shown once)",
+          body: S.NewUtilityKey,
+          response: { 201: S.UtilityKey, ...S.errors(400) },
+        },
+      },
+      async (req, reply) => {
+        const k = relay.createUtilityKey(svc.apiKeys, req.body.purse, req.body.name);
+        return reply.status(201).send({ ...k, purse: req.body.purse });
+      },
+    );
+    app.post<{ Body: Static<typeof S.NewCardCommand> }>(
+      '/relay/card-commands',
+      {
+        schema: {
+          summary:
+            "a card command for the caller's purse (REMOTE LOAD, PUT CONFIG, CLEAR READINGS), carried to the subscriber's electricity meter; idempotent by ref",
+          body: S.NewCardCommand,
+          response: { 200: S.CardCommandView, 201: S.CardCommandView, ...S.errors(400, 403, 404, 409, 503) },
+        },
+      },
+      async (req, reply) => {
+        const r = relay.submit(req.principal, {
+          ...req.body,
+          data: new Uint8Array(Buffer.from(req.body.data, 'hex')),
+        });
+        return reply.status(r.created ? 201 : 200).send(r.command);
+      },
+    );
+    app.get<{ Params: Static<typeof S.CardCommandParams> }>(
+      '/relay/card-commands/:id',
+      {
+        schema: {
+          summary: "a card command's state and the card's answer",
+          params: S.CardCommandParams,
+          response: { 200: S.CardCommandView, ...S.errors(400, 403, 404) },
+        },
+      },
+      async (req) => relay.command(req.principal, req.params.id),
+    );
+    app.get<{ Querystring: Static<typeof S.RelayReadingQuery> }>(
+      '/relay/readings',
+      {
+        schema: {
+          summary: "offline readings meters found on cards, for the caller's purse, after a cursor",
+          querystring: S.RelayReadingQuery,
+          response: { 200: S.RelayReadingPage, ...S.errors(400, 403) },
+        },
+      },
+      async (req) => relay.readings(req.principal, req.query),
+    );
+
     app.get<{ Querystring: AuditQuery }>(
       '/audit',
       { schema: { querystring: AuditQuery, response: { 200: AuditPage, ...S.errors(400) } } },

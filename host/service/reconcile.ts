@@ -16,6 +16,8 @@ import type { ClearingRepository, SvmRecordRow } from './db/ClearingRepository.j
 
 /** Card log type of a load and SVM log type of a token (the same values as host/clearing/records.ts). */
 const CARD_LOG_LOAD = 0x01;
+/** A remote load (issue 17) credits the purse like a load. */
+const CARD_LOG_REMOTE_LOAD = 0x03;
 const SVM_LOG_TOKEN = 0x02;
 
 export type CardFinding =
@@ -77,7 +79,10 @@ export function reconcileCard(repo: ClearingRepository, csn: string): CardReconc
       if (b.counter !== a.counter + 1)
         findings.push({ kind: 'gap', purse, from: a.counter + 1, to: b.counter - 1 });
       else {
-        const expected = b.type === CARD_LOG_LOAD ? a.balanceAfter + b.amount : a.balanceAfter - b.amount;
+        const expected =
+          b.type === CARD_LOG_LOAD || b.type === CARD_LOG_REMOTE_LOAD
+            ? a.balanceAfter + b.amount
+            : a.balanceAfter - b.amount;
         if (expected !== b.balanceAfter)
           findings.push({
             kind: 'balance-break',

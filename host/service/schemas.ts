@@ -401,3 +401,81 @@ export const MeterReconciliation = Type.Object({
   balance: Nullable(Type.Integer()),
   findings: Type.Array(Finding),
 });
+
+// ------------------------------------------------------------------------------------ relay (issue 17)
+
+/** A purse (utility) id: 1 electricity, 2 gas, 3 water, 4 heat, 5 hot water, … (u8 on the card, 1..15). */
+export const PurseId = Type.Integer({ minimum: 1, maximum: 15, description: 'purse (utility) id' });
+/** A relay id: u32 on the power line (H = 57). */
+export const RelayId = Type.Integer({ minimum: 1, maximum: U32_MAX, description: 'relay id (u32)' });
+
+/** POST /relay/keys: an API key for another utility's server, scoped to its purse. */
+export const NewUtilityKey = Type.Object(
+  {
+    purse: Type.Integer({ minimum: 2, maximum: 15, description: 'the utility purse the key may address' }),
+    name: Type.String({ minLength: 1, maxLength: 200 }),
+  },
+  { additionalProperties: false },
+);
+export const UtilityKey = Type.Object({
+  id: Type.Integer(),
+  key: Type.String({ description: 'shown once' }),
+  purse: Type.Integer(),
+});
+
+/** POST /relay/card-commands: one command for the caller's purse on a card. */
+export const NewCardCommand = Type.Object(
+  {
+    purse: PurseId,
+    ref: Type.String({
+      minLength: 1,
+      maxLength: 64,
+      description: "the utility's own reference: the same ref again answers the stored command",
+    }),
+    csn: CardSerial,
+    ins: Type.Integer({
+      minimum: 0,
+      maximum: 255,
+      description: '0x56 REMOTE LOAD, 0x58 PUT CONFIG, 0x5A CLEAR READINGS',
+    }),
+    p2: Type.Integer({ minimum: 0, maximum: 255, description: 'P2 = the purse' }),
+    data: Type.String({
+      pattern: '^([0-9A-Fa-f]{2}){1,64}$',
+      description: 'the command data, hex (26, 44 or 16 bytes by ins), MAC included',
+    }),
+  },
+  { additionalProperties: false },
+);
+export const CardCommandView = Type.Object({
+  id: Type.Integer(),
+  purse: Type.Integer(),
+  ref: Type.String(),
+  csn: Type.String(),
+  ins: Type.Integer(),
+  p2: Type.Integer(),
+  state: StringEnum(['queued', 'waiting', 'answered'] as const),
+  outcome: Nullable(Type.Integer({ description: '0 the card answered, 1 the meter refused it' })),
+  sw: Nullable(Type.Integer({ description: 'final status word, or why it waits' })),
+  answer: Nullable(Type.String({ description: "the card's answer data, hex" })),
+  createdAt: Type.String(),
+  answeredAt: Nullable(Type.String()),
+});
+export const CardCommandParams = Type.Object({ id: RelayId });
+export const RelayReadingQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: PAGE_MAX, default: 100 })),
+    after: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
+    purse: Type.Optional(PurseId),
+  },
+  { additionalProperties: false },
+);
+export const RelayReading = Type.Object({
+  id: Type.Integer({ description: 'cursor for ?after=' }),
+  csn: Type.String(),
+  purse: Type.Integer(),
+  meterId: Type.String({ description: 'the offline meter that wrote the record' }),
+  record: Type.String({ description: 'the SFI 04 record (144 bytes), hex' }),
+  reportedBy: Type.String({ description: 'the electricity meter that brought it back' }),
+  receivedAt: Type.String(),
+});
+export const RelayReadingPage = page(RelayReading, Type.Integer());

@@ -25,6 +25,7 @@ import { ROLES, ROUTE_ACCESS, accessOf, keyAccess, requireListed } from '../../h
 import type { Role } from '../../host/service/access.js';
 import { SimulatedField } from '../../host/sim/SimulatedField.js';
 import { TEST_ADMIN_KEY, bearer, withKey } from './apiAuth.js';
+import { RelayService } from '../../host/relay/RelayService.js';
 import { spawnHostServe } from './spawnServe.js';
 
 const cipher = new NodeCipherProvider();
@@ -68,6 +69,10 @@ function populated() {
   const sub = h.svc.addSubscriber({ name: 'Access' });
   h.svc.addMeter({ id: 'AA0001', subscriberId: sub, as: 0, ls: 1, modem: 1, initialBalance: 100 });
   h.svc.addCard({ serial: SERIAL, subscriberId: sub });
+  // relay command 1 (issue 17), of the gas utility (purse 2), for GET /relay/card-commands/:id
+  const relay = new RelayService(h.svc.db);
+  const gas = h.svc.apiKeys.authenticate(relay.createUtilityKey(h.svc.apiKeys, 2, 'populate').key) ?? null;
+  relay.submit(gas, { purse: 2, ref: 'access', csn: SERIAL, ins: 0x5a, p2: 2, data: new Uint8Array(16) });
   return { ...h, sub };
 }
 
@@ -93,6 +98,7 @@ const auditRows = (svc: HostService) =>
 /** A concrete URL for a route of the table (parameters filled with things that exist). */
 function urlOf(route: string): string {
   return route
+    .replace('/relay/card-commands/:id', '/relay/card-commands/1')
     .replace(':id', 'AA0001')
     .replace(':serial', SERIAL)
     .replace(':as', '0')
@@ -150,10 +156,12 @@ describe('authentication and roles, for every route of the table', () => {
     const { svc, app, sub } = populated();
     const revokedKey = svc.apiKeys.create(['admin'], 'gone');
     svc.apiKeys.revoke(revokedKey.id);
-    const keyOf = Object.fromEntries(ROLES.map((r) => [r, withKey(svc, [r], `only ${r}`)])) as Record<
-      Role,
-      { authorization: string }
-    >;
+    // a 'utility' key is one scoped to a purse (issue 17): gas, whose command 1 `populated` made
+    const utilityKey = () =>
+      bearer(new RelayService(svc.db).createUtilityKey(svc.apiKeys, 2, 'only utility').key);
+    const keyOf = Object.fromEntries(
+      ROLES.map((r) => [r, r === 'utility' ? utilityKey() : withKey(svc, [r], `only ${r}`)]),
+    ) as Record<Role, { authorization: string }>;
     const beforeButAudit = snapshot(svc, ['audit']);
     const unauthenticated = [
       {},
