@@ -17,11 +17,23 @@
 import { CommandApdu } from '../card/iso7816/CommandApdu.js';
 import type { ResponseApdu } from '../card/iso7816/ResponseApdu.js';
 import { AID_PURSE, AID_SAM, AID_SVM } from '../card/applets/constants.js';
-import { u32 } from '../card/util/bigEndian.js';
+import { be32, u32 } from '../card/util/bigEndian.js';
 import { concatBytes, fromHex, toHex } from '../card/util/hex.js';
 import { deriveTerminalKey } from '../card/crypto/keyHierarchy.js';
 import { loadMacInput, tokenCoreInput } from '../card/applets/PurseCrypto.js';
 import { MeterData, PurseState } from '../card/applets/purse/records.js';
+import {
+  OFFLINE_EVENT_POWER_FAILURE,
+  OfflineReading,
+  remoteLoadMacInput,
+  signClearReadings,
+  signOfflineConfig,
+  verifyOfflineReading,
+  verifyRemoteReceipt,
+  type OfflineConfigFields,
+  type OfflineReadingFields,
+  type RemoteLoadFields,
+} from '../card/applets/purse/offline.js';
 import { SvmRegister } from '../card/applets/svm/records.js';
 import { KEY_SVM_REGISTER } from '../card/applets/svm/SvmApplet.js';
 import { keyPurse, pinBlock } from '../card/applets/purse/PurseApplet.js';
@@ -238,6 +250,12 @@ export async function flowEnv(kind: FlowEnvKind = 'spec'): Promise<FlowEnv> {
   // so cmd-purse can show a LOAD refused 9404 (purse-spec §3.1: the counter never repeats).
   const gas = PurseState.decode(world.pincard.store.read(keyPurse(2))!);
   world.pincard.store.commit([[keyPurse(2), gas.with(gas.balance, 0xffff).encode()]]);
+  // And its water purse 03 blocked (status 01; no APDU of the trace world blocks one), so
+  // cmd-purse-offline can show a REMOTE LOAD refused 6985 before its MAC is looked at.
+  const water = PurseState.decode(world.pincard.store.read(keyPurse(3))!);
+  world.pincard.store.commit([
+    [keyPurse(3), new PurseState(water.balance, water.max, water.limit, water.unit, water.counter, 1).encode()],
+  ]);
   const commissioning = new CommissioningData(METER_ID, 0x00c0ffee, 300, 50, TariffTable.example()).encode();
   const comcard = makeCommissioningCard(world.issuer, {
     csn: COM_CSN,
@@ -547,6 +565,17 @@ function describePerso(c: CommandApdu): string {
   return names[c.ins] ?? `CLA ${hx(c.cla)} INS ${hx(c.ins)}`;
 }
 
+/** The EF a READ / UPDATE RECORD P2 (SFI << 3 | 4) names on the subscriber card. */
+function sfiName(p2: number): string {
+  const names: Record<number, string> = {
+    0x0c: 'the log (SFI 01)',
+    0x14: 'the meter data (SFI 02)',
+    0x1c: 'the offline configuration (SFI 03)',
+    0x24: 'the offline readings (SFI 04)',
+  };
+  return names[p2] ?? `P2 ${hx(p2)}`;
+}
+
 /** What each command a meter sends is, by channel role, for the comment above it. */
 function describeMeter(c: CommandApdu, role: ChannelRole): string {
   if (c.cla === 0x00 && c.ins === 0xa4) {
@@ -564,8 +593,11 @@ function describeMeter(c: CommandApdu, role: ChannelRole): string {
       0x5c: `READ PURSE ${c.p2}${c.nc ? ' signed over RV' : ''}`,
       0x5e: 'COMMISSION for this meter: payload ‖ MAC(SK_comm)',
       0x54: 'DEBIT: balance after ‖ counter ‖ proof under K_proof',
-      0xb2: `READ RECORD ${c.p1}`,
-      0xdc: `UPDATE RECORD ${c.p1}: the meter data of this purse`,
+      0xb2: `READ RECORD ${c.p1} of ${sfiName(c.p2)}`,
+      0xdc: `UPDATE RECORD ${c.p1} of ${sfiName(c.p2)}${c.p2 === 0x24 ? ' (signed by the SAM)' : ' of this purse'}`,
+      0x56: `REMOTE LOAD seq ${c.nc >= 8 ? u32(c.dataView(), 0) : '?'} of ${c.nc >= 8 ? (u32(c.dataView(), 4) / 100).toFixed(2) : '?'} for purse ${hx(c.p2)} (queued for this card; MAC under the utility's K_remote)`,
+      0x58: `PUT CONFIG for purse ${hx(c.p2)} (queued for this card)`,
+      0x5a: `CLEAR READINGS for purse ${hx(c.p2)} (queued for this card)`,
     },
     sam: {
       0x10: `AUTH INIT${c.p1 === 1 ? ' P1 = 01 (commissioning domain, K_comm)' : ''}: RS ‖ S_sam`,
@@ -573,6 +605,8 @@ function describeMeter(c: CommandApdu, role: ChannelRole): string {
       0x1a: 'COMMISSION CHECK: the SAM vouches for the payload before the meter applies it',
       0x14: 'TRANSFER AUTH: DEBIT MAC ‖ SVM authorisation',
       0x18: 'TOKEN AUTH: the core asks units for the next SVM counter, its MAC under K_core',
+      0x1c: "CONFIG CHECK: the card's offline configuration (SFI 03) is for this meter, its meter MAC under K_offline",
+      0x1e: 'SIGN READINGS: the MAC under K_offline of the readings record (SFI 04)',
     },
     svm: {
       0x5c:
@@ -589,6 +623,101 @@ function describeMeter(c: CommandApdu, role: ChannelRole): string {
     },
   };
   return names[role][c.ins] ?? `${role}: CLA ${hx(c.cla)} INS ${hx(c.ins)} P1 ${hx(c.p1)} P2 ${hx(c.p2)}`;
+}
+
+// ---- Issue 17 (purse-spec §13): the card as the offline meters' link --------------------------
+
+/** The gas utility's purse, its seller id ("GAS1") and the second card's CSN. */
+const GAS = 2;
+const SELLER = fromHex('47415331');
+const PIN_CSN = fromHex('4D50000000000002');
+
+/** A remote load of the gas purse of the world's card. */
+const gasLoad = (seq: number, amount: number, o: Partial<RemoteLoadFields> = {}): RemoteLoadFields => ({
+  csn: CSN,
+  purse: GAS,
+  seq,
+  amount,
+  sellerId: SELLER,
+  dateTime: NOW,
+  ...o,
+});
+
+/**
+ * REMOTE LOAD data `seq ‖ amount ‖ seller ‖ date-time ‖ MAC` with the utility's MAC made straight
+ * from the issuer's keys (no argument checks: seq 0, amount 0 and a date-time that is not BCD get a
+ * right MAC too, so the card's own checks are what refuses them).
+ */
+function remoteData(x: FlowContext, f: RemoteLoadFields): Uint8Array {
+  const mac = x.world.issuer.crypto.mac(x.world.issuer.remoteKey(f.csn, f.purse), remoteLoadMacInput(f));
+  return concatBytes(be32(f.seq), be32(f.amount), f.sellerId, f.dateTime, mac);
+}
+
+/** REMOTE LOAD / PUT CONFIG / CLEAR READINGS with any header and data (to reach each refusal). */
+const raw80 = (ins: number, p1: number, p2: number, data: Uint8Array, ne?: number) =>
+  new CommandApdu({ cla: 0x80, ins, p1, p2, data, ...(ne !== undefined ? { ne } : {}) });
+
+/** The gas meter 000456's configuration for the world's card (KT version 1). */
+const gasConfig = (version: number, o: Partial<OfflineConfigFields> = {}): OfflineConfigFields => ({
+  meterId: GAS_METER_ID,
+  purse: GAS,
+  version,
+  issued: NOW,
+  emergencyLimit: 500,
+  unitCharge: 110,
+  blacklistVersion: 7,
+  ktVersion: 1,
+  ...o,
+});
+
+/** PUT CONFIG data `config ‖ card MAC` of `fields` for `csn`. */
+function configData(x: FlowContext, fields: OfflineConfigFields, csn: Uint8Array = CSN): Uint8Array {
+  const s = signOfflineConfig(x.world.issuer, csn, fields);
+  return concatBytes(s.record, s.cardMac);
+}
+
+/** A reading of the gas meter 000456 (five tariff steps, the 300 % one included). */
+const gasReading = (o: Partial<OfflineReadingFields> = {}): OfflineReading =>
+  new OfflineReading({
+    meterId: GAS_METER_ID,
+    purse: GAS,
+    sequence: 1,
+    dateTime: NOW,
+    cumulative: 24_000,
+    sinceLastCredit: 24_000,
+    emergencyUsed: 0,
+    unitCharge: 110,
+    configVersion: 2,
+    events: OFFLINE_EVENT_POWER_FAILURE,
+    stepRegisters: [9000, 6000, 1000, 6000, 2000],
+    stepPercents: [50, 75, 100, 200, 300],
+    ktVersion: 1,
+    ...o,
+  });
+
+/** `b` with byte `at` set to `v` (a field changed after signing, or a wrong format byte). */
+function withByte(b: Uint8Array, at: number, v: number): Uint8Array {
+  const o = b.slice();
+  o[at] = v;
+  return o;
+}
+
+/** Mutual authentication of the world's card with the gas meter's SAM for the gas purse. */
+async function authenticateGas(x: FlowContext): Promise<void> {
+  const rc = await x.send('card', A.getChallenge(), 'GET CHALLENGE: RC', 0x9000);
+  const init = await x.send('gsam', A.authInit(CSN, rc), "AUTH INIT at the gas meter's SAM: RS ‖ S_sam", 0x9000);
+  const sCard = await x.send(
+    'card',
+    A.mutualAuthenticate(init.subarray(0, 8), init.subarray(8, 16), GAS),
+    'MUTUAL AUTHENTICATE for the gas purse 02: a SAM session for purse 02',
+    0x9000,
+  );
+  await x.send('gsam', A.authFinish(sCard), 'AUTH FINISH', 0x9000);
+}
+
+/** Throws (the recording fails) unless `ok`. */
+function expectFlow(ok: boolean, what: string): void {
+  if (!ok) throw new Error(`apdu-traces: ${what}`);
 }
 
 export const FLOWS: Flow[] = [
@@ -669,7 +798,7 @@ export const FLOWS: Flow[] = [
       await x.send('card', A.readLogRecord(1), 'READ RECORD 1 of the log: the LOAD just made (newest first)', 0x9000);
       await x.send('card', A.readLogRecord(2), 'READ RECORD 2 of the log: the log is not that long', 0x6a83);
       await x.send('card', A.readMeterData(1), 'READ RECORD 1 of the meter data (empty record)', 0x9000);
-      await x.send('card', '00B2011C00', 'READ RECORD of an SFI the card does not have', 0x6a82);
+      await x.send('card', '00B2012C00', 'READ RECORD of an SFI the card does not have (05)', 0x6a82);
       // a SAM session, then DEBIT and UPDATE RECORD
       await x.send('sam', A.selectAid(AID_SAM), 'SELECT the SAM application', 0x9000);
       await authenticate(x, false);
@@ -1276,7 +1405,7 @@ export const FLOWS: Flow[] = [
     name: 'flow-gas-meter',
     lazy: true,
     description:
-      "the offline gas meter (meter id 000456, its own SAM + SVM of utility 02): power-up, the subscriber card's gas purse 02 debited by the meter's slot into the meter's SVM (authenticate, TRANSFER AUTH, BEGIN, DEBIT, COMPLETE, meter data written), then an hour of gas burnt from the SVM through token requests (READ STATE P1 = 02 over the meter core's challenge from SeededRng(\"purse-spec:gas-core\"), TOKEN AUTH, TOKEN REQUEST)",
+      "the offline gas meter (meter id 000456, its own SAM + SVM of utility 02): power-up, the subscriber card's gas purse 02 debited by the meter's slot into the meter's SVM (READ PURSE, the card's offline configuration read from SFI 03 — none on this card, so no CONFIG CHECK: flow-offline-config-readings has one —, authenticate, TRANSFER AUTH, BEGIN, DEBIT, COMPLETE, meter data written to SFI 02, the readings signed by the SAM with SIGN READINGS and written to SFI 04), then an hour of gas burnt from the SVM through token requests (READ STATE P1 = 02 over the meter core's challenge from SeededRng(\"purse-spec:gas-core\"), TOKEN AUTH, TOKEN REQUEST)",
     devices: ['gsam', 'gsvm', 'card'],
     async run(x) {
       const { issuer } = x.world;
@@ -1294,6 +1423,292 @@ export const FLOWS: Flow[] = [
       if (!o.accepted || o.amount <= 0) throw new Error(`flow-gas-meter: ${JSON.stringify(o)}`);
       cm.slot.remove();
       await cm.meter.advance(cm.meter.now + 3600, 500_000);
+    },
+  },  {
+    name: 'cmd-purse-offline',
+    description:
+      "the purse commands of issue 17 (purse-spec §13), each success and refusal in the spec's order: REMOTE LOAD, PUT CONFIG, READ RECORD of SFI 03 / 04, UPDATE RECORD of SFI 04 (outside and inside a session of the gas meter's SAM), CLEAR READINGS",
+    devices: ['card', 'gsam', 'pincard'],
+    async run(x) {
+      const { issuer } = x.world;
+      await x.send('card', A.selectAid(AID_PURSE), 'SELECT the purse: FCI (five purses, 01..05)', 0x9000);
+      await x.send('card', A.readPurse(GAS), 'READ PURSE 02: the gas purse, balance 100.00, counter 0', 0x9000);
+      // §13.2 REMOTE LOAD: 6A86, 6A88, 6700, 6985, 6300, 6A80, outcomes 01 / 02, 9409, 9404, 9402
+      const d1 = remoteData(x, gasLoad(1, 5000));
+      await x.send('card', raw80(0x56, 0x01, GAS, d1, 256), 'REMOTE LOAD with P1 ≠ 00', 0x6a86);
+      await x.send('card', A.remoteLoad(9, d1), 'REMOTE LOAD for purse 09 the card does not hold', 0x6a88);
+      await x.send('card', raw80(0x56, 0, GAS, d1.subarray(0, 25), 256), 'REMOTE LOAD with Lc 25 ≠ 26', 0x6700);
+      await x.send('pincard', A.selectAid(AID_PURSE), 'SELECT the purse of the second card (CSN …02)', 0x9000);
+      await x.send(
+        'pincard',
+        A.remoteLoad(3, remoteData(x, { ...gasLoad(1, 5000), csn: PIN_CSN, purse: 3 })),
+        'REMOTE LOAD onto its water purse 03, blocked by a lab write before the trace: refused before the MAC',
+        0x6985,
+      );
+      await x.send('card', A.remoteLoad(GAS, flipLast(d1)), 'REMOTE LOAD with a wrong MAC', 0x6300);
+      await x.send(
+        'card',
+        A.remoteLoad(GAS, remoteData(x, { ...gasLoad(1, 5000), csn: PIN_CSN })),
+        "REMOTE LOAD signed for the second card's CSN (K_remote is per card): a wrong MAC here",
+        0x6300,
+      );
+      await x.send(
+        'card',
+        A.remoteLoad(GAS, remoteData(x, gasLoad(1, 5000, { dateTime: fromHex('2611220830FF') }))),
+        'REMOTE LOAD, MAC right, date-time not BCD',
+        0x6a80,
+      );
+      await x.send('card', A.remoteLoad(GAS, remoteData(x, gasLoad(0, 5000))), 'REMOTE LOAD, MAC right, seq 0', 0x6a80);
+      await x.send('card', A.remoteLoad(GAS, remoteData(x, gasLoad(1, 0))), 'REMOTE LOAD, MAC right, amount 0', 0x6a80);
+      const first = await x.send(
+        'card',
+        A.remoteLoad(GAS, d1),
+        'REMOTE LOAD seq 1 of 50.00: outcome 01 applied ‖ balance 150.00 ‖ counter 1 ‖ receipt (K_remote, "A")',
+        0x9000,
+      );
+      const again = await x.send(
+        'card',
+        A.remoteLoad(GAS, d1),
+        'REMOTE LOAD seq 1 delivered again: outcome 02 already applied, nothing written, the same receipt',
+        0x9000,
+      );
+      expectFlow(first[0] === 1 && again[0] === 2, 'remote load outcomes 01 then 02');
+      expectFlow(toHex(first.subarray(7)) === toHex(again.subarray(7)), 'the same receipt for both outcomes');
+      expectFlow(verifyRemoteReceipt(issuer, gasLoad(1, 5000), first.subarray(7)), 'the receipt verifies');
+      await x.send(
+        'card',
+        A.remoteLoad(GAS, remoteData(x, gasLoad(3, 700))),
+        'REMOTE LOAD seq 3 before seq 2 arrived: a gap, nothing written',
+        0x9409,
+      );
+      await x.send('pincard', A.readPurse(GAS), 'READ PURSE 02 of the second card: counter FFFF (a lab write before the trace)', 0x9000);
+      await x.send(
+        'pincard',
+        A.remoteLoad(GAS, remoteData(x, { ...gasLoad(1, 5000), csn: PIN_CSN })),
+        'REMOTE LOAD seq 1 onto that purse, MAC right: the counter is exhausted',
+        0x9404,
+      );
+      await x.send(
+        'card',
+        A.remoteLoad(GAS, remoteData(x, gasLoad(2, 4_900_00))),
+        'REMOTE LOAD seq 2 of 4900.00, MAC right: 150.00 + 4900.00 above the maximum 5000.00 (the carrier keeps it)',
+        0x9402,
+      );
+      await x.send('card', A.remoteLoad(GAS, remoteData(x, gasLoad(2, 700))), 'REMOTE LOAD seq 2 of 7.00: applied', 0x9000);
+      await x.send('card', A.readLogRecord(1), 'READ RECORD 1 of the log: type 03 remote load, terminal id = seller "GAS1", RV = seq 2 ‖ 00000000', 0x9000);
+      await x.send('card', A.readPurse(GAS), 'READ PURSE 02: balance 157.00, counter 2', 0x9000);
+      // §13.3 PUT CONFIG: 6A86, 6A88, 6700, 6A80 (format, purse byte), 6300, success, 9407
+      const c2 = configData(x, gasConfig(2));
+      await x.send('card', A.readOfflineConfig(2), 'READ RECORD 2 of the offline configuration (SFI 03): never written, zeros', 0x9000);
+      await x.send('card', raw80(0x58, 0x01, GAS, c2), 'PUT CONFIG with P1 ≠ 00', 0x6a86);
+      await x.send('card', A.putConfig(9, c2), 'PUT CONFIG for purse 09 the card does not hold', 0x6a88);
+      await x.send('card', raw80(0x58, 0, GAS, c2.subarray(0, 43)), 'PUT CONFIG with Lc 43 ≠ 44', 0x6700);
+      await x.send('card', A.putConfig(GAS, withByte(c2, 0, 0x02)), 'PUT CONFIG with format byte 02', 0x6a80);
+      await x.send('card', A.putConfig(3, c2), "PUT CONFIG of the gas purse's configuration sent for purse 03 (purse byte 02)", 0x6a80);
+      await x.send('card', A.putConfig(GAS, flipLast(c2)), 'PUT CONFIG with a wrong card MAC', 0x6300);
+      await x.send(
+        'card',
+        A.putConfig(GAS, withByte(c2, 15 + 3, 0xff)),
+        'PUT CONFIG with the emergency-credit limit changed after signing: the card MAC covers every byte',
+        0x6300,
+      );
+      await x.send('card', A.putConfig(GAS, c2), 'PUT CONFIG version 2 for gas meter 000456: one commit, no answer data', 0x9000);
+      await x.send('card', A.putConfig(GAS, c2), 'PUT CONFIG version 2 again: not newer than the stored one', 0x9407);
+      await x.send(
+        'card',
+        A.putConfig(GAS, configData(x, gasConfig(1, { emergencyLimit: 5000 }))),
+        'PUT CONFIG version 1, rightly signed (an older configuration kept by somebody): a downgrade, refused',
+        0x9407,
+      );
+      await x.send('card', A.readOfflineConfig(2), 'READ RECORD 2 of SFI 03: the configuration as written (the meter MAC at 28..35)', 0x9000);
+      await x.send('card', A.readOfflineConfig(6), 'READ RECORD 6 of SFI 03: the card has five purses', 0x6a83);
+      // SFI 04: READ RECORD, UPDATE RECORD outside / inside a session
+      await x.send('card', A.readOfflineReadings(2), 'READ RECORD 2 of the offline readings (SFI 04): none, zeros', 0x9000);
+      const reading = gasReading();
+      const noMac = reading.encode();
+      await x.send('card', A.updateOfflineReadings(6, noMac), 'UPDATE RECORD 6 of SFI 04: no such record', 0x6a83);
+      await x.send('card', new CommandApdu({ cla: 0, ins: 0xdc, p1: 2, p2: 0x24, data: noMac.subarray(0, 143) }), 'UPDATE RECORD 2 of SFI 04 with Lc 143 ≠ 144', 0x6700);
+      await x.send('card', A.updateOfflineReadings(2, noMac), 'UPDATE RECORD 2 of SFI 04 without a SAM session', 0x6982);
+      await x.send('gsam', A.selectAid(AID_SAM), "SELECT the gas meter's SAM (meter 000456, purse 02)", 0x9000);
+      await authenticateGas(x);
+      const mac = await x.send(
+        'gsam',
+        A.samSignReadings(CSN, reading.signedPart()),
+        'SIGN READINGS: the MAC under K_offline of record bytes 0..134',
+        0x9000,
+      );
+      const signed = reading.withMac(mac).encode();
+      await x.send('card', A.updateOfflineReadings(1, signed), "UPDATE RECORD 1 of SFI 04 in a purse 02 session: the electricity purse's record", 0x6982);
+      await x.send('card', A.updateOfflineReadings(2, withByte(signed, 0, 0x02)), 'UPDATE RECORD 2 of SFI 04 with format byte 02', 0x6a80);
+      await x.send('card', A.updateOfflineReadings(2, withByte(signed, 4, 0x03)), 'UPDATE RECORD 2 of SFI 04 with purse byte 03', 0x6a80);
+      await x.send('card', A.updateOfflineReadings(2, signed), 'UPDATE RECORD 2 of SFI 04: the signed reading', 0x9000);
+      const onCard = await x.send('card', A.readOfflineReadings(2), 'READ RECORD 2 of SFI 04: the reading as written', 0x9000);
+      expectFlow(verifyOfflineReading(issuer, CSN, onCard), "the gas utility verifies the reading's 'M' MAC");
+      // §13.5 CLEAR READINGS: 6A86, 6A88, 6700, 6300, 6985, success, 6985
+      const readingMac = onCard.subarray(135, 143);
+      const clear = signClearReadings(issuer, CSN, GAS, readingMac);
+      await x.send('card', raw80(0x5a, 0x01, GAS, clear), 'CLEAR READINGS with P1 ≠ 00', 0x6a86);
+      await x.send('card', A.clearReadings(9, clear), 'CLEAR READINGS for purse 09 the card does not hold', 0x6a88);
+      await x.send('card', raw80(0x5a, 0, GAS, clear.subarray(0, 15)), 'CLEAR READINGS with Lc 15 ≠ 16', 0x6700);
+      await x.send('card', A.clearReadings(GAS, flipLast(clear)), 'CLEAR READINGS with a wrong MAC', 0x6300);
+      await x.send(
+        'card',
+        A.clearReadings(GAS, signClearReadings(issuer, CSN, GAS, flipLast(readingMac))),
+        'CLEAR READINGS rightly signed for another reading (not the one on the card): the reading stays',
+        0x6985,
+      );
+      await x.send('card', A.clearReadings(GAS, clear), 'CLEAR READINGS of the reading the utility holds: one commit zeroing the record', 0x9000);
+      await x.send('card', A.readOfflineReadings(2), 'READ RECORD 2 of SFI 04: cleared, zeros', 0x9000);
+      await x.send('card', A.clearReadings(GAS, clear), 'CLEAR READINGS again: no reading on the card', 0x6985);
+    },
+  },
+  {
+    name: 'cmd-sam-offline',
+    description:
+      "the offline meter SAM commands of issue 17 (purse-spec §13.3, §13.4) at the gas meter's SAM (meter 000456, purse 02, KT version 1): CONFIG CHECK and SIGN READINGS, each refusal and success",
+    devices: ['gsam'],
+    async run(x) {
+      const { issuer } = x.world;
+      const cfg = signOfflineConfig(issuer, CSN, gasConfig(2)).record;
+      const check = (config: Uint8Array, csn: Uint8Array = CSN) => A.samConfigCheck(csn, config);
+      await x.send('gsam', A.selectAid(AID_SAM), "SELECT the gas meter's SAM (FCI: meter id 000456, purse 02, KT versions)", 0x9000);
+      // CONFIG CHECK
+      await x.send('gsam', raw80(0x1c, 0, 0x01, concatBytes(CSN, cfg)), 'CONFIG CHECK with P1-P2 ≠ 0000', 0x6a86);
+      await x.send('gsam', raw80(0x1c, 0, 0, concatBytes(CSN, cfg.subarray(0, 35))), 'CONFIG CHECK with Lc 43 ≠ 44', 0x6700);
+      await x.send('gsam', check(withByte(cfg, 0, 0x02)), 'CONFIG CHECK of a record with format byte 02', 0x6a80);
+      await x.send(
+        'gsam',
+        check(signOfflineConfig(issuer, CSN, gasConfig(2, { purse: 3 })).record),
+        "CONFIG CHECK of the water utility's configuration (purse 03)",
+        0x6a80,
+      );
+      await x.send(
+        'gsam',
+        check(signOfflineConfig(issuer, CSN, gasConfig(2, { meterId: METER_ID })).record),
+        'CONFIG CHECK of a configuration rightly signed for meter 000123: the card is bound to another meter',
+        0x6a80,
+      );
+      await x.send('gsam', check(withByte(cfg, 27, 0x07)), 'CONFIG CHECK naming KT version 07 the SAM does not hold', 0x6a88);
+      await x.send('gsam', check(flipLast(cfg)), 'CONFIG CHECK with a wrong meter MAC', 0x6300);
+      await x.send('gsam', check(withByte(cfg, 22, 0x01)), 'CONFIG CHECK with the unit charge changed after signing', 0x6300);
+      await x.send('gsam', check(cfg, PIN_CSN), "CONFIG CHECK of this card's configuration presented by another card (CSN …02)", 0x6300);
+      await x.send('gsam', check(cfg), 'CONFIG CHECK of the configuration of gas meter 000456 for this card', 0x9000);
+      // SIGN READINGS
+      const body = gasReading().signedPart();
+      const sign = (b: Uint8Array) => A.samSignReadings(CSN, b);
+      await x.send('gsam', raw80(0x1e, 0x01, 0, concatBytes(CSN, body), 256), 'SIGN READINGS with P1-P2 ≠ 0000', 0x6a86);
+      await x.send('gsam', raw80(0x1e, 0, 0, concatBytes(CSN, body.subarray(0, 134)), 256), 'SIGN READINGS with Lc 142 ≠ 143', 0x6700);
+      await x.send('gsam', sign(withByte(body, 0, 0x02)), 'SIGN READINGS of a record with format byte 02', 0x6a80);
+      await x.send('gsam', sign(gasReading({ meterId: METER_ID }).signedPart()), "SIGN READINGS of another meter's reading (000123)", 0x6a80);
+      await x.send('gsam', sign(gasReading({ purse: 3 }).signedPart()), "SIGN READINGS of the water utility's reading (purse 03)", 0x6a80);
+      await x.send('gsam', sign(gasReading({ ktVersion: 7 }).signedPart()), 'SIGN READINGS naming KT version 07 the SAM does not hold', 0x6a88);
+      const mac = await x.send('gsam', sign(body), "SIGN READINGS of the meter's own reading: MAC(K_offline, 'M' ‖ CSN ‖ bytes 0..134)", 0x9000);
+      expectFlow(verifyOfflineReading(issuer, CSN, gasReading().withMac(mac)), 'the gas utility verifies the MAC');
+      await x.send('gsam', '80EE000000', 'an instruction the SAM does not know', 0x6d00);
+    },
+  },
+  {
+    name: 'flow-remote-load',
+    lazy: true,
+    description:
+      "remote loads of the gas purse carried by the electricity meter (meter id 000123, its own SAM + SVM), and the gas meter's readings carried back: first the card at the offline gas meter 000456 (transfer, meter data, readings signed by its SAM written to SFI 04); then the host's H = 57 puts three REMOTE LOADs for the card in the electricity meter's queue (relay ids 1: seq 2, 2: seq 1, 3: seq 1 again as a duplicated message); the card moved to the electricity meter: right after the FCI the slot delivers them in id order (seq 2 refused 9409, seq 1 applied, the duplicate answered outcome 02 with the same receipt, seq 2 tried again and applied), reads SFI 04 of the card's other purses (the gas reading collected for the host), then does its own electricity transfer",
+    devices: ['gsam', 'gsvm', 'card', 'msam', 'msvm'],
+    async run(x) {
+      const { issuer } = x.world;
+      const gas = await createMeterOnModules({
+        meter: { start: METER_START, tariff: TariffTable.flat(1000), commodity: 'gas' },
+        samReader: new VirtualReader(FLOW_READERS.gsam, x.env.chips.gsam),
+        svmReader: new VirtualReader(FLOW_READERS.gsvm, x.env.chips.gsvm),
+        cardReader: new VirtualReader(FLOW_READERS.card),
+        core: { key: issuer.coreKey(GAS_METER_ID, 2, 1), cipher: issuer.crypto.cipher, rng: new SeededRng(`${SPEC_SEED}:gas-core`) },
+        wrap: x.wrap({ sam: 'gsam', svm: 'gsvm', card: 'card' }, describeMeter),
+      });
+      // The card's channel is the flow's (in the reader "card slot"), handed to each meter in turn.
+      await x.reset('card', 'the card inserted into the gas meter 000456');
+      const g = await gas.slot.insert(x.env.chips.card);
+      if (!g.accepted || !g.readings?.written) throw new Error(`flow-remote-load (gas meter): ${JSON.stringify(g)}`);
+      gas.slot.remove(); // the meter powers the card down
+      x.env.chips.card.powerUp(); // the electricity meter's slot powers it again (not an APDU)
+      const cm = await createMeterOnModules({
+        meter: { start: METER_START, tariff: TariffTable.flat(1000) },
+        samReader: new VirtualReader(FLOW_READERS.msam, x.env.chips.msam),
+        svmReader: new VirtualReader(FLOW_READERS.msvm, x.env.chips.msvm),
+        cardReader: new VirtualReader(FLOW_READERS.card),
+        core: { key: issuer.coreKey(METER_ID, 1, 1), cipher: issuer.crypto.cipher, rng: new SeededRng(`${SPEC_SEED}:meter-core`) },
+        wrap: x.wrap({ sam: 'msam', svm: 'msvm', card: 'card' }, describeMeter),
+      });
+      const cmd = (id: number, f: RemoteLoadFields) => ({ id, csn: CSN, ins: 0x56, p2: GAS, data: remoteData(x, f) });
+      const stored = cm.slot.commands.serve({
+        ackBelow: 0,
+        commands: [cmd(1, gasLoad(2, 2000)), cmd(2, gasLoad(1, 5000)), cmd(3, gasLoad(1, 5000))],
+        forget: [],
+      });
+      expectFlow(stored.queued === 3 && stored.answers.length === 0, 'three commands queued');
+      await x.reset('card', 'the card taken from the gas meter and inserted into the electricity meter 000123');
+      const o = await cm.slot.insert(x.env.chips.card);
+      if (!o.accepted || o.amount <= 0) throw new Error(`flow-remote-load: ${JSON.stringify(o)}`);
+      cm.slot.remove();
+      const back = cm.slot.commands.serve({ ackBelow: 0, commands: [], forget: [] });
+      expectFlow(
+        back.queued === 0 && back.answers.map((a) => `${a.id}:${sw(a.sw)}:${a.data[0]}`).join() === '2:9000:1,3:9000:2,1:9000:1',
+        `answers for the host: ${JSON.stringify(back.answers.map((a) => [a.id, a.sw, a.data[0]]))}`,
+      );
+      const receipt = (id: number) => back.answers.find((a) => a.id === id)!.data.subarray(7);
+      expectFlow(
+        verifyRemoteReceipt(issuer, gasLoad(2, 2000), receipt(1)) &&
+          verifyRemoteReceipt(issuer, gasLoad(1, 5000), receipt(2)) &&
+          toHex(receipt(2)) === toHex(receipt(3)),
+        'the receipts verify, the duplicate answered the same receipt',
+      );
+      expectFlow(
+        back.readings.length === 1 &&
+          back.readings[0]!.purse === GAS &&
+          verifyOfflineReading(issuer, CSN, back.readings[0]!.record),
+        "the gas meter's reading collected for the host, its 'M' MAC right",
+      );
+    },
+  },
+  {
+    name: 'flow-offline-config-readings',
+    lazy: true,
+    description:
+      "the gas utility's vending point writes the card's configuration for gas meter 000456 (PUT CONFIG, version 2); the card at the offline gas meter (its own SAM + SVM): the slot reads SFI 03 and the SAM checks it (CONFIG CHECK), the transfer, the meter data, the readings signed by the SAM (SIGN READINGS) and written to SFI 04; back at the vending point, SFI 04 read (the utility verifies the 'M' MAC) and CLEAR READINGS",
+    devices: ['card', 'gsam', 'gsvm'],
+    async run(x) {
+      const { issuer } = x.world;
+      await x.send('card', A.selectAid(AID_PURSE), "SELECT the purse at the gas utility's vending point", 0x9000);
+      await x.send('card', A.readOfflineConfig(2), 'READ RECORD 2 of SFI 03: no configuration yet', 0x9000);
+      await x.send(
+        'card',
+        A.putConfig(GAS, configData(x, gasConfig(2))),
+        'PUT CONFIG version 2: gas meter 000456, emergency credit 5.00, unit charge 1.10, blacklist version 7, KT version 1',
+        0x9000,
+      );
+      const wrap = x.wrap({ sam: 'gsam', svm: 'gsvm', card: 'card' }, describeMeter);
+      const cm = await createMeterOnModules({
+        meter: { start: METER_START, tariff: TariffTable.flat(1000), commodity: 'gas' },
+        samReader: new VirtualReader(FLOW_READERS.gsam, x.env.chips.gsam),
+        svmReader: new VirtualReader(FLOW_READERS.gsvm, x.env.chips.gsvm),
+        cardReader: new VirtualReader(FLOW_READERS.card),
+        core: { key: issuer.coreKey(GAS_METER_ID, 2, 1), cipher: issuer.crypto.cipher, rng: new SeededRng(`${SPEC_SEED}:gas-core`) },
+        wrap,
+      });
+      await x.reset('card', 'the card taken from the vending point and inserted into the gas meter 000456');
+      const o = await cm.slot.insert(x.env.chips.card);
+      if (!o.accepted || o.amount <= 0 || !o.readings?.written) throw new Error(`flow-offline-config-readings: ${JSON.stringify(o)}`);
+      cm.slot.remove(); // the meter powers the card down
+      x.env.chips.card.powerUp(); // the vending point's reader powers it again (not an APDU)
+      await x.reset('card', 'the card back at the vending point');
+      await x.send('card', A.selectAid(AID_PURSE), 'SELECT the purse', 0x9000);
+      const record = await x.send('card', A.readOfflineReadings(2), 'READ RECORD 2 of SFI 04: the readings the gas meter signed (sent to the utility)', 0x9000);
+      expectFlow(verifyOfflineReading(issuer, CSN, record), "the gas utility's server verifies the 'M' MAC");
+      await x.send(
+        'card',
+        A.clearReadings(GAS, signClearReadings(issuer, CSN, GAS, record.subarray(135, 143))),
+        'CLEAR READINGS the server signed for the reading it stored',
+        0x9000,
+      );
+      await x.send('card', A.readOfflineReadings(2), 'READ RECORD 2 of SFI 04: cleared', 0x9000);
     },
   },
 ];
@@ -1357,11 +1772,21 @@ export async function recordFlow(flow: Flow): Promise<string> {
     if (!ch) throw new Error(`${flow.name}: chip ${d} is not among the flow's devices`);
     return ch;
   };
+  // A lazy flow may also talk to a chip itself (a vending point before and after a meter): its
+  // channel opens at the first such command, in its own reader. A card moves between readers
+  // (vending point, one meter, another) as a reset the flow records (`ctx.reset`): the next meter
+  // that opens the chip is handed the channel it already has, so one channel tells the card's story.
+  const moved = new Set<ChipName>();
+  const open = async (d: ChipName): Promise<RecordingChannel> => {
+    if (!channels[d] && flow.lazy && flow.devices.includes(d))
+      channels[d] = rec.channel(await new VirtualReader(FLOW_READERS[d], env.chips[d]).connect(), { id: d });
+    return channel(d);
+  };
   const ctx: FlowContext = {
     world,
     env,
     async send(d, c, note, want) {
-      const ch = channel(d);
+      const ch = await open(d);
       const cmd = typeof c === 'string' ? CommandApdu.decode(fromHex(c)) : c;
       ch.comment(want !== undefined && want !== 0x9000 ? `${note} → ${sw(want)}` : note);
       const r: ResponseApdu = await ch.transmit(cmd);
@@ -1370,8 +1795,10 @@ export async function recordFlow(flow: Flow): Promise<string> {
       return r.data;
     },
     async reset(d, note) {
-      channel(d).comment(note);
-      await channel(d).reset();
+      const ch = await open(d);
+      ch.comment(note);
+      await ch.reset();
+      moved.add(d);
     },
     channel(d, describe) {
       const ch = channel(d);
@@ -1396,6 +1823,12 @@ export async function recordFlow(flow: Flow): Promise<string> {
     wrap(roles, describe) {
       return (inner, role) => {
         const id = roles[role];
+        if (channels[id] && moved.delete(id)) {
+          // The chip moved into this meter: the meter's own connection is not recorded (the flow
+          // reset the chip before the insertion); the channel's disconnect stays the flow's.
+          const ch = ctx.channel(id, (c) => describe(c, role));
+          return Object.assign(Object.create(ch) as CardChannel, { disconnect: async () => undefined });
+        }
         if (channels[id]) throw new Error(`${flow.name}: the ${role} channel (${id}) opened twice`);
         channels[id] = rec.channel(inner, { id });
         return ctx.channel(id, (c) => describe(c, role));

@@ -60,6 +60,11 @@ const CASES: { trace: string; pcsc: ChipName[]; inProcess: ChipName[] }[] = [
   { trace: 'cmd-perso-gate', pcsc: ['mkc', 'chip'], inProcess: [] },
   { trace: 'flow-bureau-perso', pcsc: ['mkc', 'chip'], inProcess: [] },
   { trace: 'flow-gas-meter', pcsc: ['gsam', 'card'], inProcess: ['gsvm'] },
+  // Issue 17. The second card's blocked water purse (a lab write) is in its chip's image.
+  { trace: 'cmd-purse-offline', pcsc: ['card', 'gsam'], inProcess: ['pincard'] },
+  { trace: 'cmd-sam-offline', pcsc: ['gsam'], inProcess: [] },
+  { trace: 'flow-remote-load', pcsc: ['msam', 'card'], inProcess: ['gsam', 'gsvm', 'msvm'] },
+  { trace: 'flow-offline-config-readings', pcsc: ['card', 'gsam'], inProcess: ['gsvm'] },
 ];
 const NOT_THROUGH_PCSC = ['cmd-commissioning', 'flow-meter-commissioning'];
 
