@@ -556,6 +556,7 @@ export class MeterCardSlot {
     if (o.meterDataWritten) this.#record('card-data-written');
     if (o.readings) {
       out.readings = o.readings;
+      if (o.readings.written && o.readings.record) this.offline.noteReadingWritten(o.readings.record);
       if (o.readings.written) this.#record('readings-written', this.offline.readingSequence);
     }
     const counter = o.counter ?? (o.recovered > 0 ? pendingCounter : undefined);

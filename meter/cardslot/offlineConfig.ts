@@ -13,23 +13,29 @@
  *   → SAM CONFIG CHECK (80 1C 00 00 2C CSN ‖ config)
  *     meter id ≠ this meter's                            → 'bound-to-another-meter'
  *     any other refusal (6300 MAC, 6A80 purse / format, 6A88 KT version) → 'config-not-authentic'
- *     9000, version ≤ the version applied                 → ignored (a kept old card changes nothing)
- *     9000, version > the version applied                 → applied: emergency-credit value and unit
+ *     9000, not newer than the one applied                → ignored (a kept old card changes nothing)
+ *     9000, newer (issue time, then version)              → applied: emergency-credit value and unit
  *       charge (Meter.applyOfflineConfig), the utility's blacklist version noted
  * ```
  * Why the meter believes it before the card is authenticated: the meter MAC is utility u's word to
  * this meter about card CSN, whoever carries it — a cloned card can bring only configurations u
  * issued for that CSN, and the version rule below keeps it from bringing back an older one.
  *
- * Why the version and not the date: the card refuses an older PUT CONFIG (9407), but a meter sees
- * many cards — one the subscriber kept from before a price change still carries an authentic old
- * configuration. Only a strictly higher version changes the meter, so replaying it changes nothing.
+ * Why the issue time first and the version second: the card refuses an older PUT CONFIG (9407), but
+ * a meter sees many cards — one the subscriber kept from before a price change still carries an
+ * authentic old configuration — and the utility numbers versions per card (a replacement card starts
+ * again at 1), so a version says nothing across cards. The signed issue time (bytes 9..14) orders
+ * them; within one second the higher version (one card's next configuration) wins. Replaying an
+ * old configuration, on its own card or on another, changes nothing.
  *
  * What a refusal still does: it moves no value, but a transfer of this very card the SVM keeps
  * pending is recovered (MeterCardSlot) — that only settles what the card already agreed to. The
  * meter remembers having seen a card bound elsewhere / an unauthentic configuration, and says so in
- * the event flags (b4 / b5) of every reading it writes until the utility's next configuration is
- * applied (the utility has seen the readings by then; it answers them with a new version).
+ * the event flags (b4 / b5) of every reading it writes until a configuration is applied after a
+ * reading carrying them was written onto a card (the utility's new configuration is its answer). A
+ * configuration applied before any reading carried them clears nothing: otherwise the first session
+ * after a refused one — which writes no reading — would wipe them with the utility's next price
+ * change before they were ever written (red team R1, test/attacks/redteam-offline-config).
  */
 import type { CardChannel } from '../../reader/index.js';
 import { MalformedDataError } from '../../card/index.js';
@@ -52,12 +58,39 @@ import type { Meter } from '../Meter.js';
 export class OfflineMeterState {
   /** Version of the configuration applied; 0 = none. */
   configVersion = 0;
+  /**
+   * Issue date-time of the configuration applied, its 12 BCD digits read as a decimal number
+   * (YYMMDDhhmmss; 0 = none). Versions count per card (the utility numbers them per CSN and
+   * purse), so across cards only the signed issue time orders configurations.
+   */
+  configIssued = 0;
   /** The utility's blacklist version named by the configuration applied; 0 = none. */
   utilityBlacklistVersion = 0;
   /** Sequence of the last readings record signed (0 = none yet); the next one is +1. */
   readingSequence = 0;
-  /** OFFLINE_EVENT_FOREIGN_CARD / OFFLINE_EVENT_UNAUTHENTIC_CONFIG seen since the last config applied. */
+  /** OFFLINE_EVENT_FOREIGN_CARD / OFFLINE_EVENT_UNAUTHENTIC_CONFIG owed to the utility. */
   flags = 0;
+  /** Which of `flags` a reading written onto a card has carried since they were last raised. */
+  flagsReported = 0;
+
+  /** Raises flag `bit` (it must be written in a reading again before a configuration clears it). */
+  raise(bit: number): void {
+    this.flags |= bit;
+    this.flagsReported &= ~bit;
+  }
+
+  /** A readings record (SFI 04, 144 bytes) is on the card: the flags it carries count as reported. */
+  noteReadingWritten(record: Uint8Array): void {
+    const carried = ((record[35]! << 8) | record[36]!) & this.flags;
+    if (carried === 0) return;
+    this.flagsReported |= carried;
+  }
+
+  /** A configuration was applied: the flags a reading written before it carried are answered. */
+  answered(): void {
+    this.flags &= ~this.flagsReported;
+    this.flagsReported = 0;
+  }
 
   /**
    * Takes the next reading sequence number (and keeps it: taken before the SAM signs, so a write
@@ -73,9 +106,11 @@ export class OfflineMeterState {
   saveState(): StateObject {
     return {
       configVersion: this.configVersion,
+      configIssued: this.configIssued,
       utilityBlacklistVersion: this.utilityBlacklistVersion,
       readingSequence: this.readingSequence,
       flags: this.flags,
+      flagsReported: this.flagsReported,
     };
   }
 
@@ -84,11 +119,22 @@ export class OfflineMeterState {
     const r = new StateReader(state as StateObject, 'state.offline');
     const v = {
       configVersion: r.int('configVersion', 0, 0xffffffff),
+      // A state saved before the red-team fix has none: 0 (any issue time is newer).
+      configIssued:
+        (state as StateObject | null)?.configIssued === undefined
+          ? 0
+          : r.int('configIssued', 0, 999_999_999_999),
       utilityBlacklistVersion: r.int('utilityBlacklistVersion', 0, 0xffffffff),
       readingSequence: r.int('readingSequence', 0, 0xffffffff),
       flags: r.int('flags', 0, OFFLINE_EVENT_FOREIGN_CARD | OFFLINE_EVENT_UNAUTHENTIC_CONFIG),
+      // Absent in a state saved before the red-team fix: nothing reported yet (owed until written).
+      flagsReported:
+        (state as StateObject | null)?.flagsReported === undefined
+          ? 0
+          : r.int('flagsReported', 0, OFFLINE_EVENT_FOREIGN_CARD | OFFLINE_EVENT_UNAUTHENTIC_CONFIG),
     };
     Object.assign(this, v);
+    this.flagsReported &= this.flags;
   }
 }
 
@@ -141,7 +187,7 @@ export async function checkCardConfig(ctx: ConfigCheckContext): Promise<ConfigVe
     meter.events.record(meter.now, kind, data);
   };
   const notAuthentic = (reason: string, sw?: number): ConfigVerdict => {
-    state.flags |= OFFLINE_EVENT_UNAUTHENTIC_CONFIG;
+    state.raise(OFFLINE_EVENT_UNAUTHENTIC_CONFIG);
     record('config-not-authentic', sw ?? 0);
     return { kind: 'not-authentic', reason, ...(sw !== undefined ? { sw } : {}) };
   };
@@ -160,7 +206,7 @@ export async function checkCardConfig(ctx: ConfigCheckContext): Promise<ConfigVe
   // The SAM answers 6A80 for a configuration of another meter (it cannot check that meter's MAC).
   // A SAM that vouched for another meter's record would be broken: refuse all the same.
   if (!ours && (r.sw === SW_WRONG_DATA || r.sw === SW_NO_ERROR)) {
-    state.flags |= OFFLINE_EVENT_FOREIGN_CARD;
+    state.raise(OFFLINE_EVENT_FOREIGN_CARD);
     const id = cfg.meterId;
     record('config-bound-elsewhere', (id[0]! << 16) | (id[1]! << 8) | id[2]!);
     return { kind: 'bound-elsewhere', meterId: cfg.meterId };
@@ -170,7 +216,12 @@ export async function checkCardConfig(ctx: ConfigCheckContext): Promise<ConfigVe
       `the SAM does not vouch for the card's configuration (SW ${r.sw.toString(16)})`,
       r.sw,
     );
-  if (cfg.version <= state.configVersion) return { kind: 'current', version: cfg.version };
+  // Newer = a later signed issue time, or the same second and a higher version (one card's next
+  // configuration). The version alone is per card: a kept old card's high version must not beat a
+  // replacement card's newer configuration (red team R1, test/attacks/redteam-offline-config).
+  const issued = issuedNumber(cfg.issued);
+  if (issued < state.configIssued || (issued === state.configIssued && cfg.version <= state.configVersion))
+    return { kind: 'current', version: cfg.version };
   try {
     meter.applyOfflineConfig({ emergencyCredit: cfg.emergencyLimit, unitCharge: cfg.unitCharge });
   } catch (e) {
@@ -179,11 +230,17 @@ export async function checkCardConfig(ctx: ConfigCheckContext): Promise<ConfigVe
     return { kind: 'rejected', version: cfg.version, reason: e.message };
   }
   state.configVersion = cfg.version;
+  state.configIssued = issued;
   state.utilityBlacklistVersion = cfg.blacklistVersion;
-  state.flags = 0; // the utility answered what it saw: start owing it afresh
+  state.answered(); // the flags a reading already carried to the utility
   record('config-applied', cfg.version);
   if (ctx.blacklistVersion < cfg.blacklistVersion) record('blacklist-outdated', cfg.blacklistVersion);
   return { kind: 'applied', version: cfg.version };
+}
+
+/** BCD YYMMDDhhmmss (checked by OfflineConfig.decode) as the decimal number of its 12 digits. */
+function issuedNumber(bcd: Uint8Array): number {
+  return Number.parseInt(toHex(bcd), 10);
 }
 
 /** "card bound to meter 000124" — for a refusal's message. */
