@@ -54,6 +54,12 @@ export const CARD_READINGS_PER_MESSAGE = 8;
 export const CARD_ANSWER_MAX_DATA = 64;
 /** Commands the meter holds (waiting for their card); beyond it a command is refused FULL. */
 export const CARD_COMMAND_CAPACITY = 64;
+/**
+ * The most commands of one purse (one utility) a meter holds at once: a quarter of its capacity, so
+ * the four utilities that sell through an electricity meter (gas, water, heat, hot water) each keep
+ * room however many commands another one has waiting there (answered FULL beyond it, sent again later).
+ */
+export const CARD_COMMAND_PURSE_QUOTA = 16;
 /** An SFI 04 offline-readings record (docs/purse-spec.md, issue 17). */
 export const OFFLINE_READING_LENGTH = 144;
 

@@ -7,7 +7,8 @@
  *
  * ```
  *  H = 57 in     ackBelow → outbox entries below it dropped; forget ids → dropped from the queue;
- *                each command stored once per id (bounded: CARD_COMMAND_CAPACITY, beyond → FULL)
+ *                each command stored once per id (bounded: CARD_COMMAND_CAPACITY in all and
+ *                CARD_COMMAND_PURSE_QUOTA per purse, beyond → FULL)
  *  insertion     every queued command of that CSN in id order, one APDU each:
  *                80 INS 00 P2 Lc data 00; a final answer → outbox; REMOTE LOAD 9409 / 9402 / 6985
  *                (and any answer that is not definite) → stays queued with its last SW ("waiting");
@@ -33,6 +34,7 @@ import {
   CARD_ANSWERS_PER_MESSAGE,
   CARD_ANSWER_MAX_DATA,
   CARD_COMMAND_CAPACITY,
+  CARD_COMMAND_PURSE_QUOTA,
   CARD_COMMAND_LC,
   CARD_COMMAND_MAX_LC,
   CARD_INS_CLEAR_READINGS,
@@ -236,6 +238,8 @@ export class CardCommandQueue {
     if (lc === undefined) return REFUSED_INS;
     if (c.data.length !== lc) return REFUSED_LENGTH;
     if (this.#queue.length >= CARD_COMMAND_CAPACITY) return REFUSED_FULL;
+    // One utility's backlog (a card that never comes, a gap that never fills) never starves another.
+    if (this.#queue.filter((x) => x.p2 === c.p2).length >= CARD_COMMAND_PURSE_QUOTA) return REFUSED_FULL;
     const q: Queued = { id: c.id, csn: c.csn.slice(), ins: c.ins, p2: c.p2, data: c.data.slice() };
     const at = this.#queue.findIndex((x) => x.id > c.id);
     if (at < 0) this.#queue.push(q);

@@ -30,6 +30,7 @@ import {
 import type { ChannelRole } from '../../meter/cardslot/ModuleLink.js';
 import {
   CARD_COMMAND_CAPACITY,
+  CARD_COMMAND_PURSE_QUOTA,
   OFFLINE_READING_LENGTH,
   OUTCOME_CARD,
   OUTCOME_REFUSED,
@@ -111,15 +112,19 @@ describe('storing commands', () => {
     expect(purseBalance(card, GAS)).toBe(1_600);
   });
 
-  it(`holds ${CARD_COMMAND_CAPACITY}; the next is answered FULL and not stored, and fits once one is delivered`, async () => {
+  it(`holds ${CARD_COMMAND_CAPACITY} (${CARD_COMMAND_PURSE_QUOTA} per purse); the next is answered FULL and not stored, and fits once one is delivered`, async () => {
     const q = new CardCommandQueue();
-    for (let i = 0; i < CARD_COMMAND_CAPACITY / 16; i++)
+    const purses = [GAS, 3, 4, 5];
+    for (let i = 0; i < purses.length; i++)
       serve(
         q,
-        Array.from({ length: 16 }, (_, k) => load(100 + i * 16 + k, 1 + i * 16 + k, 1)),
+        Array.from({ length: CARD_COMMAND_PURSE_QUOTA }, (_, k) => ({
+          ...load(100 + i * 16 + k, 1 + k, 1),
+          p2: purses[i]!,
+        })),
       );
     expect(q.size).toBe(CARD_COMMAND_CAPACITY);
-    const over = load(999, 65, 1);
+    const over = load(999, 17, 1);
     const p = serve(q, [over]);
     expect(p.answers).toEqual([
       { seq: 0, id: 999, outcome: OUTCOME_REFUSED, sw: REFUSED_FULL, data: new Uint8Array(0) },
@@ -127,8 +132,21 @@ describe('storing commands', () => {
     expect(q.size).toBe(CARD_COMMAND_CAPACITY);
     expect(q.queuedIds()).not.toContain(999);
     const { ch } = await cardChannel();
+    // gas's 16 apply (seqs 1..16); the other purses' bytes are gas loads under another P2: 6300
     expect((await q.deliver(ch, CSN_A)).answered).toHaveLength(CARD_COMMAND_CAPACITY);
     expect(serve(q, [over]).queued).toBe(1);
+  });
+
+  it(`one purse takes at most ${CARD_COMMAND_PURSE_QUOTA} places: its next is FULL while another purse's is stored`, () => {
+    const q = new CardCommandQueue();
+    serve(
+      q,
+      Array.from({ length: CARD_COMMAND_PURSE_QUOTA }, (_, k) => load(1 + k, 1 + k, 1)),
+    );
+    const p = serve(q, [load(50, 17, 1), { ...load(51, 1, 1), p2: 3 }]);
+    expect(p.answers.map((a) => [a.id, a.outcome, a.sw])).toEqual([[50, OUTCOME_REFUSED, REFUSED_FULL]]);
+    expect(q.queuedIds()).toContain(51);
+    expect(q.size).toBe(CARD_COMMAND_PURSE_QUOTA + 1);
   });
 
   it('refuses an instruction it does not carry and a data length that is not the instruction’s; stores neither', () => {
