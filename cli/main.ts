@@ -21,6 +21,7 @@ import { demoCommand } from './commands/demo.js';
 import { ceremonyCommands } from './commands/ceremony.js';
 import { conformanceCommands } from './commands/conformance.js';
 import { cardPersonaliseCommands } from './commands/card-personalise.js';
+import { utilityCommands } from './commands/utility.js';
 
 // Each command lives in its own file under commands/; add it here (one import, one entry).
 const COMMANDS: Command[] = [
@@ -41,6 +42,7 @@ const COMMANDS: Command[] = [
   ...hostKeysCommands,
   demoCommand,
   ...conformanceCommands,
+  ...utilityCommands,
 ];
 
 /** Every registered command (tests check each one's --help against its parser). */
