@@ -19,6 +19,7 @@
  * - Every step is already safe to repeat and to cut at any point (ClearingService rules 1–5), so
  *   stopping means only: no new round, and wait for the one in flight to end.
  */
+import { RoundTimer } from '../RoundTimer.js';
 import type { ClearingService, IngestResult, SettleOutcome } from './ClearingService.js';
 
 /** What one round did. */
@@ -47,9 +48,7 @@ export interface ClearingScheduleOptions {
 export class ClearingSchedule {
   readonly #c: ClearingService;
   readonly #o: ClearingScheduleOptions;
-  #timer: NodeJS.Timeout | undefined;
-  #running: Promise<ClearingRound> | undefined;
-  #stopped = true;
+  readonly #timer: RoundTimer<ClearingRound>;
   /** Set by `stop()`: the round in flight ends after the meter it is at, and settles nothing more. */
   #halting = false;
   #round = 0;
@@ -58,45 +57,30 @@ export class ClearingSchedule {
    * @throws RangeError when `intervalMs` is not a positive integer.
    */
   constructor(clearing: ClearingService, options: ClearingScheduleOptions) {
-    if (!Number.isInteger(options.intervalMs) || options.intervalMs < 1)
-      throw new RangeError(`intervalMs must be a positive integer, got ${options.intervalMs}`);
     this.#c = clearing;
     this.#o = options;
+    this.#timer = new RoundTimer(
+      options.intervalMs,
+      () => this.#roundBody(),
+      // a round that could not even start (the database gone): said, and the schedule goes on
+      (e) => options.log?.('error', `clearing round failed: ${e instanceof Error ? e.message : String(e)}`),
+    );
   }
 
   /** Starts the schedule: the first round after one interval. Starting twice changes nothing. */
   start(): void {
-    if (!this.#stopped) return;
-    this.#stopped = false;
-    this.#halting = false;
-    this.#arm();
-  }
-
-  #arm(): void {
-    if (this.#stopped) return;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      this.runRound()
-        .catch((e: unknown) =>
-          // a round that could not even start (the database gone): said, and the schedule goes on
-          this.#o.log?.('error', `clearing round failed: ${e instanceof Error ? e.message : String(e)}`),
-        )
-        .finally(() => this.#arm());
-    }, this.#o.intervalMs);
+    if (this.#timer.start()) this.#halting = false;
   }
 
   /** Stops the schedule and waits for the round in flight, if any, to end. */
-  async stop(): Promise<void> {
-    this.#stopped = true;
+  stop(): Promise<void> {
     this.#halting = true;
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    if (this.#running) await this.#running.catch(() => undefined);
+    return this.#timer.stop();
   }
 
   /** Whether a round is running now. */
   get busy(): boolean {
-    return this.#running !== undefined;
+    return this.#timer.busy;
   }
 
   /**
@@ -104,12 +88,7 @@ export class ClearingSchedule {
    * settlement and blacklist steps' own failures are logged and reported in `failed` as meter '*'.
    */
   runRound(): Promise<ClearingRound> {
-    if (this.#running) return this.#running;
-    const run = this.#roundBody().finally(() => {
-      this.#running = undefined;
-    });
-    this.#running = run;
-    return run;
+    return this.#timer.runRound();
   }
 
   async #roundBody(): Promise<ClearingRound> {

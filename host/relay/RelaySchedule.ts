@@ -1,9 +1,10 @@
 /**
  * The relay on a timer, as `meterpurse host serve --relay-interval s` runs it: every `intervalMs`
- * one {@link RelayService.relayOnce} round. Shaped like host/clearing/ClearingSchedule.ts: the next
- * round is timed from the end of the previous one, `runRound` during a round joins it, `stop` waits
- * for the round in flight. Every step of a round is safe to cut (RelayService rules 4, 5).
+ * one {@link RelayService.relayOnce} round, on the host's RoundTimer (as the clearing's schedule): the
+ * next round is timed from the end of the previous one, `runRound` during a round joins it, `stop`
+ * waits for the round in flight. Every step of a round is safe to cut (RelayService rules 4, 5).
  */
+import { RoundTimer } from '../RoundTimer.js';
 import type { RelayMeterResult, RelayService } from './RelayService.js';
 
 export interface RelayScheduleOptions {
@@ -20,15 +21,11 @@ export interface RelayScheduleOptions {
 export class RelaySchedule {
   readonly #relay: RelayService;
   readonly #o: RelayScheduleOptions;
-  #timer: NodeJS.Timeout | undefined;
-  #running: Promise<RelayMeterResult[]> | undefined;
-  #stopped = true;
+  readonly #timer: RoundTimer<RelayMeterResult[]>;
   #round = 0;
 
   /** @throws RangeError when `intervalMs` or `collectEvery` is not a positive integer. */
   constructor(relay: RelayService, options: RelayScheduleOptions) {
-    if (!Number.isInteger(options.intervalMs) || options.intervalMs < 1)
-      throw new RangeError(`intervalMs must be a positive integer, got ${options.intervalMs}`);
     if (
       options.collectEvery !== undefined &&
       (!Number.isInteger(options.collectEvery) || options.collectEvery < 1)
@@ -36,61 +33,44 @@ export class RelaySchedule {
       throw new RangeError(`collectEvery must be a positive integer, got ${options.collectEvery}`);
     this.#relay = relay;
     this.#o = options;
+    this.#timer = new RoundTimer(
+      options.intervalMs,
+      () => this.#roundBody(),
+      (e) => options.log?.('error', `relay round failed: ${e instanceof Error ? e.message : String(e)}`),
+    );
   }
 
   /** Starts the schedule: the first round after one interval. Starting twice changes nothing. */
   start(): void {
-    if (!this.#stopped) return;
-    this.#stopped = false;
-    this.#arm();
-  }
-
-  #arm(): void {
-    if (this.#stopped) return;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      this.runRound()
-        .catch((e: unknown) =>
-          this.#o.log?.('error', `relay round failed: ${e instanceof Error ? e.message : String(e)}`),
-        )
-        .finally(() => this.#arm());
-    }, this.#o.intervalMs);
+    this.#timer.start();
   }
 
   /** Stops the schedule and waits for the round in flight, if any. */
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    if (this.#running) await this.#running.catch(() => undefined);
+  stop(): Promise<void> {
+    return this.#timer.stop();
   }
 
   get busy(): boolean {
-    return this.#running !== undefined;
+    return this.#timer.busy;
   }
 
   /** Runs one round now, or joins the one running. */
   runRound(): Promise<RelayMeterResult[]> {
-    if (this.#running) return this.#running;
+    return this.#timer.runRound();
+  }
+
+  async #roundBody(): Promise<RelayMeterResult[]> {
     const round = ++this.#round;
     const all = round % (this.#o.collectEvery ?? 10) === 0;
-    const run = this.#relay
-      .relayOnce(all ? this.#relay.repo.allMeters() : undefined)
-      .then((results) => {
-        for (const r of results)
-          if (r.error) this.#o.log?.('error', `relay round ${round}: meter ${r.meterId}: ${r.error}`);
-        const stored = results.reduce((s, r) => s + r.answersStored + r.readingsStored, 0);
-        if (stored > 0)
-          this.#o.log?.(
-            'info',
-            `relay round ${round}: ${results.length} meter(s), ${stored} answer(s)/reading(s) stored`,
-          );
-        return results;
-      })
-      .finally(() => {
-        this.#running = undefined;
-      });
-    this.#running = run;
-    return run;
+    const results = await this.#relay.relayOnce(all ? this.#relay.repo.allMeters() : undefined);
+    for (const r of results)
+      if (r.error) this.#o.log?.('error', `relay round ${round}: meter ${r.meterId}: ${r.error}`);
+    const stored = results.reduce((s, r) => s + r.answersStored + r.readingsStored, 0);
+    if (stored > 0)
+      this.#o.log?.(
+        'info',
+        `relay round ${round}: ${results.length} meter(s), ${stored} answer(s)/reading(s) stored`,
+      );
+    return results;
   }
 }

@@ -31,7 +31,7 @@ import {
 } from '../../card/applets/purse/offline.js';
 import * as A from '../../terminal/apdus.js';
 import { CSN, NOW } from '../transfer/world.js';
-import { spaced, specWorld, type SpecWorld } from './specExamples.js';
+import { fill, spaced, specWorld, type SpecWorld } from './specExamples.js';
 
 export const GAS = 0x02;
 /** The gas meter of the examples and its SAM's terminal id. */
@@ -192,20 +192,8 @@ export function generateOffline(): Map<string, string> {
   return blocks;
 }
 
-/** Replaces the body of every `<!-- offline:NAME -->` fenced block of `doc` with the generated text. */
-export function fillOffline(doc: string, blocks: Map<string, string>): string {
-  return doc.replace(
-    /<!-- offline:([a-z-]+) -->\n```(apdu|values)\n[\s\S]*?```/g,
-    (_whole, name: string, kind: string) => {
-      const b = blocks.get(name);
-      if (b === undefined) throw new Error(`no generated example named ${name}`);
-      return `<!-- offline:${name} -->\n\`\`\`${kind}\n${b}\n\`\`\``;
-    },
-  );
-}
-
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv.includes('--write')) {
   const path = new URL('../../docs/purse-spec.md', import.meta.url);
-  writeFileSync(path, fillOffline(readFileSync(path, 'utf8'), generateOffline()));
+  writeFileSync(path, fill(readFileSync(path, 'utf8'), generateOffline(), 'offline'));
   console.log('docs/purse-spec.md §13 examples regenerated');
 }

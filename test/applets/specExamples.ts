@@ -314,14 +314,17 @@ export function generate(): Map<string, string> {
   return blocks;
 }
 
-/** Replaces the body of every `<!-- example:NAME -->` fenced block of `doc` with the generated text. */
-export function fill(doc: string, blocks: Map<string, string>): string {
+/**
+ * Replaces the body of every `<!-- MARKER:NAME -->` fenced block of `doc` with the generated text
+ * (`example` for the blocks of §1–§12, `offline` for §13's, test/applets/offlineSpecExamples.ts).
+ */
+export function fill(doc: string, blocks: Map<string, string>, marker = 'example'): string {
   return doc.replace(
-    /<!-- example:([a-z-]+) -->\n```(apdu|values)\n[\s\S]*?```/g,
-    (whole, name: string, kind: string) => {
+    new RegExp(`<!-- ${marker}:([a-z-]+) -->\\n\`\`\`(apdu|values)\\n[\\s\\S]*?\`\`\``, 'g'),
+    (_whole, name: string, kind: string) => {
       const b = blocks.get(name);
       if (b === undefined) throw new Error(`no generated example named ${name}`);
-      return `<!-- example:${name} -->\n\`\`\`${kind}\n${b}\n\`\`\``;
+      return `<!-- ${marker}:${name} -->\n\`\`\`${kind}\n${b}\n\`\`\``;
     },
   );
 }
