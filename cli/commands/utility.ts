@@ -129,7 +129,7 @@ const SELL_OPTIONS = {
   ref: {
     type: 'string',
     value: '<text>',
-    help: 'the sale reference, 1..48 characters: the same ref again answers the same sale (same seq)',
+    help: "the sale reference, 1..48 characters without ':': the same ref again answers the same sale (same seq)",
     byDefault: 'required',
   },
   seller: SELLER,
@@ -452,7 +452,8 @@ async function sell(args: string[], io: Io): Promise<number> {
   const csn = hexOption(v.card, '--card', 8, 'a card serial number');
   const amount = intOption(v.amount, '--amount', 1, U32);
   if (v.ref === undefined) throw new UsageError('--ref <text> is required');
-  if (v.ref.length < 1 || v.ref.length > 48) throw new UsageError(`--ref must be 1..48 characters`);
+  if (v.ref.length < 1 || v.ref.length > 48 || v.ref.includes(':'))
+    throw new UsageError(`--ref must be 1..48 characters without ':'`);
   const relay = relayOf(v);
   return withServer(v, relay, async (server) => {
     let s: Awaited<ReturnType<UtilityServer['sell']>>;

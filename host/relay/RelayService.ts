@@ -262,7 +262,8 @@ export class RelayService implements RelayApi {
       for (const c of message.commands)
         if (this.repo.routed(meterId, c.id) === 'pending') this.repo.setRouteInTx(meterId, c.id, 'sent');
       for (const id of message.forget) this.repo.setRouteInTx(meterId, id, 'done');
-      for (const a of reply.answers) this.#answer(meterId, a, r);
+      const carried = new Set(message.commands.map((c) => c.id));
+      for (const a of reply.answers) this.#answer(meterId, a, r, carried);
       for (const g of reply.readings) {
         if (g.purse < 1 || g.purse > 15 || g.record[4] !== g.purse) {
           r.stray++;
@@ -292,10 +293,12 @@ export class RelayService implements RelayApi {
     meterId: string,
     a: CardAnswer,
     r: { answersStored: number; waiting: number; stray: number },
+    carried: ReadonlySet<number>,
   ): void {
     const route = this.repo.routed(meterId, a.id);
     const c = route === undefined ? undefined : this.repo.get(a.id);
-    if (!c) {
+    // a meter's refusal (outcome 01) answers only a command of this very message (H = 57 spec)
+    if (!c || (a.outcome === OUTCOME_REFUSED && !carried.has(a.id))) {
       r.stray++;
       this.db.event({
         kind: 'relay-stray-answer',
@@ -359,7 +362,10 @@ export class RelayService implements RelayApi {
         total.waiting += r.waiting;
         total.readingsStored += r.readingsStored;
         total.stray += r.stray;
-        if (!reply.more && this.repo.toSend(meterId, 1).length === 0) break;
+        if (reply.more) continue;
+        // nothing left to send, or the meter refused FULL all it was sent: no more pages this round
+        const again = this.repo.toSend(meterId, CARD_COMMANDS_PER_MESSAGE).map((c) => c.id);
+        if (again.length === 0 || again.join() === message.commands.map((c) => c.id).join()) break;
       }
       out.push(total);
     }

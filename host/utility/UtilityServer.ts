@@ -122,7 +122,7 @@ export class UtilityServer {
    * the same sale again answers the stored one; the ref with another card or amount is refused.
    * The load is submitted to the relay after the commit; a relay that cannot be reached leaves it
    * in the outbox for the next `flush` / `poll`.
-   * @throws RangeError naming `amount`, `ref` or `csn`; ServiceError 409 ref-reused;
+   * @throws RangeError naming `amount`, `ref` (1..48 characters, no ':') or `csn`; ServiceError 409 ref-reused;
    *   HostDbError 'exhausted' when the purse's seqs are used up.
    */
   async sell(
@@ -133,8 +133,10 @@ export class UtilityServer {
     const c = csnHex(csn);
     if (!Number.isInteger(amount) || amount < 1 || amount > U32_MAX)
       throw new RangeError(`amount must be 1..${U32_MAX}, got ${amount}`);
-    if (typeof ref !== 'string' || ref.length < 1 || ref.length > 48)
-      throw new RangeError('ref must be 1..48 characters');
+    // no ':' — the outbox refs are L:<ref> and, for re-sends, L:<ref>:<n>; a sale 'x:2' would
+    // otherwise collide with the 2nd send of sale 'x' and its load would never be queued
+    if (typeof ref !== 'string' || ref.length < 1 || ref.length > 48 || ref.includes(':'))
+      throw new RangeError("ref must be 1..48 characters without ':'");
     const sale = this.db.tx(() => {
       const prior = this.db.sale(ref);
       if (prior) {
@@ -419,7 +421,8 @@ export class UtilityServer {
         after = g.id;
       }
       this.db.setCursor('readings', after);
-      if (page.next === null) break;
+      // an empty page that says "more" would ask the same cursor for ever
+      if (page.next === null || page.items.length === 0) break;
     }
     await this.flush();
     return { answered, booked, readings };
@@ -454,6 +457,24 @@ export class UtilityServer {
       }
       const sale = this.db.sale(e.subject)!;
       if (sale.state === 'on-card') return false;
+      // Any answer but a receipt that verifies is the carriers' word, not the card's: the same
+      // signed bytes go again (rule 1), and the card answers its genuine receipt for this seq —
+      // "applied" or "already applied" — so a shim's 6300 or a forged 9000 cannot strand a sale.
+      const sendAgain = (why: string): false => {
+        const sends = this.db.loadAttempts(sale.ref);
+        if (sends < MAX_LOAD_SENDS)
+          this.db.queueInTx({
+            ref: `L:${sale.ref}:${sends + 1}`,
+            kind: 'load',
+            subject: sale.ref,
+            csn: e.csn,
+            purse: e.purse,
+            ins: INS_REMOTE_LOAD,
+            data: sale.data,
+          });
+        else this.db.noteSaleInTx(sale.ref, `${why}; no verifiable receipt after ${sends} sends`);
+        return false;
+      };
       if (s.outcome !== 0 || s.sw !== SW_OK) {
         this.db.noteSaleInTx(
           sale.ref,
@@ -464,7 +485,7 @@ export class UtilityServer {
           e.csn,
           `sale ${sale.ref} seq ${sale.seq}: outcome ${s.outcome} sw ${hexSw(s.sw)}`,
         );
-        return false;
+        return sendAgain(`refused ${hexSw(s.sw)}`);
       }
       const fields = {
         csn: bytesOf(sale.csn),
@@ -487,25 +508,12 @@ export class UtilityServer {
           receipt,
         });
       }
-      const sends = this.db.loadAttempts(sale.ref);
       this.db.event(
         'forged-receipt',
         e.csn,
         `sale ${sale.ref} seq ${sale.seq}: the receipt does not verify (not booked)`,
       );
-      if (sends < MAX_LOAD_SENDS)
-        // the same signed bytes again (rule 1): the card answers its genuine receipt for this seq
-        this.db.queueInTx({
-          ref: `L:${sale.ref}:${sends + 1}`,
-          kind: 'load',
-          subject: sale.ref,
-          csn: e.csn,
-          purse: e.purse,
-          ins: INS_REMOTE_LOAD,
-          data: sale.data,
-        });
-      else this.db.noteSaleInTx(sale.ref, `no verifiable receipt after ${sends} sends`);
-      return false;
+      return sendAgain('receipt did not verify');
     });
   }
 }

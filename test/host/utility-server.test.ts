@@ -167,7 +167,7 @@ describe('utility server: attacks on sales', () => {
     expect(w.gas.db.events('forged-receipt')).toHaveLength(2);
   });
 
-  it('a refusal is unauthenticated: nothing is refunded, the value stays in transit with a note', async () => {
+  it('a refusal is unauthenticated: nothing is refunded, the same signed load goes again, and the genuine receipt of the card books it', async () => {
     const w = relayWorld();
     await w.gas.sell(CSN_HEX, 70, 'r');
     await w.relay.relayOnce();
@@ -184,6 +184,15 @@ describe('utility server: attacks on sales', () => {
     expect(w.gas.sale('r')!.note).toMatch(/refused.*6A88/);
     expect(w.gas.balanceCheck()).toMatchObject({ sold: 70, inTransit: 70, balanced: true });
     expect(w.gas.db.events('load-refused')).toHaveLength(1);
+    // The lie strands nothing: the very bytes of seq 1 go again; the card applies seq 1 once (from
+    // whichever copy reaches it first) and its genuine receipt books the sale once.
+    const resend = w.gas.db.outbox('submitted').find((e) => e.ref === 'L:r:2')!;
+    expect(toHex(resend.data)).toBe(toHex(w.gas.sale('r')!.data));
+    await carry(w);
+    expect(await w.gas.poll()).toMatchObject({ booked: 1 });
+    expect(w.gas.sale('r')).toMatchObject({ state: 'on-card' });
+    expect(purseBalance(w, GAS)).toBe(70);
+    expect(w.gas.balanceCheck()).toEqual({ sold: 70, inTransit: 0, onCard: 70, balanced: true });
   });
 
   it("the server signs with its own purse's keys only: a gas server cannot be made for another purse", () => {

@@ -168,13 +168,20 @@ export class RelayRepository {
     return id;
   }
 
-  /** Commands routed to `meterId` that it does not hold yet, oldest first. */
+  /**
+   * Commands routed to `meterId` that it does not hold yet, in id order: the oldest of each purse
+   * first, then the second oldest of each, … — so one utility's backlog (refused FULL by the meter's
+   * purse quota and pending again) never keeps another utility's commands out of the message.
+   */
   toSend(meterId: string, limit: number): CardCommandRecord[] {
     return (
       this.db
         .statement(
-          `SELECT c.* FROM card_command_routes r JOIN card_commands c ON c.id = r.command_id
-            WHERE r.meter_id = ? AND r.state = 'pending' ORDER BY c.id LIMIT ?`,
+          `SELECT * FROM (
+             SELECT c.*, ROW_NUMBER() OVER (PARTITION BY c.purse ORDER BY c.id) AS k
+               FROM card_command_routes r JOIN card_commands c ON c.id = r.command_id
+              WHERE r.meter_id = ? AND r.state = 'pending' ORDER BY k, c.id LIMIT ?)
+           ORDER BY id`,
         )
         .all(meterId, limit) as CommandRow[]
     ).map(toCommand);
