@@ -1,5 +1,5 @@
 /**
- * `meterpurse utility sell|configure|poll|status|collect`: the command line of a gas, water or heat
+ * `meterpurse utility sell|configure|poll|status|vend`: the command line of a gas, water or heat
  * utility's own server (issue 17, host/utility/UtilityServer.ts, docs/host.md "Utility server
  * command line"). Each run opens the utility's SQLite file, does one thing and closes it; what it
  * could not hand to the electricity host's relay stays in the file's outbox for the next run.
@@ -9,7 +9,10 @@
  *   configure  sign the next PUT CONFIG (80 58) version for a card purse; submit it
  *   poll       one round with the relay: submit, fetch answers and book them, ingest readings
  *   status     the sales (or one) and the books, from the file alone (no keys, no host)
- *   collect    a vending point: SELECT, READ RECORD SFI 04, ingest, CLEAR READINGS (80 5A)
+ *   vend       a vending point, the second carrier: SELECT; READ RECORD SFI 04, ingest, CLEAR READINGS
+ *              (80 5A); the newest configuration (READ RECORD SFI 03, PUT CONFIG 80 58); every sale in
+ *              transit (REMOTE LOAD 80 56, by seq), each booked on its receipt (host/utility/vend.ts)
+ *   collect    the former name of vend, kept as an alias
  * ```
  *
  * The utility's masters come from the key ceremony's files (`--components` of every custodian and
@@ -33,12 +36,13 @@ import {
   ServiceError,
   UtilityDb,
   UtilityServer,
-  collectReadings,
+  vend,
+  type VendReport,
   type RelayCommandStatus,
   type RelayPort,
   type RelayedReading,
 } from '../../host/index.js';
-import { PcscContext, type CardChannel } from '../../reader/index.js';
+import { CardChannelError, PcscContext, type CardChannel } from '../../reader/index.js';
 import {
   KeyComponentError,
   type ComponentFile,
@@ -47,6 +51,7 @@ import {
   parseComponentFile,
   parseManifest,
   slotLabel,
+  TransferError,
 } from '../../terminal/index.js';
 
 // ------------------------------------------------------------------ options
@@ -182,7 +187,7 @@ const STATUS_OPTIONS = {
   ref: { type: 'string', value: '<text>', help: 'show this sale only' },
 } as const satisfies OptionDocs;
 
-const COLLECT_OPTIONS = {
+const VEND_OPTIONS = {
   db: DB,
   purse: PURSE,
   reader: {
@@ -609,59 +614,108 @@ const NO_RELAY: RelayPort = {
   readings: () => Promise.reject(new Error('utility status sends nothing')),
 };
 
-// ------------------------------------------------------------------ collect
+// ------------------------------------------------------------------ vend (collect)
 
-async function collect(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseOptions(args, COLLECT_OPTIONS, true, collectCommand.usage);
-  const v = { ...values, more: positionals };
-  if (v.reader === undefined) throw new UsageError('--reader <name> is required');
-  const timeoutMs = intOption(v['card-timeout'] ?? '60', '--card-timeout', 1, 86_400) * 1000;
-  // readings are cleared on the card by the vending point itself: nothing goes to the relay
-  return withServer(v, NO_RELAY, async (server) => {
-    const ctx = await PcscContext.open().catch((e: unknown) => {
-      throw new CommandError(`PC/SC is not available: ${(e as Error).message}`, { cause: e });
-    });
-    let channel: CardChannel | undefined;
-    try {
-      const reader = await ctx.waitForReader(v.reader!, 5000).catch((e: unknown) => {
-        throw new CommandError(`no PC/SC reader '${v.reader}': ${(e as Error).message}`, { cause: e });
+const sw4 = (sw: number) => sw.toString(16).toUpperCase().padStart(4, '0');
+
+/** The lines `utility vend` prints for one session, and whether everything went as it should. */
+function vendLines(r: VendReport, purse: number): { lines: string[]; ok: boolean } {
+  const at = `card ${toHex(r.csn).toUpperCase()} purse ${purse}:`;
+  const lines: string[] = [];
+  let ok = true;
+  if (r.reading === null) lines.push(`${at} no offline-readings record for this purse`);
+  else {
+    const x = r.reading.result;
+    const what =
+      x.status === 'empty'
+        ? 'no reading on the card'
+        : `reading of meter ${x.meterId} seq ${x.seq}: ${x.status}${x.reason ? ` (${x.reason})` : ''}` +
+          `${x.anomalies?.length ? `, anomalies ${x.anomalies.join(',')}` : ''}`;
+    const sw = r.reading.clearSw;
+    const cleared =
+      sw === undefined
+        ? 'not cleared'
+        : sw === 0x9000
+          ? 'cleared on the card'
+          : `not cleared (card SW ${sw4(sw)})`;
+    lines.push(`${at} ${what}; ${cleared}`);
+    if (x.status === 'refused' || (sw !== undefined && sw !== 0x9000)) ok = false;
+  }
+  if (r.config) {
+    const c = r.config;
+    const how =
+      c.result === 'applied'
+        ? c.sw === 'on-card'
+          ? 'applied (already on the card)'
+          : 'applied'
+        : `refused (card SW ${sw4(c.sw as number)})`;
+    lines.push(`${at} configuration version ${c.version}: ${how}`);
+    if (c.result !== 'applied') ok = false;
+  }
+  for (const l of r.loads) {
+    const how =
+      l.result === 'booked'
+        ? `booked (${l.outcome === 2 ? 'already applied' : 'applied now'}), balance ${l.balanceAfter}`
+        : l.result === 'already-booked'
+          ? 'already booked'
+          : `not booked (card SW ${sw4(l.sw)}${l.sw === 0x9000 ? ', receipt does not verify' : ''})`;
+    lines.push(`${at} load ${l.ref} seq ${l.seq} amount ${l.amount}: ${how}`);
+    if (l.result === 'not-booked') ok = false;
+  }
+  const booked = r.loads.filter((l) => l.result === 'booked');
+  lines.push(
+    `${at} delivered ${r.loads.length} load(s), booked ${booked.length} (amount ${booked.reduce((a, l) => a + l.amount, 0)})` +
+      `${r.loadsHeld ? `, ${r.loadsHeld} held` : ''}${r.clearsNotOnCard ? `; ${r.clearsNotOnCard} uncleared reading(s) no longer on the card` : ''}`,
+  );
+  return { lines, ok };
+}
+
+/** `utility vend` (and its alias `utility collect`, its name before the vending point carried sales). */
+function vendWith(usage: () => string) {
+  return async (args: string[], io: Io): Promise<number> => {
+    const { values, positionals } = parseOptions(args, VEND_OPTIONS, true, usage());
+    const v = { ...values, more: positionals };
+    if (v.reader === undefined) throw new UsageError('--reader <name> is required');
+    const timeoutMs = intOption(v['card-timeout'] ?? '60', '--card-timeout', 1, 86_400) * 1000;
+    // the vending point is a carrier of its own: nothing goes to the relay (what it delivers, the
+    // relay may deliver as well; the card's seq and version make that harmless)
+    return withServer(v, NO_RELAY, async (server) => {
+      const ctx = await PcscContext.open().catch((e: unknown) => {
+        throw new CommandError(`PC/SC is not available: ${(e as Error).message}`, { cause: e });
       });
-      await reader.waitForCard(timeoutMs).catch((e: unknown) => {
-        throw new CommandError(`no card in reader '${v.reader}': ${(e as Error).message}`, { cause: e });
-      });
-      channel = await reader.connect().catch((e: unknown) => {
-        throw new CommandError(`cannot connect to the card in '${v.reader}': ${(e as Error).message}`, {
-          cause: e,
-        });
-      });
-      let c: Awaited<ReturnType<typeof collectReadings>>;
+      let channel: CardChannel | undefined;
       try {
-        c = await collectReadings(channel, server);
-      } catch (e) {
-        if ((e as Error).name === 'TransferError' || (e as Error).name === 'CardChannelError')
-          throw new CommandError(`the card in '${v.reader}': ${(e as Error).message}`, { cause: e });
-        throw e;
+        const reader = await ctx.waitForReader(v.reader!, 5000).catch((e: unknown) => {
+          throw new CommandError(`no PC/SC reader '${v.reader}': ${(e as Error).message}`, { cause: e });
+        });
+        await reader.waitForCard(timeoutMs).catch((e: unknown) => {
+          throw new CommandError(`no card in reader '${v.reader}': ${(e as Error).message}`, { cause: e });
+        });
+        channel = await reader.connect().catch((e: unknown) => {
+          throw new CommandError(`cannot connect to the card in '${v.reader}': ${(e as Error).message}`, {
+            cause: e,
+          });
+        });
+        let r: VendReport;
+        try {
+          r = await vend(channel, server);
+        } catch (e) {
+          if (e instanceof TransferError || e instanceof CardChannelError)
+            throw new CommandError(
+              `the card in '${v.reader}': ${(e as Error).message} (what was answered before is booked; the rest stays outstanding)`,
+              { cause: e },
+            );
+          throw e;
+        }
+        const out = vendLines(r, server.purse);
+        for (const l of out.lines) io.out(`${l}\n`);
+        return out.ok ? 0 : 1;
+      } finally {
+        await channel?.disconnect().catch(() => undefined);
+        ctx.close();
       }
-      const r = c.result;
-      const what =
-        r.status === 'empty'
-          ? 'no reading on the card'
-          : `reading of meter ${r.meterId} seq ${r.seq}: ${r.status}${r.reason ? ` (${r.reason})` : ''}` +
-            `${r.anomalies?.length ? `, anomalies ${r.anomalies.join(',')}` : ''}`;
-      const cleared =
-        c.clearSw === undefined
-          ? 'not cleared'
-          : c.clearSw === 0x9000
-            ? 'cleared on the card'
-            : `not cleared (card SW ${c.clearSw.toString(16).toUpperCase().padStart(4, '0')})`;
-      io.out(`card ${toHex(c.csn).toUpperCase()} purse ${server.purse}: ${what}; ${cleared}\n`);
-      if (r.status === 'refused') return 1;
-      return c.clearSw === undefined || c.clearSw === 0x9000 ? 0 : 1;
-    } finally {
-      await channel?.disconnect().catch(() => undefined);
-      ctx.close();
-    }
-  });
+    });
+  };
 }
 
 // ------------------------------------------------------------------ the commands
@@ -715,14 +769,23 @@ export const statusCommand: Command = {
   run: status,
 };
 
+export const vendCommand: Command = {
+  path: ['utility', 'vend'],
+  summary:
+    "vending point: deliver the card's outstanding loads and configuration over PC/SC, book the receipts, collect and clear its reading",
+  usage: `utility vend --db <file> --purse <2..15> --reader <name> [--card-timeout <s>] ${KEYS_USAGE}`,
+  options: VEND_OPTIONS,
+  examples: ['utility vend --db gas.db --purse 2 --reader "Virtual PCD 00 00" --issuer-seed 0'],
+  run: vendWith(() => vendCommand.usage),
+};
+
 export const collectCommand: Command = {
   path: ['utility', 'collect'],
-  summary:
-    'vending point: read the offline reading off a card in a PC/SC reader, store it, clear it on the card',
+  summary: 'the former name of `utility vend` (same options, same session)',
   usage: `utility collect --db <file> --purse <2..15> --reader <name> [--card-timeout <s>] ${KEYS_USAGE}`,
-  options: COLLECT_OPTIONS,
+  options: VEND_OPTIONS,
   examples: ['utility collect --db gas.db --purse 2 --reader "Virtual PCD 00 00" --issuer-seed 0'],
-  run: collect,
+  run: vendWith(() => collectCommand.usage),
 };
 
 export const utilityCommands: Command[] = [
@@ -730,5 +793,6 @@ export const utilityCommands: Command[] = [
   configureCommand,
   pollCommand,
   statusCommand,
+  vendCommand,
   collectCommand,
 ];

@@ -21,10 +21,17 @@
  * 5. Everything sent to the relay goes through the outbox: written in the transaction that decided
  *    it, submitted after the commit under a reference the relay de-duplicates, so a crash anywhere
  *    re-submits the same command at most as a repeat.
+ * 6. A vending point is a second carrier of the same signed bytes (host/utility/vend.ts): it takes
+ *    what is outstanding for the card in its reader (`outstanding`) and hands each answer back
+ *    (`settleVended*`), which books it by rules 2 and 3 exactly as a relay answer. The card's seq
+ *    (loads) and version (configurations) make the second delivery harmless, whichever carrier is
+ *    first: a relay answer for a sale already on the card, a configuration already applied (9407)
+ *    or a reading already cleared (6985) changes nothing and is no refusal.
  */
 import {
   IssuerKeys,
   OfflineReading,
+  SW_REPLAY,
   bcdDateTime,
   signClearReadings,
   signOfflineConfig,
@@ -76,6 +83,27 @@ export interface IngestedReading {
   /** CLEAR READINGS data for this record (only for an authentic one). */
   readonly clear?: Uint8Array;
 }
+
+/** What a utility has outstanding for one card purse: what a vending point delivers (rule 6). */
+export interface Outstanding {
+  /** Sales in transit, by seq: the REMOTE LOAD data (26 bytes) each was signed with. */
+  readonly loads: ReadonlyArray<{ ref: string; seq: number; amount: number; data: Uint8Array }>;
+  /** The newest configuration when it is not applied: its SFI 03 record and PUT CONFIG data (44 bytes). */
+  readonly config: { version: number; meterId: string; record: Uint8Array; data: Uint8Array } | null;
+  /** Stored readings not confirmed cleared, each with its CLEAR READINGS data (16 bytes). */
+  readonly clears: ReadonlyArray<{ meterId: string; seq: number; readingMac: Uint8Array; data: Uint8Array }>;
+}
+
+/** How the server took a vending point's card answer (rule 6). */
+export type VendedResult =
+  | 'booked' // a receipt that verifies booked the sale on the card now
+  | 'already-booked' // the receipt verifies; the sale was on the card already (another carrier was first)
+  | 'not-booked' // no verifiable receipt: the sale stays in transit (noted, an event)
+  | 'applied' // the card took the configuration (9000), or holds exactly its record already
+  | 'refused' // the card refused the configuration (the relay's refused state and event)
+  | 'cleared' // the card cleared the reading (9000)
+  | 'already-cleared' // 6985 for a reading a carrier had cleared already: no error
+  | 'not-cleared'; // 6985 for a reading still uncleared (a newer one is there), or another SW
 
 export interface BalanceCheck {
   sold: number;
@@ -347,10 +375,151 @@ export class UtilityServer {
     });
   }
 
+  // ------------------------------------------------------------------ a vending point (rule 6)
+
+  /**
+   * What this utility has outstanding for its purse of card `csn`: the sales in transit, the newest
+   * configuration unless applied, the readings not confirmed cleared — each with the very bytes it
+   * was signed with (the outbox's; a CLEAR READINGS is a deterministic MAC over the reading's MAC).
+   * @throws RangeError naming `csn`.
+   */
+  outstanding(csn: Uint8Array | string): Outstanding {
+    const h = csnHex(csn);
+    const loads = this.db
+      .salesInTransit(h, this.purse)
+      .map((x) => ({ ref: x.ref, seq: x.seq, amount: x.amount, data: x.data }));
+    const newest = this.db.newestConfig(h, this.purse);
+    const queued =
+      newest && newest.state !== 'applied' ? this.db.outboxEntry(`C:${h}:${newest.version}`) : undefined;
+    const config =
+      newest && queued
+        ? { version: newest.version, meterId: newest.meterId, record: newest.record, data: queued.data }
+        : null;
+    const clears = this.db.unclearedReadings(h, this.purse).map((r) => {
+      const mac = bytesOf(r.mac);
+      const data =
+        this.db.outboxEntry(`X:${h}:${r.mac}`)?.data ??
+        signClearReadings(this.#o.issuer, bytesOf(h), this.purse, mac);
+      return { meterId: r.meterId, seq: r.seq, readingMac: mac, data };
+    });
+    return { loads, config, clears };
+  }
+
+  /**
+   * A vending point's card answered REMOTE LOAD of sale `ref` with `sw` and `answer` (rules 2, 3, 6):
+   * booked only on a receipt that verifies, once whichever carrier's answer comes first. Anything
+   * else books nothing and is noted; the sale stays outstanding for the next carrier. Outbox
+   * entries of the sale not yet submitted to the relay are retired once it is on the card.
+   * @throws RangeError naming `ref` when there is no such sale.
+   */
+  settleVendedLoad(ref: string, sw: number, answer: Uint8Array): VendedResult {
+    const sale = this.db.sale(ref);
+    if (!sale || sale.purse !== this.purse)
+      throw new RangeError(`ref: no sale ${ref} of purse ${this.purse}`);
+    return this.db.tx((): VendedResult => {
+      const receipt = answer.length === 15 ? answer.subarray(7, 15) : new Uint8Array(0);
+      const authentic =
+        sw === SW_OK &&
+        answer.length === 15 &&
+        (answer[0] === 0x01 || answer[0] === 0x02) &&
+        verifyRemoteReceipt(
+          this.#o.issuer,
+          {
+            csn: bytesOf(sale.csn),
+            purse: sale.purse,
+            seq: sale.seq,
+            amount: sale.amount,
+            sellerId: sale.sellerId,
+            dateTime: sale.dateTime,
+          },
+          receipt,
+        );
+      if (!authentic) {
+        if (this.db.sale(ref)!.state === 'on-card') return 'already-booked';
+        const why =
+          sw === SW_OK
+            ? 'the receipt does not verify (not booked)'
+            : `refused sw ${hexSw(sw)} (unauthenticated)`;
+        this.db.noteSaleInTx(ref, `vending point: ${why}; still in transit`);
+        this.db.event(
+          sw === SW_OK ? 'forged-receipt' : 'load-refused',
+          sale.csn,
+          `sale ${ref} seq ${sale.seq}: vending point: ${why}`,
+        );
+        return 'not-booked';
+      }
+      const booked = this.db.bookOnCardInTx(ref, {
+        outcome: answer[0]!,
+        balanceAfter: u32(answer, 1),
+        counter: u16(answer, 5),
+        receipt,
+      });
+      this.#retire((e) => e.kind === 'load' && e.subject === ref, sw, answer);
+      return booked ? 'booked' : 'already-booked';
+    });
+  }
+
+  /**
+   * A vending point put configuration `version` of card `csn`: the card answered `sw`, or (`'on-card'`)
+   * its SFI 03 record is this configuration's already (a PUT CONFIG whose answer was lost at a card
+   * pull). 9000 or on-card: applied; anything else: refused as a relay refusal is (rule 6).
+   * @throws RangeError naming `version` when there is no such configuration.
+   */
+  settleVendedConfig(csn: Uint8Array | string, version: number, sw: number | 'on-card'): VendedResult {
+    const h = csnHex(csn);
+    if (!this.db.configs(h, this.purse).some((c) => c.version === version))
+      throw new RangeError(`version: no configuration ${version} of card ${h} purse ${this.purse}`);
+    return this.db.tx((): VendedResult => {
+      const ok = sw === 'on-card' || sw === SW_OK;
+      const cardSw = sw === 'on-card' ? SW_OK : sw;
+      this.db.setConfigStateInTx(h, this.purse, version, ok ? 'applied' : 'refused', cardSw);
+      if (!ok) {
+        this.db.event('config-refused', h, `version ${version}: vending point: sw ${hexSw(cardSw)}`);
+        return 'refused';
+      }
+      // the configurations not yet handed to the relay, this one and older, need not go now
+      this.#retire(
+        (e) => e.kind === 'config' && e.csn === h && Number(e.subject) <= version,
+        cardSw,
+        new Uint8Array(0),
+      );
+      return 'applied';
+    });
+  }
+
+  /**
+   * A vending point sent CLEAR READINGS for the reading with MAC `readingMac` on card `csn` and the
+   * card answered `sw`: 9000 marks it cleared; 6985 for a reading a carrier cleared already is no
+   * error; any other answer leaves it uncleared with an event, as from the relay (rule 6).
+   */
+  settleVendedClear(csn: Uint8Array | string, readingMac: Uint8Array, sw: number): VendedResult {
+    const h = csnHex(csn);
+    const mac = toHex(readingMac).toUpperCase();
+    return this.db.tx((): VendedResult => {
+      if (sw === SW_OK) {
+        this.db.markClearedInTx(h, mac);
+        this.#retire((e) => e.kind === 'clear' && e.csn === h && e.subject === mac, sw, new Uint8Array(0));
+        return 'cleared';
+      }
+      if (sw === SW_CONDITIONS && this.db.readingByMac(h, mac)?.cleared) return 'already-cleared';
+      this.db.event(
+        sw === SW_CONDITIONS ? 'clear-superseded' : 'clear-refused',
+        h,
+        `reading ${mac}: vending point: sw ${hexSw(sw)}`,
+      );
+      return 'not-cleared';
+    });
+  }
+
+  /** Inside a transaction: outbox entries never submitted that a vending point made needless. */
+  #retire(which: (e: OutboxEntry) => boolean, sw: number, answer: Uint8Array): void {
+    for (const e of this.db.outbox('new').filter(which))
+      this.db.doneInTx(e.ref, { outcome: null, sw, answer });
+  }
+
   /** A vending point cleared the reading with this MAC on card `csn` (the card answered 9000). */
   clearedAtVendingPoint(csn: Uint8Array | string, readingMac: Uint8Array): void {
-    const h = csnHex(csn);
-    this.db.tx(() => this.db.markClearedInTx(h, toHex(readingMac).toUpperCase()));
+    this.settleVendedClear(csn, readingMac, SW_OK);
   }
 
   // ------------------------------------------------------------------ the relay
@@ -436,7 +605,25 @@ export class UtilityServer {
       this.db.doneInTx(e.ref, done);
       if (e.kind === 'config') {
         const ok = s.outcome === 0 && s.sw === SW_OK;
-        this.db.setConfigStateInTx(e.csn, e.purse, Number(e.subject), ok ? 'applied' : 'refused', s.sw);
+        const version = Number(e.subject);
+        if (!ok && s.outcome === 0 && s.sw === SW_REPLAY) {
+          // 9407: the card holds this version or a newer one — and versions are ours alone (K_remote)
+          // and only increase, so another carrier was first (rule 6): the newest version is applied;
+          // an older one is superseded. Never a refusal; the state waits for a definite answer.
+          const all = this.db.configs(e.csn, e.purse);
+          if (all.some((c) => c.version === version && c.state === 'applied')) return false;
+          if (all.every((c) => c.version <= version)) {
+            this.db.setConfigStateInTx(e.csn, e.purse, version, 'applied', s.sw);
+            return false;
+          }
+          this.db.event(
+            'config-superseded',
+            e.csn,
+            `version ${version}: the card holds a newer version (9407)`,
+          );
+          return false;
+        }
+        this.db.setConfigStateInTx(e.csn, e.purse, version, ok ? 'applied' : 'refused', s.sw);
         if (!ok)
           this.db.event(
             'config-refused',
@@ -447,6 +634,8 @@ export class UtilityServer {
       }
       if (e.kind === 'clear') {
         if (s.outcome === 0 && s.sw === SW_OK) this.db.markClearedInTx(e.csn, e.subject);
+        else if (s.outcome === 0 && s.sw === SW_CONDITIONS && this.db.readingByMac(e.csn, e.subject)?.cleared)
+          return false; // a vending point cleared it first (rule 6)
         else
           this.db.event(
             s.sw === SW_CONDITIONS ? 'clear-superseded' : 'clear-refused',

@@ -1,9 +1,10 @@
 /**
- * `meterpurse utility sell|configure|poll|status|collect` (cli/commands/utility.ts): the utility's
+ * `meterpurse utility sell|configure|poll|status|vend` (cli/commands/utility.ts): the utility's
  * server on the command line against a real `host serve` process (simulated meters), the relay key
  * made by the admin; the attacks a command line invites (a ref re-used for another amount, a key
  * of another purse, a host that is down, tampered ceremony files, fields one past their maximum);
- * and `utility collect` through pcscd + vpcd with a card file served by `card serve`.
+ * and `utility vend` (alias `collect`) through pcscd + vpcd with a card file served by `card serve`:
+ * the vending point collects the reading and delivers the utility's outstanding sale and configuration.
  */
 import type { ChildProcess } from 'node:child_process';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
@@ -16,6 +17,7 @@ import type { Io } from '../../cli/Command.js';
 import { main } from '../../cli/main.js';
 import { HttpRelayPort } from '../../host/utility/RelayPort.js';
 import { UtilityDb } from '../../host/utility/db/UtilityDb.js';
+import { UtilityServer } from '../../host/utility/UtilityServer.js';
 import { IssuerKeys } from '../../card/applets/IssuerKeys.js';
 import { NodeCipherProvider } from '../../card/index.js';
 import { remoteLoadMacInput } from '../../card/applets/purse/offline.js';
@@ -72,7 +74,7 @@ async function run(args: string[]): Promise<{ code: number; out: string; err: st
 }
 
 describe('utility: --help of every sub-command', () => {
-  it.each(['sell', 'configure', 'poll', 'status', 'collect'])(
+  it.each(['sell', 'configure', 'poll', 'status', 'vend', 'collect'])(
     'utility %s --help lists its options',
     async (c) => {
       const r = await run(['utility', c, '--help']);
@@ -82,10 +84,10 @@ describe('utility: --help of every sub-command', () => {
       if (c !== 'status') expect(r.out).toMatch(/--components <file>/);
     },
   );
-  it('`utility` alone lists the five', async () => {
+  it('`utility` alone lists the six', async () => {
     const r = await run(['utility', '--help']);
     expect(r.code).toBe(0);
-    for (const c of ['sell', 'configure', 'poll', 'status', 'collect'])
+    for (const c of ['sell', 'configure', 'poll', 'status', 'vend', 'collect'])
       expect(r.out).toContain(`utility ${c}`);
   });
 });
@@ -601,9 +603,9 @@ describe('utility against a running host serve', () => {
 });
 
 const pcscGap = pcscMissing();
-if (pcscGap) console.warn(`utility collect --reader over PC/SC skipped: ${pcscGap}`);
+if (pcscGap) console.warn(`utility vend / collect --reader over PC/SC skipped: ${pcscGap}`);
 
-describe.skipIf(pcscGap !== undefined)('utility collect --reader through pcscd + vpcd', () => {
+describe.skipIf(pcscGap !== undefined)('utility vend / collect --reader through pcscd + vpcd', () => {
   let pcscd: PrivatePcscd;
   let dir: string;
   const quiet: Io = { out: () => undefined, err: () => undefined };
@@ -693,11 +695,14 @@ describe.skipIf(pcscGap !== undefined)('utility collect --reader through pcscd +
     return ok(opened.card, A.readOfflineReadings(2));
   }
 
-  const collect = (db: string, key: string) =>
+  /** The last line of a session that had no load to deliver. */
+  const none = `card ${CSN} purse 2: delivered 0 load(s), booked 0 (amount 0)\n`;
+
+  const collect = (db: string, key: string, verb: 'vend' | 'collect' = 'collect') =>
     spawnCli(
       [
         'utility',
-        'collect',
+        verb,
         '--db',
         db,
         '--purse',
@@ -727,10 +732,11 @@ describe.skipIf(pcscGap !== undefined)('utility collect --reader through pcscd +
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
     expect(r.out).toBe(
-      `card ${CSN} purse 2: reading of meter 0A0B0C seq 7: stored, anomalies tamper; cleared on the card\n`,
+      `card ${CSN} purse 2: reading of meter 0A0B0C seq 7: stored, anomalies tamper; cleared on the card\n` +
+        none,
     );
     expect(again.code).toBe(0);
-    expect(again.out).toBe(`card ${CSN} purse 2: no reading on the card; not cleared\n`);
+    expect(again.out).toBe(`card ${CSN} purse 2: no reading on the card; not cleared\n` + none);
     // the server holds it, marked cleared, byte for byte; the card's record is zeros now
     const d = new UtilityDb(db);
     try {
@@ -767,7 +773,8 @@ describe.skipIf(pcscGap !== undefined)('utility collect --reader through pcscd +
     }
     expect(second.code).toBe(0);
     expect(second.out).toBe(
-      `card ${CSN} purse 2: reading of meter 0A0B0C seq 7: duplicate, anomalies tamper; cleared on the card\n`,
+      `card ${CSN} purse 2: reading of meter 0A0B0C seq 7: duplicate, anomalies tamper; cleared on the card\n` +
+        none,
     );
     const d = new UtilityDb(db);
     try {
@@ -793,7 +800,7 @@ describe.skipIf(pcscGap !== undefined)('utility collect --reader through pcscd +
     }
     expect(r.code).toBe(1);
     expect(r.out).toBe(
-      `card ${CSN} purse 2: reading of meter 0A0B0C seq 7: refused (bad-mac); not cleared\n`,
+      `card ${CSN} purse 2: reading of meter 0A0B0C seq 7: refused (bad-mac); not cleared\n` + none,
     );
     const d = new UtilityDb(db);
     try {
@@ -803,6 +810,66 @@ describe.skipIf(pcscGap !== undefined)('utility collect --reader through pcscd +
       d.close();
     }
     expect(equalBytes(recordOnCard(file, key), record)).toBe(true);
+  }, 90_000);
+
+  it('utility vend delivers the sale and configuration the relay has not carried, books the receipt, and a second vend finds nothing', async () => {
+    const { file, key } = await cardWithReading('vend');
+    const db = join(dir, 'gas-vend.db');
+    // the utility sold and configured while the host was down: both wait in its outbox
+    const down = {
+      submit: () => Promise.reject(new Error('connection refused')),
+      command: () => Promise.reject(new Error('connection refused')),
+      readings: () => Promise.reject(new Error('connection refused')),
+    };
+    const server = new UtilityServer({
+      db: new UtilityDb(db),
+      issuer: IssuerKeys.demo(new NodeCipherProvider(), SEED),
+      purse: GAS,
+      relay: down,
+      clock: () => Date.UTC(2026, 11, 5, 8, 0, 0),
+      sellerId: fromHex('47415331'),
+    });
+    try {
+      await server.sell(CSN, 1234, 'counter-1');
+      await server.configure(CSN, {
+        meterId: '0A0B0C',
+        emergencyLimit: 300,
+        unitCharge: 85,
+        blacklistVersion: 2,
+      });
+    } finally {
+      server.db.close();
+    }
+    const served = await startCardServe(file, pcscd.port, { ...pcscd.env, MP_CARD_KEY_FILE: key });
+    let r;
+    let again;
+    try {
+      r = await collect(db, key, 'vend');
+      again = await collect(db, key, 'vend');
+    } finally {
+      await served.stop();
+    }
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toBe(
+      [
+        `card ${CSN} purse 2: reading of meter 0A0B0C seq 7: stored, anomalies tamper; cleared on the card`,
+        `card ${CSN} purse 2: configuration version 1: applied`,
+        `card ${CSN} purse 2: load counter-1 seq 1 amount 1234: booked (applied now), balance 1234`,
+        `card ${CSN} purse 2: delivered 1 load(s), booked 1 (amount 1234)`,
+        '',
+      ].join('\n'),
+    );
+    expect(again.out).toBe(`card ${CSN} purse 2: no reading on the card; not cleared\n` + none);
+    const d = new UtilityDb(db);
+    try {
+      expect(d.sale('counter-1')).toMatchObject({ state: 'on-card', outcome: 1, balanceAfter: 1234 });
+      expect(d.configs(CSN, GAS)).toEqual([{ version: 1, meterId: '0A0B0C', state: 'applied', sw: 0x9000 }]);
+      // nothing left for the relay: the entries never submitted were retired by the vending point
+      expect(d.outbox('new')).toEqual([]);
+    } finally {
+      d.close();
+    }
   }, 90_000);
 
   it('no such reader: exit 1 naming it', async () => {

@@ -239,6 +239,16 @@ export class UtilityDb {
     return true;
   }
 
+  /** The sales of (csn, purse) still in transit, by seq: what a vending point delivers (issue 17). */
+  salesInTransit(csn: string, purse: number): SaleRecord[] {
+    return (
+      this.#s("SELECT ref FROM sales WHERE csn = ? AND purse = ? AND state = 'in-transit' ORDER BY seq").all(
+        csn,
+        purse,
+      ) as Array<{ ref: string }>
+    ).map((r) => this.sale(r.ref)!);
+  }
+
   /** Inside a transaction: a note on a sale (why it is still in transit). */
   noteSaleInTx(ref: string, note: string): void {
     this.#s('UPDATE sales SET note = ? WHERE ref = ?').run(note, ref);
@@ -312,6 +322,13 @@ export class UtilityDb {
     ).map((r) => ({ ...r, data: new Uint8Array(r.data), relayId: r.relay_id }));
   }
 
+  /** The outbox entry with relay reference `ref`. */
+  outboxEntry(ref: string): OutboxEntry | undefined {
+    const r = this.#s('SELECT * FROM outbox WHERE ref = ?').get(ref) as
+      (Omit<OutboxEntry, 'data' | 'relayId'> & { data: Buffer; relay_id: number | null }) | undefined;
+    return r && { ...r, data: new Uint8Array(r.data), relayId: r.relay_id };
+  }
+
   /** How many load commands a sale has had (the first and its re-sends). */
   loadAttempts(saleRef: string): number {
     return (
@@ -368,6 +385,17 @@ export class UtilityDb {
       purse,
       version,
     );
+  }
+
+  /** The newest configuration signed for (csn, purse), whatever its state. */
+  newestConfig(
+    csn: string,
+    purse: number,
+  ): { version: number; meterId: string; record: Uint8Array; state: string } | undefined {
+    const r = this.#s(
+      'SELECT version, meter_id AS meterId, record, state FROM configs WHERE csn = ? AND purse = ? ORDER BY version DESC LIMIT 1',
+    ).get(csn, purse) as { version: number; meterId: string; record: Buffer; state: string } | undefined;
+    return r && { ...r, record: new Uint8Array(r.record) };
   }
 
   /** The offline meter the card's latest configuration (applied or on its way) binds it to. */
@@ -462,6 +490,22 @@ export class UtilityDb {
     return (
       this.#s('SELECT COUNT(*) AS n FROM reading_conflicts WHERE meter_id = ?').get(meterId) as { n: number }
     ).n;
+  }
+
+  /** The stored reading of card `csn` whose MAC is `mac` (hex). */
+  readingByMac(csn: string, mac: string): StoredOfflineReading | undefined {
+    const r = this.#s('SELECT * FROM readings WHERE csn = ? AND mac = ?').get(csn, mac) as
+      ReadingRow | undefined;
+    return r && toReading(r);
+  }
+
+  /** The stored readings of (csn, purse) that no card has confirmed cleared, by meter id and seq. */
+  unclearedReadings(csn: string, purse: number): StoredOfflineReading[] {
+    return (
+      this.#s(
+        'SELECT * FROM readings WHERE csn = ? AND purse = ? AND cleared = 0 ORDER BY meter_id, seq',
+      ).all(csn, purse) as ReadingRow[]
+    ).map(toReading);
   }
 
   /** Inside a transaction: the card confirmed the reading with this MAC cleared. */
