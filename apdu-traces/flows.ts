@@ -1565,8 +1565,8 @@ export const FLOWS: Flow[] = [
   {
     name: 'cmd-sam-offline',
     description:
-      "the offline meter SAM commands of issue 17 (purse-spec §13.3, §13.4) at the gas meter's SAM (meter 000456, purse 02, KT version 1): CONFIG CHECK and SIGN READINGS, each refusal and success",
-    devices: ['gsam'],
+      "the offline meter SAM commands of issue 17 (purse-spec §13.3, §13.4) at the gas meter's SAM (meter 000456, purse 02, KT version 1): CONFIG CHECK and SIGN READINGS, each refusal and success (SIGN READINGS only for the card the SAM has just authenticated)",
+    devices: ['gsam', 'card'],
     async run(x) {
       const { issuer } = x.world;
       const cfg = signOfflineConfig(issuer, CSN, gasConfig(2)).record;
@@ -1598,6 +1598,13 @@ export const FLOWS: Flow[] = [
       const sign = (b: Uint8Array) => A.samSignReadings(CSN, b);
       await x.send('gsam', raw80(0x1e, 0x01, 0, concatBytes(CSN, body), 256), 'SIGN READINGS with P1-P2 ≠ 0000', 0x6a86);
       await x.send('gsam', raw80(0x1e, 0, 0, concatBytes(CSN, body.subarray(0, 134)), 256), 'SIGN READINGS with Lc 142 ≠ 143', 0x6700);
+      await x.send('gsam', sign(body), 'SIGN READINGS with no authenticated card', 0x6982);
+      await x.send('card', A.selectAid(AID_PURSE), 'SELECT the purse (FCI)', 0x9000);
+      await authenticateGas(x);
+      await x.send('gsam', A.samSignReadings(PIN_CSN, body), 'SIGN READINGS for another card (CSN …02) than the one authenticated', 0x6a80);
+      await x.send('gsam', sign(withByte(body, 10, 0x13)), 'SIGN READINGS of a reading dated month 13 (not a date)', 0x6a80);
+      await x.send('gsam', sign(withByte(withByte(withByte(withByte(body, 5, 0), 6, 0), 7, 0), 8, 0)), 'SIGN READINGS of reading sequence 0', 0x6a80);
+      await x.send('gsam', sign(withByte(body, 37, 0)), 'SIGN READINGS with step count 0', 0x6a80);
       await x.send('gsam', sign(withByte(body, 0, 0x02)), 'SIGN READINGS of a record with format byte 02', 0x6a80);
       await x.send('gsam', sign(gasReading({ meterId: METER_ID }).signedPart()), "SIGN READINGS of another meter's reading (000123)", 0x6a80);
       await x.send('gsam', sign(gasReading({ purse: 3 }).signedPart()), "SIGN READINGS of the water utility's reading (purse 03)", 0x6a80);

@@ -250,7 +250,7 @@ describe('SFI 04 offline readings, UPDATE RECORD and CLEAR READINGS 80 5A', () =
 
   it('SIGN READINGS answers the documented MAC; the card stores the record; the utility verifies it', () => {
     expect(toHex(ok(w.card.os, A.readOfflineReadings(2)))).toBe('00'.repeat(144));
-    const r = signedReading(sam, readingFields(7));
+    const r = signedReading(sam, readingFields(7), w);
     const ko = w.issuer.offlineMeterKey(GAS_METER, GAS, 1);
     expect(toHex(r.mac)).toBe(toHex(w.issuer.crypto.mac(ko, offlineReadingMacInput(CSN, r.signedPart()))));
     const cmd = A.updateOfflineReadings(2, r.encode());
@@ -277,7 +277,7 @@ describe('SFI 04 offline readings, UPDATE RECORD and CLEAR READINGS 80 5A', () =
   });
 
   it('UPDATE RECORD on SFI 04: 6A83 6700 6982 6982 6A80, only in a session for that purse', () => {
-    const r = signedReading(sam, readingFields(1)).encode();
+    const r = signedReading(sam, readingFields(1), w).encode();
     expect(sw(w, A.updateOfflineReadings(6, r))).toBe('6A83');
     expect(sw(w, with_(A.updateOfflineReadings(2, r), { data: r.subarray(0, 143) }))).toBe('6700');
     expect(sw(w, A.updateOfflineReadings(2, r))).toBe('6982');
@@ -301,7 +301,7 @@ describe('SFI 04 offline readings, UPDATE RECORD and CLEAR READINGS 80 5A', () =
   });
 
   it('CLEAR READINGS zeroes the collected reading; checks 6A86 6A88 6700 6300 6985', () => {
-    const r = signedReading(sam, readingFields(3));
+    const r = signedReading(sam, readingFields(3), w);
     writeReading(w, sam, r);
     const data = signClearReadings(w.issuer, CSN, GAS, r.mac);
     expect(toHex(data.subarray(8))).toBe(
@@ -375,12 +375,15 @@ describe('SAM CONFIG CHECK 80 1C and SIGN READINGS 80 1E', () => {
     expect(s(A.samConfigCheck(CSN, changed))).toBe('6300');
   });
 
-  it('SIGN READINGS: 6A86 6700 6A80 (format, meter, purse) 6A88', () => {
+  it('SIGN READINGS: 6A86 6700 6982 (no card session) 6A80 (another card, format, meter, purse, date, seq, steps) 6A88', () => {
     const w = poweredWorld();
     const sam = gasSam(w);
     const body = new OfflineReading(readingFields(1)).signedPart();
     const s = (c: CommandApdu) => hexSw(tx(sam.os, c).sw);
     const good = A.samSignReadings(CSN, body);
+    expect(s(good)).toBe('6982'); // only for a card this SAM has just authenticated
+    authenticateWith(w, sam, GAS);
+    expect(s(A.samSignReadings(fromHex('4D50000000000009'), body))).toBe('6A80'); // not that card
     expect(toHex(good.encode()).slice(0, 10)).toBe('801E00008F');
     expect(ok(sam.os, good)).toHaveLength(8);
     expect(s(with_(good, { p1: 1 }))).toBe('6A86');

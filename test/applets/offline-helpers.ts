@@ -91,9 +91,12 @@ export function readingFields(sequence: number, o: Partial<OfflineReadingFields>
 }
 
 /** A reading signed by `sam` through SIGN READINGS, as the offline meter makes it. */
-export function signedReading(sam: Device<SamApplet>, f: OfflineReadingFields): OfflineReading {
+export function signedReading(sam: Device<SamApplet>, f: OfflineReadingFields, w: World): OfflineReading {
+  // The SAM signs only for the card it has just authenticated (purse-spec §13.4).
+  authenticateWith(w, sam, f.purse);
   const r = new OfflineReading(f);
   const mac = ok(sam.os, A.samSignReadings(CSN, r.signedPart()));
+  ok(w.card.os, A.selectAid()); // the card's own session ends there (the SAM's stays)
   return r.withMac(mac);
 }
 

@@ -101,6 +101,9 @@ export function generateOffline(): Map<string, string> {
   const kRemote = w.issuer.remoteKey(CSN, GAS);
   values('remote-load-values', [
     ['MK_credit[02]', w.issuer.utility(GAS).credit],
+    ['MK_auth[02] (the gas meter SAM authenticates the card with it)', w.issuer.utility(GAS).auth],
+    ['MK_proof[02] (the card log MAC of a remote load)', w.issuer.utility(GAS).proof],
+    ['K_proof[02] = diversify(MK_proof[02], CSN)', w.issuer.cardKeys(CSN, GAS).proof],
     ['K_credit[02] = diversify(MK_credit[02], CSN)', kCredit],
     ['K_remote[02] = diversify(K_credit[02], "REMOTE")', kRemote],
     ['REMOTE LOAD MAC input', remoteLoadMacInput(f1)],

@@ -82,7 +82,7 @@ describe('red team R1: another utility with its own valid keys', () => {
   it("cannot clear, sign, vouch for or overwrite gas's reading — even with a SAM of the gas meter's id", () => {
     const w = poweredWorld({ cardBalance: 100 });
     const gasMeterSam = gasSam(w);
-    const reading = signedReading(gasMeterSam, readingFields(4));
+    const reading = signedReading(gasMeterSam, readingFields(4), w);
     writeReading(w, gasMeterSam, reading);
     const { keys, sam } = waterUtility(w);
     const before = img(w);
@@ -90,12 +90,14 @@ describe('red team R1: another utility with its own valid keys', () => {
     // it names a reading that is not water's (6985).
     expect(sw(w, A.clearReadings(GAS, signClearReadings(keys, CSN, WATER, reading.mac)))).toBe('6300');
     expect(sw(w, A.clearReadings(WATER, signClearReadings(keys, CSN, WATER, reading.mac)))).toBe('6985');
-    // Its SAM (same meter id 0A0B0C) signs no gas reading and vouches for no gas configuration.
+    // Its SAM (same meter id 0A0B0C) signs no gas reading — not even in a session with the card it
+    // may open (for water) — and vouches for no gas configuration.
+    authenticateWith(w, sam, WATER);
     expect(hexSw(tx(sam.os, A.samSignReadings(CSN, reading.signedPart())).sw)).toBe('6A80');
     const gasCfg = signOfflineConfig(w.issuer, CSN, configFields(2)).record;
     expect(hexSw(tx(sam.os, A.samConfigCheck(CSN, gasCfg)).sw)).toBe('6A80');
     // Its own reading, purse byte rewritten to gas: the MAC is water's, gas's utility rejects it...
-    const own = signedReading(sam, readingFields(9, { purse: WATER, events: 0 }));
+    const own = signedReading(sam, readingFields(9, { purse: WATER, events: 0 }), w);
     const relabelled = OfflineReading.decode(
       concatBytes(own.encode().subarray(0, 4), Uint8Array.of(GAS), own.encode().subarray(5)),
     );
@@ -113,9 +115,9 @@ describe('red team R1: a power cut at every write of the meter’s reading (UPDA
   it('the record is the old reading or the new one, never a mix; a clear of the old one never clears the new', () => {
     const setup = (w: World) => {
       const sam = gasSam(w);
-      const old = signedReading(sam, readingFields(4));
+      const old = signedReading(sam, readingFields(4), w);
       writeReading(w, sam, old);
-      const fresh = signedReading(sam, readingFields(5, { cumulative: 999_999 }));
+      const fresh = signedReading(sam, readingFields(5, { cumulative: 999_999 }), w);
       ok(w.card.os, A.selectAid(AID_PURSE));
       authenticateWith(w, sam, GAS);
       return { old, fresh, cmd: A.updateOfflineReadings(2, fresh.encode()) };

@@ -142,7 +142,7 @@ describe('REMOTE LOAD: replay, redirection, forgery', () => {
     const f: RemoteLoadFields = load(1, 1000);
     const { record } = signOfflineConfig(w.issuer, CSN, configFields(1));
     const sam = gasSam(w);
-    writeReading(w, sam, signedReading(sam, readingFields(1)));
+    writeReading(w, sam, signedReading(sam, readingFields(1), w));
     const readingMac = ok(w.card.os, A.readOfflineReadings(2)).slice(135, 143);
     for (const k of candidates) {
       for (const p of [1, GAS]) {
@@ -284,7 +284,7 @@ describe('tearing: a power cut at every write', () => {
     tearSweep(
       (w) => {
         const sam = gasSam(w);
-        const r = signedReading(sam, readingFields(5));
+        const r = signedReading(sam, readingFields(5), w);
         writeReading(w, sam, r);
         mac = r.mac;
         return A.clearReadings(GAS, signClearReadings(w.issuer, CSN, GAS, r.mac));
@@ -339,10 +339,10 @@ describe('configuration and readings', () => {
   it('CLEAR READINGS of a reading replaced meanwhile: 6985, the new reading survives', () => {
     const w = poweredWorld();
     const sam = gasSam(w);
-    const a = signedReading(sam, readingFields(1));
+    const a = signedReading(sam, readingFields(1), w);
     writeReading(w, sam, a);
     const collected = ok(w.card.os, A.readOfflineReadings(2));
-    const b = signedReading(sam, readingFields(2, { cumulative: 130_000 }));
+    const b = signedReading(sam, readingFields(2, { cumulative: 130_000 }), w);
     writeReading(w, sam, b);
     refused(
       w,
@@ -381,12 +381,13 @@ describe('configuration and readings', () => {
   it('SIGN READINGS for another meter id (or utility) is 6A80: no reading in another meter’s name', () => {
     const w = poweredWorld();
     const sam = gasSam(w);
-    const other = signedReading(sam, readingFields(1)).signedPart();
+    const other = signedReading(sam, readingFields(1), w).signedPart();
     other.set(fromHex('0A0B0D'), 1);
     expect(hexSw(tx(sam.os, A.samSignReadings(CSN, other)).sw)).toBe('6A80');
     // The electricity meter's SAM signs no gas reading, not even for its own meter id.
-    const mine = signedReading(sam, readingFields(1)).signedPart();
+    const mine = signedReading(sam, readingFields(1), w).signedPart();
     mine.set(METER_ID, 1);
+    authenticateWith(w, w.sam, 1); // a session with the electricity SAM (its own purse)
     expect(hexSw(tx(w.sam.os, A.samSignReadings(CSN, mine)).sw)).toBe('6A80');
   });
 });

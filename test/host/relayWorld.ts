@@ -239,5 +239,9 @@ export function signedGasReading(
   seq: number,
   o: Parameters<typeof readingFields>[1] = {},
 ): OfflineReading {
-  return signedReading(gasSam(w.world), readingFields(seq, { events: 0, ...o }));
+  let r: OfflineReading | undefined;
+  onCard(w, () => {
+    r = signedReading(gasSam(w.world), readingFields(seq, { events: 0, ...o }), w.world);
+  });
+  return r!;
 }

@@ -62,7 +62,7 @@ const CASES: { trace: string; pcsc: ChipName[]; inProcess: ChipName[] }[] = [
   { trace: 'flow-gas-meter', pcsc: ['gsam', 'card'], inProcess: ['gsvm'] },
   // Issue 17. The second card's blocked water purse (a lab write) is in its chip's image.
   { trace: 'cmd-purse-offline', pcsc: ['card', 'gsam'], inProcess: ['pincard'] },
-  { trace: 'cmd-sam-offline', pcsc: ['gsam'], inProcess: [] },
+  { trace: 'cmd-sam-offline', pcsc: ['gsam', 'card'], inProcess: [] },
   { trace: 'flow-remote-load', pcsc: ['msam', 'card'], inProcess: ['gsam', 'gsvm', 'msvm'] },
   { trace: 'flow-offline-config-readings', pcsc: ['card', 'gsam'], inProcess: ['gsvm'] },
 ];

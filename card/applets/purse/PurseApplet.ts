@@ -89,6 +89,7 @@ import {
   REMOTE_ALREADY_APPLIED,
   REMOTE_APPLIED,
   REMOTE_LOAD_LENGTH,
+  checkReadingLayout,
   clearReadingsMacInput,
   configWriteMacInput,
   remoteLoadMacInput,
@@ -526,6 +527,7 @@ export class PurseApplet implements Application {
     const d = c.dataView();
     if (d[0] !== OFFLINE_FORMAT || d[4] !== purse)
       throw new SwError(SW_WRONG_DATA, 'not an offline reading of this purse');
+    checkReadingLayout(d);
     this.#store.commit([[keyOfflineReading(c.p1), c.data]]);
     return EMPTY;
   }
@@ -628,6 +630,8 @@ export class PurseApplet implements Application {
       throw new SwError(SW_WRONG_DATA, 'not an offline configuration of this purse');
     const id = this.#identity();
     this.#checkRemoteMac(c.p2, d.subarray(OfflineConfig.LENGTH), configWriteMacInput(id.csn, config));
+    checkDateTime(config.subarray(9, 15));
+    if (u32(config, 5) === 0) throw new SwError(SW_WRONG_DATA, 'config version 0');
     const n = this.#position(c.p2);
     if (!this.#hasOfflineRecords(n))
       throw new SwError(SW_NOT_ENOUGH_MEMORY, 'no offline records for this purse');

@@ -18,13 +18,14 @@
  * This file holds the MAC inputs (each drawn), the two card records (SFI 03 offline configuration,
  * SFI 04 offline readings) and the utility-side signers, which take the utility's `IssuerKeys`.
  */
-import { MalformedDataError } from '../../iso7816/errors.js';
+import { MalformedDataError, SwError } from '../../iso7816/errors.js';
+import { SW_WRONG_DATA } from '../../iso7816/sw.js';
 import { verifyMac } from '../../crypto/mac.js';
 import { wipe } from '../../crypto/wipe.js';
 import { concatBytes, toHex } from '../../util/hex.js';
 import { U16_MAX, U32_MAX, be32, put16, put32, u16, u32 } from '../../util/bigEndian.js';
 import { isBcdDateTime, showDateTime } from '../../util/bcd.js';
-import { ascii } from '../bytes.js';
+import { ascii, checkDateTime } from '../bytes.js';
 import type { IssuerKeys } from '../IssuerKeys.js';
 
 /** The fields of one remote load: what utility `purse` signs for card `csn`. */
@@ -597,4 +598,18 @@ export function verifyOfflineReading(
   } finally {
     wipe(k);
   }
+}
+
+/**
+ * The layout rules of an offline reading (bytes 0..134 or all 144) that the card (UPDATE RECORD
+ * SFI 04) and the SAM (SIGN READINGS) check before writing or signing it: date-time BCD (§1),
+ * reading sequence > 0, step count 1..16, and — on the whole record — RFU byte 143 = 00.
+ * @throws SwError 6A80 naming the rule broken.
+ */
+export function checkReadingLayout(r: Uint8Array): void {
+  checkDateTime(r.subarray(9, 15));
+  if (u32(r, 5) === 0) throw new SwError(SW_WRONG_DATA, 'reading sequence 0');
+  const steps = r[37]!;
+  if (steps < 1 || steps > OFFLINE_MAX_STEPS) throw new SwError(SW_WRONG_DATA, `step count ${steps}`);
+  if (r.length === OfflineReading.LENGTH && r[143] !== 0) throw new SwError(SW_WRONG_DATA, 'RFU byte set');
 }

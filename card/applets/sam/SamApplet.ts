@@ -74,6 +74,7 @@ import {
   OFFLINE_FORMAT,
   OfflineConfig,
   OfflineReading,
+  checkReadingLayout,
   SIGN_READINGS_LENGTH,
   offlineConfigMacInput,
   offlineReadingMacInput,
@@ -456,19 +457,28 @@ export class SamApplet implements Application {
 
   /**
    * SIGN READINGS 80 1E 00 00 8F CSN(8) ‖ record bytes 0..134 00 -> MAC(8) = MAC(K_offline(n),
-   * 'M' ‖ CSN ‖ record[0..134]), n = record[134] (issue 17). Only a reading of this meter (meter
-   * id) for this utility (purse) in format 01 (6A80 otherwise); 6A88 for an unknown n.
+   * 'M' ‖ CSN ‖ record[0..134]), n = record[134] (issue 17). Only in an authenticated subscriber
+   * card session (6982) and for that card's CSN (6A80); only a reading of this meter (meter id) for
+   * this utility (purse) in format 01, with a BCD date-time, a sequence > 0 and 1..16 steps (6A80
+   * otherwise); 6A88 for an unknown n.
    */
   #signReadings(c: CommandApdu): Uint8Array {
     if (c.p1 !== 0 || c.p2 !== 0) throw new SwError(SW_INCORRECT_P1P2);
     if (c.nc !== SIGN_READINGS_LENGTH) throw new SwError(SW_WRONG_LENGTH);
+    // Only for the card this SAM has just authenticated: nothing on the meter's bus gets readings
+    // signed for a card that is not in the slot.
+    const s = this.#session;
+    if (!s?.authenticated || s.domain !== AUTH_SUBSCRIBER)
+      throw new SwError(SW_SECURITY_STATUS_NOT_SATISFIED, 'no authenticated subscriber card');
     const d = c.dataView();
     const csn = d.subarray(0, 8);
+    if (!equalBytes(csn, s.csn)) throw new SwError(SW_WRONG_DATA, 'not the card of this session');
     const record = d.subarray(8, 8 + OfflineReading.SIGNED_LENGTH);
     if (record[0] !== OFFLINE_FORMAT) throw new SwError(SW_WRONG_DATA, 'not an offline reading');
     if (!equalBytes(record.subarray(1, 4), this.#identity().meterId))
       throw new SwError(SW_WRONG_DATA, "another meter's reading");
     if (record[4] !== this.#purse()) throw new SwError(SW_WRONG_DATA, "another utility's reading");
+    checkReadingLayout(record);
     const k = this.#offlineKey(record[134]!);
     try {
       return this.#crypto.mac(k, offlineReadingMacInput(csn, record));
