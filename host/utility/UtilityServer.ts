@@ -43,6 +43,7 @@ import {
   verifyRemoteReceipt,
 } from '../../card/index.js';
 import { MalformedDataError } from '../../card/index.js';
+import { RtcTime } from '../../protocol/index.js';
 import { ServiceError } from '../service/ServiceError.js';
 import { anomaliesOf, JUMP_MIN_HISTORY } from './anomalies.js';
 import type { OutboxEntry, UtilityDb } from './db/UtilityDb.js';
@@ -88,7 +89,10 @@ export interface IngestedReading {
 export interface Outstanding {
   /** Sales in transit, by seq: the REMOTE LOAD data (26 bytes) each was signed with. */
   readonly loads: ReadonlyArray<{ ref: string; seq: number; amount: number; data: Uint8Array }>;
-  /** The newest configuration when it is not applied: its SFI 03 record and PUT CONFIG data (44 bytes). */
+  /**
+   * The newest configuration unless a vending point's card showed it applied (applied on the relay's
+   * word only is still here: its answer carries no receipt): its SFI 03 record and PUT CONFIG data (44 bytes).
+   */
   readonly config: { version: number; meterId: string; record: Uint8Array; data: Uint8Array } | null;
   /** Stored readings not confirmed cleared, each with its CLEAR READINGS data (16 bytes). */
   readonly clears: ReadonlyArray<{ meterId: string; seq: number; readingMac: Uint8Array; data: Uint8Array }>;
@@ -119,6 +123,15 @@ function csnHex(csn: Uint8Array | string): string {
   return h;
 }
 const bytesOf = (h: string) => new Uint8Array(Buffer.from(h, 'hex'));
+/** A stored SFI 04 record's date-time (bytes 9..14) in RTC seconds; nothing when it is not a date. */
+function timeOf(record: Uint8Array): { at?: number } {
+  try {
+    return { at: RtcTime.decodeBcd(record, 9).seconds };
+  } catch (e) {
+    if (e instanceof MalformedDataError) return {};
+    throw e;
+  }
+}
 
 export class UtilityServer {
   readonly db: UtilityDb;
@@ -237,7 +250,7 @@ export class UtilityServer {
   /**
    * Signs a configuration for this utility's purse of card `csn` (the next version for that card
    * purse) and queues PUT CONFIG through the relay.
-   * @throws RangeError naming the field that does not fit.
+   * @throws RangeError naming the field that does not fit (`unitCharge` must be 1..2^32-1).
    */
   async configure(
     csn: Uint8Array | string,
@@ -245,6 +258,12 @@ export class UtilityServer {
   ): Promise<{ version: number; record: Uint8Array }> {
     const h = csnHex(csn);
     if (!/^[0-9A-Fa-f]{6}$/.test(c.meterId)) throw new RangeError('meterId must be 3 bytes (6 hex digits)');
+    // a unit charge of 0 is no tariff: every meter rejects it (Meter.applyOfflineConfig), yet the card
+    // would take it and the relay would mark it applied (red team R3)
+    if (!Number.isInteger(c.emergencyLimit) || c.emergencyLimit < 0 || c.emergencyLimit > U32_MAX)
+      throw new RangeError(`emergencyLimit must be 0..${U32_MAX}, got ${c.emergencyLimit}`);
+    if (!Number.isInteger(c.unitCharge) || c.unitCharge < 1 || c.unitCharge > U32_MAX)
+      throw new RangeError(`unitCharge must be 1..${U32_MAX}, got ${c.unitCharge}`);
     const meterId = c.meterId.toUpperCase();
     const out = this.db.tx(() => {
       const version = this.db.nextConfigVersionInTx(h, this.purse);
@@ -335,10 +354,12 @@ export class UtilityServer {
         } else {
           const prev = this.db.previousReading(meterId, r.sequence);
           anomalies = anomaliesOf(
-            { meterId, sequence: r.sequence, cumulative: r.cumulative, events: r.events },
-            prev && { seq: prev.seq, cumulative: prev.cumulative },
-            this.db.cumulatives(meterId, r.sequence, 4 * JUMP_MIN_HISTORY),
-            this.db.boundMeter(h, this.purse),
+            { meterId, sequence: r.sequence, cumulative: r.cumulative, events: r.events, ...timeOf(raw) },
+            prev && { seq: prev.seq, cumulative: prev.cumulative, ...timeOf(prev.record) },
+            this.db
+              .recentReadings(meterId, r.sequence, 4 * JUMP_MIN_HISTORY)
+              .map((x) => ({ cumulative: x.cumulative, ...timeOf(x.record) })),
+            this.db.boundMeters(h, this.purse),
           );
           this.db.insertReadingInTx({
             meterId,
@@ -389,8 +410,12 @@ export class UtilityServer {
       .salesInTransit(h, this.purse)
       .map((x) => ({ ref: x.ref, seq: x.seq, amount: x.amount, data: x.data }));
     const newest = this.db.newestConfig(h, this.purse);
+    // 'applied' on a carrier's word (the relay's 9000 or 9407: a PUT CONFIG has no receipt) stays
+    // outstanding until a card in a vending point's reader shows it (red team R3)
     const queued =
-      newest && newest.state !== 'applied' ? this.db.outboxEntry(`C:${h}:${newest.version}`) : undefined;
+      newest && (newest.state !== 'applied' || !newest.onCard)
+        ? this.db.outboxEntry(`C:${h}:${newest.version}`)
+        : undefined;
     const config =
       newest && queued
         ? { version: newest.version, meterId: newest.meterId, record: newest.record, data: queued.data }
@@ -473,6 +498,7 @@ export class UtilityServer {
       const ok = sw === 'on-card' || sw === SW_OK;
       const cardSw = sw === 'on-card' ? SW_OK : sw;
       this.db.setConfigStateInTx(h, this.purse, version, ok ? 'applied' : 'refused', cardSw);
+      if (ok) this.db.confirmConfigOnCardInTx(h, this.purse, version);
       if (!ok) {
         this.db.event('config-refused', h, `version ${version}: vending point: sw ${hexSw(cardSw)}`);
         return 'refused';

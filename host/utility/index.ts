@@ -11,7 +11,14 @@ export { UtilityDb, UTILITY_MIGRATIONS } from './db/UtilityDb.js';
 export type { OutboxEntry, SaleRecord, StoredOfflineReading } from './db/UtilityDb.js';
 export { HttpRelayPort, InProcessRelayPort, RelayPortError } from './RelayPort.js';
 export type { RelayCommandStatus, RelayPort, RelayedReading } from './RelayPort.js';
-export { anomaliesOf, JUMP_MIN_HISTORY, JUMP_Z } from './anomalies.js';
+export {
+  anomaliesOf,
+  CUMULATIVE_SATURATED,
+  JUMP_MIN_HISTORY,
+  JUMP_MIN_INTERVAL_S,
+  JUMP_Z,
+  type ReadingPoint,
+} from './anomalies.js';
 export { collectReadings } from './collectReadings.js';
 export type { CollectedReading } from './collectReadings.js';
 export { vend } from './vend.js';

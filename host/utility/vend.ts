@@ -1,7 +1,8 @@
 /**
  * The utility's vending point as a second carrier (issue 17): with a subscriber card in its reader,
  * it collects the card's offline reading (as {@link collectReadings}) and delivers everything the
- * utility has outstanding for the card — the newest configuration not yet applied and the sales in
+ * utility has outstanding for the card — the newest configuration not yet seen on a card here (applied
+ * on the relay's word alone is not seen: a PUT CONFIG answer has no receipt) and the sales in
  * transit — as the very bytes the utility signed for the relay, never signed again. The card's
  * answers are settled exactly as relay answers are (UtilityServer rule 6).
  *
@@ -122,7 +123,7 @@ export async function vend(card: CardChannel, server: UtilityServer): Promise<Ve
   const due = server.outstanding(csn);
   const clearsNotOnCard = due.clears.filter((c) => toHex(c.readingMac).toUpperCase() !== onCardMac).length;
 
-  // 2. the newest configuration not yet applied
+  // 2. the newest configuration not yet seen applied on a card (read SFI 03 first: no PUT into a 9407)
   let config: VendReport['config'] = null;
   if (due.config) {
     const { version, record, data } = due.config;

@@ -65,7 +65,7 @@ import { COMMISSIONING_REFUSALS, CommissioningError, TariffTableError } from '..
 import { ClearingJournal } from './ClearingJournal.js';
 import { CardCommandQueue } from './CardCommandQueue.js';
 import { checkCardConfig, describeVerdict, OfflineMeterState, type ConfigVerdict } from './offlineConfig.js';
-import { offlineReading, samKtVersion } from './offlineReadings.js';
+import { METER_FLAG_BITS, offlineReading, samKtVersion } from './offlineReadings.js';
 import type { ReadingsOutcome } from '../../terminal/index.js';
 
 /** Why a card was refused; the code is the datum of the `card-refused` event. */
@@ -514,6 +514,8 @@ export class MeterCardSlot {
             ref: concatBytes(csn, Uint8Array.of(pending.counter >> 8, pending.counter)),
           };
           this.#record('card-recovered', o.recovered);
+          // no reading went onto the card: the flags the credit entry clears stay owed (red team R3)
+          if (this.writesReadings) this.offline.raise(meter.flags & METER_FLAG_BITS);
           await meter.creditEntered(this.#reference(pending.counter, csn));
         }
       }
@@ -562,6 +564,8 @@ export class MeterCardSlot {
     const counter = o.counter ?? (o.recovered > 0 ? pendingCounter : undefined);
     if (counter !== undefined) {
       this.#last = { kind: 1, ref: concatBytes(csn, be16(counter)) };
+      // a reading that did not reach the card carried nothing: its flags stay owed (red team R3)
+      if (this.writesReadings && !o.readings?.written) this.offline.raise(meter.flags & METER_FLAG_BITS);
       await meter.creditEntered(this.#reference(counter, csn));
     } else if (o.recovered > 0 || o.amount > 0) await meter.notifyCredit();
   }
@@ -603,6 +607,9 @@ export class MeterCardSlot {
     return () => {
       if (this.offline.readingSequence >= 0xffffffff) return undefined;
       const sequence = this.offline.nextSequence();
+      // the meter's flags become owed to the utility until a configuration answers a reading
+      // that carried them (a credit entry clears them in the meter: red team R3)
+      this.offline.raise(this.meter.flags & METER_FLAG_BITS);
       return offlineReading(this.meter, {
         purse: this.purse,
         sequence,

@@ -50,6 +50,9 @@ import { apdus as A, TransferError, type MeterModules } from '../../terminal/ind
 import { StateReader, type StateObject } from '../../protocol/index.js';
 import type { Meter } from '../Meter.js';
 
+/** The event flags an offline meter owes its utility: b0..b3 (the meter's) and b4 / b5. */
+const OWED_FLAGS = 0x000f | OFFLINE_EVENT_FOREIGN_CARD | OFFLINE_EVENT_UNAUTHENTIC_CONFIG;
+
 /**
  * What an offline meter keeps of issue 17 in NVM (part of the card slot's `saveState`): the
  * configuration version it applied, the utility's blacklist version that came with it, its
@@ -68,7 +71,12 @@ export class OfflineMeterState {
   utilityBlacklistVersion = 0;
   /** Sequence of the last readings record signed (0 = none yet); the next one is +1. */
   readingSequence = 0;
-  /** OFFLINE_EVENT_FOREIGN_CARD / OFFLINE_EVENT_UNAUTHENTIC_CONFIG owed to the utility. */
+  /**
+   * OFFLINE_EVENT_FOREIGN_CARD / OFFLINE_EVENT_UNAUTHENTIC_CONFIG owed to the utility, and the meter's
+   * own b0..b3 (READING_FLAGS: power failure, reverse flow, tamper, load voltage) — a credit entry
+   * clears those in the meter, but the card holds one reading, which the next session overwrites
+   * before a carrier may have taken it: owed like b4 / b5 until a configuration answers (red team R3).
+   */
   flags = 0;
   /** Which of `flags` a reading written onto a card has carried since they were last raised. */
   flagsReported = 0;
@@ -126,12 +134,12 @@ export class OfflineMeterState {
           : r.int('configIssued', 0, 999_999_999_999),
       utilityBlacklistVersion: r.int('utilityBlacklistVersion', 0, 0xffffffff),
       readingSequence: r.int('readingSequence', 0, 0xffffffff),
-      flags: r.int('flags', 0, OFFLINE_EVENT_FOREIGN_CARD | OFFLINE_EVENT_UNAUTHENTIC_CONFIG),
+      flags: r.int('flags', 0, OWED_FLAGS),
       // Absent in a state saved before the red-team fix: nothing reported yet (owed until written).
       flagsReported:
         (state as StateObject | null)?.flagsReported === undefined
           ? 0
-          : r.int('flagsReported', 0, OFFLINE_EVENT_FOREIGN_CARD | OFFLINE_EVENT_UNAUTHENTIC_CONFIG),
+          : r.int('flagsReported', 0, OWED_FLAGS),
     };
     Object.assign(this, v);
     this.flagsReported &= this.flags;

@@ -12,9 +12,11 @@
  * emergency used       emergency credit granted and not yet repaid (TokenExchanger.emergencyOwed)
  * unit charge          of the tariff table in force
  * config version       the configuration applied (offlineConfig.ts), 0 = none
- * event flags          b0..b3 = the meter's indicator flags since the last credit entry (power
- *                      failure, reverse flow, cover open, load voltage with the supply cut —
- *                      READING_FLAGS bits 0..3 are exactly these); b4 / b5 from OfflineMeterState
+ * event flags          b0..b3 = the meter's indicator flags (power failure, reverse flow, cover
+ *                      open, load voltage with the supply cut — READING_FLAGS bits 0..3 are exactly
+ *                      these) since the last credit entry, and b0..b5 owed in OfflineMeterState:
+ *                      until a configuration is applied after a reading carried them (a credit
+ *                      entry alone does not answer them: red team R3)
  * steps                every step of the table in force, each with its own cumulative register and
  *                      its percent — no folding (the SFI 02 meter data folds steps 3.. into one
  *                      register, docs/purse-spec.md §3.1; this record is the one that does not)
@@ -32,7 +34,7 @@ import type { OfflineMeterState } from './offlineConfig.js';
 const U32 = 0xffffffff;
 const sat = (v: number): number => Math.max(0, Math.min(U32, Math.floor(v)));
 /** Bits of the meter's indicator flags (READING_FLAGS) the record carries as b0..b3. */
-const METER_FLAG_BITS = 0x000f;
+export const METER_FLAG_BITS = 0x000f;
 
 const ktCache = new WeakMap<MeterModules, number>();
 
@@ -82,7 +84,7 @@ export function offlineReading(meter: Meter, ctx: ReadingContext): OfflineReadin
     configVersion: ctx.state.configVersion,
     events:
       (r.flags & METER_FLAG_BITS) |
-      (ctx.state.flags & (OFFLINE_EVENT_FOREIGN_CARD | OFFLINE_EVENT_UNAUTHENTIC_CONFIG)),
+      (ctx.state.flags & (METER_FLAG_BITS | OFFLINE_EVENT_FOREIGN_CARD | OFFLINE_EVENT_UNAUTHENTIC_CONFIG)),
     stepRegisters: r.steps.map((s) => sat(s.total)),
     stepPercents: r.steps.map((s) => s.percent),
     ktVersion: ctx.ktVersion,

@@ -8,7 +8,8 @@
  *  sales         one per utility reference; UNIQUE (CSN, purse, seq): one signed message per seq, ever
  *  outbox        card commands for the relay, by relay reference: new -> submitted -> done
  *  ledger        double entry: sale  Dr cash / Cr in-transit;  receipt verified  Dr in-transit / Cr on-card
- *  configs       per (CSN, purse, version): the signed SFI 03 record, queued -> applied | refused
+ *  configs       per (CSN, purse, version): the signed SFI 03 record, queued -> applied | refused;
+ *                on_card: a vending point's card showed it (applied on a carrier's word is 0)
  *  readings      verified SFI 04 records, once per (offline meter id, reading seq), with anomalies
  *  reading_conflicts  a second, different, authentic record with a stored (meter id, seq)
  *  events        refusals and anomalies (forged receipt, tampered reading, ...)
@@ -59,6 +60,9 @@ export const UTILITY_MIGRATIONS: readonly string[] = [
      id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
      kind TEXT NOT NULL, csn TEXT, detail TEXT NOT NULL);
    CREATE TABLE cursors (name TEXT PRIMARY KEY, value INTEGER NOT NULL);`,
+  // red team R3: a PUT CONFIG has no receipt — 'applied' on a carrier's word is not proof; on_card
+  // = 1 once a card in a vending point's reader showed it (its SFI 03 record, or 9000 to our APDU)
+  `ALTER TABLE configs ADD COLUMN on_card INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 export interface SaleRecord {
@@ -391,19 +395,38 @@ export class UtilityDb {
   newestConfig(
     csn: string,
     purse: number,
-  ): { version: number; meterId: string; record: Uint8Array; state: string } | undefined {
+  ): { version: number; meterId: string; record: Uint8Array; state: string; onCard: boolean } | undefined {
     const r = this.#s(
-      'SELECT version, meter_id AS meterId, record, state FROM configs WHERE csn = ? AND purse = ? ORDER BY version DESC LIMIT 1',
-    ).get(csn, purse) as { version: number; meterId: string; record: Buffer; state: string } | undefined;
-    return r && { ...r, record: new Uint8Array(r.record) };
+      'SELECT version, meter_id AS meterId, record, state, on_card AS onCard FROM configs WHERE csn = ? AND purse = ? ORDER BY version DESC LIMIT 1',
+    ).get(csn, purse) as
+      { version: number; meterId: string; record: Buffer; state: string; onCard: number } | undefined;
+    return r && { ...r, record: new Uint8Array(r.record), onCard: r.onCard === 1 };
   }
 
-  /** The offline meter the card's latest configuration (applied or on its way) binds it to. */
-  boundMeter(csn: string, purse: number): string | undefined {
-    const r = this.#s(
-      "SELECT meter_id AS m FROM configs WHERE csn = ? AND purse = ? AND state <> 'refused' ORDER BY version DESC LIMIT 1",
-    ).get(csn, purse) as { m: string } | undefined;
-    return r?.m;
+  /** Inside a transaction: a card in a vending point's reader showed configuration `version`. */
+  confirmConfigOnCardInTx(csn: string, purse: number, version: number): void {
+    this.#s('UPDATE configs SET on_card = 1 WHERE csn = ? AND purse = ? AND version = ?').run(
+      csn,
+      purse,
+      version,
+    );
+  }
+
+  /**
+   * The offline meters the card may be bound to now (red team R3): the newest applied
+   * configuration's and those of newer configurations not refused (on their way, or on the card
+   * with the answer lost). Empty: the card has no configuration that counts.
+   */
+  boundMeters(csn: string, purse: number): string[] {
+    const rows = this.#s(
+      "SELECT version, meter_id AS m, state FROM configs WHERE csn = ? AND purse = ? AND state <> 'refused' ORDER BY version DESC",
+    ).all(csn, purse) as Array<{ version: number; m: string; state: string }>;
+    const out: string[] = [];
+    for (const r of rows) {
+      if (!out.includes(r.m)) out.push(r.m);
+      if (r.state === 'applied') break;
+    }
+    return out;
   }
 
   configs(
@@ -432,14 +455,14 @@ export class UtilityDb {
     return r && toReading(r);
   }
 
-  /** The cumulatives of `meterId`'s last `n` readings below `seq`, oldest first. */
-  cumulatives(meterId: string, seq: number, n: number): number[] {
+  /** The cumulatives and records of `meterId`'s last `n` readings below `seq`, oldest first. */
+  recentReadings(meterId: string, seq: number, n: number): Array<{ cumulative: number; record: Uint8Array }> {
     return (
       this.#s(
-        'SELECT cumulative AS c FROM readings WHERE meter_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?',
-      ).all(meterId, seq, n) as Array<{ c: number }>
+        'SELECT cumulative, record FROM readings WHERE meter_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?',
+      ).all(meterId, seq, n) as Array<{ cumulative: number; record: Buffer }>
     )
-      .map((r) => r.c)
+      .map((r) => ({ cumulative: r.cumulative, record: new Uint8Array(r.record) }))
       .reverse();
   }
 
