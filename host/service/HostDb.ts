@@ -14,12 +14,11 @@
  * everything the host ever put on the meter (opening balance and confirmed credits).
  */
 import { txId, type TxId } from '../../protocol/index.js';
-import Database from 'better-sqlite3';
 import type { CreditStore, CreditTx, HostEvent } from '../CreditStore.js';
 import { pageOf, type Page } from './db/paging.js';
 import { CLEARING_MIGRATION } from './db/clearingSchema.js';
 import { RELAY_MIGRATION } from './db/relaySchema.js';
-import { classify, HostDbError, openMigrated } from './db/open.js';
+import { classify, HostDbError, MigratedDb } from './db/open.js';
 
 /**
  * The highest host transaction id ever handed out. Ids are u64 on the wire but travel through
@@ -143,57 +142,18 @@ export interface CreditView {
   settledAt: string | null;
 }
 
-export class HostDb implements CreditStore {
-  readonly db: Database.Database;
-  /**
-   * Prepared statements by SQL text. Preparing is a parse and plan in SQLite (it was 12 % of the
-   * host bench when done on every call); each statement is prepared on first use and reused.
-   */
-  readonly #statements = new Map<string, Database.Statement>();
-
+export class HostDb extends MigratedDb implements CreditStore {
   /**
    * Opens (creating if needed) and migrates the database.
    * @throws HostDbError 'corrupt' (not a database / failed integrity check), 'locked', 'readonly', 'io'
    *   (also: the file's directory does not exist).
    */
   constructor(file: string) {
-    this.db = openMigrated(file, MIGRATIONS, 'this host');
-  }
-
-  /**
-   * The prepared statement for `sql`, prepared on first use and cached for the life of the
-   * connection. The database layer (this class and host/service/db/*) is the only caller.
-   * @throws HostDbError when SQLite refuses the statement.
-   */
-  statement(sql: string): Database.Statement {
-    let s = this.#statements.get(sql);
-    if (!s) {
-      try {
-        s = this.db.prepare(sql);
-      } catch (e) {
-        throw classify(e);
-      }
-      this.#statements.set(sql, s);
-    }
-    return s;
+    super(file, MIGRATIONS, 'this host');
   }
 
   get schemaVersion(): number {
     return (this.statement('SELECT version FROM schema_version').get() as { version: number }).version;
-  }
-
-  /** Runs `f` in one transaction (IMMEDIATE), classifying SQLite errors. */
-  tx<T>(f: () => T): T {
-    try {
-      return this.db.transaction(f).immediate();
-    } catch (e) {
-      throw classify(e);
-    }
-  }
-
-  close(): void {
-    this.#statements.clear();
-    this.db.close();
   }
 
   // ---------------------------------------------------------------- CreditStore

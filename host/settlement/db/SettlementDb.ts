@@ -23,7 +23,7 @@
  * Identifiers (IDU, IDT, IDC, centre id) are stored as BLOBs; times as integer milliseconds.
  */
 import Database from 'better-sqlite3';
-import { classify, openMigrated } from '../../service/db/open.js';
+import { MigratedDb, classify } from '../../service/db/open.js';
 
 /** Numbered migrations; entry i brings the schema to version i+1. Never edit one that shipped. */
 export const SETTLEMENT_MIGRATIONS: readonly string[] = [
@@ -299,8 +299,7 @@ function prepareAll(db: Database.Database) {
 type Statements = ReturnType<typeof prepareAll>;
 
 /** The SQL layer of the management centre. */
-export class SettlementDb {
-  readonly db: Database.Database;
+export class SettlementDb extends MigratedDb {
   readonly #s: Statements;
 
   /**
@@ -310,25 +309,12 @@ export class SettlementDb {
    */
   constructor(file: string) {
     if (typeof file !== 'string') throw new TypeError('file must be a string');
-    this.db = openMigrated(file, SETTLEMENT_MIGRATIONS, 'this centre');
+    super(file, SETTLEMENT_MIGRATIONS, 'this centre');
     try {
       this.#s = prepareAll(this.db);
     } catch (e) {
       throw classify(e);
     }
-  }
-
-  /** Runs `f` in one IMMEDIATE transaction (one durable commit), classifying SQLite errors. */
-  tx<T>(f: () => T): T {
-    try {
-      return this.db.transaction(f).immediate();
-    } catch (e) {
-      throw classify(e);
-    }
-  }
-
-  close(): void {
-    this.db.close();
   }
 
   // --- centre ---------------------------------------------------------------------------------

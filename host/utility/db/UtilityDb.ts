@@ -16,8 +16,7 @@
  *  cursors       where the next GET /relay/readings starts
  * ```
  */
-import type Database from 'better-sqlite3';
-import { classify, HostDbError, openMigrated } from '../../service/db/open.js';
+import { HostDbError, MigratedDb } from '../../service/db/open.js';
 
 export const UTILITY_MIGRATIONS: readonly string[] = [
   `CREATE TABLE card_purses (
@@ -107,48 +106,21 @@ export interface StoredOfflineReading {
 
 const bytes = (b: Buffer | null): Uint8Array | null => (b === null ? null : new Uint8Array(b));
 
-export class UtilityDb {
-  readonly db: Database.Database;
-  readonly #statements = new Map<string, Database.Statement>();
-
+export class UtilityDb extends MigratedDb {
   /** @throws HostDbError 'corrupt', 'locked', 'readonly', 'io', 'conflict' (a newer schema). */
   constructor(file: string) {
-    this.db = openMigrated(file, UTILITY_MIGRATIONS, 'this utility server');
-  }
-
-  #s(sql: string): Database.Statement {
-    let s = this.#statements.get(sql);
-    if (!s) {
-      try {
-        s = this.db.prepare(sql);
-      } catch (e) {
-        throw classify(e);
-      }
-      this.#statements.set(sql, s);
-    }
-    return s;
-  }
-
-  /** Runs `f` in one IMMEDIATE transaction, classifying SQLite errors. */
-  tx<T>(f: () => T): T {
-    try {
-      return this.db.transaction(f).immediate();
-    } catch (e) {
-      throw classify(e);
-    }
-  }
-
-  close(): void {
-    this.#statements.clear();
-    this.db.close();
+    super(file, UTILITY_MIGRATIONS, 'this utility server');
   }
 
   // ------------------------------------------------------------------ card purses
 
   /** Inside a transaction: the next REMOTE LOAD seq of (csn, purse), recorded as used. */
   nextSeqInTx(csn: string, purse: number): number {
-    this.#s('INSERT INTO card_purses (csn, purse) VALUES (?, ?) ON CONFLICT DO NOTHING').run(csn, purse);
-    const { s } = this.#s('SELECT last_seq AS s FROM card_purses WHERE csn = ? AND purse = ?').get(
+    this.statement('INSERT INTO card_purses (csn, purse) VALUES (?, ?) ON CONFLICT DO NOTHING').run(
+      csn,
+      purse,
+    );
+    const { s } = this.statement('SELECT last_seq AS s FROM card_purses WHERE csn = ? AND purse = ?').get(
       csn,
       purse,
     ) as {
@@ -156,26 +128,32 @@ export class UtilityDb {
     };
     if (s >= 0xffff_ffff)
       throw new HostDbError('exhausted', `remote-load seqs of ${csn} purse ${purse} are used up`);
-    this.#s('UPDATE card_purses SET last_seq = ? WHERE csn = ? AND purse = ?').run(s + 1, csn, purse);
+    this.statement('UPDATE card_purses SET last_seq = ? WHERE csn = ? AND purse = ?').run(s + 1, csn, purse);
     return s + 1;
   }
 
   /** Inside a transaction: the next config version of (csn, purse), recorded as used. */
   nextConfigVersionInTx(csn: string, purse: number): number {
-    this.#s('INSERT INTO card_purses (csn, purse) VALUES (?, ?) ON CONFLICT DO NOTHING').run(csn, purse);
-    const { v } = this.#s('SELECT config_version AS v FROM card_purses WHERE csn = ? AND purse = ?').get(
+    this.statement('INSERT INTO card_purses (csn, purse) VALUES (?, ?) ON CONFLICT DO NOTHING').run(
       csn,
       purse,
-    ) as { v: number };
+    );
+    const { v } = this.statement(
+      'SELECT config_version AS v FROM card_purses WHERE csn = ? AND purse = ?',
+    ).get(csn, purse) as { v: number };
     if (v >= 0xffff_ffff) throw new HostDbError('exhausted', `config versions of ${csn} are used up`);
-    this.#s('UPDATE card_purses SET config_version = ? WHERE csn = ? AND purse = ?').run(v + 1, csn, purse);
+    this.statement('UPDATE card_purses SET config_version = ? WHERE csn = ? AND purse = ?').run(
+      v + 1,
+      csn,
+      purse,
+    );
     return v + 1;
   }
 
   // ------------------------------------------------------------------ sales and ledger
 
   sale(ref: string): SaleRecord | undefined {
-    const r = this.#s('SELECT * FROM sales WHERE ref = ?').get(ref) as
+    const r = this.statement('SELECT * FROM sales WHERE ref = ?').get(ref) as
       | {
           ref: string;
           csn: string;
@@ -213,7 +191,7 @@ export class UtilityDb {
 
   /** Inside a transaction: a new sale in transit, with its ledger pair (Dr cash / Cr in-transit). */
   insertSaleInTx(s: Omit<SaleRecord, 'state' | 'outcome' | 'balanceAfter' | 'cardCounter' | 'note'>): void {
-    this.#s(
+    this.statement(
       "INSERT INTO sales (ref, csn, purse, seq, amount, seller_id, date_time, data, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'in-transit')",
     ).run(
       s.ref,
@@ -233,12 +211,14 @@ export class UtilityDb {
     ref: string,
     a: { outcome: number; balanceAfter: number; counter: number; receipt: Uint8Array },
   ): boolean {
-    const r = this.#s(
+    const r = this.statement(
       `UPDATE sales SET state = 'on-card', outcome = ?, balance_after = ?, card_counter = ?, receipt = ?,
               booked_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE ref = ? AND state = 'in-transit'`,
     ).run(a.outcome, a.balanceAfter, a.counter, Buffer.from(a.receipt), ref);
     if (r.changes === 0) return false;
-    const { amount } = this.#s('SELECT amount FROM sales WHERE ref = ?').get(ref) as { amount: number };
+    const { amount } = this.statement('SELECT amount FROM sales WHERE ref = ?').get(ref) as {
+      amount: number;
+    };
     this.#post(ref, 'in-transit', 'on-card', amount);
     return true;
   }
@@ -246,20 +226,19 @@ export class UtilityDb {
   /** The sales of (csn, purse) still in transit, by seq: what a vending point delivers (issue 17). */
   salesInTransit(csn: string, purse: number): SaleRecord[] {
     return (
-      this.#s("SELECT ref FROM sales WHERE csn = ? AND purse = ? AND state = 'in-transit' ORDER BY seq").all(
-        csn,
-        purse,
-      ) as Array<{ ref: string }>
+      this.statement(
+        "SELECT ref FROM sales WHERE csn = ? AND purse = ? AND state = 'in-transit' ORDER BY seq",
+      ).all(csn, purse) as Array<{ ref: string }>
     ).map((r) => this.sale(r.ref)!);
   }
 
   /** Inside a transaction: a note on a sale (why it is still in transit). */
   noteSaleInTx(ref: string, note: string): void {
-    this.#s('UPDATE sales SET note = ? WHERE ref = ?').run(note, ref);
+    this.statement('UPDATE sales SET note = ? WHERE ref = ?').run(note, ref);
   }
 
   #post(ref: string, debit: string, credit: string, amount: number): void {
-    const ins = this.#s('INSERT INTO ledger (ref, account, debit, credit) VALUES (?, ?, ?, ?)');
+    const ins = this.statement('INSERT INTO ledger (ref, account, debit, credit) VALUES (?, ?, ?, ?)');
     ins.run(ref, debit, amount, 0);
     ins.run(ref, credit, 0, amount);
   }
@@ -273,10 +252,10 @@ export class UtilityDb {
     inTransit: number;
     onCard: number;
   } {
-    const rows = this.#s(
+    const rows = this.statement(
       'SELECT account, SUM(debit) AS d, SUM(credit) AS c FROM ledger GROUP BY account',
     ).all() as Array<{ account: string; d: number; c: number }>;
-    const s = this.#s(
+    const s = this.statement(
       `SELECT COALESCE(SUM(amount), 0) AS sold,
               COALESCE(SUM(CASE WHEN state = 'in-transit' THEN amount END), 0) AS t,
               COALESCE(SUM(CASE WHEN state = 'on-card' THEN amount END), 0) AS o FROM sales`,
@@ -303,7 +282,7 @@ export class UtilityDb {
     ins: number;
     data: Uint8Array;
   }): boolean {
-    const r = this.#s(
+    const r = this.statement(
       "INSERT INTO outbox (ref, kind, subject, csn, purse, ins, data, state) VALUES (?, ?, ?, ?, ?, ?, ?, 'new') ON CONFLICT(ref) DO NOTHING",
     ).run(e.ref, e.kind, e.subject, e.csn, e.purse, e.ins, Buffer.from(e.data));
     return r.changes > 0;
@@ -311,7 +290,7 @@ export class UtilityDb {
 
   outbox(state: OutboxEntry['state']): OutboxEntry[] {
     return (
-      this.#s('SELECT * FROM outbox WHERE state = ? ORDER BY id').all(state) as Array<{
+      this.statement('SELECT * FROM outbox WHERE state = ? ORDER BY id').all(state) as Array<{
         id: number;
         ref: string;
         kind: OutboxEntry['kind'];
@@ -328,7 +307,7 @@ export class UtilityDb {
 
   /** The outbox entry with relay reference `ref`. */
   outboxEntry(ref: string): OutboxEntry | undefined {
-    const r = this.#s('SELECT * FROM outbox WHERE ref = ?').get(ref) as
+    const r = this.statement('SELECT * FROM outbox WHERE ref = ?').get(ref) as
       (Omit<OutboxEntry, 'data' | 'relayId'> & { data: Buffer; relay_id: number | null }) | undefined;
     return r && { ...r, data: new Uint8Array(r.data), relayId: r.relay_id };
   }
@@ -336,7 +315,7 @@ export class UtilityDb {
   /** How many load commands a sale has had (the first and its re-sends). */
   loadAttempts(saleRef: string): number {
     return (
-      this.#s("SELECT COUNT(*) AS n FROM outbox WHERE kind = 'load' AND subject = ?").get(saleRef) as {
+      this.statement("SELECT COUNT(*) AS n FROM outbox WHERE kind = 'load' AND subject = ?").get(saleRef) as {
         n: number;
       }
     ).n;
@@ -344,16 +323,15 @@ export class UtilityDb {
 
   submitted(ref: string, relayId: number): void {
     this.tx(() =>
-      this.#s("UPDATE outbox SET state = 'submitted', relay_id = ? WHERE ref = ? AND state = 'new'").run(
-        relayId,
-        ref,
-      ),
+      this.statement(
+        "UPDATE outbox SET state = 'submitted', relay_id = ? WHERE ref = ? AND state = 'new'",
+      ).run(relayId, ref),
     );
   }
 
   /** Inside a transaction: the relay's final answer to an outbox entry. */
   doneInTx(ref: string, a: { outcome: number | null; sw: number | null; answer: Uint8Array | null }): void {
-    this.#s("UPDATE outbox SET state = 'done', outcome = ?, sw = ?, answer = ? WHERE ref = ?").run(
+    this.statement("UPDATE outbox SET state = 'done', outcome = ?, sw = ?, answer = ? WHERE ref = ?").run(
       a.outcome,
       a.sw,
       a.answer === null ? null : Buffer.from(a.answer),
@@ -370,7 +348,7 @@ export class UtilityDb {
     meterId: string;
     record: Uint8Array;
   }): void {
-    this.#s(
+    this.statement(
       "INSERT INTO configs (csn, purse, version, meter_id, record, state) VALUES (?, ?, ?, ?, ?, 'queued')",
     ).run(c.csn, c.purse, c.version, c.meterId, Buffer.from(c.record));
   }
@@ -382,7 +360,7 @@ export class UtilityDb {
     state: 'applied' | 'refused',
     sw: number | null,
   ): void {
-    this.#s('UPDATE configs SET state = ?, sw = ? WHERE csn = ? AND purse = ? AND version = ?').run(
+    this.statement('UPDATE configs SET state = ?, sw = ? WHERE csn = ? AND purse = ? AND version = ?').run(
       state,
       sw,
       csn,
@@ -396,7 +374,7 @@ export class UtilityDb {
     csn: string,
     purse: number,
   ): { version: number; meterId: string; record: Uint8Array; state: string; onCard: boolean } | undefined {
-    const r = this.#s(
+    const r = this.statement(
       'SELECT version, meter_id AS meterId, record, state, on_card AS onCard FROM configs WHERE csn = ? AND purse = ? ORDER BY version DESC LIMIT 1',
     ).get(csn, purse) as
       { version: number; meterId: string; record: Buffer; state: string; onCard: number } | undefined;
@@ -405,7 +383,7 @@ export class UtilityDb {
 
   /** Inside a transaction: a card in a vending point's reader showed configuration `version`. */
   confirmConfigOnCardInTx(csn: string, purse: number, version: number): void {
-    this.#s('UPDATE configs SET on_card = 1 WHERE csn = ? AND purse = ? AND version = ?').run(
+    this.statement('UPDATE configs SET on_card = 1 WHERE csn = ? AND purse = ? AND version = ?').run(
       csn,
       purse,
       version,
@@ -418,7 +396,7 @@ export class UtilityDb {
    * with the answer lost). Empty: the card has no configuration that counts.
    */
   boundMeters(csn: string, purse: number): string[] {
-    const rows = this.#s(
+    const rows = this.statement(
       "SELECT version, meter_id AS m, state FROM configs WHERE csn = ? AND purse = ? AND state <> 'refused' ORDER BY version DESC",
     ).all(csn, purse) as Array<{ version: number; m: string; state: string }>;
     const out: string[] = [];
@@ -433,7 +411,7 @@ export class UtilityDb {
     csn: string,
     purse: number,
   ): Array<{ version: number; meterId: string; state: string; sw: number | null }> {
-    return this.#s(
+    return this.statement(
       'SELECT version, meter_id AS meterId, state, sw FROM configs WHERE csn = ? AND purse = ? ORDER BY version',
     ).all(csn, purse) as Array<{ version: number; meterId: string; state: string; sw: number | null }>;
   }
@@ -441,24 +419,23 @@ export class UtilityDb {
   // ------------------------------------------------------------------ readings
 
   reading(meterId: string, seq: number): StoredOfflineReading | undefined {
-    const r = this.#s('SELECT * FROM readings WHERE meter_id = ? AND seq = ?').get(meterId, seq) as
+    const r = this.statement('SELECT * FROM readings WHERE meter_id = ? AND seq = ?').get(meterId, seq) as
       ReadingRow | undefined;
     return r && toReading(r);
   }
 
   /** The stored reading of `meterId` with the highest seq below `seq`. */
   previousReading(meterId: string, seq: number): StoredOfflineReading | undefined {
-    const r = this.#s('SELECT * FROM readings WHERE meter_id = ? AND seq < ? ORDER BY seq DESC LIMIT 1').get(
-      meterId,
-      seq,
-    ) as ReadingRow | undefined;
+    const r = this.statement(
+      'SELECT * FROM readings WHERE meter_id = ? AND seq < ? ORDER BY seq DESC LIMIT 1',
+    ).get(meterId, seq) as ReadingRow | undefined;
     return r && toReading(r);
   }
 
   /** The cumulatives and records of `meterId`'s last `n` readings below `seq`, oldest first. */
   recentReadings(meterId: string, seq: number, n: number): Array<{ cumulative: number; record: Uint8Array }> {
     return (
-      this.#s(
+      this.statement(
         'SELECT cumulative, record FROM readings WHERE meter_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?',
       ).all(meterId, seq, n) as Array<{ cumulative: number; record: Buffer }>
     )
@@ -468,7 +445,7 @@ export class UtilityDb {
 
   readingsOf(meterId: string): StoredOfflineReading[] {
     return (
-      this.#s('SELECT * FROM readings WHERE meter_id = ? ORDER BY seq').all(meterId) as ReadingRow[]
+      this.statement('SELECT * FROM readings WHERE meter_id = ? ORDER BY seq').all(meterId) as ReadingRow[]
     ).map(toReading);
   }
 
@@ -484,7 +461,7 @@ export class UtilityDb {
     anomalies: readonly string[];
     source: string;
   }): void {
-    this.#s(
+    this.statement(
       'INSERT INTO readings (meter_id, seq, csn, purse, record, mac, cumulative, events, anomalies, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     ).run(
       r.meterId,
@@ -503,7 +480,7 @@ export class UtilityDb {
   /** Inside a transaction: a second authentic record for a stored (meter id, seq). @returns whether new. */
   insertConflictInTx(meterId: string, seq: number, csn: string, record: Uint8Array): boolean {
     return (
-      this.#s(
+      this.statement(
         'INSERT INTO reading_conflicts (meter_id, seq, csn, record) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
       ).run(meterId, seq, csn, Buffer.from(record)).changes > 0
     );
@@ -511,13 +488,15 @@ export class UtilityDb {
 
   conflicts(meterId: string): number {
     return (
-      this.#s('SELECT COUNT(*) AS n FROM reading_conflicts WHERE meter_id = ?').get(meterId) as { n: number }
+      this.statement('SELECT COUNT(*) AS n FROM reading_conflicts WHERE meter_id = ?').get(meterId) as {
+        n: number;
+      }
     ).n;
   }
 
   /** The stored reading of card `csn` whose MAC is `mac` (hex). */
   readingByMac(csn: string, mac: string): StoredOfflineReading | undefined {
-    const r = this.#s('SELECT * FROM readings WHERE csn = ? AND mac = ?').get(csn, mac) as
+    const r = this.statement('SELECT * FROM readings WHERE csn = ? AND mac = ?').get(csn, mac) as
       ReadingRow | undefined;
     return r && toReading(r);
   }
@@ -525,7 +504,7 @@ export class UtilityDb {
   /** The stored readings of (csn, purse) that no card has confirmed cleared, by meter id and seq. */
   unclearedReadings(csn: string, purse: number): StoredOfflineReading[] {
     return (
-      this.#s(
+      this.statement(
         'SELECT * FROM readings WHERE csn = ? AND purse = ? AND cleared = 0 ORDER BY meter_id, seq',
       ).all(csn, purse) as ReadingRow[]
     ).map(toReading);
@@ -533,30 +512,35 @@ export class UtilityDb {
 
   /** Inside a transaction: the card confirmed the reading with this MAC cleared. */
   markClearedInTx(csn: string, mac: string): void {
-    this.#s('UPDATE readings SET cleared = 1 WHERE csn = ? AND mac = ?').run(csn, mac);
+    this.statement('UPDATE readings SET cleared = 1 WHERE csn = ? AND mac = ?').run(csn, mac);
   }
 
   // ------------------------------------------------------------------ events, cursors
 
   event(kind: string, csn: string | null, detail: string): void {
-    this.#s('INSERT INTO events (kind, csn, detail) VALUES (?, ?, ?)').run(kind, csn, detail);
+    this.statement('INSERT INTO events (kind, csn, detail) VALUES (?, ?, ?)').run(kind, csn, detail);
   }
 
   events(kind?: string): Array<{ id: number; kind: string; csn: string | null; detail: string }> {
-    return this.#s('SELECT id, kind, csn, detail FROM events WHERE (? IS NULL OR kind = ?) ORDER BY id').all(
-      kind ?? null,
-      kind ?? null,
-    ) as Array<{ id: number; kind: string; csn: string | null; detail: string }>;
+    return this.statement(
+      'SELECT id, kind, csn, detail FROM events WHERE (? IS NULL OR kind = ?) ORDER BY id',
+    ).all(kind ?? null, kind ?? null) as Array<{
+      id: number;
+      kind: string;
+      csn: string | null;
+      detail: string;
+    }>;
   }
 
   cursor(name: string): number {
-    const r = this.#s('SELECT value FROM cursors WHERE name = ?').get(name) as { value: number } | undefined;
+    const r = this.statement('SELECT value FROM cursors WHERE name = ?').get(name) as
+      { value: number } | undefined;
     return r?.value ?? 0;
   }
 
   setCursor(name: string, value: number): void {
     this.tx(() =>
-      this.#s(
+      this.statement(
         'INSERT INTO cursors (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = MAX(value, excluded.value)',
       ).run(name, value),
     );
