@@ -2,8 +2,8 @@ import type { CommandApdu } from '../card/index.js';
 import type { ResponseApdu } from '../card/index.js';
 import { toHex } from '../card/index.js';
 import type { CardChannel, Protocol } from './CardChannel.js';
+import type { Reader } from './Reader.js';
 import { ApduTransport, type TransportOptions } from './ApduTransport.js';
-import type { PcscReader } from './PcscReader.js';
 import { CardRemovedError, ChannelClosedError, ReaderUnavailableError } from './errors.js';
 import { pcscError, type AddonReader } from './internal/pcscAddon.js';
 import { withTimeout } from './internal/timeout.js';
@@ -14,6 +14,19 @@ import { withTimeout } from './internal/timeout.js';
  * pcsc-lite accepts up to MAX_BUFFER_SIZE_EXTENDED (65548).
  */
 export const PCSC_RECEIVE_BUFFER = 65538;
+
+/**
+ * What a PcscChannel needs of the PcscReader that made it (PcscReader implements it; declared here
+ * so that the two files do not import each other).
+ */
+export interface PcscChannelOwner extends Reader {
+  /** Ends the addon's connection with a disposition (ignored for a channel that no longer owns it). */
+  release(disposition: 'leave' | 'reset' | 'unpower', timeoutMs: number, owner?: object): Promise<void>;
+  /** The channel `owner` now owns the addon's connection (after a reconnect). */
+  adopt(owner: object): void;
+  /** @throws ReaderUnavailableError when the reader is gone. */
+  checkAvailable(): void;
+}
 
 /**
  * A channel to a card in a PC/SC reader. The only place where `Buffer` appears: bytes go to the
@@ -30,7 +43,7 @@ export class PcscChannel implements CardChannel {
 
   /** @internal Made by PcscReader.connect. */
   constructor(
-    private readonly reader: PcscReader,
+    private readonly reader: PcscChannelOwner,
     private readonly addon: AddonReader,
     readonly protocol: Protocol,
     atr: Uint8Array,

@@ -1,5 +1,5 @@
 import { CardChannelError, type CardChannel, type Protocol } from './CardChannel.js';
-import { PcscChannel } from './PcscChannel.js';
+import { PcscChannel, type PcscChannelOwner } from './PcscChannel.js';
 import type { ConnectOptions, Reader, ReaderListener } from './Reader.js';
 import { NoCardError, ReaderUnavailableError, TransportError } from './errors.js';
 import { pcscCode, pcscError, SCARD, type AddonReader } from './internal/pcscAddon.js';
@@ -20,7 +20,7 @@ export interface PcscConnectOptions extends ConnectOptions {
  * status thread to know whether a card is present, and connects with protocol negotiation.
  * After the card is removed and a card inserted again, `connect()` opens a fresh channel.
  */
-export class PcscReader implements Reader {
+export class PcscReader implements Reader, PcscChannelOwner {
   readonly name: string;
   #present = false;
   #atr = new Uint8Array(0);

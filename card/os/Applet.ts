@@ -49,7 +49,7 @@ export interface CardServices {
 
 /** What one command's handler sees. */
 export interface CommandContext extends CardServices {
-  readonly channel: ChannelState;
+  readonly channel: ChannelState<Applet>;
   /** CLA b8 = 1: a proprietary class (e.g. 80, 84). */
   readonly proprietary: boolean;
   /** The command came with secure messaging (already checked and removed by the OS). */

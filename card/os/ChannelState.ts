@@ -1,18 +1,18 @@
 import type { DfNode, EfNode } from '../fs/nodes.js';
 import { SecurityState } from '../security/SecurityState.js';
-import type { Applet } from './Applet.js';
 
 /**
  * Volatile state of one logical channel (ISO/IEC 7816-4 §5.1.1.2): its current DF and EF, the
  * record pointer, the selected applet, its security status, and the response waiting for
- * GET RESPONSE.
+ * GET RESPONSE. `A` is the type of the applet a channel selects (card/os/Applet.ts `Applet`; a type
+ * parameter so that this file and Applet.ts, which names this class, do not import each other).
  */
-export class ChannelState {
+export class ChannelState<A = unknown> {
   currentDf: DfNode;
   currentEf: EfNode | undefined;
   /** Current record number of the current EF (7816-4 §7.3.2), undefined when none. */
   recordPointer: number | undefined;
-  applet: Applet | undefined;
+  applet: A | undefined;
   readonly security = new SecurityState();
   /** Response bytes still to be fetched with GET RESPONSE, and the status to give with the last part. */
   pending: { data: Uint8Array; sw: number } | undefined;

@@ -152,7 +152,7 @@ export class Iso7816Os implements CardOs {
   readonly applets: readonly Applet[];
   readonly maxChannels: number;
   readonly extendedLength: boolean;
-  readonly #channels: (ChannelState | undefined)[];
+  readonly #channels: (ChannelState<Applet> | undefined)[];
   #powered = false;
 
   /**
@@ -194,7 +194,7 @@ export class Iso7816Os implements CardOs {
     }
     this.applets = [...(o.applets ?? [])];
     for (const a of this.applets) a.install?.(this.services, o.personalise);
-    this.#channels = new Array<ChannelState | undefined>(channels).fill(undefined);
+    this.#channels = new Array<ChannelState<Applet> | undefined>(channels).fill(undefined);
   }
 
   get store(): PersistentStore {
@@ -210,7 +210,7 @@ export class Iso7816Os implements CardOs {
   }
 
   /** The open channel `n`, or undefined (for tests and diagnostics). */
-  channel(n: number): ChannelState | undefined {
+  channel(n: number): ChannelState<Applet> | undefined {
     return this.#channels[n];
   }
 
@@ -241,7 +241,7 @@ export class Iso7816Os implements CardOs {
   #clearVolatile(): void {
     for (const ch of this.#channels) ch?.security.clear();
     this.#channels.fill(undefined);
-    this.#channels[0] = new ChannelState(0, this.services.fs.mf);
+    this.#channels[0] = new ChannelState<Applet>(0, this.services.fs.mf);
     this.services.store.abort();
     for (const a of this.applets) a.reset?.();
   }
@@ -332,7 +332,7 @@ export class Iso7816Os implements CardOs {
    * under secure messaging is not supported (6884).
    * @returns the command to execute, or the response to a chained part.
    */
-  #chain(apdu: CommandApdu, cla: ClassByte, ch: ChannelState): CommandApdu | Uint8Array {
+  #chain(apdu: CommandApdu, cla: ClassByte, ch: ChannelState<Applet>): CommandApdu | Uint8Array {
     const head = apdu.cla & ~0x10;
     const chain = ch.chain;
     const same =
@@ -370,7 +370,7 @@ export class Iso7816Os implements CardOs {
   }
 
   /** Secure messaging around dispatch (7816-4 §10): unwrap, execute, wrap even an error SW. */
-  #processSm(apdu: CommandApdu, cla: ClassByte, ch: ChannelState): Uint8Array {
+  #processSm(apdu: CommandApdu, cla: ClassByte, ch: ChannelState<Applet>): Uint8Array {
     const sec = ch.security;
     const session = sec.sm;
     if (!session || !session.open) return swOnly(SW_SECURE_MESSAGING_NOT_SUPPORTED);
@@ -406,11 +406,11 @@ export class Iso7816Os implements CardOs {
     return this.#deliver(apdu, ch, wrapResponse(session, this.services.cipher, data, sw), sw);
   }
 
-  #context(ch: ChannelState, cla: ClassByte, sm: boolean): CommandContext {
+  #context(ch: ChannelState<Applet>, cla: ClassByte, sm: boolean): CommandContext {
     return { ...this.services, channel: ch, proprietary: cla.proprietary, secureMessaging: sm };
   }
 
-  #dispatch(apdu: CommandApdu, cla: ClassByte, ch: ChannelState, sm: boolean): ReturnType<Handler> {
+  #dispatch(apdu: CommandApdu, cla: ClassByte, ch: ChannelState<Applet>, sm: boolean): ReturnType<Handler> {
     const ins = apdu.ins;
     const ctx = this.#context(ch, cla, sm);
     const appletHandler = ch.applet?.handler(ins);
@@ -482,7 +482,7 @@ export class Iso7816Os implements CardOs {
     return kind === 'none' ? EMPTY : fciData;
   }
 
-  #setApplet(ch: ChannelState, applet: Applet | undefined): void {
+  #setApplet(ch: ChannelState<Applet>, applet: Applet | undefined): void {
     if (ch.applet && ch.applet !== applet) ch.applet.deselect?.(ch.number);
     ch.applet = applet;
   }
@@ -493,7 +493,7 @@ export class Iso7816Os implements CardOs {
    * A channel opened from channel 0 starts at the MF; from another channel it inherits that
    * channel's current DF, EF and applet (not its security status).
    */
-  #manageChannel(apdu: CommandApdu, from: ChannelState): Uint8Array | void {
+  #manageChannel(apdu: CommandApdu, from: ChannelState<Applet>): Uint8Array | void {
     if (apdu.nc !== 0) throw new SwError(SW_WRONG_LENGTH);
     if (apdu.p1 === 0x00) {
       let n = apdu.p2;
@@ -503,7 +503,7 @@ export class Iso7816Os implements CardOs {
         if (n < 0) throw new SwError(SW_FUNCTION_NOT_SUPPORTED, 'no free logical channel');
       } else if (n >= this.maxChannels) throw new SwError(SW_INCORRECT_P1P2);
       else if (this.#channels[n]) throw new SwError(SW_CONDITIONS_NOT_SATISFIED, 'channel already open');
-      const ch = new ChannelState(n, this.services.fs.mf);
+      const ch = new ChannelState<Applet>(n, this.services.fs.mf);
       if (from.number !== 0) {
         ch.currentDf = from.currentDf;
         ch.currentEf = from.currentEf;
@@ -525,7 +525,7 @@ export class Iso7816Os implements CardOs {
   }
 
   /** GET RESPONSE (C0), P1 = P2 = 00 (7816-4 §11.4.3). */
-  #getResponse(apdu: CommandApdu, ch: ChannelState): Uint8Array {
+  #getResponse(apdu: CommandApdu, ch: ChannelState<Applet>): Uint8Array {
     const pending = ch.pending;
     if (apdu.p1 !== 0 || apdu.p2 !== 0) return swOnly(SW_INCORRECT_P1P2);
     if (!pending) return swOnly(SW_CONDITIONS_NOT_SATISFIED);
@@ -539,7 +539,7 @@ export class Iso7816Os implements CardOs {
   }
 
   /** Hands out up to `n` pending bytes; 61xx while more remains, else the command's SW. */
-  #chunk(ch: ChannelState, n: number): Uint8Array {
+  #chunk(ch: ChannelState<Applet>, n: number): Uint8Array {
     const pending = ch.pending!;
     const take = Math.min(n, pending.data.length);
     const part = pending.data.subarray(0, take);
@@ -553,7 +553,7 @@ export class Iso7816Os implements CardOs {
   }
 
   /** The response length rules of the module comment. */
-  #deliver(apdu: CommandApdu, ch: ChannelState, data: Uint8Array, sw: number): Uint8Array {
+  #deliver(apdu: CommandApdu, ch: ChannelState<Applet>, data: Uint8Array, sw: number): Uint8Array {
     if (data.length === 0) return swOnly(sw);
     if (this.protocol === 'T=1') {
       if (apdu.ne === undefined) return swOnly(sw);
