@@ -69,6 +69,8 @@ export class MeterModules {
     readonly terminalId: Uint8Array,
     /** The purse (utility) the SAM and SVM serve: the only purse this meter can take value from. */
     readonly purse: number,
+    /** The seed-000 KT versions the SAM holds (FCI tag C6, one byte each; empty when it names none). */
+    readonly ktVersions: readonly number[],
     core: MeterCore | undefined,
   ) {
     this.#core = core
@@ -99,7 +101,8 @@ export class MeterModules {
         undefined,
         "the SVM is not the SAM's pair (another pairing number)",
       );
-    return new MeterModules(sam, svm, meterId, terminalId, purse[0]!, core);
+    const kt = [...(findTlv(samFci, 0xc6) ?? [])];
+    return new MeterModules(sam, svm, meterId, terminalId, purse[0]!, kt, core);
   }
 
   #coreKey(step: string): { key: Uint8Array; crypto: PurseCrypto; rng: Rng } {

@@ -25,9 +25,9 @@
  * ```
  * Quantities saturate at 2^32 - 1 (a u32 field never wraps to a small, plausible number).
  */
-import { findTlv, OfflineReading, AID_SAM } from '../../card/index.js';
+import { OfflineReading } from '../../card/index.js';
 import { OFFLINE_EVENT_FOREIGN_CARD, OFFLINE_EVENT_UNAUTHENTIC_CONFIG } from '../../card/index.js';
-import { apdus as A, expectOk, TransferError, type MeterModules } from '../../terminal/index.js';
+import { TransferError, type MeterModules } from '../../terminal/index.js';
 import type { Meter } from '../Meter.js';
 import type { OfflineMeterState } from './offlineConfig.js';
 
@@ -36,23 +36,15 @@ const sat = (v: number): number => Math.max(0, Math.min(U32, Math.floor(v)));
 /** Bits of the meter's indicator flags (READING_FLAGS) the record carries as b0..b3. */
 export const METER_FLAG_BITS = 0x000f;
 
-const ktCache = new WeakMap<MeterModules, number>();
-
 /**
- * The SAM's current KT version: the highest version in its FCI (tag C6). SELECT SAM again (it
- * changes nothing in the SAM), once per opening of the modules.
+ * The SAM's current KT version: the highest version its FCI (tag C6) names, as read when the
+ * modules were opened (MeterModules.ktVersions).
  * @throws TransferError when the SAM's FCI names no KT version.
  */
 export async function samKtVersion(m: MeterModules): Promise<number> {
-  const known = ktCache.get(m);
-  if (known !== undefined) return known;
-  const fci = await expectOk(m.sam, A.selectAid(AID_SAM), 'SELECT SAM');
-  const versions = findTlv(fci, 0xc6);
-  if (!versions || versions.length === 0)
+  if (m.ktVersions.length === 0)
     throw new TransferError('SELECT SAM', undefined, 'FCI names no KT version (C6)');
-  const n = Math.max(...versions);
-  ktCache.set(m, n);
-  return n;
+  return Math.max(...m.ktVersions);
 }
 
 /** What the reading needs besides the meter core. */
