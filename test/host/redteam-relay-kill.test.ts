@@ -24,6 +24,7 @@ import {
   writeGasReading,
   type RelayWorld,
 } from './relayWorld.js';
+import { runInChild } from './childOp.js';
 
 const child = fileURLToPath(new URL('./redteam-relay-utilityChild.ts', import.meta.url));
 const procs: ChildProcess[] = [];
@@ -103,27 +104,7 @@ class UtilityProcess {
     for (let attempt = 0; attempt < 4; attempt++) {
       const alive = this.#proc && this.#proc.exitCode === null && this.#proc.signalCode === null;
       const p = alive ? this.#proc! : await this.#start();
-      const outcome = await new Promise<'done' | 'killed'>((resolve, reject) => {
-        const onMsg = (m: { op: string; error?: string }) => {
-          if (m.op === 'done') finish('done');
-          else if (m.op === 'failed') {
-            cleanup();
-            reject(new Error(m.error));
-          }
-        };
-        const onExit = () => finish('killed');
-        const cleanup = () => {
-          p.off('message', onMsg);
-          p.off('exit', onExit);
-        };
-        const finish = (o: 'done' | 'killed') => {
-          cleanup();
-          resolve(o);
-        };
-        p.on('message', onMsg);
-        p.on('exit', onExit);
-        p.send(op);
-      });
+      const outcome = await runInChild(p, op);
       if (outcome === 'done') return;
       this.kills++;
       this.#plan = undefined;

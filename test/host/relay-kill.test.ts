@@ -34,6 +34,7 @@ import {
   writeGasReading,
   type RelayWorld,
 } from './relayWorld.js';
+import { runInChild } from './childOp.js';
 
 const child = fileURLToPath(new URL('./relayKillChild.ts', import.meta.url));
 const procs: ChildProcess[] = [];
@@ -107,27 +108,7 @@ class HostProcess {
       }
       await this.#ready;
       const p = this.#proc!;
-      const outcome = await new Promise<'done' | 'killed'>((resolve, reject) => {
-        const onMsg = (m: { op: string; error?: string }) => {
-          if (m.op === 'done') finish('done');
-          else if (m.op === 'failed') {
-            cleanup();
-            reject(new Error(m.error));
-          }
-        };
-        const onExit = () => finish('killed');
-        const cleanup = () => {
-          p.off('message', onMsg);
-          p.off('exit', onExit);
-        };
-        const finish = (o: 'done' | 'killed') => {
-          cleanup();
-          resolve(o);
-        };
-        p.on('message', onMsg);
-        p.on('exit', onExit);
-        p.send({ op: 'round', all });
-      });
+      const outcome = await runInChild(p, { op: 'round', all });
       if (outcome === 'done') return;
       this.kills++;
       this.#plan = undefined; // one kill per scenario; the restarted host runs clean
