@@ -8,8 +8,6 @@ import { describe, expect, it } from 'vitest';
 import type { CardChannel } from '../../reader/CardChannel.js';
 import { CardChannelError } from '../../reader/CardChannel.js';
 import { VirtualReader } from '../../reader/VirtualReader.js';
-import type { CommandApdu } from '../../card/iso7816/CommandApdu.js';
-import type { ResponseApdu } from '../../card/iso7816/ResponseApdu.js';
 import { fromHex, toHex } from '../../card/util/hex.js';
 import { SeededRng } from '../../card/crypto/rng.js';
 import { deriveTerminalKey } from '../../card/crypto/keyHierarchy.js';
@@ -31,47 +29,13 @@ import { hostSettle, readPending } from '../../terminal/clearing/SvmClearing.js'
 import { loadCard } from '../../terminal/loadCard.js';
 import { HostSide } from '../transfer/hostSide.js';
 import { METER_ID, NOW, VENDING_TERMINAL, World, cipher } from '../transfer/world.js';
+import { CutChannel, CutPlan } from '../transfer/cutChannel.js';
 
 const PURSE = 1;
 const CARD_BEFORE = 10_000;
 const SVM_BEFORE = 1_000;
 const host = new HostSide(cipher);
 const csnOf = (n: number) => fromHex(`4D500000000000${n.toString(16).padStart(2, '0')}`);
-
-class Plan {
-  count = 0;
-  constructor(
-    readonly cutAt: number,
-    readonly cut: () => void,
-  ) {}
-}
-
-/** Cuts (pulls / powers off) right before APDU number `cutAt` over all channels of the session. */
-class CutChannel implements CardChannel {
-  constructor(
-    readonly inner: CardChannel,
-    readonly plan: Plan,
-  ) {}
-  get readerName() {
-    return this.inner.readerName;
-  }
-  get atr() {
-    return this.inner.atr;
-  }
-  get protocol() {
-    return this.inner.protocol;
-  }
-  transmit(command: CommandApdu): Promise<ResponseApdu> {
-    if (this.plan.count++ === this.plan.cutAt) this.plan.cut();
-    return this.inner.transmit(command);
-  }
-  reset() {
-    return this.inner.reset();
-  }
-  disconnect() {
-    return this.inner.disconnect();
-  }
-}
 
 interface Stranger {
   dev: Device<PurseApplet>;
@@ -118,7 +82,7 @@ function meterData(o: { csn: Uint8Array; counter?: number }): MeterData {
 async function session(
   w: World,
   card: () => Promise<CardChannel>,
-  plan?: Plan,
+  plan?: CutPlan,
   transfer = true,
 ): Promise<TransferOutcome | Error> {
   try {
@@ -149,7 +113,7 @@ async function abandon(w: World, s: Stranger, debit: boolean): Promise<void> {
     w,
     () => s.reader.connect(),
     // After the DEBIT the card has paid: the meter's power goes before COMPLETE reaches the SVM.
-    new Plan(12 + taken + (debit ? 1 : 0), debit ? () => w.powerFailure() : () => reinsert(s.reader)),
+    new CutPlan(12 + taken + (debit ? 1 : 0), debit ? () => w.powerFailure() : () => reinsert(s.reader)),
   );
   expect(r).toBeInstanceOf(Error);
   reinsert(s.reader);
@@ -332,7 +296,7 @@ describe('interruption sweeps with another card’s transfer pending in slot 0',
 
   it('card pulled or power cut before every APDU, then recovery', async () => {
     const { w } = await world();
-    const plan = new Plan(-1, () => {});
+    const plan = new CutPlan(-1, () => {});
     expect(await session(w, () => w.cardChannel(), plan)).toMatchObject({ amount: CARD_BEFORE });
     const total = plan.count;
     expect(total).toBeGreaterThanOrEqual(14);
@@ -341,7 +305,7 @@ describe('interruption sweeps with another card’s transfer pending in slot 0',
       for (const kind of ['pull', 'power'] as const) {
         const { w, s } = await world();
         const cut = kind === 'pull' ? () => w.reinsertCard() : () => w.powerFailure();
-        await session(w, () => w.cardChannel(), new Plan(i, cut));
+        await session(w, () => w.cardChannel(), new CutPlan(i, cut));
         w.powerFailure();
         seen.add(await recoverAndCheck(w, s));
       }

@@ -6,8 +6,6 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { CardChannel } from '../../reader/CardChannel.js';
-import type { CommandApdu } from '../../card/iso7816/CommandApdu.js';
-import type { ResponseApdu } from '../../card/iso7816/ResponseApdu.js';
 import { CardChannelError } from '../../reader/CardChannel.js';
 import { runCardSession, type TransferOutcome } from '../../terminal/CardTransfer.js';
 import { MeterModules } from '../../terminal/MeterModules.js';
@@ -18,45 +16,11 @@ import { MeterData } from '../../card/applets/purse/records.js';
 import { concatBytes, fromHex } from '../../card/util/hex.js';
 import type { RegionRecordStore } from '../../card/applets/platform/RegionRecordStore.js';
 import { METER_ID, NOW, VENDING_TERMINAL, World } from './world.js';
+import { CutChannel, CutPlan } from './cutChannel.js';
 
 const CARD_BEFORE = 10_000;
 const SVM_BEFORE = 1_000;
 const PURSE = PURSE_ELECTRICITY;
-
-/** Counts APDUs over all three channels and cuts at APDU number `cutAt` (0-based) before sending it. */
-class Plan {
-  count = 0;
-  constructor(
-    readonly cutAt: number,
-    readonly cut: () => void,
-  ) {}
-}
-
-class CutChannel implements CardChannel {
-  constructor(
-    readonly inner: CardChannel,
-    readonly plan: Plan,
-  ) {}
-  get readerName() {
-    return this.inner.readerName;
-  }
-  get atr() {
-    return this.inner.atr;
-  }
-  get protocol() {
-    return this.inner.protocol;
-  }
-  transmit(command: CommandApdu): Promise<ResponseApdu> {
-    if (this.plan.count++ === this.plan.cutAt) this.plan.cut();
-    return this.inner.transmit(command);
-  }
-  reset() {
-    return this.inner.reset();
-  }
-  disconnect() {
-    return this.inner.disconnect();
-  }
-}
 
 function meterData(o: { csn: Uint8Array; counter?: number }): MeterData {
   return new MeterData({
@@ -76,7 +40,7 @@ function meterData(o: { csn: Uint8Array; counter?: number }): MeterData {
 }
 
 /** One card session; a lost card or power shows up as an error, which is what a meter sees. */
-async function session(w: World, plan?: Plan, transfer = true): Promise<TransferOutcome | Error> {
+async function session(w: World, plan?: CutPlan, transfer = true): Promise<TransferOutcome | Error> {
   try {
     const wrap = (c: CardChannel) => (plan ? new CutChannel(c, plan) : c);
     const m = await MeterModules.open(
@@ -132,7 +96,7 @@ function cutter(w: World, kind: CutKind): () => void {
 describe('interruption sweep: between any two APDUs', () => {
   const full = async () => {
     const w = new World({ cardBalance: CARD_BEFORE, svmBalance: SVM_BEFORE });
-    const plan = new Plan(-1, () => {});
+    const plan = new CutPlan(-1, () => {});
     const r = await session(w, plan);
     expect(r).toMatchObject({ amount: CARD_BEFORE });
     return plan.count;
@@ -150,7 +114,7 @@ describe('interruption sweep: between any two APDUs', () => {
       for (let i = 0; i <= total; i++) {
         const w = new World({ cardBalance: CARD_BEFORE, svmBalance: SVM_BEFORE, protocol });
         const before = untouched(w);
-        await session(w, new Plan(i, cutter(w, kind)));
+        await session(w, new CutPlan(i, cutter(w, kind)));
         w.powerFailure(); // whatever happened, the next step starts from power-up / re-insertion
         seen.add(await recoverAndCheck(w, before));
       }
@@ -165,9 +129,9 @@ describe('interruption sweep: between any two APDUs', () => {
       for (let j = 0; j < total; j++) {
         const w = new World({ cardBalance: CARD_BEFORE, svmBalance: SVM_BEFORE });
         const before = untouched(w);
-        await session(w, new Plan(i, cutter(w, 'card pulled')));
+        await session(w, new CutPlan(i, cutter(w, 'card pulled')));
         w.powerFailure();
-        await session(w, new Plan(j, cutter(w, j % 2 ? 'card pulled' : 'power failure')));
+        await session(w, new CutPlan(j, cutter(w, j % 2 ? 'card pulled' : 'power failure')));
         w.powerFailure();
         await recoverAndCheck(w, before);
       }
@@ -218,7 +182,7 @@ describe('interruption sweep: torn writes during recovery', () => {
         for (; fired; k++) {
           const w = new World({ cardBalance: CARD_BEFORE, svmBalance: SVM_BEFORE });
           const before = untouched(w);
-          await session(w, new Plan(cutAt, () => w.powerFailure()));
+          await session(w, new CutPlan(cutAt, () => w.powerFailure()));
           w.powerFailure();
           const store = w[chip].store;
           const writes = store.writeCount;
@@ -239,7 +203,7 @@ describe('recovery cases', () => {
   async function pendingAfterBegin(w: World): Promise<void> {
     // Cut right before the card DEBIT: 2 selects (meter) + select + 4 auth + READ STATE + READ PURSE
     // + GET CHALLENGE + TRANSFER AUTH + BEGIN = 12 APDUs.
-    await session(w, new Plan(12, () => w.reinsertCard()));
+    await session(w, new CutPlan(12, () => w.reinsertCard()));
     expect(w.svmView().pending).not.toBeNull();
     expect(w.cardView().purses[0]!.counter).toBe(0);
   }
@@ -304,7 +268,7 @@ describe('recovery cases', () => {
   it('completes from the log even after the card made other transactions since', async () => {
     const w = new World({ cardBalance: CARD_BEFORE, svmBalance: SVM_BEFORE });
     // Power cut right after the DEBIT response: the SVM never saw the proof.
-    await session(w, new Plan(13, () => w.powerFailure()));
+    await session(w, new CutPlan(13, () => w.powerFailure()));
     expect(w.svmView().pending).not.toBeNull();
     for (let i = 0; i < 5; i++) {
       w.reinsertCard();
@@ -327,7 +291,7 @@ describe('recovery cases', () => {
 
   it('refuses to guess once the debit record has left the 10-record log (host clearing needed)', async () => {
     const w = new World({ cardBalance: CARD_BEFORE, svmBalance: SVM_BEFORE });
-    await session(w, new Plan(13, () => w.powerFailure()));
+    await session(w, new CutPlan(13, () => w.powerFailure()));
     for (let i = 0; i < 10; i++) {
       w.reinsertCard();
       await loadCard(await w.cardChannel(), w.issuer, {
